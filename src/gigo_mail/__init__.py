@@ -1,0 +1,3 @@
+"""gigo-mail: Markdown newsletters compiled to responsive email and sent over SMTP."""
+
+__version__ = "0.1.0"

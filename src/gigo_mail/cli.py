@@ -1,0 +1,66 @@
+"""The command line: parse options, call the core, draw with rich.
+
+Every command's GigoError becomes one red line on stderr and exit code 1;
+usage errors are click's (exit 2). The core never prints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from . import __version__
+from .console import err_console
+from .errors import GigoError
+
+
+class _GigoGroup(TyperGroup):
+    """Turns a GigoError raised anywhere below into a clean one-line message."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GigoError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+app = typer.Typer(
+    cls=_GigoGroup,
+    help="Write your newsletter in Markdown; compile it to responsive email; send it yourself.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gigo-mail {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    """gigo-mail: a newsletter in a git repo, sent from your own machine."""
+
+
+def _register_all() -> None:
+    # Each area keeps its commands in its own module; see cli_*.py.
+    from . import cli_build, cli_inbox, cli_lists, cli_preview, cli_send, cli_workflow
+
+    for module in (cli_build, cli_preview, cli_send, cli_lists, cli_inbox, cli_workflow):
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,159 @@
+"""gigo-mail.toml: the newsletter's identity and sending settings.
+
+The file sits at the newsletter's root (the folder with ``issues/``). An issue's
+front matter may override any ``[newsletter]`` value for that issue only.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+CONFIG_NAME = "gigo-mail.toml"
+STATE_DIR = ".gigo"
+DEFAULT_SMTP_URL = "smtp://127.0.0.1:1025"
+
+
+@dataclass(frozen=True)
+class Newsletter:
+    """Values every issue's template and headers need; overridable per issue."""
+
+    name: str = ""
+    from_addr: str = ""  # "Display Name <addr@domain>"
+    reply_to: str = ""
+    postal_address: str = ""
+    site_url: str = ""
+    # "{token}" and "{email}" are filled per subscriber.
+    unsubscribe_url: str = ""
+    unsubscribe_mailto: str = ""
+    list_id: str = ""
+    contact: str = ""
+    template: str = "default"
+    images: str = "embed"  # "embed" (CID attachments) or "link" (rewrite to site_url)
+    social: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def from_address(self) -> str:
+        """The bare address of From, used as envelope sender and Message-ID domain."""
+        return parseaddr(self.from_addr)[1]
+
+    @property
+    def from_domain(self) -> str:
+        addr = self.from_address
+        return addr.rpartition("@")[2] if "@" in addr else "localhost"
+
+
+@dataclass(frozen=True)
+class Smtp:
+    """Where and how fast to send. The password never lives here: env or prompt."""
+
+    url: str = DEFAULT_SMTP_URL
+    concurrency: int = 8
+    rate: float = 0.0  # messages per second across all connections; 0 = unlimited
+    max_per_connection: int = 1000
+    attempts: int = 5
+    max_errors: int = 1000
+    timeout: float = 30.0
+
+
+# front matter / toml key -> Newsletter field name
+_NEWSLETTER_KEYS = {f.name: f.name for f in fields(Newsletter)} | {"from": "from_addr"}
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    newsletter: Newsletter
+    smtp: Smtp
+    unsubscribe_secret: str = ""
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    def with_overrides(self, values: dict[str, Any]) -> Config:
+        """Apply an issue's front matter keys that name newsletter settings."""
+        changes = {_NEWSLETTER_KEYS[k]: v for k, v in values.items() if k in _NEWSLETTER_KEYS}
+        if not changes:
+            return self
+        return replace(self, newsletter=replace(self.newsletter, **changes))
+
+    def secret(self) -> bytes:
+        """The HMAC key for unsubscribe tokens.
+
+        Order: env GIGO_UNSUBSCRIBE_SECRET, then ``unsubscribe_secret`` in the
+        config, then ``.gigo/secret`` (created once, so tokens stay valid).
+        """
+        value = os.environ.get("GIGO_UNSUBSCRIBE_SECRET") or self.unsubscribe_secret
+        if value:
+            return value.encode()
+        path = self.state_dir / "secret"
+        try:
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_hex(32))
+            return path.read_text().strip().encode()
+        except OSError as exc:
+            raise ConfigError(f"cannot read or create {path}: {exc.strerror}; "
+                              "set GIGO_UNSUBSCRIBE_SECRET instead") from exc
+
+    def require(self, *names: str) -> None:
+        """Raise a ConfigError naming the first empty newsletter value."""
+        for name in names:
+            if not getattr(self.newsletter, name):
+                key = "from" if name == "from_addr" else name
+                raise ConfigError(f"{self.root / CONFIG_NAME}: [newsletter] has no '{key}'; add it")
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` holding gigo-mail.toml, else ``start``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    return here
+
+
+def _pick(cls: type, table: dict[str, Any], where: str, aliases: dict[str, str]) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        name = aliases.get(key, key)
+        if name not in known:
+            raise ConfigError(f"{where}: unknown setting '{key}'")
+        values[name] = value
+    try:
+        return cls(**values)
+    except TypeError as exc:  # pragma: no cover - dataclass guards
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def load_config(root: Path | None = None) -> Config:
+    """Read gigo-mail.toml from ``root`` (or the nearest parent). A missing file is allowed:
+    defaults apply, and commands that need a value say which one is missing."""
+    root = find_root(root)
+    path = root / CONFIG_NAME
+    data: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    unknown = set(data) - {"newsletter", "smtp", "unsubscribe_secret"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown section '{sorted(unknown)[0]}'")
+    newsletter = _pick(Newsletter, data.get("newsletter", {}), f"{path} [newsletter]", {"from": "from_addr"})
+    smtp = _pick(Smtp, data.get("smtp", {}), f"{path} [smtp]", {})
+    if newsletter.images not in ("embed", "link"):
+        raise ConfigError(f"{path}: [newsletter] images must be 'embed' or 'link'")
+    return Config(root=root, newsletter=newsletter, smtp=smtp,
+                  unsubscribe_secret=str(data.get("unsubscribe_secret", "")))

@@ -1,0 +1,73 @@
+"""Named errors: every user-facing failure is a GigoError with a one-line message.
+
+The CLI prints ``str(error)`` and exits 1; nothing below the CLI prints.
+Messages say what happened and, where it helps, what to do next.
+"""
+
+from __future__ import annotations
+
+
+class GigoError(Exception):
+    """Base class: a problem the user can fix; shown as one line, no traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(GigoError):
+    """gigo-mail.toml is missing, unreadable, or lacks a required value."""
+
+
+class IssueNotFound(GigoError):
+    """The issue named on the command line does not exist."""
+
+
+class IssueError(GigoError):
+    """An issue file is malformed (front matter, missing field, ...)."""
+
+
+class TemplateError(GigoError):
+    """Jinja2 failed; the message names the template file and line."""
+
+
+class CompileError(GigoError):
+    """MJML or CSS inlining failed."""
+
+
+class SubscriberListError(GigoError):
+    """The subscriber CSV cannot be used at all (no email column, unreadable)."""
+
+
+class JournalError(GigoError):
+    """The delivery journal cannot be opened or written."""
+
+
+class TokenError(GigoError):
+    """An unsubscribe token is malformed or its signature does not verify."""
+
+
+class SMTPError(GigoError):
+    """Base for SMTP problems."""
+
+
+class SMTPFatalError(SMTPError):
+    """A failure that stops the whole run at once: login refused, TLS failure,
+    connection refused, unknown host. Retrying per recipient would only fail
+    thousands of recipients one by one."""
+
+
+class SMTPTransientError(SMTPError):
+    """A 4xx reply or a dropped connection: worth retrying later."""
+
+    def __init__(self, message: str, code: int | None = None, text: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.text = text
+
+
+class SMTPPermanentError(SMTPError):
+    """A 5xx reply for one recipient: record it and carry on."""
+
+    def __init__(self, message: str, code: int | None = None, text: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.text = text
