@@ -1,0 +1,547 @@
+"""The delivery journal: what was sent to whom, so that nothing is sent twice.
+
+One SQLite file per newsletter, ``<root>/.gigo/journal.sqlite3`` (stdlib sqlite3,
+WAL, ``synchronous=NORMAL``), with one row per (issue, recipient key) in
+``deliveries``, one row per send attempt of an issue in ``runs``, and the
+newsletter's suppression list in ``suppressed``.
+
+How a recipient moves through it::
+
+    (no row) --mark_sending--> sending --mark_sent-----> sent
+                                       \\--mark_failed--> failed (permanent or not)
+
+``mark_sending`` is written just before the final dot of DATA; ``mark_sent`` only
+after the server's 250 for that DATA. Every mark commits at once: after a
+``kill -9`` or a crash, everything marked before it is in the file (WAL with
+``synchronous=NORMAL`` survives a killed process; only a power cut may lose the
+last few commits).
+
+The one unavoidable window: the server has accepted a message (sent its 250) but
+the process dies before ``mark_sent`` commits. No journal can close it, because
+the acceptance and the record are two different machines. The ``sending`` state
+makes that window visible instead of silent: a recipient still in ``sending`` when
+a run resumes may or may not have the message. Such recipients are *uncertain*
+(:meth:`Journal.uncertain` lists them) and are re-sent only when the user asks for
+it explicitly; the default is to risk a missing email rather than a duplicate.
+
+On resume (:meth:`Journal.should_send`):
+
+* ``sent``: skipped, always;
+* ``sending``: uncertain, re-sent only with ``resend_uncertain``;
+* ``failed`` permanently (a 5xx): re-sent only with ``retry_failed``;
+* ``failed`` transiently (4xx, dropped connection, retries exhausted): re-sent;
+* ``pending`` or no row: sent.
+
+Two processes must never send the same issue at once: :meth:`Journal.begin_run`
+takes an exclusive lock (``.gigo/run-<issue>.lock``, released by the OS if the
+process dies) and refuses a second run. Runs that never reached ``end_run``
+(their process was killed) are closed as ``unfinished`` by the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import JournalError
+from .subscribers import address_key
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX: no cross-process run lock
+    fcntl = None  # type: ignore[assignment]
+
+JOURNAL_NAME = "journal.sqlite3"
+SCHEMA_VERSION = 1
+STATUSES = ("pending", "sending", "sent", "failed")
+OUTCOMES = ("complete", "interrupted", "stopped", "failed")
+UNFINISHED = "unfinished"  # outcome of a run whose process died before end_run
+BUSY_TIMEOUT_MS = 10_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (
+    issue_key  TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    email      TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    code       INTEGER,
+    text       TEXT NOT NULL DEFAULT '',
+    message_id TEXT NOT NULL DEFAULT '',
+    permanent  INTEGER NOT NULL DEFAULT 0,
+    run_id     INTEGER,
+    first_at   TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (issue_key, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries (issue_key, status);
+CREATE INDEX IF NOT EXISTS deliveries_by_run ON deliveries (run_id);
+CREATE TABLE IF NOT EXISTS runs (
+    id        INTEGER PRIMARY KEY,
+    issue_key TEXT NOT NULL,
+    started   TEXT NOT NULL,
+    ended     TEXT,
+    outcome   TEXT,
+    total     INTEGER,
+    counts    TEXT NOT NULL DEFAULT '{}',
+    pid       INTEGER
+);
+CREATE INDEX IF NOT EXISTS runs_by_issue ON runs (issue_key);
+CREATE TABLE IF NOT EXISTS suppressed (
+    key    TEXT PRIMARY KEY,
+    email  TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    at     TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+_UPSERT = """
+INSERT INTO deliveries (issue_key, key, email, status, attempts, code, text, message_id, permanent,
+                        run_id, first_at, updated_at)
+VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (issue_key, key) DO UPDATE SET
+    email = excluded.email,
+    status = excluded.status,
+    attempts = attempts + {attempts},
+    code = {code},
+    text = {text},
+    message_id = CASE WHEN excluded.message_id = '' THEN message_id ELSE excluded.message_id END,
+    permanent = excluded.permanent,
+    run_id = excluded.run_id,
+    updated_at = excluded.updated_at
+"""
+# An attempt is counted once: at mark_sending, or at its outcome if it was never marked sending.
+_MARK_SENDING = _UPSERT.format(attempts="1", code="code", text="text")
+_MARK_OUTCOME = _UPSERT.format(attempts="(status != 'sending')", code="excluded.code", text="excluded.text")
+
+
+def now() -> str:
+    """A UTC timestamp with milliseconds, sortable as text."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One recipient of one issue, as the journal has it."""
+
+    issue_key: str
+    key: str
+    email: str
+    status: str
+    attempts: int
+    code: int | None
+    text: str
+    message_id: str
+    permanent: bool
+    first_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One send of an issue; ``counts`` are the statuses its recipients ended in."""
+
+    id: int
+    issue_key: str
+    started: str
+    ended: str | None
+    outcome: str | None  # None while it runs
+    total: int | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (or to its last mark, for an unfinished run)."""
+        start, end = parse_time(self.started), parse_time(self.ended)
+        if start is None or end is None:
+            return None
+        return max(0.0, (end - start).total_seconds())
+
+    @property
+    def rate(self) -> float | None:
+        """Messages accepted per second during this run."""
+        seconds = self.duration
+        if not seconds:
+            return None
+        return self.counts.get("sent", 0) / seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    key: str
+    email: str
+    reason: str
+    at: str
+
+
+_RECORD_COLUMNS = ("issue_key, key, email, status, attempts, code, text, message_id, permanent, "
+                   "first_at, updated_at")
+
+
+def _record(row: tuple[Any, ...]) -> Record:
+    return Record(issue_key=row[0], key=row[1], email=row[2], status=row[3], attempts=row[4], code=row[5],
+                  text=row[6], message_id=row[7], permanent=bool(row[8]), first_at=row[9], updated_at=row[10])
+
+
+class Journal:
+    """The delivery journal of one newsletter. Use as a context manager."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._run_locks: dict[str, IO[bytes]] = {}
+        self._run_id: int | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                       timeout=BUSY_TIMEOUT_MS / 1000)
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalError(f"{self.path}: cannot open the delivery journal: {exc}; "
+                               "check that the folder is writable") from None
+        try:
+            self._setup()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise JournalError(f"{self.path}: cannot use the delivery journal: {exc}; "
+                               "if the file is damaged, move it aside (sent mail will then be "
+                               "forgotten)") from None
+
+    @classmethod
+    def for_root(cls, root: Path) -> Journal:
+        """The journal of the newsletter at ``root`` (``<root>/.gigo/journal.sqlite3``)."""
+        from .config import STATE_DIR
+
+        return cls(Path(root) / STATE_DIR / JOURNAL_NAME)
+
+    def _setup(self) -> None:
+        db = self._db
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.DatabaseError(f"cannot switch to WAL mode (got {mode})")
+        db.execute("PRAGMA synchronous = NORMAL")
+        with self._transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            version = row[0]
+            if version is None:
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif version > SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(
+                    f"it was written by a newer gigo-mail (schema {version}, this one knows "
+                    f"{SCHEMA_VERSION}); upgrade gigo-mail")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _fail(self, action: str, exc: sqlite3.Error) -> JournalError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            text += " (another gigo-mail process holds it; try again when it is done)"
+        return JournalError(f"{self.path}: cannot {action}: {text}")
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        for handle in self._run_locks.values():
+            handle.close()
+        self._run_locks.clear()
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- runs --------------------------------------------------------------------------------------
+
+    def _run_lock_path(self, issue_key: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", issue_key)
+        return self.path.parent / f"run-{safe}.lock"
+
+    def _take_run_lock(self, issue_key: str) -> None:
+        if fcntl is None or issue_key in self._run_locks:
+            return
+        path = self._run_lock_path(issue_key)
+        handle = path.open("a+b")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().decode(errors="replace").strip() or "?"
+            handle.close()
+            raise JournalError(f"issue {issue_key} is being sent by another gigo-mail process "
+                               f"(pid {holder}); wait for it to finish or stop it first") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()).encode())
+        handle.flush()
+        self._run_locks[issue_key] = handle
+
+    def run_active(self, issue_key: str) -> bool:
+        """Whether some process (this one included) is sending ``issue_key`` right now."""
+        if issue_key in self._run_locks:
+            return True
+        if fcntl is None:
+            return False
+        path = self._run_lock_path(issue_key)
+        if not path.exists():
+            return False
+        with path.open("rb") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            return False
+
+    def begin_run(self, issue_key: str, total: int | None) -> int:
+        """Start a run (``total`` recipients if known); JournalError if one is already sending it."""
+        self._take_run_lock(issue_key)
+        try:
+            with self._lock, self._transaction():
+                self._close_unfinished(issue_key)
+                cursor = self._db.execute(
+                    "INSERT INTO runs (issue_key, started, total, pid) VALUES (?, ?, ?, ?)",
+                    (issue_key, now(), total, os.getpid()))
+        except sqlite3.Error as exc:
+            raise self._fail("record the start of a run", exc) from None
+        self._run_id = cursor.lastrowid
+        return int(cursor.lastrowid or 0)
+
+    def _close_unfinished(self, issue_key: str) -> None:
+        """Runs left open by a process that died: end them at their last mark."""
+        rows = self._db.execute("SELECT id FROM runs WHERE issue_key = ? AND ended IS NULL",
+                                (issue_key,)).fetchall()
+        for (run_id,) in rows:
+            counts, last = self._run_counts(run_id)
+            self._db.execute(
+                "UPDATE runs SET ended = COALESCE(?, started), outcome = ?, counts = ? WHERE id = ?",
+                (last, UNFINISHED, json.dumps(counts), run_id))
+
+    def _run_counts(self, run_id: int) -> tuple[dict[str, int], str | None]:
+        rows = self._db.execute(
+            "SELECT status, COUNT(*), MAX(updated_at) FROM deliveries WHERE run_id = ? GROUP BY status",
+            (run_id,)).fetchall()
+        counts = {status: count for status, count, _ in rows}
+        last = max((at for _, _, at in rows), default=None)
+        return counts, last
+
+    def end_run(self, run_id: int, outcome: str) -> None:
+        """Close a run with its outcome: complete, interrupted, stopped or failed."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
+        try:
+            with self._lock, self._transaction():
+                row = self._db.execute("SELECT issue_key FROM runs WHERE id = ?", (run_id,)).fetchone()
+                if row is None:
+                    raise JournalError(f"{self.path}: no run {run_id} to end")
+                counts, _ = self._run_counts(run_id)
+                self._db.execute("UPDATE runs SET ended = ?, outcome = ?, counts = ? WHERE id = ?",
+                                 (now(), outcome, json.dumps(counts), run_id))
+        except sqlite3.Error as exc:
+            raise self._fail("record the end of a run", exc) from None
+        if self._run_id == run_id:
+            self._run_id = None
+        handle = self._run_locks.pop(row[0], None)
+        if handle is not None:
+            handle.close()
+
+    def runs(self, issue_key: str) -> list[Run]:
+        """Every run of an issue, oldest first (a run still going has ``outcome`` None)."""
+        try:
+            rows = self._db.execute(
+                "SELECT id, issue_key, started, ended, outcome, total, counts FROM runs "
+                "WHERE issue_key = ? ORDER BY id", (issue_key,)).fetchall()
+            result = []
+            for run_id, key, started, ended, outcome, total, counts in rows:
+                values = json.loads(counts or "{}")
+                if ended is None:  # running, or its process died and no run has closed it yet
+                    values, last = self._run_counts(run_id)
+                    outcome = None if self.run_active(key) else UNFINISHED
+                    ended = last if outcome else now()
+                result.append(Run(run_id, key, started, ended, outcome, total, values))
+            return result
+        except sqlite3.Error as exc:
+            raise self._fail("read the runs", exc) from None
+
+    # --- deliveries --------------------------------------------------------------------------------
+
+    def state(self, issue_key: str, key: str) -> str | None:
+        """The status of one recipient for one issue, or None if it was never tried."""
+        try:
+            row = self._db.execute("SELECT status FROM deliveries WHERE issue_key = ? AND key = ?",
+                                   (issue_key, key)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+        return row[0] if row else None
+
+    def should_send(self, issue_key: str, key: str, retry_failed: bool = False,
+                    resend_uncertain: bool = False) -> bool:
+        """Whether a run should (re)send this issue to this recipient; see the module docs."""
+        try:
+            row = self._db.execute("SELECT status, permanent FROM deliveries WHERE issue_key = ? AND key = ?",
+                                   (issue_key, key)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+        if row is None:
+            return True
+        status, permanent = row
+        if status == "sent":
+            return False
+        if status == "sending":
+            return resend_uncertain
+        if status == "failed" and permanent:
+            return retry_failed
+        return True
+
+    def _mark(self, sql: str, params: tuple[Any, ...], action: str) -> None:
+        try:
+            with self._lock:
+                self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise self._fail(action, exc) from None
+
+    def mark_pending(self, issue_key: str, key: str, email: str) -> None:
+        """Record a recipient as queued (optional: a recipient with no row is pending too)."""
+        at = now()
+        self._mark("INSERT OR IGNORE INTO deliveries (issue_key, key, email, status, first_at, updated_at) "
+                   "VALUES (?, ?, ?, 'pending', ?, ?)", (issue_key, key, email, at, at), "record a recipient")
+
+    def mark_sending(self, issue_key: str, key: str, email: str, message_id: str) -> None:
+        """Just before DATA's final dot: from here until mark_sent the outcome is uncertain."""
+        at = now()
+        self._mark(_MARK_SENDING, (issue_key, key, email, "sending", None, "", message_id, 0,
+                                   self._run_id, at, at), "record a send")
+
+    def mark_sent(self, issue_key: str, key: str, email: str, message_id: str, code: int | None,
+                  text: str) -> None:
+        """After the server's 250 for DATA; committed before this returns."""
+        at = now()
+        self._mark(_MARK_OUTCOME, (issue_key, key, email, "sent", code, text or "", message_id or "", 0,
+                                   self._run_id, at, at), "record a delivery")
+
+    def mark_failed(self, issue_key: str, key: str, email: str, code: int | None, text: str,
+                    permanent: bool) -> None:
+        """A refusal (``permanent``: a 5xx that retrying will not fix) or a transient failure."""
+        at = now()
+        self._mark(_MARK_OUTCOME, (issue_key, key, email, "failed", code, text or "", "", int(permanent),
+                                   self._run_id, at, at), "record a failure")
+
+    def counts(self, issue_key: str) -> dict[str, int]:
+        """Recipients per status (every status present, zero if none)."""
+        try:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM deliveries WHERE issue_key = ? "
+                                    "GROUP BY status", (issue_key,)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+        return dict.fromkeys(STATUSES, 0) | dict(rows)
+
+    def _records(self, issue_key: str, status: str, limit: int | None) -> list[Record]:
+        sql = (f"SELECT {_RECORD_COLUMNS} FROM deliveries WHERE issue_key = ? AND status = ? "
+               "ORDER BY updated_at, key")
+        params: tuple[Any, ...] = (issue_key, status)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        try:
+            return [_record(row) for row in self._db.execute(sql, params)]
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+
+    def failures(self, issue_key: str, limit: int | None = None) -> list[Record]:
+        """Failed recipients, oldest failure first."""
+        return self._records(issue_key, "failed", limit)
+
+    def uncertain(self, issue_key: str, limit: int | None = None) -> list[Record]:
+        """Recipients left in ``sending``: the server may or may not have their message."""
+        return self._records(issue_key, "sending", limit)
+
+    def record(self, issue_key: str, key: str) -> Record | None:
+        row = self._db.execute(f"SELECT {_RECORD_COLUMNS} FROM deliveries WHERE issue_key = ? AND key = ?",
+                               (issue_key, key)).fetchone()
+        return _record(row) if row else None
+
+    def issue_keys(self) -> list[str]:
+        """Issues the journal knows about (with deliveries or runs)."""
+        try:
+            rows = self._db.execute("SELECT DISTINCT issue_key FROM deliveries UNION "
+                                    "SELECT issue_key FROM runs ORDER BY 1").fetchall()
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+        return [row[0] for row in rows]
+
+    # --- suppression list --------------------------------------------------------------------------
+
+    def suppress(self, emails: Iterable[str], reason: str) -> int:
+        """Add addresses to the suppression list; return how many were not on it yet."""
+        added = 0
+        at = now()
+        try:
+            with self._lock, self._transaction():
+                for email in emails:
+                    text = email.strip()
+                    cursor = self._db.execute(
+                        "INSERT OR IGNORE INTO suppressed (key, email, reason, at) VALUES (?, ?, ?, ?)",
+                        (address_key(text), text, reason, at))
+                    added += cursor.rowcount
+        except sqlite3.Error as exc:
+            raise self._fail("update the suppression list", exc) from None
+        return added
+
+    def unsuppress(self, emails: Iterable[str]) -> int:
+        """Take addresses off the suppression list (a re-subscribe); return how many were on it."""
+        removed = 0
+        try:
+            with self._lock, self._transaction():
+                for email in emails:
+                    cursor = self._db.execute("DELETE FROM suppressed WHERE key = ?", (address_key(email),))
+                    removed += cursor.rowcount
+        except sqlite3.Error as exc:
+            raise self._fail("update the suppression list", exc) from None
+        return removed
+
+    def is_suppressed(self, key: str) -> bool:
+        """Whether the address with this key (``Subscriber.key``) must not be mailed."""
+        try:
+            row = self._db.execute("SELECT 1 FROM suppressed WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._fail("read the suppression list", exc) from None
+        return row is not None
+
+    def suppressed_keys(self) -> set[str]:
+        try:
+            return {row[0] for row in self._db.execute("SELECT key FROM suppressed")}
+        except sqlite3.Error as exc:
+            raise self._fail("read the suppression list", exc) from None
+
+    def suppressions(self) -> list[Suppression]:
+        """The suppression list, oldest first."""
+        try:
+            rows = self._db.execute("SELECT key, email, reason, at FROM suppressed ORDER BY at, key")
+            return [Suppression(*row) for row in rows]
+        except sqlite3.Error as exc:
+            raise self._fail("read the suppression list", exc) from None
