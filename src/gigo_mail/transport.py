@@ -1,0 +1,425 @@
+"""Transports: where built messages go (an SMTP server, or .eml files for a dry run).
+
+Shaped like Django's mail backends, made async: ``await open()``, ``await send(...)``,
+``await close()``. One SmtpTransport is one persistent SMTP connection; the sending
+engine runs a pool of them.
+
+aiosmtplib does what it is good at: connect, EHLO, STARTTLS, AUTH and its error
+classes. The per-message hot path (MAIL/RCPT/DATA) then runs on the same socket through
+a small reply parser of our own (:mod:`gigo_mail.wire`): the message bytes already have
+CRLF line endings, so dot-stuffing is one ``bytes.replace`` instead of a regex over
+every body, and with PIPELINING the three envelope commands go out in one write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import os
+import re
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+from .errors import ConfigError, SMTPFatalError, SMTPPermanentError, SMTPTransientError
+from .wire import Reply, ReplyReader, WireClosed
+
+__all__ = [
+    "FileTransport",
+    "Reply",
+    "SMTPConnectFailed",
+    "SmtpEndpoint",
+    "SmtpTransport",
+    "SmtpUrl",
+    "Transport",
+    "dot_stuff",
+    "make_tls_context",
+    "parse_smtp_url",
+]
+
+THROTTLE_CODES = frozenset({421, 450, 451, 454})
+
+
+class SMTPConnectFailed(SMTPFatalError):
+    """The server could not be reached (refused, unknown host, timeout, dropped during
+    the greeting). Fatal before the first message; mid-run a worker retries it."""
+
+
+class Transport(Protocol):
+    """What the sending engine needs from a destination."""
+
+    @property
+    def is_open(self) -> bool: ...
+
+    async def open(self) -> None: ...
+
+    async def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool = False,
+                   before_commit: BeforeCommit | None = None) -> Reply: ...
+
+    async def close(self) -> None: ...
+
+
+class BeforeCommit(Protocol):
+    def __call__(self) -> None: ...
+
+
+# --- the SMTP URL ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SmtpUrl:
+    """A parsed ``smtp://`` or ``smtps://`` URL. Never holds the password."""
+
+    scheme: str  # "smtp" or "smtps"
+    host: str
+    port: int
+    user: str | None
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def tls(self) -> str:
+        """"implicit" (smtps), "starttls" (required), or "opportunistic" (loopback)."""
+        if self.scheme == "smtps":
+            return "implicit"
+        return "opportunistic" if self.is_loopback else "starttls"
+
+    def __str__(self) -> str:
+        user = f"{self.user}@" if self.user else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{user}{host}:{self.port}"
+
+
+def parse_smtp_url(url: str) -> SmtpUrl:
+    """Parse smtp://user@host:587, smtps://user@host:465 or smtp://127.0.0.1:1025.
+
+    A password in the URL is refused: it would end up in shell history and config files.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ConfigError(f"SMTP URL '{url}' must start with smtp:// or smtps://")
+    if parts.password is not None:
+        raise ConfigError(f"SMTP URL for {parts.hostname} contains a password; remove it and set "
+                          "GIGO_SMTP_PASSWORD instead")
+    if not parts.hostname:
+        raise ConfigError(f"SMTP URL '{url}' has no host")
+    try:
+        port = parts.port or (465 if parts.scheme == "smtps" else 587)
+    except ValueError:
+        raise ConfigError(f"SMTP URL '{url}' has an invalid port") from None
+    user = unquote(parts.username) if parts.username else None
+    return SmtpUrl(parts.scheme, parts.hostname, port, user)
+
+
+@functools.cache
+def make_tls_context(cafile: str | None = None) -> ssl.SSLContext:
+    """A verifying client context; ``cafile`` adds a private CA (GIGO_SMTP_CAFILE)."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if cafile:
+        try:
+            context.load_verify_locations(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load CA file {cafile}: {exc}; fix GIGO_SMTP_CAFILE") from exc
+    return context
+
+
+@functools.cache
+def _local_hostname() -> str:
+    name = socket.getfqdn()
+    return name if name and name != "localhost" and "." in name else "localhost.localdomain"
+
+
+@dataclass(frozen=True)
+class SmtpEndpoint:
+    """Everything a connection needs; shared by every connection of a run."""
+
+    url: SmtpUrl
+    password: str | None = None
+    timeout: float = 30.0
+    cafile: str | None = None
+    local_hostname: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.url.host}:{self.url.port}"
+
+    def tls_context(self) -> ssl.SSLContext:
+        return make_tls_context(self.cafile or os.environ.get("GIGO_SMTP_CAFILE") or None)
+
+
+# --- dot-stuffing ------------------------------------------------------------------------
+
+_BARE_EOL = re.compile(rb"\r\n|\r|\n")
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """The DATA payload for ``data``, ending with the terminating ``.`` line.
+
+    The fast path assumes CRLF line endings (MessageFactory guarantees them): two C-speed
+    scans confirm it, then one ``bytes.replace`` does the stuffing. Anything else is
+    normalised first, so handmade bytes are safe too.
+    """
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
+        data = _BARE_EOL.sub(b"\r\n", data)
+    if data.startswith(b"."):
+        data = b"." + data
+    data = data.replace(b"\r\n.", b"\r\n..")
+    return data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n")
+
+
+# --- SMTP ----------------------------------------------------------------------------------
+
+_FORBIDDEN_IN_ADDRESS = re.compile(r"[\x00-\x20\x7f<>]")
+
+
+def _envelope_address(address: str, what: str) -> str:
+    if _FORBIDDEN_IN_ADDRESS.search(address):
+        raise SMTPPermanentError(f"{address!r}: {what} contains a space, angle bracket or control "
+                                 "character", None, "invalid address")
+    return address
+
+
+def _error_for(reply: Reply, stage: str, recipient: str) -> SMTPTransientError | SMTPPermanentError:
+    text = f"{recipient}: server answered {stage} with {reply}"
+    if 400 <= reply.code < 500:
+        return SMTPTransientError(text, reply.code, reply.text)
+    return SMTPPermanentError(text, reply.code, reply.text)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = exc
+    while seen.__cause__ is not None:
+        seen = seen.__cause__
+    return seen
+
+
+class SmtpTransport:
+    """One persistent SMTP connection that carries many messages.
+
+    ``open`` raises SMTPFatalError (login refused, TLS failure, no STARTTLS where it is
+    required) or SMTPConnectFailed; ``send`` returns the server's final reply or raises
+    SMTPTransientError (4xx, dropped connection, timeout) or SMTPPermanentError (5xx).
+    After a transient error the connection may be closed: check ``is_open``.
+    """
+
+    def __init__(self, endpoint: SmtpEndpoint) -> None:
+        self.endpoint = endpoint
+        self._client: aiosmtplib.SMTP | None = None
+        self._reader: ReplyReader | None = None
+        self._transport: asyncio.WriteTransport | None = None
+        self.pipelining = False
+        self.smtputf8 = False
+        self.eightbitmime = False
+        self.messages = 0  # messages accepted on the current connection
+
+    @property
+    def is_open(self) -> bool:
+        return self._reader is not None and self._reader.usable
+
+    async def open(self) -> None:
+        """Connect, greet, secure and log in; then take over the socket for the hot path."""
+        await self.close()
+        endpoint, url = self.endpoint, self.endpoint.url
+        use_tls = url.tls == "implicit"
+        start_tls: bool | None = {"implicit": False, "starttls": True, "opportunistic": None}[url.tls]
+        client = aiosmtplib.SMTP(
+            hostname=url.host, port=url.port, timeout=endpoint.timeout,
+            use_tls=use_tls, start_tls=start_tls,
+            tls_context=endpoint.tls_context(),
+            local_hostname=endpoint.local_hostname or _local_hostname(),
+            username=url.user, password=endpoint.password if url.user else None,
+        )
+        try:
+            await client.connect()
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            client.close()
+            raise SMTPFatalError(f"{endpoint.where} refused login for '{url.user}': {exc.code} "
+                                 f"{exc.message}; check GIGO_SMTP_PASSWORD") from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise self._open_error(exc) from None
+        transport = client.transport
+        if transport is None or transport.is_closing():
+            client.close()
+            raise SMTPConnectFailed(f"{endpoint.where} closed the connection after the greeting")
+        self._client = client
+        self.pipelining = client.supports_extension("pipelining")
+        self.smtputf8 = client.supports_extension("smtputf8")
+        self.eightbitmime = client.supports_extension("8bitmime")
+        self._reader = ReplyReader()
+        transport.set_protocol(self._reader)
+        self._reader.attach(transport)
+        self._transport = transport  # type: ignore[assignment]
+        self.messages = 0
+
+    def _open_error(self, exc: BaseException) -> SMTPFatalError:
+        where, cause = self.endpoint.where, _root_cause(exc)
+        if isinstance(cause, ssl.SSLError) or "SSL" in str(exc):
+            reason = getattr(cause, "verify_message", None) or getattr(cause, "reason", None) or cause
+            return SMTPFatalError(f"TLS with {where} failed: {reason}; if the server uses a private CA, "
+                                  "set GIGO_SMTP_CAFILE to its certificate")
+        if isinstance(cause, socket.gaierror):
+            return SMTPConnectFailed(f"cannot resolve SMTP host '{self.endpoint.url.host}': "
+                                     f"{cause.strerror}")
+        if isinstance(cause, ConnectionRefusedError):
+            return SMTPConnectFailed(f"{where} refused the connection; is the SMTP server running?")
+        if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
+            return SMTPFatalError(f"{where} refused the session: {exc.code} {exc.message}")
+        if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
+            return SMTPConnectFailed(f"{where} did not answer within {self.endpoint.timeout:g} s")
+        if isinstance(exc, aiosmtplib.SMTPServerDisconnected | OSError):
+            return SMTPConnectFailed(f"cannot connect to {where}: {exc}")
+        text = getattr(exc, "message", None) or str(exc)
+        if "STARTTLS" in text:
+            return SMTPFatalError(f"{where} does not offer STARTTLS, which a non-local server needs; "
+                                  "use smtps://HOST:465 if it offers implicit TLS")
+        if "AUTH" in text:
+            return SMTPFatalError(f"{where} does not offer AUTH for '{self.endpoint.url.user}'")
+        return SMTPFatalError(f"{where}: {text}")
+
+    async def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool = False,
+                   before_commit: BeforeCommit | None = None) -> Reply:
+        """Deliver one message to one recipient; return the server's 250 reply.
+
+        ``before_commit`` runs just before the final dot goes out (the journal marks the
+        recipient "sending" there: from then on delivery is uncertain until the reply).
+        """
+        reader, transport = self._reader, self._transport
+        if reader is None or transport is None or not reader.usable:
+            raise SMTPTransientError(f"{recipient}: connection to {self.endpoint.where} is closed")
+        _envelope_address(sender, "sender")
+        _envelope_address(recipient, "recipient")
+        utf8 = smtputf8 or not recipient.isascii() or not sender.isascii()
+        if utf8 and not self.smtputf8:
+            raise SMTPPermanentError(
+                f"{recipient}: {self.endpoint.where} does not offer SMTPUTF8, which this address needs",
+                None, "server does not support SMTPUTF8 (non-ASCII address)")
+        params = ""
+        if self.eightbitmime and (utf8 or not data.isascii()):
+            params += " BODY=8BITMIME"
+        if utf8:
+            params += " SMTPUTF8"
+        encoding = "utf-8" if utf8 else "ascii"
+        mail = f"MAIL FROM:<{sender}>{params}\r\n".encode(encoding)
+        rcpt = f"RCPT TO:<{recipient}>\r\n".encode(encoding)
+        payload = dot_stuff(data)
+        timeout = self.endpoint.timeout
+        try:
+            if self.pipelining:
+                transport.write(mail + rcpt + b"DATA\r\n")
+                mail_r, rcpt_r, data_r = await reader.read(3, timeout)
+                if mail_r.code != 250 or rcpt_r.code != 250 or data_r.code != 354:
+                    if data_r.code == 354:  # a lax server took DATA anyway: send an empty message
+                        transport.write(b".\r\n")
+                        await reader.read(1, timeout)
+                    await self._after_failure(mail_r if mail_r.code != 250 else rcpt_r)
+                    stage = "MAIL FROM" if mail_r.code != 250 else "RCPT TO" if rcpt_r.code != 250 else "DATA"
+                    bad = mail_r if mail_r.code != 250 else rcpt_r if rcpt_r.code != 250 else data_r
+                    raise _error_for(bad, stage, recipient)
+            else:
+                for command, stage, expected in ((mail, "MAIL FROM", 250), (rcpt, "RCPT TO", 250),
+                                                 (b"DATA\r\n", "DATA", 354)):
+                    transport.write(command)
+                    (reply,) = await reader.read(1, timeout)
+                    if reply.code != expected:
+                        await self._after_failure(reply)
+                        raise _error_for(reply, stage, recipient)
+            if before_commit is not None:
+                before_commit()
+            transport.write(payload)
+            await reader.drain()
+            (final,) = await reader.read(1, timeout)
+        except WireClosed as exc:
+            await self.close()
+            raise SMTPTransientError(f"{recipient}: {self.endpoint.where} {exc}", None, str(exc)) from None
+        if final.code != 250:
+            if final.code == 421:
+                await self.close()
+            raise _error_for(final, "the message", recipient)
+        self.messages += 1
+        return final
+
+    async def _after_failure(self, reply: Reply) -> None:
+        """Leave the connection clean for the next message (or drop it after a 421)."""
+        if reply.code == 421 or self._reader is None or self._transport is None:
+            await self.close()
+            return
+        self._transport.write(b"RSET\r\n")
+        (rset,) = await self._reader.read(1, self.endpoint.timeout)
+        if rset.code != 250:
+            await self.close()
+
+    async def close(self) -> None:
+        """Say QUIT (briefly) and drop the connection. Safe to call twice."""
+        reader, transport, client = self._reader, self._transport, self._client
+        self._reader = self._transport = self._client = None
+        if reader is not None and transport is not None and reader.usable:
+            try:
+                transport.write(b"QUIT\r\n")
+                await reader.read(1, min(self.endpoint.timeout, 2.0))
+            except (WireClosed, OSError):
+                pass
+        if transport is not None and not transport.is_closing():
+            transport.close()
+        if client is not None:
+            client.close()
+
+
+# --- files ---------------------------------------------------------------------------------
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9@._+-]+")
+
+
+class FileTransport:
+    """Writes each message to ``folder/NNNNNN-recipient.eml`` (the --dry-run outbox).
+
+    ``keep`` = False renders and counts without writing (a dry run over a huge list)."""
+
+    def __init__(self, folder: Path, *, keep: bool = True) -> None:
+        self.folder = folder
+        self.keep = keep
+        self.count = 0
+        self._open = False
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    async def open(self) -> None:
+        if self.keep:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create {self.folder}: {exc.strerror}") from exc
+        self._open = True
+
+    async def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool = False,
+                   before_commit: BeforeCommit | None = None) -> Reply:
+        self.count += 1
+        if before_commit is not None:
+            before_commit()
+        if self.keep:
+            name = f"{self.count:06d}-{_UNSAFE_NAME.sub('_', recipient)[:80]}.eml"
+            try:
+                (self.folder / name).write_bytes(data)
+            except OSError as exc:
+                raise ConfigError(f"cannot write {self.folder / name}: {exc.strerror}") from exc
+        return Reply(250, "written")
+
+    async def close(self) -> None:
+        self._open = False

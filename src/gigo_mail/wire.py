@@ -1,0 +1,149 @@
+"""The hot-path reply reader: an asyncio Protocol swapped onto an established SMTP socket.
+
+aiosmtplib's protocol parses one reply per ``data_received`` wake-up and expects one
+command in flight, so PIPELINING's three replies arriving in one packet would be lost.
+This reader parses every complete reply in the buffer, queues them, and wakes the
+sender once the number of replies it asked for is there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import NamedTuple
+
+MAX_REPLY_BYTES = 64 * 1024
+
+
+class Reply(NamedTuple):
+    """One SMTP reply; multi-line texts are joined with newlines."""
+
+    code: int
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}".strip()
+
+
+class WireClosed(Exception):
+    """The connection closed, timed out or spoke garbage; the message says which."""
+
+
+class ReplyReader(asyncio.Protocol):
+    """Collects SMTP replies from the socket; ``read(n)`` awaits the next n of them."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._buffer = bytearray()
+        self._lines: list[str] = []
+        self._replies: deque[Reply] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._want = 0
+        self._closed: str | None = None
+        self._paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self.transport: asyncio.BaseTransport | None = None
+
+    def attach(self, transport: asyncio.BaseTransport) -> None:
+        """Called after ``transport.set_protocol(self)`` (which skips connection_made)."""
+        self.transport = transport
+        if transport.is_closing():
+            self._closed = "closed the connection"
+
+    @property
+    def usable(self) -> bool:
+        """Open, and no reply arrived unasked (a stray 421 means the server is leaving)."""
+        return (self._closed is None and not self._replies and self.transport is not None
+                and not self.transport.is_closing())
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.attach(transport)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            line = bytes(buffer[start:end]).rstrip(b"\r")
+            start = end + 1
+            code = line[:3]
+            if len(code) != 3 or not code.isdigit():
+                self._fail(f"sent a malformed reply line {line[:80]!r}")
+                return
+            self._lines.append(line[4:].decode("utf-8", "replace"))
+            if line[3:4] != b"-":
+                self._replies.append(Reply(int(code), "\n".join(self._lines)))
+                self._lines = []
+        if start:
+            del buffer[:start]
+        if len(buffer) > MAX_REPLY_BYTES or len(self._lines) > 1000:
+            self._fail("sent an endless reply")
+            return
+        waiter = self._waiter
+        if waiter is not None and len(self._replies) >= self._want and not waiter.done():
+            waiter.set_result(None)
+
+    def eof_received(self) -> bool:
+        return False  # let the transport close; connection_lost wakes everyone
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._closed is None:
+            self._closed = "closed the connection" + (f" ({exc})" if exc else "")
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # read() sees _closed and raises
+        self._wake_drain()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake_drain()
+
+    # -- used by SmtpTransport ---------------------------------------------------------------
+
+    def _fail(self, why: str) -> None:
+        self._closed = why
+        if self.transport is not None:
+            self.transport.abort()  # type: ignore[attr-defined]
+
+    def _wake_drain(self) -> None:
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait while the transport's write buffer is over its high-water mark."""
+        while self._paused and self._closed is None:
+            self._drain_waiter = self._loop.create_future()
+            await self._drain_waiter
+        if self._closed is not None:
+            raise WireClosed(self._closed)
+
+    async def read(self, count: int, timeout: float) -> list[Reply]:
+        """The next ``count`` replies; WireClosed on close, garbage or timeout."""
+        replies = self._replies
+        if len(replies) < count:
+            if self._closed is not None:
+                raise WireClosed(self._closed)
+            waiter = self._waiter = self._loop.create_future()
+            self._want = count
+            timer = self._loop.call_later(timeout, self._timed_out, waiter, timeout)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                self._fail("was abandoned mid-command")
+                raise
+            finally:
+                timer.cancel()
+                self._waiter = None
+            if len(replies) < count:
+                raise WireClosed(self._closed or "closed the connection")
+        return [replies.popleft() for _ in range(count)]
+
+    def _timed_out(self, waiter: asyncio.Future[None], timeout: float) -> None:
+        if not waiter.done():
+            self._fail(f"did not answer within {timeout:g} s")
+            waiter.set_result(None)

@@ -1,0 +1,251 @@
+"""Shared fixtures: a real aiosmtpd server on 127.0.0.1 (port 0) that records what it
+receives and can misbehave on demand.
+
+Usage::
+
+    def test_x(smtp_server):                       # plain server, default behaviour
+        ...smtp_server.url, smtp_server.messages
+
+    def test_y(start_smtp):                        # any options (see SmtpServer)
+        server = start_smtp(pipelining=True, password="s3cret", tls="starttls")
+        server.handler.rcpt_reply["bob@example.com"] = "550 5.1.1 no such user"
+
+The server runs in its own thread and event loop, so a test may drive it from
+asyncio.run() or typer's CliRunner alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+SERVER_NAME = "mx.gigo.test"
+
+
+@dataclass
+class Received:
+    """One message as the server saw it."""
+
+    session: int
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    mail_options: list[str]
+
+    def parse(self) -> EmailMessage:
+        return message_from_bytes(self.data, policy=policy.default)  # type: ignore[return-value]
+
+
+@dataclass
+class FaultyHandler:
+    """aiosmtpd handler that records envelopes and raw bytes, and injects faults."""
+
+    pipelining: bool = False
+    # recipient -> reply sent for its RCPT every time (e.g. "550 5.1.1 no such user")
+    rcpt_reply: dict[str, str] = field(default_factory=dict)
+    # recipient -> [tries left, reply]: reply for the first N RCPTs, then accept
+    rcpt_fail_first: dict[str, list[Any]] = field(default_factory=dict)
+    # reply to the final dot of the first N messages overall, e.g. (3, "451 4.3.0 slow down")
+    data_fail_first: tuple[int, str] | None = None
+    # abort the connection, unanswered, when a session's message number N+1 arrives
+    drop_after: int | None = None
+    messages: list[Received] = field(default_factory=list)
+    sessions: int = 0
+    rcpt_attempts: Counter[str] = field(default_factory=Counter)
+    _per_session: Counter[int] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(self, server: SMTP, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_RCPT(self, server: SMTP, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        with self._lock:
+            self.rcpt_attempts[address] += 1
+            if address in self.rcpt_reply:
+                return self.rcpt_reply[address]
+            pending = self.rcpt_fail_first.get(address)
+            if pending and pending[0] > 0:
+                pending[0] -= 1
+                return str(pending[1])
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
+        number = session.gigo_number
+        with self._lock:
+            if self.drop_after is not None and self._per_session[number] >= self.drop_after:
+                server.transport.abort()
+                return "421 gone"
+            if self.data_fail_first and self.data_fail_first[0] > 0:
+                left, reply = self.data_fail_first
+                self.data_fail_first = (left - 1, reply)
+                return reply
+            self._per_session[number] += 1
+            self.messages.append(Received(number, envelope.mail_from, list(envelope.rcpt_tos),
+                                          bytes(envelope.original_content), list(envelope.mail_options)))
+        return "250 2.0.0 Ok: queued"
+
+    def delivered_to(self) -> Counter[str]:
+        """How many times each recipient received a message."""
+        return Counter(r for m in self.messages for r in m.rcpt_tos)
+
+
+class _CountingSMTP(SMTP):
+    def __init__(self, handler: FaultyHandler, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._gigo_handler = handler
+
+    def _create_session(self) -> Any:
+        session = super()._create_session()
+        with self._gigo_handler._lock:
+            self._gigo_handler.sessions += 1
+            session.gigo_number = self._gigo_handler.sessions
+        return session
+
+
+@dataclass
+class TlsFiles:
+    ca_file: Path
+    server_context: ssl.SSLContext
+
+
+class SmtpServer:
+    """aiosmtpd in a background thread on 127.0.0.1, port 0."""
+
+    def __init__(self, handler: FaultyHandler, *, tls: str | None = None, tls_files: TlsFiles | None = None,
+                 password: str | None = None, user: str = "ann", smtputf8: bool = True) -> None:
+        self.handler = handler
+        self.tls = tls  # None, "starttls" or "implicit"
+        self.tls_files = tls_files
+        self.user = user
+        self.password = password
+        self.smtputf8 = smtputf8
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.AbstractServer | None = None
+
+    @property
+    def messages(self) -> list[Received]:
+        return self.handler.messages
+
+    @property
+    def url(self) -> str:
+        scheme = "smtps" if self.tls == "implicit" else "smtp"
+        user = f"{self.user}@" if self.password is not None else ""
+        return f"{scheme}://{user}{self.host}:{self.port}"
+
+    def _authenticate(self, server: SMTP, session: Any, envelope: Any, mechanism: str,
+                      auth_data: Any) -> AuthResult:
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == self.user.encode()
+              and auth_data.password == (self.password or "").encode())
+        return AuthResult(success=ok, handled=False)
+
+    def _factory(self) -> SMTP:
+        kwargs: dict[str, Any] = {"hostname": SERVER_NAME, "loop": self._loop,
+                                  "enable_SMTPUTF8": self.smtputf8}
+        if self.tls == "starttls" and self.tls_files:
+            kwargs.update(tls_context=self.tls_files.server_context, require_starttls=True)
+        if self.password is not None:
+            kwargs.update(authenticator=self._authenticate, auth_required=True, auth_require_tls=False)
+        with warnings.catch_warnings():  # AUTH without TLS is deliberate in some tests
+            warnings.simplefilter("ignore", UserWarning)
+            return _CountingSMTP(self.handler, **kwargs)
+
+    def start(self) -> SmtpServer:
+        self._thread.start()
+        ssl_context = self.tls_files.server_context if self.tls == "implicit" and self.tls_files else None
+
+        async def serve() -> int:
+            self._server = await self._loop.create_server(self._factory, self.host, 0, ssl=ssl_context)
+            return int(self._server.sockets[0].getsockname()[1])
+
+        self.port = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A trustme CA and a server certificate for 127.0.0.1 / localhost."""
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    ca_file = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return TlsFiles(ca_file, context)
+
+
+@pytest.fixture(scope="session")
+def untrusted_tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A server certificate from a CA nobody trusts."""
+    import trustme
+
+    rogue = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    rogue.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    trusted = trustme.CA()
+    ca_file = tmp_path_factory.mktemp("ca2") / "ca.pem"
+    trusted.cert_pem.write_to_path(str(ca_file))
+    return TlsFiles(ca_file, context)
+
+
+@pytest.fixture
+def start_smtp() -> Iterator[Callable[..., SmtpServer]]:
+    """Factory: start_smtp(pipelining=..., tls=..., tls_files=..., password=..., smtputf8=...)."""
+    servers: list[SmtpServer] = []
+
+    def start(*, pipelining: bool = False, **kwargs: Any) -> SmtpServer:
+        server = SmtpServer(FaultyHandler(pipelining=pipelining), **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def smtp_server(start_smtp: Callable[..., SmtpServer]) -> SmtpServer:
+    """A plain local server without PIPELINING."""
+    return start_smtp()
+
+
+@pytest.fixture(params=[False, True], ids=["sequential", "pipelining"])
+def any_smtp_server(request: pytest.FixtureRequest, start_smtp: Callable[..., SmtpServer]) -> SmtpServer:
+    """The same test against a server with and without PIPELINING."""
+    return start_smtp(pipelining=request.param)
