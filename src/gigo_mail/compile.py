@@ -1,0 +1,275 @@
+"""Compile an issue once: Markdown -> Jinja2 -> MJML -> premailer -> HTML + text.
+
+The result keeps per-recipient values as slot tokens (see ``render``), so
+sending fills them with ``personalize`` and never compiles again. Compiling
+touches no network: MJML is asked for no web fonts, and premailer may not fetch.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html as html_lib
+import logging
+import mimetypes
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import premailer
+from lxml import html as lxml_html
+from mjml import mjml2html
+
+from . import markdown
+from .config import Config
+from .errors import CompileError, IssueError
+from .issue import Issue
+from .personalize import SlotTemplate, escape_html, lookup, shape
+from .render import (
+    Slot,
+    SlotTable,
+    make_environment,
+    markup,
+    placeholders,
+    render,
+    render_string,
+    template_search_path,
+)
+
+GMAIL_CLIP_BYTES = 102 * 1024
+PREHEADER_MAX = 90
+SAMPLE_VALUES = {"email": "ada@example.org", "name": "Ada Lovelace", "first_name": "Ada",
+                 "last_name": "Lovelace"}
+_RELATIVE_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]+)(")', re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """A local image carried inside the message (multipart/related, by Content-ID)."""
+
+    cid: str
+    filename: str
+    content_type: str
+    data: bytes
+
+    def data_uri(self) -> str:
+        return f"data:{self.content_type};base64,{base64.b64encode(self.data).decode()}"
+
+
+@dataclass
+class BuildReport:
+    html_bytes: int = 0
+    text_bytes: int = 0
+    compile_ms: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)  # how local images travel
+
+
+@dataclass
+class CompiledIssue:
+    issue: Issue
+    config: Config
+    slots: tuple[Slot, ...]
+    subject: SlotTemplate
+    html: SlotTemplate
+    text: SlotTemplate
+    images: tuple[InlineImage, ...]
+    report: BuildReport
+
+    @property
+    def required_columns(self) -> frozenset[str]:
+        """CSV columns the templates read (besides email and name)."""
+        return frozenset(s.path[1] for s in self.slots
+                         if s.path[0] == "subscriber" and len(s.path) > 1
+                         and s.path[1] not in ("email", "name"))
+
+    def values(self, fields: dict[str, str], name: str, email: str, unsubscribe_url: str) -> list[str]:
+        """The raw (unescaped) value of every slot for one subscriber."""
+        return [shape(slot, lookup(slot, fields, name, email, unsubscribe_url)) for slot in self.slots]
+
+    def sample_values(self) -> list[str]:
+        fields = dict(SAMPLE_VALUES)
+        for column in self.required_columns:
+            fields.setdefault(column, f"[{column}]")
+        pattern = self.config.newsletter.unsubscribe_url or "#unsubscribe"
+        url = pattern.replace("{token}", "preview-token").replace("{email}", fields["email"])
+        return self.values(fields, fields["name"], fields["email"], url)
+
+    def preview_html(self) -> str:
+        """The HTML part with sample values and local images inlined, for a browser."""
+        out = self.html.fill(escape_html(self.sample_values()))
+        for image in self.images:
+            out = out.replace(f"cid:{image.cid}", image.data_uri())
+        return out
+
+    def preview_text(self) -> str:
+        return self.text.fill(self.sample_values())
+
+    def preview_subject(self) -> str:
+        return self.subject.fill(self.sample_values())
+
+
+def _premailer(html: str) -> str:
+    try:
+        return premailer.Premailer(
+            html,
+            allow_network=False,
+            keep_style_tags=True,
+            strip_important=False,
+            disable_validation=True,
+            disable_link_rewrites=True,
+            cssutils_logging_level=logging.CRITICAL,
+        ).transform()
+    except Exception as exc:  # premailer raises many kinds; all mean "CSS could not be inlined"
+        raise CompileError(f"inlining CSS failed: {exc}") from exc
+
+
+def _is_relative(src: str) -> bool:
+    return not re.match(r"^([a-z][a-z0-9+.-]*:|//|gigo:slot:)", src, re.IGNORECASE)
+
+
+def _local_images(html: str, issue: Issue, config: Config,
+                  report: BuildReport) -> tuple[str, tuple[InlineImage, ...]]:
+    """Point relative <img src> at a Content-ID (embed) or at the site (link)."""
+    images: dict[str, InlineImage] = {}
+    mode = config.newsletter.images
+
+    def replace(match: re.Match[str]) -> str:
+        src = html_lib.unescape(match.group(2))
+        if not _is_relative(src):
+            return match.group(0)
+        path = (issue.folder / src).resolve()
+        if not path.is_file():
+            raise CompileError(f"{issue.display_path}: image '{src}' not found (looked in {issue.folder})")
+        if mode == "link":
+            base = config.newsletter.site_url.rstrip("/")
+            if not base:
+                raise CompileError(f"{issue.display_path}: image '{src}' is local and images = 'link', "
+                                   "but [newsletter] has no 'site_url'; set it or use images = 'embed'")
+            url = f"{base}/issues/{issue.key}/{src.lstrip('./')}"
+            report.images.append(f"{src} -> {url} (upload it there)")
+            return f"{match.group(1)}{html_lib.escape(url)}{match.group(3)}"
+        if src not in images:
+            data = path.read_bytes()
+            digest = hashlib.sha1(data).hexdigest()[:12]
+            ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            images[src] = InlineImage(f"{digest}.{path.name}@gigo-mail", path.name, ctype, data)
+            report.images.append(f"{src} embedded ({len(data) / 1024:.1f} KB, cid:{images[src].cid})")
+        return f"{match.group(1)}cid:{images[src].cid}{match.group(3)}"
+
+    return _RELATIVE_SRC.sub(replace, html), tuple(images.values())
+
+
+def _check(html: str, issue: Issue, report: BuildReport) -> None:
+    """What a careful sender looks at before sending: size, alt text, http links, preheader."""
+    size = report.html_bytes
+    if size > GMAIL_CLIP_BYTES:
+        report.errors.append(f"HTML is {size / 1024:.1f} KB; Gmail clips messages over 102 KB")
+    elif size > 0.8 * GMAIL_CLIP_BYTES:
+        report.warnings.append(f"HTML is {size / 1024:.1f} KB, over 80 % of Gmail's 102 KB clipping limit")
+    doc = lxml_html.fromstring(html)
+    for img in doc.iter("img"):
+        if not (img.get("alt") or "").strip():
+            report.warnings.append(f"image without alt text: {img.get('src', '')[:80]}")
+    for el in doc.iter("a", "img"):
+        url = (el.get("href") or el.get("src") or "").strip()
+        if url.lower().startswith("http:"):
+            report.warnings.append(f"insecure http: {'link' if el.tag == 'a' else 'image'}: {url}")
+    if not issue.preheader:
+        report.warnings.append(f"{issue.display_path}: no 'preheader' in front matter; inboxes will show "
+                               "the first words of the body instead")
+    elif len(issue.preheader) > PREHEADER_MAX:
+        report.warnings.append(f"preheader is {len(issue.preheader)} characters; keep it under {PREHEADER_MAX}")
+
+
+def _body_line_offset(issue: Issue) -> int:
+    """Lines before the Markdown body in the file, so errors point at the right line."""
+    try:
+        text = issue.path.read_text(encoding="utf-8")
+    except OSError:
+        return 0
+    head = issue.body.lstrip("\n")[:80]
+    at = text.find(head) if head else -1
+    return text.count("\n", 0, at) - issue.body[: len(issue.body) - len(issue.body.lstrip("\n"))].count("\n") \
+        if at >= 0 else 0
+
+
+def _context(issue: Issue, config: Config, table: SlotTable, subject: str, preheader: str) -> dict[str, Any]:
+    meta = dict(issue.meta)
+    return {
+        **meta,
+        "issue": {**meta, "number": issue.number, "title": issue.title, "date": issue.date,
+                  "key": issue.key},
+        "newsletter": config.newsletter,
+        "subject": subject,
+        "preheader": preheader,
+        **placeholders(table),
+    }
+
+
+def compile_issue(config: Config, issue: Issue) -> CompiledIssue:
+    """Turn an issue into fill-ready HTML and text. About 150 ms; do it once per issue."""
+    started = time.perf_counter()
+    issue.require("subject")
+    config = config.with_overrides(issue.meta)
+    config.require("name")
+    table = SlotTable()
+    search = template_search_path(config.root)
+    text_env = make_environment(search, autoescape=False)
+    html_env = make_environment(search, autoescape=True)
+    base = _context(issue, config, table, "", "")
+
+    subject = render_string(text_env, issue.subject, base, f"{issue.display_path}: subject")
+    preheader = render_string(text_env, issue.preheader, base, f"{issue.display_path}: preheader")
+    body_md = render_string(text_env, issue.body, base, issue.display_path, _body_line_offset(issue))
+    context = _context(issue, config, table, subject, preheader)
+
+    template = config.newsletter.template
+    mjml_source = render(html_env, f"{template}/email.mjml.j2",
+                         {**context, "body": markup(markdown.to_html(body_md))})
+    try:
+        compiled_html = mjml2html(mjml_source, fonts={})
+    except ValueError as exc:
+        raise CompileError(f"templates/{template}/email.mjml.j2: invalid MJML ({exc})") from exc
+    report = BuildReport()
+    inlined = _premailer(compiled_html)
+    inlined, images = _local_images(inlined, issue, config, report)
+    text = render(text_env, f"{template}/email.txt.j2", {**context, "body": markdown.to_text(body_md)})
+
+    compiled = CompiledIssue(issue=issue, config=config, slots=tuple(table.slots),
+                             subject=SlotTemplate(" ".join(subject.split())),
+                             html=SlotTemplate(inlined), text=SlotTemplate(text),
+                             images=images, report=report)
+    sample_html = compiled.html.fill(escape_html(compiled.sample_values()))
+    report.html_bytes = len(sample_html.encode("utf-8"))
+    report.text_bytes = len(compiled.preview_text().encode("utf-8"))
+    _check(sample_html, issue, report)
+    report.compile_ms = (time.perf_counter() - started) * 1000
+    return compiled
+
+
+def write_build(compiled: CompiledIssue, out_dir: Path) -> dict[str, Path]:
+    """Write email.html (as sent, sample values), preview.html (images inlined) and email.txt."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = {"html": out_dir / "email.html", "preview": out_dir / "preview.html",
+                 "text": out_dir / "email.txt"}
+        paths["html"].write_text(compiled.html.fill(escape_html(compiled.sample_values())), encoding="utf-8")
+        paths["preview"].write_text(compiled.preview_html(), encoding="utf-8")
+        paths["text"].write_text(compiled.preview_text(), encoding="utf-8")
+    except OSError as exc:
+        raise IssueError(f"cannot write to {out_dir}: {exc.strerror}") from exc
+    return paths
+
+
+def build_dir(compiled: CompiledIssue) -> Path:
+    return compiled.config.root / "build" / compiled.issue.key
+
+
+def links(html_or_text: str) -> Sequence[str]:
+    """Every http(s)/mailto URL in a text, for checks and tests."""
+    return re.findall(r"(?:https?://|mailto:)[^\s\"'<>)]+", html_or_text)

@@ -1,0 +1,146 @@
+"""Markdown to HTML (for the email body) and to readable plain text (for the text part).
+
+Both come from one markdown-it token stream, so the two parts never disagree
+about what the issue says. CommonMark plus tables, strikethrough and autolinks.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+TEXT_WIDTH = 72
+
+
+def _parser() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"linkify": False, "typographer": False}).enable(
+        ["table", "strikethrough"]
+    )
+
+
+_MD = _parser()
+
+
+def to_html(source: str) -> str:
+    """The body as HTML fragments, ready to sit inside an <mj-text>."""
+    return _MD.render(source)
+
+
+def parse(source: str) -> list[Token]:
+    return _MD.parse(source)
+
+
+def _inline_text(children: Sequence[Token] | None) -> str:
+    """Inline tokens as text; links become ``text (url)`` unless the text is the url."""
+    out: list[str] = []
+    link_stack: list[tuple[str, int]] = []
+    for tok in children or ():
+        kind = tok.type
+        if kind == "text" or kind == "code_inline":
+            out.append(tok.content)
+        elif kind == "softbreak":
+            out.append(" ")
+        elif kind == "hardbreak":
+            out.append("\n")
+        elif kind == "image":
+            alt = tok.content or str(tok.attrs.get("alt", ""))
+            out.append(f"[{alt}]" if alt else "")
+        elif kind in ("strong_open", "strong_close"):
+            out.append("*")
+        elif kind in ("em_open", "em_close"):
+            out.append("_")
+        elif kind == "link_open":
+            link_stack.append((str(tok.attrs.get("href", "")), len(out)))
+        elif kind == "link_close" and link_stack:
+            href, start = link_stack.pop()
+            label = "".join(out[start:]).strip()
+            target = href.removeprefix("mailto:")
+            if label and target and label not in (href, target):
+                out.append(f" ({href.removeprefix('mailto:')})")
+            elif not label:
+                out.append(target)
+    return "".join(out)
+
+
+def _wrap(text: str, indent: str = "", first: str | None = None) -> str:
+    lines = []
+    for i, para_line in enumerate(text.split("\n")):
+        lines.append(
+            textwrap.fill(
+                para_line,
+                width=TEXT_WIDTH,
+                initial_indent=(first if first is not None and i == 0 else indent),
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    return "\n".join(lines)
+
+
+def to_text(source: str) -> str:
+    """The body as plain text a person can read in any mail client."""
+    blocks: list[str] = []
+    lists: list[list[int]] = []  # stack of [ordered?, next number]
+    quote_depth = 0
+    item_prefix: str | None = None
+    heading = 0
+    row: list[str] | None = None
+    for tok in parse(source):
+        kind = tok.type
+        if kind in ("bullet_list_open", "ordered_list_open"):
+            start = int(tok.attrs.get("start", 1) or 1)
+            lists.append([1 if kind == "ordered_list_open" else 0, start])
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            lists.pop()
+        elif kind == "list_item_open":
+            ordered, number = lists[-1]
+            item_prefix = f"{number}. " if ordered else "- "
+            lists[-1][1] += 1
+        elif kind == "blockquote_open":
+            quote_depth += 1
+        elif kind == "blockquote_close":
+            quote_depth -= 1
+        elif kind == "heading_open":
+            heading = int(tok.tag[1])
+        elif kind == "hr":
+            blocks.append("-" * 24)
+        elif kind in ("fence", "code_block"):
+            blocks.append(textwrap.indent(tok.content.rstrip("\n"), "    "))
+        elif kind == "tr_open":
+            row = []
+        elif kind == "tr_close" and row is not None:
+            blocks.append(" | ".join(row))
+            row = None
+        elif kind == "inline" and row is not None:
+            row.append(_inline_text(tok.children).strip())
+        elif kind == "inline":
+            text = _inline_text(tok.children).strip()
+            if heading:
+                rule = "=" if heading <= 2 else "-"
+                blocks.append(f"{text}\n{rule * min(len(text), TEXT_WIDTH)}")
+                heading = 0
+                continue
+            indent = "   " * max(len(lists) - 1, 0)
+            if item_prefix is not None:
+                body = _wrap(text, indent + " " * len(item_prefix), indent + item_prefix)
+                if blocks and _is_item(blocks[-1]):
+                    blocks[-1] += "\n" + body  # items of one list sit together
+                else:
+                    blocks.append(body)
+                item_prefix = None
+            elif lists:
+                blocks[-1] += "\n" + _wrap(text, indent + "   ")
+            else:
+                blocks.append(_wrap(text))
+            if quote_depth:
+                blocks[-1] = textwrap.indent(blocks[-1], "> " * quote_depth)
+    return "\n\n".join(b for b in blocks if b.strip()) + "\n"
+
+
+def _is_item(block: str) -> bool:
+    last = block.rsplit("\n", 1)[-1].lstrip()
+    return last.startswith("- ") or (last.split(". ", 1)[0].isdigit() and ". " in last)
