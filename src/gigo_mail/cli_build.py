@@ -1,9 +1,58 @@
-"""CLI commands for this area (registered on the main app by cli.py)."""
+"""`gigo-mail build`: compile an issue and report what a careful sender checks."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.table import Table
+
+from .compile import GMAIL_CLIP_BYTES, BuildReport, CompiledIssue, build_dir, compile_issue, write_build
+from .config import load_config
+from .console import console
+from .issue import find_issue
+
+
+def compile_ref(ref: str, root: Path | None = None) -> CompiledIssue:
+    """Load the config, resolve the issue reference and compile it: the start of every command."""
+    config = load_config(root)
+    return compile_issue(config, find_issue(config.root, ref))
+
+
+def show_report(compiled: CompiledIssue, paths: dict[str, Path] | None = None) -> None:
+    """The build report as a small rich table, then warnings and errors one per line."""
+    report: BuildReport = compiled.report
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    issue = compiled.issue
+    table.add_row("issue", f"{issue.key}  {issue.display_path}")
+    table.add_row("subject", compiled.preview_subject())
+    share = report.html_bytes / GMAIL_CLIP_BYTES
+    colour = "red" if share > 1 else "yellow" if share > 0.8 else "green"
+    table.add_row("html", f"[{colour}]{report.html_bytes / 1024:.1f} KB[/] "
+                          f"({share:.0%} of Gmail's 102 KB clipping limit)")
+    table.add_row("text", f"{report.text_bytes / 1024:.1f} KB")
+    table.add_row("images", "; ".join(report.images) if report.images else "no local images")
+    table.add_row("compile", f"{report.compile_ms:.0f} ms")
+    for label, path in (paths or {}).items():
+        table.add_row(label, str(path))
+    console.print(table)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    for error in report.errors:
+        console.print(f"[bold red]error:[/] {error}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    @app.command()
+    def build(
+        issue: str = typer.Argument(..., help="Issue number (011 or 11) or path to its Markdown file."),
+        out: Path | None = typer.Option(None, "--out", help="Folder to write to (default build/ISSUE)."),
+    ) -> None:
+        """Compile an issue to build/ISSUE/email.html and email.txt, and check it."""
+        compiled = compile_ref(issue)
+        paths = write_build(compiled, out or build_dir(compiled))
+        show_report(compiled, paths)
+        if compiled.report.errors:
+            raise typer.Exit(1)
