@@ -1,9 +1,306 @@
-"""CLI commands for this area (registered on the main app by cli.py)."""
+"""CLI for lists: `subscribers check`, `status`, and `unsubscribe` (the suppression list)."""
 
 from __future__ import annotations
 
+import csv
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Annotated
+
 import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .config import Config, load_config
+from .console import console
+from .errors import GigoError, IssueNotFound, JournalError, SubscriberListError
+from .journal import JOURNAL_NAME, Journal, Run
+from .subscribers import SKIP_KINDS, ListReport, check_address, check_list
+from .unsubscribe import verify_token
+
+subscribers_app = typer.Typer(help="Check subscriber lists.", no_args_is_help=True)
+
+
+def _journal_path(config: Config) -> Path:
+    return config.state_dir / JOURNAL_NAME
+
+
+def _open_existing_journal(config: Config) -> Journal | None:
+    """The journal if one exists: read-only commands must not create state."""
+    path = _journal_path(config)
+    return Journal(path) if path.is_file() else None
+
+
+def _local_time(value: str | None) -> str:
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+# --- subscribers check ----------------------------------------------------------------------------
+
+
+def _print_list_report(report: ListReport, limit: int) -> None:
+    delimiter = {"\t": "tab"}.get(report.delimiter, f"'{report.delimiter}'")
+    console.print(f"[bold]{escape(str(report.path))}[/]: {report.rows:,} rows "
+                  f"(delimiter {delimiter}; columns: {escape(', '.join(report.columns))})")
+    counts = Table(show_header=False, box=None, padding=(0, 2))
+    counts.add_column(style="bold")
+    counts.add_column(justify="right")
+    counts.add_column(style="dim")
+    note = f"{report.needs_smtputf8:,} need a server with SMTPUTF8" if report.needs_smtputf8 else ""
+    counts.add_row("valid", f"{report.valid:,}", note)
+    for kind in SKIP_KINDS:
+        counts.add_row(kind, f"{report.skipped_counts[kind]:,}", "")
+    console.print(counts)
+    if not report.skipped:
+        return
+    table = Table(title="Skipped rows", title_justify="left")
+    table.add_column("Line", justify="right")
+    table.add_column("Email", overflow="fold")
+    table.add_column("Kind")
+    table.add_column("Reason", overflow="fold")
+    for row in report.skipped[:limit]:
+        table.add_row(str(row.line), escape(row.email), row.kind, escape(row.reason))
+    console.print(table)
+    more = report.skipped_total - min(limit, len(report.skipped))
+    if more > 0:
+        console.print(f"... and {more:,} more skipped rows (show more with --limit)")
+
+
+@subscribers_app.command("check")
+def subscribers_check(
+    file: Annotated[Path, typer.Argument(help="The subscriber CSV (UTF-8; ',' or ';' delimited).")],
+    limit: Annotated[int, typer.Option("--limit", min=0, help="How many skipped rows to list.")] = 50,
+) -> None:
+    """Read a subscriber list and report what a send would do with each row; sends nothing."""
+    config = load_config()
+    journal = _open_existing_journal(config)
+    try:
+        suppressed = journal.suppressed_keys() if journal else set()
+    finally:
+        if journal:
+            journal.close()
+    try:
+        report = check_list(file, suppressed.__contains__ if suppressed else None, keep=limit)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    _print_list_report(report, limit)
+
+
+# --- status ---------------------------------------------------------------------------------------
+
+
+def _find_issue_key(config: Config, ref: str) -> str:
+    from .issue import find_issue
+
+    return find_issue(config.root, ref).key
+
+
+def resolve_issue_key(config: Config, ref: str, journal: Journal | None) -> str:
+    """The issue's key from its file; else a key the journal knows (the file may be gone)."""
+    try:
+        return _find_issue_key(config, ref)
+    except IssueNotFound:
+        known = journal.issue_keys() if journal else []
+        for candidate in (ref.strip(), ref.strip().zfill(3)):
+            if candidate in known:
+                return candidate
+        raise
+
+
+def _runs_table(runs: list[Run]) -> Table:
+    table = Table(title="Runs", title_justify="left")
+    for name, justify in (("#", "right"), ("Started", "left"), ("Ended", "left"), ("Outcome", "left"),
+                          ("Duration", "right"), ("Sent", "right"), ("Failed", "right"),
+                          ("Rate", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for run in runs:
+        running = run.outcome is None
+        rate = run.rate
+        table.add_row(str(run.id), _local_time(run.started), "running" if running else _local_time(run.ended),
+                      run.outcome or "[yellow]running[/]", _duration(run.duration),
+                      f"{run.counts.get('sent', 0):,}", f"{run.counts.get('failed', 0):,}",
+                      f"{rate:,.1f}/s" if rate else "-")
+    return table
+
+
+def _write_failures(journal: Journal, issue_key: str, target: Path) -> int:
+    failures = journal.failures(issue_key)
+    handle: IO[str]
+    if str(target) == "-":
+        handle = sys.stdout
+    else:
+        try:
+            handle = target.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise GigoError(f"cannot write {target}: {exc.strerror}") from None
+    try:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "code", "text", "attempts", "updated_at"])
+        for record in failures:
+            code = "" if record.code is None else record.code
+            writer.writerow([record.email, code, record.text, record.attempts, record.updated_at])
+    finally:
+        if handle is not sys.stdout:
+            handle.close()
+    return len(failures)
+
+
+def _print_status(journal: Journal, issue_key: str, shown: int) -> None:
+    counts = journal.counts(issue_key)
+    runs = journal.runs(issue_key)
+    failures = journal.failures(issue_key)
+    permanent = sum(1 for record in failures if record.permanent)
+    recorded = sum(counts.values())
+    console.print(f"[bold]Issue {escape(issue_key)}[/]: {recorded:,} recipients "
+                  f"in {escape(str(journal.path))}")
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_column(style="dim")
+    table.add_row("sent", f"{counts['sent']:,}", "skipped by every later run")
+    transient = len(failures) - permanent
+    table.add_row("failed", f"{counts['failed']:,}",
+                  f"{permanent:,} permanent (re-sent only with --retry-failed), "
+                  f"{transient:,} transient (re-sent by the next run)" if failures else "")
+    table.add_row("uncertain", f"{counts['sending']:,}",
+                  "the process stopped between DATA and the server's reply; they may have the message"
+                  if counts["sending"] else "")
+    table.add_row("pending", f"{counts['pending']:,}", "")
+    last_total = runs[-1].total if runs else None
+    if last_total is not None and last_total > recorded:
+        table.add_row("not tried", f"{last_total - recorded:,}", f"of {last_total:,} in the last run's list")
+    console.print(table)
+    if failures:
+        failed = Table(title="Failures", title_justify="left")
+        for name in ("Email", "Code", "Reply", "Attempts", "When"):
+            failed.add_column(name, overflow="fold")
+        for record in failures[:shown]:
+            kind = "" if record.permanent else " [dim](transient)[/]"
+            failed.add_row(escape(record.email), "-" if record.code is None else str(record.code),
+                           escape(record.text) + kind, str(record.attempts), _local_time(record.updated_at))
+        console.print(failed)
+        if len(failures) > shown:
+            console.print(f"... and {len(failures) - shown:,} more failures "
+                          "(write them all with --failed FILE)")
+    uncertain = journal.uncertain(issue_key, limit=shown + 1)
+    if uncertain:
+        listing = ", ".join(escape(record.email) for record in uncertain[:shown])
+        extra = " ..." if len(uncertain) > shown else ""
+        console.print(f"Uncertain (not re-sent unless you ask for it): {listing}{extra}")
+    if runs:
+        console.print(_runs_table(runs))
+
+
+def status(
+    issue: Annotated[str, typer.Argument(help="The issue: 011, 11, or its path.")],
+    failed: Annotated[Path | None, typer.Option(
+        "--failed", metavar="FILE", help="Write every failure to FILE as CSV ('-' for stdout).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many failures to list.")] = 20,
+) -> None:
+    """What the delivery journal knows about an issue: counts, failures and runs."""
+    config = load_config()
+    journal = _open_existing_journal(config)
+    try:
+        issue_key = resolve_issue_key(config, issue, journal)
+        if journal is None or issue_key not in journal.issue_keys():
+            console.print(f"Nothing has been sent for issue {escape(issue_key)} yet "
+                          f"(no deliveries in {escape(str(_journal_path(config)))}).")
+            if failed is not None and str(failed) != "-":
+                raise JournalError(f"no failures to write to {failed}: issue {issue_key} has no deliveries")
+            return
+        if failed is not None:
+            written = _write_failures(journal, issue_key, failed)
+            if str(failed) == "-":
+                return
+            console.print(f"Wrote {written:,} failures to {escape(str(failed))}")
+        _print_status(journal, issue_key, limit)
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+# --- unsubscribe ----------------------------------------------------------------------------------
+
+
+def unsubscribe(
+    emails: Annotated[list[str] | None, typer.Argument(
+        metavar="EMAIL", help="Addresses to add to the suppression list.")] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", help="Verify an unsubscribe token and suppress its address.")] = None,
+    show: Annotated[bool, typer.Option("--list", help="Show the suppression list.")] = False,
+    remove: Annotated[bool, typer.Option(
+        "--remove", help="Take the EMAILs off the suppression list (they asked to come back).")] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with each address).")] = "",
+) -> None:
+    """Stop mailing addresses: they go on the suppression list, which every send honours."""
+    modes = sum((bool(emails), token is not None, show))
+    if modes != 1:
+        raise typer.BadParameter("give EMAIL addresses, or --token TOKEN, or --list (one of them)")
+    if remove and not emails:
+        raise typer.BadParameter("--remove needs EMAIL addresses")
+    config = load_config()
+    if show:
+        _show_suppressions(config)
+        return
+    if token is not None:
+        address = verify_token(config.secret(), token)
+        with Journal.for_root(config.root) as journal:
+            added = journal.suppress([address], reason or "unsubscribe link")
+        state = "added to the suppression list" if added else "already on the suppression list"
+        console.print(f"Token is valid for {escape(address)}: {state}.")
+        return
+    assert emails
+    for email in emails:  # all or nothing: one bad address stops before any change
+        try:
+            check_address(email)
+        except SubscriberListError as exc:
+            raise SubscriberListError(f"{exc}; nothing was added") from None
+    with Journal.for_root(config.root) as journal:
+        if remove:
+            count = journal.unsuppress(emails)
+            console.print(f"Removed {count:,} of {len(emails):,} addresses from the suppression list"
+                          f"{'' if count == len(emails) else ' (the others were not on it)'}.")
+            return
+        count = journal.suppress(emails, reason or "manual")
+    already = len(emails) - count
+    console.print(f"Added {count:,} new address{'es' if count != 1 else ''} to the suppression list"
+                  f"{f' ({already:,} already on it)' if already else ''}.")
+
+
+def _show_suppressions(config: Config) -> None:
+    journal = _open_existing_journal(config)
+    try:
+        rows = journal.suppressions() if journal else []
+    finally:
+        if journal is not None:
+            journal.close()
+    if not rows:
+        console.print("The suppression list is empty.")
+        return
+    table = Table(title=f"Suppression list ({len(rows):,} addresses)", title_justify="left")
+    table.add_column("Email", overflow="fold")
+    table.add_column("Reason")
+    table.add_column("Since")
+    for row in rows:
+        table.add_row(escape(row.email), escape(row.reason), _local_time(row.at))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.add_typer(subscribers_app, name="subscribers")
+    app.command("status")(status)
+    app.command("unsubscribe")(unsubscribe)

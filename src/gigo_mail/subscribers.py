@@ -176,6 +176,11 @@ def _validate(email: str) -> tuple[str, str, bool]:
     return key, f"{checked.local_part}@{checked.ascii_domain}", True
 
 
+def _why(exc: EmailNotValidError) -> str:
+    """email-validator's explanation, without its final period (it goes mid-sentence)."""
+    return str(exc).rstrip(".")
+
+
 def address_key(email: str) -> str:
     """The identity of an address, equal to ``Subscriber.key`` for the same address.
 
@@ -196,7 +201,7 @@ def check_address(email: str) -> str:
     try:
         return _validate(text)[0]
     except EmailNotValidError as exc:
-        raise SubscriberListError(f"'{text}' is not a valid address: {exc}") from None
+        raise SubscriberListError(f"'{text}' is not a valid address: {_why(exc)}") from None
 
 
 def _person_name(fields: Mapping[str, str]) -> str:
@@ -214,7 +219,7 @@ def sample_subscriber(email: str, name: str = "", *, fields: Mapping[str, str] |
     try:
         key, smtp_address, needs_utf8 = _validate(text)
     except EmailNotValidError as exc:
-        raise SubscriberListError(f"'{text}' is not a valid address: {exc}") from None
+        raise SubscriberListError(f"'{text}' is not a valid address: {_why(exc)}") from None
     name = clean_text(name)
     values = {"email": text, "name": name, "first_name": name.split(" ")[0] if name else ""}
     values.update({k.strip().lower(): clean_text(str(v)) for k, v in (fields or {}).items()})
@@ -364,7 +369,7 @@ def _stream(table: _Table, suppressed: Callable[[str], bool] | None) -> Iterator
         try:
             key, smtp_address, needs_utf8 = _validate(email)
         except EmailNotValidError as exc:
-            yield SkippedRow(line, email, "invalid", f"'{email}' is not a valid address: {exc}")
+            yield SkippedRow(line, email, "invalid", f"'{email}' is not a valid address: {_why(exc)}")
             continue
         first_line = seen.add(key, line)
         if first_line:
