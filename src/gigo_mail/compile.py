@@ -201,6 +201,7 @@ def _body_line_offset(issue: Issue) -> int:
 def _context(issue: Issue, config: Config, table: SlotTable, subject: str, preheader: str) -> dict[str, Any]:
     meta = dict(issue.meta)
     return {
+        "hero": None,
         **meta,
         "issue": {**meta, "number": issue.number, "title": issue.title, "date": issue.date,
                   "key": issue.key},

@@ -132,7 +132,7 @@ def find_issue(root: Path, ref: str) -> Issue:
     """Resolve ``011``, ``11``, ``issues/011.md`` or ``issues/012/`` to an Issue."""
     ref = ref.strip()
     as_path = Path(ref)
-    for candidate in (as_path, root / as_path):
+    for candidate in (root / as_path, as_path):
         if candidate.is_file():
             return load_issue(candidate)
         if candidate.is_dir() and (candidate / INDEX_NAME).is_file():

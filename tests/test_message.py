@@ -1,0 +1,147 @@
+"""The per-recipient message bytes: structure, headers, escaping and injection safety."""
+
+from __future__ import annotations
+
+import html
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from support import make_newsletter, write_issue
+
+from gigo_mail.compile import compile_issue
+from gigo_mail.config import load_config
+from gigo_mail.errors import ConfigError
+from gigo_mail.issue import find_issue
+from gigo_mail.message import MessageFactory
+from gigo_mail.subscribers import sample_subscriber
+from gigo_mail.unsubscribe import verify_token
+
+SECRET = b"test-secret"
+
+
+def parse(data: bytes) -> EmailMessage:
+    return message_from_bytes(data, policy=policy.default)  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_newsletter(tmp_path_factory.mktemp("news"))
+
+
+@pytest.fixture(scope="module")
+def factory(root: Path) -> MessageFactory:
+    return MessageFactory(compile_issue(load_config(root), find_issue(root, "011")), secret=SECRET)
+
+
+def test_structure_and_required_headers(factory: MessageFactory) -> None:
+    built = factory.build(sample_subscriber("ana@example.org", "Ana Souza"))
+    assert b"\n" not in built.data.replace(b"\r\n", b"")  # CRLF only
+    msg = parse(built.data)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    for name in ("From", "To", "Subject", "Date", "Message-ID"):
+        assert len(msg.get_all(name) or []) == 1, name
+    assert msg["From"] == "GIGO Tech Trends <newsletter@gigo.dev>"
+    assert msg["To"] == "Ana Souza <ana@example.org>"
+    assert msg["Reply-To"] == "contact@gigo.dev"
+    assert msg["List-Id"] == "GIGO Tech Trends <tech-trends.gigo.dev>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert built.message_id == msg["Message-ID"]
+    assert built.message_id.startswith("<") and built.message_id.endswith("@gigo.dev>")
+
+
+def test_list_unsubscribe_is_plain_uris_with_a_valid_token(factory: MessageFactory) -> None:
+    built = factory.build(sample_subscriber("Bob@Example.org", "Bob"))
+    raw_header = built.data.split(b"List-Unsubscribe: ", 1)[1].split(b"\r\n", 2)
+    assert b"=?" not in raw_header[0] + raw_header[1]
+    value = parse(built.data)["List-Unsubscribe"]
+    https, mailto = [u.strip().strip("<>") for u in value.split(",")]
+    assert https.startswith("https://gigo.dev/unsubscribe?token=")
+    assert mailto == "mailto:unsubscribe@gigo.dev?subject=unsubscribe"
+    token = https.split("token=", 1)[1]
+    assert verify_token(SECRET, token) == "bob@example.org"
+    assert https in parse(built.data).get_body(("html",)).get_content()  # the visible link is the same
+
+
+def test_bodies_round_trip_exactly(factory: MessageFactory) -> None:
+    sub = sample_subscriber("chen@example.org", "陈伟")
+    msg = parse(factory.build(sub).data)
+    url = factory.unsubscribe_link(sub.email)
+    values = factory.compiled.values(sub.fields, sub.name, sub.email, url)
+    expected_html = factory.compiled.html.fill([html.escape(v) for v in values])
+    expected_text = factory.compiled.text.fill(values)
+    assert msg.get_body(("html",)).get_content().replace("\r\n", "\n") == expected_html
+    assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == expected_text
+    assert max(len(line) for line in factory.build(sub).data.split(b"\r\n")) <= 998
+
+
+def test_unique_message_ids(factory: MessageFactory) -> None:
+    ids = {factory.build(sample_subscriber(f"u{i}@example.org")).message_id for i in range(300)}
+    assert len(ids) == 300
+
+
+def test_crlf_in_name_cannot_create_a_header(factory: MessageFactory) -> None:
+    sub = sample_subscriber("eve@example.org")
+    evil = type(sub)(line=2, email=sub.email, key=sub.key, smtp_address=sub.smtp_address,
+                     needs_smtputf8=False, name="Eve\r\nBcc: victim@example.com\nX-Evil: 1",
+                     fields={**sub.fields, "name": "Eve\r\nBcc: victim@example.com"})
+    data = factory.build(evil).data
+    msg = parse(data)
+    assert msg["Bcc"] is None and msg["X-Evil"] is None
+    assert b"\r\nBcc:" not in data and b"\r\nX-Evil:" not in data
+    assert "Eve" in msg["To"] and "victim@example.com" in msg["To"]  # kept as display text, one line
+
+
+def test_non_ascii_names_are_rfc2047_and_idn_is_punycode(factory: MessageFactory) -> None:
+    built = factory.build(sample_subscriber("bjorn@exämple.org", "Björn Åström"))
+    assert built.data.startswith(b"To: =?utf-8?")
+    msg = parse(built.data)
+    assert msg["To"] == "Björn Åström <bjorn@xn--exmple-cua.org>"
+    built.data.decode("ascii")  # the whole message stays ASCII
+
+
+def test_utf8_local_part_keeps_utf8_address(factory: MessageFactory) -> None:
+    sub = sample_subscriber("björn@example.org", "Björn")
+    assert sub.needs_smtputf8
+    data = factory.build(sub).data
+    assert "björn@example.org".encode() in data.split(b"\r\n\r\n", 1)[0]
+
+
+def test_test_mode_prefixes_subject_and_fills_samples(root: Path) -> None:
+    write_issue(root, "030.md", "subject: For {{ subscriber.name }}\npreheader: p",
+                "Hi {{ subscriber.name }} in {{ subscriber.city }}\n")
+    compiled = compile_issue(load_config(root), find_issue(root, "30"))
+    factory = MessageFactory(compiled, secret=SECRET, test=True)
+    msg = parse(factory.build(sample_subscriber("me@example.org")).data)
+    assert msg["Subject"] == "[TEST] For Ada Lovelace"
+    assert "Hi Ada Lovelace in [city]" in msg.get_body(("plain",)).get_content()
+    real = MessageFactory(compiled, secret=SECRET)
+    msg = parse(real.build(sample_subscriber("x@example.org", "Xi", fields={"city": "Oslo"})).data)
+    assert msg["Subject"] == "For Xi"
+    assert "Hi Xi in Oslo" in msg.get_body(("plain",)).get_content()
+
+
+def test_embedded_images_travel_as_related_parts(root: Path) -> None:
+    folder = root / "issues" / "031"
+    folder.mkdir()
+    (folder / "dot.gif").write_bytes(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
+    write_issue(root, "031/index.md", "subject: s\npreheader: p", "![dot](dot.gif)\n")
+    compiled = compile_issue(load_config(root), find_issue(root, "31"))
+    msg = parse(MessageFactory(compiled, secret=SECRET).build(sample_subscriber("a@example.org")).data)
+    types = [p.get_content_type() for p in msg.walk()]
+    assert types == ["multipart/alternative", "text/plain", "multipart/related", "text/html", "image/gif"]
+    image = list(msg.walk())[-1]
+    assert image.get_content() == b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
+    assert f"cid:{image['Content-ID'].strip('<>')}" in msg.get_body(("html",)).get_content()
+
+
+def test_unsubscribe_is_required(root: Path, tmp_path: Path) -> None:
+    config = load_config(root)
+    compiled = compile_issue(config, find_issue(root, "011"))
+    from dataclasses import replace
+    bare = replace(compiled, config=replace(config, newsletter=replace(
+        config.newsletter, unsubscribe_url="", unsubscribe_mailto="")))
+    with pytest.raises(ConfigError, match="unsubscribe"):
+        MessageFactory(bare, secret=SECRET)
