@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from .compile import GMAIL_CLIP_BYTES, BuildReport, CompiledIssue, build_dir, compile_issue, write_build
@@ -27,21 +28,21 @@ def show_report(compiled: CompiledIssue, paths: dict[str, Path] | None = None) -
     table.add_column()
     issue = compiled.issue
     table.add_row("issue", f"{issue.key}  {issue.display_path}")
-    table.add_row("subject", compiled.preview_subject())
+    table.add_row("subject", escape(compiled.preview_subject()))
     share = report.html_bytes / GMAIL_CLIP_BYTES
     colour = "red" if share > 1 else "yellow" if share > 0.8 else "green"
     table.add_row("html", f"[{colour}]{report.html_bytes / 1024:.1f} KB[/] "
                           f"({share:.0%} of Gmail's 102 KB clipping limit)")
     table.add_row("text", f"{report.text_bytes / 1024:.1f} KB")
-    table.add_row("images", "; ".join(report.images) if report.images else "no local images")
+    table.add_row("images", escape("; ".join(report.images)) if report.images else "no local images")
     table.add_row("compile", f"{report.compile_ms:.0f} ms")
     for label, path in (paths or {}).items():
         table.add_row(label, str(path))
     console.print(table)
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     for error in report.errors:
-        console.print(f"[bold red]error:[/] {error}")
+        console.print(f"[bold red]error:[/] {escape(error)}")
 
 
 def register(app: typer.Typer) -> None:
