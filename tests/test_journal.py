@@ -1,0 +1,227 @@
+"""The delivery journal: resume semantics, crash safety, runs, the suppression list."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gigo_mail.errors import JournalError
+from gigo_mail.journal import JOURNAL_NAME, SCHEMA_VERSION, UNFINISHED, Journal
+
+ISSUE = "011"
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    with Journal.for_root(tmp_path) as opened:
+        yield opened
+
+
+def test_for_root_creates_the_file_in_wal_mode(tmp_path: Path) -> None:
+    with Journal.for_root(tmp_path) as journal:
+        assert journal.path == tmp_path / ".gigo" / JOURNAL_NAME
+    db = sqlite3.connect(tmp_path / ".gigo" / JOURNAL_NAME)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"deliveries", "runs", "suppressed", "schema_version"} <= tables
+    db.close()
+
+
+def test_resume_semantics(journal: Journal) -> None:
+    journal.mark_sending(ISSUE, "sent@example.com", "sent@example.com", "<1@x>")
+    journal.mark_sent(ISSUE, "sent@example.com", "sent@example.com", "<1@x>", 250, "2.0.0 queued")
+    journal.mark_sending(ISSUE, "unsure@example.com", "unsure@example.com", "<2@x>")
+    journal.mark_failed(ISSUE, "gone@example.com", "gone@example.com", 550, "5.1.1 no such user", True)
+    journal.mark_failed(ISSUE, "busy@example.com", "busy@example.com", 451, "4.7.1 later", False)
+    journal.mark_pending(ISSUE, "queued@example.com", "queued@example.com")
+
+    def plan(retry_failed: bool, resend_uncertain: bool) -> set[str]:
+        keys = ["sent@example.com", "unsure@example.com", "gone@example.com", "busy@example.com",
+                "queued@example.com", "new@example.com"]
+        return {k for k in keys if journal.should_send(ISSUE, k, retry_failed, resend_uncertain)}
+
+    base = {"busy@example.com", "queued@example.com", "new@example.com"}
+    assert plan(False, False) == base
+    assert plan(True, False) == base | {"gone@example.com"}
+    assert plan(False, True) == base | {"unsure@example.com"}
+    assert plan(True, True) == base | {"gone@example.com", "unsure@example.com"}
+    # another issue is a separate journal entry
+    assert journal.should_send("012", "sent@example.com") is True
+    assert journal.state(ISSUE, "sent@example.com") == "sent"
+    assert journal.state(ISSUE, "new@example.com") is None
+
+
+def test_counts_failures_and_uncertain(journal: Journal) -> None:
+    for i in range(3):
+        journal.mark_sent(ISSUE, f"u{i}@x.org", f"U{i}@x.org", f"<{i}@x>", 250, "ok")
+    journal.mark_failed(ISSUE, "a@x.org", "a@x.org", 550, "no such user", True)
+    journal.mark_sending(ISSUE, "b@x.org", "B@x.org", "<b@x>")
+    assert journal.counts(ISSUE) == {"pending": 0, "sending": 1, "sent": 3, "failed": 1}
+    assert journal.counts("999") == {"pending": 0, "sending": 0, "sent": 0, "failed": 0}
+    (failure,) = journal.failures(ISSUE)
+    assert (failure.email, failure.code, failure.text) == ("a@x.org", 550, "no such user")
+    assert failure.permanent is True
+    (unsure,) = journal.uncertain(ISSUE)
+    assert (unsure.email, unsure.message_id) == ("B@x.org", "<b@x>")
+    assert journal.issue_keys() == [ISSUE]
+
+
+def test_attempts_count_each_try_once(journal: Journal) -> None:
+    key = "ann@example.com"
+    journal.mark_sending(ISSUE, key, key, "<1@x>")
+    journal.mark_failed(ISSUE, key, key, 451, "later", False)  # same attempt as the sending mark
+    journal.mark_failed(ISSUE, key, key, 421, "closing", False)  # failed before DATA: a new attempt
+    journal.mark_sending(ISSUE, key, key, "<2@x>")
+    journal.mark_sent(ISSUE, key, key, "<2@x>", 250, "ok")
+    record = journal.record(ISSUE, key)
+    assert record is not None
+    assert (record.status, record.attempts, record.code, record.message_id) == ("sent", 3, 250, "<2@x>")
+    assert record.first_at <= record.updated_at
+
+
+def test_mark_sent_without_sending_mark_counts_one_attempt(journal: Journal) -> None:
+    journal.mark_sent(ISSUE, "a@x.org", "a@x.org", "<1@x>", 250, "ok")
+    record = journal.record(ISSUE, "a@x.org")
+    assert record is not None and record.attempts == 1
+
+
+def test_marks_are_visible_to_another_connection_at_once(tmp_path: Path) -> None:
+    with Journal.for_root(tmp_path) as writer, Journal.for_root(tmp_path) as reader:
+        writer.mark_sent(ISSUE, "a@x.org", "a@x.org", "<1@x>", 250, "ok")
+        assert reader.state(ISSUE, "a@x.org") == "sent"
+
+
+CHILD = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    from gigo_mail.journal import Journal
+    journal = Journal.for_root(Path(sys.argv[1]))
+    journal.begin_run("011", None)
+    journal.mark_sending("011", "unsure@example.com", "unsure@example.com", "<u@x>")
+    i = 0
+    while True:
+        key = f"user{i}@example.com"
+        journal.mark_sending("011", key, key, f"<{i}@x>")
+        journal.mark_sent("011", key, key, f"<{i}@x>", 250, "ok")
+        print(i, flush=True)
+        if sys.argv[2] == "exit" and i == 99:
+            os._exit(3)
+        i += 1
+""")
+
+
+def _run_child(root: Path, mode: str) -> tuple[subprocess.Popen[str], int]:
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(root), mode], stdout=subprocess.PIPE,
+                             text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert child.stdout is not None
+    last = -1
+    for line in child.stdout:
+        last = int(line)
+        if mode == "kill" and last >= 300:
+            os.kill(child.pid, signal.SIGKILL)
+            break
+    child.wait(timeout=30)
+    return child, last
+
+
+@pytest.mark.parametrize("mode", ["kill", "exit"])
+def test_survives_a_process_killed_mid_run(tmp_path: Path, mode: str) -> None:
+    child, last = _run_child(tmp_path, mode)
+    assert child.returncode == (-signal.SIGKILL if mode == "kill" else 3)
+    assert last >= 99
+    with Journal.for_root(tmp_path) as journal:
+        # every row reported as marked before the kill is in the file, as sent
+        for i in range(last + 1):
+            assert journal.state(ISSUE, f"user{i}@example.com") == "sent"
+        assert [r.key for r in journal.uncertain(ISSUE)][:1] == ["unsure@example.com"]
+        assert journal.counts(ISSUE)["sent"] >= last + 1
+        (run,) = journal.runs(ISSUE)
+        assert run.outcome == UNFINISHED and run.ended is not None
+        # the dead process's run lock is gone: a new run may start, and closes the old one
+        new_run = journal.begin_run(ISSUE, 10)
+        runs = journal.runs(ISSUE)
+        assert [(r.id, r.outcome) for r in runs] == [(run.id, UNFINISHED), (new_run, None)]
+        assert runs[0].counts["sent"] >= last + 1
+
+
+def test_a_second_run_of_the_same_issue_is_refused(tmp_path: Path) -> None:
+    with Journal.for_root(tmp_path) as first, Journal.for_root(tmp_path) as second:
+        run = first.begin_run(ISSUE, 2)
+        assert second.run_active(ISSUE)
+        with pytest.raises(JournalError, match="being sent by another gigo-mail process"):
+            second.begin_run(ISSUE, 2)
+        other = second.begin_run("012", 1)  # another issue is fine
+        second.end_run(other, "complete")
+        first.end_run(run, "complete")
+        assert not second.run_active(ISSUE)
+        second.end_run(second.begin_run(ISSUE, 2), "stopped")
+
+
+def test_runs_record_counts_duration_and_rate(journal: Journal) -> None:
+    run = journal.begin_run(ISSUE, 4)
+    for i in range(3):
+        journal.mark_sent(ISSUE, f"u{i}@x.org", f"u{i}@x.org", f"<{i}@x>", 250, "ok")
+    journal.mark_failed(ISSUE, "bad@x.org", "bad@x.org", 550, "no", True)
+    journal.end_run(run, "complete")
+    second = journal.begin_run(ISSUE, 4)
+    journal.mark_sent(ISSUE, "bad@x.org", "bad@x.org", "<b@x>", 250, "ok")
+    journal.end_run(second, "interrupted")
+    first, last = journal.runs(ISSUE)
+    assert (first.outcome, first.total, first.counts) == ("complete", 4, {"sent": 3, "failed": 1})
+    assert (last.outcome, last.counts) == ("interrupted", {"sent": 1})
+    assert first.duration is not None and first.duration >= 0
+    assert first.ended is not None and first.started <= first.ended
+    with pytest.raises(ValueError):
+        journal.end_run(second, "exploded")
+
+
+def test_suppression_list(journal: Journal) -> None:
+    assert journal.suppress(["Ann@Example.com", "bob@example.com"], "manual") == 2
+    assert journal.suppress(["ANN@example.COM", "cid@example.com"], "link") == 1
+    assert journal.is_suppressed("ann@example.com")
+    assert not journal.is_suppressed("dee@example.com")
+    assert journal.suppressed_keys() == {"ann@example.com", "bob@example.com", "cid@example.com"}
+    listed = {s.key: (s.email, s.reason) for s in journal.suppressions()}
+    assert listed["ann@example.com"] == ("Ann@Example.com", "manual")  # first reason is kept
+    assert journal.unsuppress(["BOB@example.com", "nobody@example.com"]) == 1
+    assert not journal.is_suppressed("bob@example.com")
+
+
+def test_suppression_uses_the_subscriber_key_for_idn(journal: Journal) -> None:
+    journal.suppress(["Eve@xn--bcher-kva.de"], "manual")
+    assert journal.is_suppressed("eve@bücher.de")
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    Journal.for_root(tmp_path).close()
+    path = tmp_path / ".gigo" / JOURNAL_NAME
+    db = sqlite3.connect(path)
+    db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    db.commit()
+    db.close()
+    with pytest.raises(JournalError, match="newer gigo-mail"):
+        Journal(path)
+
+
+def test_damaged_file_is_a_clean_error(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    path.write_bytes(b"this is not a database, just some text" * 100)
+    with pytest.raises(JournalError) as info:
+        Journal(path)
+    assert str(path) in str(info.value)
+
+
+def test_unwritable_location_is_a_clean_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(JournalError, match="cannot open the delivery journal"):
+        Journal(blocker / "journal.sqlite3")
