@@ -1,9 +1,131 @@
-"""CLI commands for this area (registered on the main app by cli.py)."""
+"""Everyday workflow: `gigo-mail init` (a new newsletter), `new` (the next issue), `issues` (what exists
+and what was sent)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .config import STATE_DIR, find_root
+from .console import console
+from .issue import Issue, list_issues
+from .journal import JOURNAL_NAME, Journal, Run
+from .scaffold import create_issue, create_newsletter
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def init(
+    folder: Annotated[Path, typer.Argument(help="Where to create the newsletter (new or empty).")],
+    name: Annotated[str | None, typer.Option(
+        "--name", help="The newsletter's name (default: from the folder name).")] = None,
+) -> None:
+    """Start a new newsletter: settings, a first issue, a template and sample subscribers."""
+    create_newsletter(folder, name)
+    where = _shown(folder)
+    console.print(f"Created a newsletter in [bold]{escape(where)}/[/]:")
+    listing = Table(show_header=False, box=None, padding=(0, 2))
+    listing.add_column(style="cyan")
+    listing.add_column()
+    listing.add_row("gigo-mail.toml", "name, From address, postal address, where to send")
+    listing.add_row("issues/001.md", "your first issue: Markdown with front matter")
+    listing.add_row("templates/default/", "the email layout, yours to change")
+    listing.add_row("subscribers.csv", "three sample subscribers on example.org")
+    listing.add_row(".gitignore", "keeps build/ and .gigo/ (journal, secret, inbox) out of git")
+    console.print(listing)
+    console.print("\nNext steps:")
+    steps = Table(show_header=False, box=None, padding=(0, 2))
+    steps.add_column(style="bold")
+    steps.add_column(style="dim")
+    steps.add_row(f"cd {escape(where)}", "")
+    steps.add_row("gigo-mail build 001", "compile the first issue into build/001/")
+    steps.add_row("gigo-mail preview 001", "look at it in a browser")
+    steps.add_row("gigo-mail inbox", "in another terminal: a local inbox that catches every message")
+    steps.add_row("gigo-mail send 001", "the real send, into that inbox")
+    steps.add_row("gigo-mail new", "start issue 002")
+    console.print(steps)
+    console.print("Edit the \\[newsletter] values in gigo-mail.toml before sending to real readers.",
+                  style="dim")
+
+
+def new(
+    title: Annotated[str | None, typer.Option(
+        "--title", help="Title and subject of the issue (edit them in the file later).")] = None,
+) -> None:
+    """Create the next issue (issues/NNN.md) with its front matter ready to fill in."""
+    root = find_root()
+    created = create_issue(root, title)
+    console.print(f"Created issue {created.number:03d}: [bold]{escape(_shown(created.path))}[/]")
+    what = "preheader" if title else "title, subject and preheader"
+    console.print(f"Edit its {what}, then: gigo-mail build {created.number:03d}", style="dim")
+
+
+def _local_time(value: str | None) -> str:
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _last_run(runs: list[Run]) -> str:
+    if not runs:
+        return "-"
+    run = runs[-1]
+    outcome = run.outcome or "sending now"
+    return f"{_local_time(run.ended or run.started)} ({outcome})"
+
+
+def issues() -> None:
+    """List the issues: number, date, subject, and what the journal says was sent."""
+    root = find_root()
+    found: list[Issue] = list_issues(root)
+    journal_path = root / STATE_DIR / JOURNAL_NAME
+    journal = Journal(journal_path) if journal_path.is_file() else None  # listing must not create state
+    try:
+        table = Table(box=None, padding=(0, 1), header_style="bold")
+        table.add_column("issue", no_wrap=True)
+        table.add_column("date", no_wrap=True)
+        table.add_column("subject", overflow="fold", ratio=1)
+        table.add_column("sent", justify="right", no_wrap=True)
+        table.add_column("failed", justify="right", no_wrap=True)
+        table.add_column("last run", no_wrap=True)
+        keys = [issue.key for issue in found]
+        rows = [(i.key, i.date or "-", i.subject or "(no subject)") for i in found]
+        if journal is not None:  # sent issues whose file was removed or renamed
+            rows += [(key, "-", "(no issue file)") for key in journal.issue_keys() if key not in keys]
+        for key, when, subject in rows:
+            if journal is None:
+                table.add_row(key, when, escape(subject), "-", "-", "[dim]not sent[/]")
+                continue
+            counts = journal.counts(key)
+            runs = journal.runs(key)
+            sent, failed, uncertain = counts.get("sent", 0), counts.get("failed", 0), counts.get("sending", 0)
+            if not runs and not any(counts.values()):
+                table.add_row(key, when, escape(subject), "-", "-", "[dim]not sent[/]")
+                continue
+            sent_text = f"{sent:,}" + (f" [yellow](+{uncertain:,} uncertain)[/]" if uncertain else "")
+            failed_text = f"[red]{failed:,}[/]" if failed else "0"
+            table.add_row(key, when, escape(subject), sent_text, failed_text, _last_run(runs))
+    finally:
+        if journal is not None:
+            journal.close()
+    if not rows:
+        console.print(f"No issues in {escape(_shown(root / 'issues'))}/ yet; create one with: gigo-mail new")
+        return
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command("init")(init)
+    app.command("new")(new)
+    app.command("issues")(issues)
