@@ -54,6 +54,8 @@ class SMTPConnectFailed(SMTPFatalError):
 class Transport(Protocol):
     """What the sending engine needs from a destination."""
 
+    messages: int  # transactions tried on the current connection (for max_per_connection)
+
     @property
     def is_open(self) -> bool: ...
 
@@ -223,7 +225,7 @@ class SmtpTransport:
         self.pipelining = False
         self.smtputf8 = False
         self.eightbitmime = False
-        self.messages = 0  # messages accepted on the current connection
+        self.messages = 0  # transactions tried on the current connection
 
     @property
     def is_open(self) -> bool:
@@ -319,6 +321,7 @@ class SmtpTransport:
         rcpt = f"RCPT TO:<{recipient}>\r\n".encode(encoding)
         payload = dot_stuff(data)
         timeout = self.endpoint.timeout
+        self.messages += 1
         try:
             if self.pipelining:
                 transport.write(mail + rcpt + b"DATA\r\n")
@@ -351,7 +354,6 @@ class SmtpTransport:
             if final.code == 421:
                 await self.close()
             raise _error_for(final, "the message", recipient)
-        self.messages += 1
         return final
 
     async def _after_failure(self, reply: Reply) -> None:
@@ -394,6 +396,7 @@ class FileTransport:
         self.folder = folder
         self.keep = keep
         self.count = 0
+        self.messages = 0
         self._open = False
 
     @property
@@ -407,10 +410,12 @@ class FileTransport:
             except OSError as exc:
                 raise ConfigError(f"cannot create {self.folder}: {exc.strerror}") from exc
         self._open = True
+        self.messages = 0
 
     async def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool = False,
                    before_commit: BeforeCommit | None = None) -> Reply:
         self.count += 1
+        self.messages += 1
         if before_commit is not None:
             before_commit()
         if self.keep:

@@ -1,0 +1,464 @@
+"""The sending engine: a stream of subscribers in, one journaled delivery per recipient out.
+
+Shape of a run::
+
+    CSV stream -> selection (journal) -> bounded queue -> N connection workers -> journal
+                                             ^                   |
+                                             +-- retry (backoff) -+  (4xx, dropped connection)
+
+* The CSV is never held in memory: at most ``window`` recipients are between the reader
+  and a final outcome, retries waiting for their backoff included.
+* Each worker owns one persistent connection (a Transport) that carries many messages,
+  is reopened when the server drops it and after ``max_per_connection`` messages.
+* One RateLimiter paces every connection together and adapts to throttling replies.
+* A recipient is marked sent only after the server's 250 for its DATA; "sending" is
+  written just before the final dot, so a crash leaves the uncertain ones visible.
+* Fatal failures (login refused, TLS failure, unreachable server at the start) raise
+  before anyone is tried; mid-run they stop the run with its state saved.
+* ``stop()`` (Ctrl-C) stops taking recipients and lets in-flight messages finish,
+  for at most ``drain_timeout`` seconds.
+
+The engine never prints: it reports through ``on_progress`` and its SendResult.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from .errors import GigoError, SMTPFatalError, SMTPPermanentError, SMTPTransientError
+from .ratelimit import RateLimiter
+from .subscribers import SkippedRow, Subscriber
+from .transport import THROTTLE_CODES, SMTPConnectFailed, Transport
+
+if TYPE_CHECKING:
+    from .journal import Journal
+
+PROGRESS_EVERY = 0.1  # seconds between progress callbacks
+KEEP_FAILURES = 200  # failures kept in the result for the summary; the journal has them all
+
+# Why a listed subscriber is not sent in this run (from the journal).
+ALREADY_SENT = "sent"
+UNCERTAIN = "uncertain"
+FAILED = "failed"  # failed permanently before; --retry-failed re-sends
+NOT_FAILED = "not failed"  # --retry-failed: only failures are re-sent
+
+
+class BuiltMessageLike(Protocol):
+    """What MessageFactory.build returns (message.BuiltMessage)."""
+
+    @property
+    def message_id(self) -> str: ...
+
+    @property
+    def data(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """How fast and how stubbornly to send; defaults suit a local relay or a provider.
+
+    ``concurrency`` 8: one core saturates around 4-8 pipelined connections; more only
+    costs the server sessions (and providers cap concurrent sessions, often at 10)."""
+
+    concurrency: int = 8
+    rate: float = 0.0  # messages per second across all connections; 0 = unlimited
+    max_per_connection: int = 1000
+    attempts: int = 5  # tries per recipient for transient failures
+    max_errors: int = 1000  # stop the run after this many failed recipients
+    limit: int | None = None  # send to at most this many recipients in this run
+    retry_failed: bool = False
+    resend_uncertain: bool = False
+    backoff: float = 1.0  # first retry delay in seconds; doubles per try, with jitter
+    backoff_max: float = 60.0
+    drain_timeout: float = 10.0
+    min_rate: float = 1.0  # throttling never slows the run below this (messages per second)
+    window: int = 0  # recipients between reader and outcome; 0 = 32 per connection
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        if self.max_per_connection < 1:
+            raise ValueError("max_per_connection must be at least 1")
+
+    @property
+    def queue_window(self) -> int:
+        return self.window or 32 * self.concurrency
+
+
+class Selector:
+    """Decides, from the journal, whether a listed subscriber is sent in this run."""
+
+    def __init__(self, journal: Journal | None, issue_key: str, *, retry_failed: bool = False,
+                 resend_uncertain: bool = False) -> None:
+        self.journal = journal
+        self.issue_key = issue_key
+        self.retry_failed = retry_failed
+        self.resend_uncertain = resend_uncertain
+        # A first send of an issue needs no lookup per row.
+        self._empty = journal is None or not any(journal.counts(issue_key).values())
+
+    def reason_to_skip(self, key: str) -> str | None:
+        """None to send, else why not (ALREADY_SENT, UNCERTAIN, FAILED, NOT_FAILED)."""
+        if self._empty or self.journal is None:
+            return NOT_FAILED if self.retry_failed else None
+        record = self.journal.record(self.issue_key, key)
+        status = record.status if record else None
+        if self.retry_failed:
+            return None if status == "failed" else NOT_FAILED
+        if status == "sent":
+            return ALREADY_SENT
+        if status == "sending" and not self.resend_uncertain:
+            return UNCERTAIN
+        if status == "failed" and record is not None and record.permanent:
+            return FAILED
+        return None
+
+
+@dataclass
+class SendPlan:
+    """What a run would do, counted in one streaming pass before asking to confirm."""
+
+    to_send: int = 0
+    listed: int = 0
+    not_selected: Counter[str] = field(default_factory=Counter)  # journal reasons
+    skipped: Counter[str] = field(default_factory=Counter)  # SkippedRow kinds
+    beyond_limit: int = 0
+    needs_smtputf8: int = 0
+
+
+def plan_send(rows: Iterable[Subscriber | SkippedRow], selector: Selector, limit: int | None = None
+              ) -> SendPlan:
+    plan = SendPlan()
+    for row in rows:
+        if isinstance(row, SkippedRow):
+            plan.skipped[row.kind] += 1
+            continue
+        plan.listed += 1
+        reason = selector.reason_to_skip(row.key)
+        if reason is not None:
+            plan.not_selected[reason] += 1
+        elif limit is not None and plan.to_send >= limit:
+            plan.beyond_limit += 1
+        else:
+            plan.to_send += 1
+            plan.needs_smtputf8 += row.needs_smtputf8
+    return plan
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    email: str
+    code: int | None
+    text: str
+    permanent: bool
+
+
+@dataclass
+class SendStats:
+    """Live counters; ``on_progress`` receives this object."""
+
+    planned: int | None = None
+    sent: int = 0
+    failed: int = 0
+    retries: int = 0
+    throttled: int = 0
+    connections: int = 0
+    errors: int = 0
+    not_selected: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    failures: list[Failure] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    rate_limit: float | None = None  # the limiter's current rate (None = unlimited)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.failed
+
+    @property
+    def throughput(self) -> float:
+        elapsed = self.elapsed
+        return self.sent / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass
+class SendResult:
+    outcome: str  # "complete", "interrupted", "stopped" (error threshold), "failed" (fatal)
+    stats: SendStats
+    reason: str = ""  # one line: why the run stopped early
+    run_id: int | None = None
+    abandoned: int = 0  # in flight when the drain timeout hit: may or may not have gone out
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "complete" and self.stats.failed == 0
+
+
+@dataclass(slots=True)
+class _Job:
+    subscriber: Subscriber
+    tries: int = 0
+    message: BuiltMessageLike | None = None
+
+
+class Sender:
+    """Runs one send of one issue. Create, then ``await run(rows)``; ``stop()`` from a signal."""
+
+    def __init__(self, *, issue_key: str, envelope_from: str,
+                 build: Callable[[Subscriber], BuiltMessageLike],
+                 transport_factory: Callable[[], Transport], options: SendOptions | None = None,
+                 journal: Journal | None = None, on_progress: Callable[[SendStats], None] | None = None,
+                 planned: int | None = None, rng: Callable[[], float] = random.random) -> None:
+        self.issue_key = issue_key
+        self.envelope_from = envelope_from
+        self.build = build
+        self.transport_factory = transport_factory
+        self.options = options or SendOptions()
+        self.journal = journal
+        self.on_progress = on_progress
+        self.rng = rng
+        self.stats = SendStats(planned=planned)
+        self.limiter = RateLimiter(self.options.rate, floor=self.options.min_rate)
+        self._stopping = False
+        self._outcome = "complete"
+        self._reason = ""
+        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._window = asyncio.Semaphore(self.options.queue_window)
+        self._outstanding = 0
+        self._producer_done = False
+        self._finished = asyncio.Event()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._connect_failures = 0  # in a row, pool-wide
+        self._last_progress = 0.0
+        self._crash: Exception | None = None
+
+    # --- control --------------------------------------------------------------------------------
+
+    def stop(self, reason: str = "interrupted", outcome: str = "interrupted") -> None:
+        """Stop taking recipients; in-flight messages finish (Ctrl-C, thresholds, fatal errors)."""
+        if not self._stopping:
+            self._stopping = True
+            self._outcome, self._reason = outcome, reason
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        self._finished.set()
+
+    # --- the run ----------------------------------------------------------------------------------
+
+    async def run(self, rows: Iterable[Subscriber | SkippedRow]) -> SendResult:
+        """Send to every selected row. Raises SMTPFatalError if the first connection fails
+        (nothing is sent and the journal is untouched)."""
+        first = self.transport_factory()
+        await first.open()  # fatal problems surface here, before anyone is tried
+        self.stats.connections += 1
+        self.stats.started = time.monotonic()
+        run_id = self.journal.begin_run(self.issue_key, self.stats.planned) if self.journal else None
+        selector = Selector(self.journal, self.issue_key, retry_failed=self.options.retry_failed,
+                            resend_uncertain=self.options.resend_uncertain)
+        transports = [first] + [self.transport_factory() for _ in range(self.options.concurrency - 1)]
+        workers = [asyncio.create_task(self._worker(t)) for t in transports]
+        producer = asyncio.create_task(self._produce(rows, selector))
+        abandoned = 0
+        try:
+            await self._finished.wait()
+        finally:
+            self._stopping = True
+            producer.cancel()
+            # Idle workers (waiting for work, a rate slot or a reconnect) go at once;
+            # busy ones get drain_timeout to hear the server's reply.
+            for task in workers:
+                if not getattr(task, "gigo_busy", False):
+                    task.cancel()
+            busy = [w for w in workers if not w.done()]
+            if busy:
+                _, pending = await asyncio.wait(busy, timeout=self.options.drain_timeout)
+                abandoned = sum(1 for w in pending if getattr(w, "gigo_busy", False))
+                for task in pending:
+                    task.cancel()
+            await asyncio.gather(producer, *workers, return_exceptions=True)
+            if self.journal is not None and run_id is not None:
+                self.journal.end_run(run_id, self._outcome)
+            self._progress(force=True)
+        if self._crash is not None:
+            raise self._crash
+        return SendResult(self._outcome, self.stats, self._reason, run_id, abandoned)
+
+    async def _produce(self, rows: Iterable[Subscriber | SkippedRow], selector: Selector) -> None:
+        limit = self.options.limit
+        queued = 0
+        for index, row in enumerate(rows):
+            if self._stopping:
+                return
+            if index % 512 == 511:
+                await asyncio.sleep(0)  # let workers run while a fast reader streams the list
+            if isinstance(row, SkippedRow):
+                self.stats.skipped[row.kind] += 1
+                continue
+            reason = selector.reason_to_skip(row.key)
+            if reason is not None:
+                self.stats.not_selected[reason] += 1
+                continue
+            if limit is not None and queued >= limit:
+                break
+            await self._window.acquire()
+            if self._stopping:
+                return
+            self._outstanding += 1
+            queued += 1
+            self._queue.put_nowait(_Job(row))
+        self._producer_done = True
+        if self._outstanding == 0:
+            self._finished.set()
+
+    def _settle(self) -> None:
+        """A recipient reached its final outcome in this run."""
+        self._outstanding -= 1
+        self._window.release()
+        if self._producer_done and self._outstanding == 0:
+            self._finished.set()
+        self._progress()
+
+    async def _worker(self, transport: Transport) -> None:
+        task = asyncio.current_task()
+        try:
+            while not self._stopping:
+                job = await self._queue.get()
+                if job is None or self._stopping:
+                    break
+                await self.limiter.acquire()
+                if self._stopping:
+                    break
+                reconnect = not transport.is_open or transport.messages >= self.options.max_per_connection
+                if reconnect and not await self._reopen(transport, job):
+                    continue
+                setattr(task, "gigo_busy", True)  # noqa: B010
+                try:
+                    await self._deliver(transport, job)
+                finally:
+                    setattr(task, "gigo_busy", False)  # noqa: B010
+        except GigoError as exc:  # the journal cannot be written, or the like: stop, say why
+            self.stop(str(exc), "failed")
+        except Exception as exc:  # a bug: stop cleanly, then let it surface
+            self._crash = exc
+            self.stop(f"internal error: {exc!r}", "failed")
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(transport.close())
+
+    async def _reopen(self, transport: Transport, job: _Job) -> bool:
+        try:
+            await transport.open()
+        except SMTPConnectFailed as exc:
+            self._connect_failures += 1
+            self.stats.errors += 1
+            limit = self.options.attempts * self.options.concurrency
+            if self._connect_failures >= limit:
+                self.stop(f"{exc} ({self._connect_failures} connection attempts in a row failed); "
+                          "run the same command again to resume", "failed")
+                return False
+            job.tries += 1
+            self._retry_later(job, None, str(exc))
+            await asyncio.sleep(self._backoff(min(self._connect_failures, 6)))
+            return False
+        except SMTPFatalError as exc:
+            self.stop(str(exc), "failed")
+            return False
+        self._connect_failures = 0
+        self.stats.connections += 1
+        return True
+
+    async def _deliver(self, transport: Transport, job: _Job) -> None:
+        subscriber = job.subscriber
+        journal, issue_key = self.journal, self.issue_key
+        if job.message is None:
+            try:
+                job.message = self.build(subscriber)
+            except GigoError as exc:
+                self._fail(job, None, f"cannot build the message: {exc}", permanent=True)
+                return
+        message = job.message
+        before_commit = None
+        if journal is not None:
+            def before_commit() -> None:
+                journal.mark_sending(issue_key, subscriber.key, subscriber.email, message.message_id)
+        try:
+            reply = await transport.send(self.envelope_from, subscriber.smtp_address, message.data,
+                                         smtputf8=subscriber.needs_smtputf8, before_commit=before_commit)
+        except SMTPPermanentError as exc:
+            self._fail(job, exc.code, exc.text or str(exc), permanent=True)
+            return
+        except SMTPTransientError as exc:
+            if exc.code in THROTTLE_CODES:
+                self.stats.throttled += 1
+                self.limiter.on_throttle()
+                self.stats.rate_limit = self.limiter.rate
+            job.tries += 1
+            text = exc.text or str(exc)
+            if job.tries >= self.options.attempts:
+                self._fail(job, exc.code, f"{text} (gave up after {job.tries} tries)", permanent=False)
+            else:
+                if journal is not None:  # not "sending" any more: it did not go through
+                    journal.mark_failed(issue_key, subscriber.key, subscriber.email, exc.code, text, False)
+                self._retry_later(job, exc.code, text)
+            return
+        if journal is not None:
+            journal.mark_sent(issue_key, subscriber.key, subscriber.email, message.message_id,
+                              reply.code, reply.text)
+        self.stats.sent += 1
+        self.limiter.on_success()
+        self.stats.rate_limit = self.limiter.rate
+        self._settle()
+
+    def _retry_later(self, job: _Job, code: int | None, text: str) -> None:
+        if job.tries >= self.options.attempts:
+            self._fail(job, code, f"{text} (gave up after {job.tries} tries)", permanent=False)
+            return
+        self.stats.retries += 1
+        loop = asyncio.get_running_loop()
+
+        def requeue() -> None:
+            self._timers.discard(timer)
+            if not self._stopping:
+                self._queue.put_nowait(job)
+
+        timer = loop.call_later(self._backoff(max(job.tries, 1)), requeue)
+        self._timers.add(timer)
+
+    def _backoff(self, tries: int) -> float:
+        """Exponential with jitter: base * 2^(tries-1), times 0.5..1.5, capped."""
+        delay = min(self.options.backoff_max, self.options.backoff * 2 ** (tries - 1))
+        return delay * (0.5 + self.rng())
+
+    def _fail(self, job: _Job, code: int | None, text: str, *, permanent: bool) -> None:
+        subscriber = job.subscriber
+        if self.journal is not None:
+            self.journal.mark_failed(self.issue_key, subscriber.key, subscriber.email, code, text, permanent)
+        self.stats.failed += 1
+        self.stats.errors += 1
+        if len(self.stats.failures) < KEEP_FAILURES:
+            self.stats.failures.append(Failure(subscriber.email, code, text, permanent))
+        self._settle()
+        if self.stats.errors >= self.options.max_errors and not self._stopping:
+            self.stop(f"stopped after {self.stats.errors} errors (max_errors = {self.options.max_errors}); "
+                      "fix the cause, then run the same command again to resume", "stopped")
+
+    def _progress(self, force: bool = False) -> None:
+        if self.on_progress is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last_progress >= PROGRESS_EVERY:
+            self._last_progress = now
+            self.on_progress(self.stats)
