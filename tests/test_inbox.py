@@ -69,6 +69,7 @@ def test_messages_land_in_maildir_and_parse_back(inbox: tuple[InboxServer, list[
     assert {m.id for m in listed} == {m.id for m in seen}
     for row in listed:
         assert row.sender == "news@example.org"
+        assert row.from_header == "Zoë's Letter <news@example.org>"  # decoded from encoded words
         assert row.path is not None and row.path.stat().st_size == row.size
         stored = load_message(server.maildir, row.id)
         number = int(row.subject[-2])

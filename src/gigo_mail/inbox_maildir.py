@@ -17,8 +17,11 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
+from email.policy import Compat32
 from email.utils import format_datetime, getaddresses
 from pathlib import Path
 from typing import cast
@@ -50,12 +53,33 @@ class CapturedMessage:
     path: Path | None = None     # the file itself, for "open in a mail client"
 
 
-def _clean(value: object) -> str:
-    """A header value as readable text; raw UTF-8 (SMTPUTF8) headers come back decoded."""
-    text = str(value) if value is not None else ""
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return " ".join(text.split())
+class _RawHeaders(Compat32):
+    """Header values exactly as stored: decoding only the few we show is 10x faster
+    than letting ``policy.default`` parse every header of every message."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return value
+
+
+_HEAD_PARSER = BytesParser(policy=_RawHeaders())
+_ADDRESS_HEADERS = {"from", "to", "cc", "reply-to", "sender"}
+
+
+def _clean(name: str, value: str | None) -> str:
+    """A header value as readable text: encoded words and raw UTF-8 (SMTPUTF8) decoded."""
+    if not value:
+        return ""
+    if any("\udc80" <= ch <= "\udcff" for ch in value):
+        value = value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    elif "=?" in value:
+        try:
+            if name.lower() in _ADDRESS_HEADERS:
+                value = str(policy.default.header_factory(name, value))
+            else:
+                value = str(make_header(decode_header(value)))
+        except (ValueError, LookupError, HeaderParseError):
+            pass  # show it as it is rather than not at all
+    return " ".join(value.split())
 
 
 def _read_head(path: str) -> bytes:
@@ -78,18 +102,18 @@ def _read_head(path: str) -> bytes:
 def captured_from_head(key: str, head: bytes, size: int, received: datetime,
                        path: Path | None = None) -> CapturedMessage:
     """Build the listing row from a message's header block."""
-    msg = _PARSER.parsebytes(head, headersonly=True)
-    recipients = tuple(_clean(v) for v in msg.get_all("Delivered-To", []))
-    return_path = _clean(msg.get("Return-Path", "")).strip("<>")
-    from_header = _clean(msg.get("From", ""))
+    msg = _HEAD_PARSER.parsebytes(head, headersonly=True)
+    recipients = tuple(_clean("Delivered-To", v) for v in msg.get_all("Delivered-To", []))
+    return_path = _clean("Return-Path", msg.get("Return-Path")).strip("<>")
+    from_header = _clean("From", msg.get("From"))
     if not return_path:
         addresses = getaddresses([from_header])
         return_path = addresses[0][1] if addresses else ""
-    to = _clean(msg.get("To", "")) or ", ".join(recipients)
+    to = _clean("To", msg.get("To")) or ", ".join(recipients)
     return CapturedMessage(
         id=key, received=received, sender=return_path, to=to,
-        subject=_clean(msg.get("Subject", "")), size=size, from_header=from_header,
-        message_id=_clean(msg.get("Message-ID", "")), recipients=recipients, path=path,
+        subject=_clean("Subject", msg.get("Subject")), size=size, from_header=from_header,
+        message_id=_clean("Message-ID", msg.get("Message-ID")), recipients=recipients, path=path,
     )
 
 
