@@ -112,8 +112,8 @@ class DigestSet:
 
     def __init__(self, capacity: int = 1 << 12) -> None:
         size = 1 << max(4, (capacity - 1).bit_length())
-        self._slots = array("Q", bytes(8 * size))
-        self._lines = array("I", bytes(4 * size))
+        self._slots = array("Q", [0]) * size
+        self._lines = array("I", [0]) * size
         self._mask = size - 1
         self._count = 0
 
@@ -147,8 +147,8 @@ class DigestSet:
     def _grow(self) -> None:
         old_slots, old_lines = self._slots, self._lines
         size = (self._mask + 1) * 2
-        self._slots = slots = array("Q", bytes(8 * size))
-        self._lines = lines = array("I", bytes(4 * size))
+        self._slots = slots = array("Q", [0]) * size
+        self._lines = lines = array("I", [0]) * size
         self._mask = mask = size - 1
         for value, line in zip(old_slots, old_lines, strict=True):
             if value:
