@@ -51,7 +51,7 @@ def init(
     steps.add_row("gigo-mail build 001", "compile the first issue into build/001/")
     steps.add_row("gigo-mail preview 001", "look at it in a browser")
     steps.add_row("gigo-mail inbox", "in another terminal: a local inbox that catches every message")
-    steps.add_row("gigo-mail send 001", "the real send, into that inbox")
+    steps.add_row("gigo-mail send 001 --list subscribers.csv", "the real send, into that inbox")
     steps.add_row("gigo-mail new", "start issue 002")
     console.print(steps)
     console.print("Edit the \\[newsletter] values in gigo-mail.toml before sending to real readers.",
