@@ -243,3 +243,20 @@ def test_sample_subscriber_for_test_sends() -> None:
     assert ann.fields["first_name"] == "Ann" and ann.fields["email"] == "Ann@Example.com"
     with pytest.raises(SubscriberListError, match="not a valid address"):
         sample_subscriber("nobody@")
+
+
+@pytest.mark.parametrize("text", [
+    'email,name\nann@example.com,"Ann\nbob@example.com,Bob\n',  # never closed: runs to the end
+    'email,name\nann@example.com,"Ann\nbob@example.com,Bob\ncid@example.com,"Cid"\n',  # closed rows later
+])
+def test_unbalanced_quote_that_swallows_rows_is_refused(tmp_path: Path, text: str) -> None:
+    with pytest.raises(SubscriberListError, match=r"list\.csv:2: a quoted field runs on to line"):
+        list(read_subscribers(write(tmp_path, text)))
+
+
+def test_bare_cr_line_endings(tmp_path: Path) -> None:
+    path = write(tmp_path, 'email,name\rann@example.com,Ann\r\rbob@example.com,"B\rob"\rcid@\r')
+    subscribers, skipped = split(read_subscribers(path))
+    assert [(s.line, s.email, s.name) for s in subscribers] == [
+        (2, "ann@example.com", "Ann"), (4, "bob@example.com", "B ob")]
+    assert [(r.line, r.kind) for r in skipped] == [(6, "invalid")]

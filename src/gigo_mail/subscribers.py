@@ -53,6 +53,8 @@ EMAIL_COLUMNS = ("email", "email address", "e-mail", "e-mail address")
 _DELIMITERS = (",", ";", "\t")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(r"\s{2,}")
+_BARE_CR = re.compile(r"(?<=\r)(?!\n)(?=.)", re.DOTALL)
+_LOOKS_LIKE_ADDRESS = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,11 +243,15 @@ def _decoded_lines(raw: IO[bytes], path: Path) -> Iterator[str]:
             if chunk.startswith(codecs.BOM_UTF8):
                 chunk = chunk[len(codecs.BOM_UTF8):]
         try:
-            yield chunk.decode("utf-8")
+            text = chunk.decode("utf-8")
         except UnicodeDecodeError:
             raise SubscriberListError(
                 f"{path.name}:{number}: the file is not UTF-8; re-save it as UTF-8 "
                 "(in Excel: 'CSV UTF-8 (comma delimited)')") from None
+        if "\r" in text[:-2]:  # bare CR line endings (old Mac): one line per CR, as an editor shows it
+            yield from _BARE_CR.split(text)
+        else:
+            yield text
 
 
 def _sniff_delimiter(header_line: str) -> str:
@@ -316,15 +322,32 @@ class _Table:
                 except StopIteration:
                     return
                 except csv.Error as exc:
+                    hint = ("the file has bare CR line endings (old Mac format); re-save it with "
+                            "Windows or Unix line endings") if "new-line" in str(exc) else (
+                            "check for an unbalanced quote")
                     raise SubscriberListError(
-                        f"{self.path.name}:{consumed + 1}: cannot parse this row: {exc}; "
-                        "check for an unbalanced quote") from None
+                        f"{self.path.name}:{consumed + 1}: cannot parse this row: {exc}; {hint}") from None
                 line = consumed + 1
                 consumed = offset + reader.line_num
+                if consumed > line:
+                    self._check_spanning_row(line, consumed, cells)
                 if cells and any(cell.strip() for cell in cells):
                     yield line, cells
         finally:
             self.close()
+
+    def _check_spanning_row(self, first: int, last: int, cells: list[str]) -> None:
+        """A row over several lines is fine (a quoted address block), unless an unbalanced
+        quote has swallowed the rows below it: refuse rather than silently drop recipients."""
+        for cell in cells:
+            if "\n" not in cell and "\r" not in cell:
+                continue
+            inner = cell.splitlines()[1:]
+            if cell.endswith(("\n", "\r")) or any(
+                    self.delimiter in part and _LOOKS_LIKE_ADDRESS.search(part) for part in inner):
+                raise SubscriberListError(
+                    f"{self.path.name}:{first}: a quoted field runs on to line {last} and swallows the "
+                    "rows in between; check this row for an unbalanced '\"'")
 
     def close(self) -> None:
         self._raw.close()
