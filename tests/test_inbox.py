@@ -25,6 +25,7 @@ from gigo_mail.inbox import (
     InboxError,
     InboxServer,
     clear,
+    is_loopback,
     list_messages,
     load_message,
     message_parts,
@@ -208,6 +209,11 @@ def test_port_in_use_is_an_inbox_error(tmp_path: Path) -> None:
             InboxServer(tmp_path / "inbox", port=port).start()
 
 
+def test_only_loopback_counts_as_local() -> None:
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.10", "example.org"))
+
+
 # -- the CLI ---------------------------------------------------------------------------------
 
 runner = CliRunner()
@@ -258,7 +264,8 @@ def test_cli_read_only_folder_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "is not writable" in result.stderr
 
 
-def test_cli_serves_prints_each_message_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_cli_serves_prints_each_message_and_stops_cleanly(tmp_path: Path, stop_signal: int) -> None:
     maildir = tmp_path / "inbox"
     proc = subprocess.Popen(
         [sys.executable, "-c", "from gigo_mail.cli import main; main()", "inbox", "--port", "0",
@@ -281,7 +288,7 @@ def test_cli_serves_prints_each_message_and_stops_on_ctrl_c(tmp_path: Path) -> N
             if "Issue 011: hello" in line:
                 break
         assert "Ann <ann@example.org>" in lines[-1] and "Issue 011: hello" in lines[-1]
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         out, err = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
