@@ -1,9 +1,314 @@
-"""CLI commands for this area (registered on the main app by cli.py)."""
+"""`gigo-mail send`: show what will happen, ask, send with a progress bar, summarise.
+
+Exit codes: 0 all sent, 1 any failure or a stop (one red line says why), 130 Ctrl-C
+(in-flight messages finish first, the journal is saved, the summary is printed).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .compile import CompiledIssue, build_dir, compile_issue
+from .config import Config, load_config
+from .console import console, err_console
+from .errors import CompileError, GigoError
+from .issue import find_issue
+from .journal import JOURNAL_NAME, Journal
+from .message import MessageFactory
+from .sender import (
+    ALREADY_SENT,
+    FAILED,
+    NOT_FAILED,
+    UNCERTAIN,
+    Selector,
+    Sender,
+    SendOptions,
+    SendPlan,
+    SendResult,
+    SendStats,
+    plan_send,
+)
+from .subscribers import SkippedRow, Subscriber, read_subscribers, sample_subscriber
+from .transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
+
+
+class ConfirmationRequired(GigoError):
+    """Sending to a list needs a yes, and there is nobody to ask."""
+
+
+def smtp_url(config: Config, override: str | None) -> SmtpUrl:
+    """Precedence: gigo-mail.toml [smtp] url, then env GIGO_SMTP_URL, then --smtp."""
+    return parse_smtp_url(override or os.environ.get("GIGO_SMTP_URL") or config.smtp.url)
+
+
+def smtp_password(url: SmtpUrl) -> str | None:
+    """Env GIGO_SMTP_PASSWORD, else a hidden prompt; only when the URL names a user."""
+    if not url.user:
+        return None
+    password = os.environ.get("GIGO_SMTP_PASSWORD")
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        raise ConfirmationRequired(f"{url} needs a password: set GIGO_SMTP_PASSWORD (no terminal to ask on)")
+    return str(typer.prompt(f"Password for {url.user} at {url.host}", hide_input=True))
+
+
+def _header(compiled: CompiledIssue, where: str, extra: Iterable[tuple[str, str]] = ()) -> Table:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("issue", f"{compiled.issue.key}  {escape(compiled.issue.display_path)}")
+    table.add_row("subject", escape(compiled.preview_subject()))
+    table.add_row("from", escape(compiled.config.newsletter.from_addr))
+    table.add_row("to", escape(where))
+    for label, value in extra:
+        table.add_row(label, value)
+    return table
+
+
+def _plan_rows(plan: SendPlan) -> list[tuple[str, str]]:
+    rows = [("will get it", f"[bold]{plan.to_send}[/]")]
+    labels = {ALREADY_SENT: "already have it", UNCERTAIN: "uncertain (use --resend-uncertain)",
+              FAILED: "failed before (use --retry-failed)", NOT_FAILED: "not failed before"}
+    for reason, label in labels.items():
+        if plan.not_selected[reason]:
+            rows.append((label, str(plan.not_selected[reason])))
+    if plan.beyond_limit:
+        rows.append(("beyond --limit", str(plan.beyond_limit)))
+    for kind, count in sorted(plan.skipped.items()):
+        rows.append((f"skipped: {kind}", str(count)))
+    return rows
+
+
+def _summary(result: SendResult, dry_run: bool) -> Table:
+    stats = result.stats
+    table = Table(title="dry run" if dry_run else "summary", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("written" if dry_run else "sent", f"[green]{stats.sent}[/]")
+    table.add_row("failed", f"[red]{stats.failed}[/]" if stats.failed else "0")
+    for reason, count in sorted(stats.not_selected.items()):
+        table.add_row(f"not sent: {reason}", str(count))
+    for kind, count in sorted(stats.skipped.items()):
+        table.add_row(f"skipped: {kind}", str(count))
+    if stats.retries:
+        table.add_row("retries", str(stats.retries))
+    if stats.throttled:
+        table.add_row("throttling replies", str(stats.throttled))
+    if not dry_run:
+        table.add_row("connections", str(stats.connections))
+    table.add_row("time", f"{stats.elapsed:.1f} s")
+    table.add_row("rate", f"{stats.throughput:.0f} msg/s")
+    table.add_row("outcome", result.outcome)
+    return table
+
+
+def _run(sender: Sender, rows: Iterable[Subscriber | SkippedRow]) -> tuple[SendResult, bool]:
+    """Run the engine; the first Ctrl-C stops gracefully, a second one quits at once."""
+    interrupted = False
+
+    async def main() -> SendResult:
+        nonlocal interrupted
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def on_sigint() -> None:
+            nonlocal interrupted
+            if interrupted and task is not None:
+                task.cancel()
+                return
+            interrupted = True
+            err_console.print("[yellow]stopping:[/] letting messages in flight finish "
+                              "(Ctrl-C again to quit now)")
+            sender.stop()
+
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+            loop.add_signal_handler(signal.SIGTERM, on_sigint)
+        try:
+            return await sender.run(rows)
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+                loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        result = asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        err_console.print("[bold red]interrupted:[/] quit without waiting; recipients in flight are "
+                          "marked uncertain in the journal")
+        raise typer.Exit(130) from None
+    return result, interrupted
+
+
+def _progress_callback(progress: Progress | None, task_id: int | None) -> Callable[[SendStats], None] | None:
+    if progress is None or task_id is None:
+        return None
+
+    def update(stats: SendStats) -> None:
+        progress.update(task_id, completed=stats.done, sent=stats.sent, failed=stats.failed,  # type: ignore[arg-type]
+                        rate=stats.throughput)
+
+    return update
+
+
+def _send(compiled: CompiledIssue, factory: MessageFactory, make_transport: Callable[[], Transport],
+          rows: Iterable[Subscriber | SkippedRow], options: SendOptions, journal: Journal | None,
+          selector: Selector | None, planned: int | None, dry_run: bool = False) -> int:
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("[green]{task.fields[sent]} sent[/] [red]{task.fields[failed]} failed[/]"),
+               TextColumn("{task.fields[rate]:.0f} msg/s"), TimeRemainingColumn())
+    show = console.is_terminal
+    progress = Progress(*columns, console=console, transient=False) if show else None
+    task_id = progress.add_task("sending", total=planned, sent=0, failed=0, rate=0.0) if progress else None
+    sender = Sender(issue_key=compiled.issue.key, envelope_from=factory.envelope_from, build=factory.build,
+                    transport_factory=make_transport, options=options, journal=journal,
+                    on_progress=_progress_callback(progress, task_id), planned=planned, selector=selector)
+    with progress or contextlib.nullcontext():
+        result, interrupted = _run(sender, rows)
+    console.print(_summary(result, dry_run))
+    for failure in result.stats.failures[:10]:
+        code = f"{failure.code} " if failure.code else ""
+        console.print(f"[red]failed:[/] {escape(failure.email)}: {escape(code + failure.text)}",
+                      soft_wrap=True)
+    if result.stats.failed > 10:
+        console.print(f"... and {result.stats.failed - 10} more: "
+                      f"gigo-mail status {compiled.issue.key} --failed")
+    if result.abandoned:
+        err_console.print(f"[yellow]warning:[/] {result.abandoned} message(s) got no answer before the "
+                          "drain timeout; they are marked uncertain (see --resend-uncertain)")
+    if interrupted or result.outcome == "interrupted":
+        err_console.print("[yellow]interrupted:[/] progress saved; run the same command again to resume")
+        return 130
+    if result.outcome != "complete":
+        err_console.print(f"[bold red]error:[/] {escape(result.reason)}", soft_wrap=True)
+        return 1
+    return 1 if result.stats.failed else 0
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    @app.command()
+    def send(
+        issue: Annotated[str, typer.Argument(help="Issue number (011 or 11) or path to its Markdown file.")],
+        list_path: Annotated[Path | None, typer.Option(
+            "--list", "-l", help="Subscriber CSV (an email column).")] = None,
+        to: Annotated[list[str] | None, typer.Option(
+            "--to", help="Test send to this address ([TEST] subject, sample values, not journaled). "
+            "Repeatable.")] = None,
+        dry_run: Annotated[bool, typer.Option(
+            "--dry-run", help="Render every message to .eml files; connect nowhere.")] = False,
+        out: Annotated[Path | None, typer.Option(
+            "--out", help="Folder for --dry-run (default build/ISSUE/outbox).")] = None,
+        no_write: Annotated[bool, typer.Option(
+            "--no-write", help="With --dry-run: render every message but write no files.")] = False,
+        limit: Annotated[int | None, typer.Option(
+            "--limit", min=1, help="Send to at most N recipients in this run.")] = None,
+        rate: Annotated[float | None, typer.Option(
+            "--rate", min=0.0, help="Messages per second, all connections together (0 = unlimited).")] = None,
+        concurrency: Annotated[int | None, typer.Option(
+            "--concurrency", min=1, max=100, help="Parallel SMTP connections (default 8).")] = None,
+        smtp: Annotated[str | None, typer.Option(
+            "--smtp", help="SMTP URL, e.g. smtp://user@host:587 (password: env GIGO_SMTP_PASSWORD "
+            "or a prompt).")] = None,
+        retry_failed: Annotated[bool, typer.Option(
+            "--retry-failed", help="Re-send only to recipients that failed before.")] = False,
+        resend_uncertain: Annotated[bool, typer.Option(
+            "--resend-uncertain", help="Also re-send to recipients whose delivery was cut off mid-way "
+            "(may duplicate).")] = False,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    ) -> None:
+        """Send an issue to a subscriber list (or --to yourself, or --dry-run to files)."""
+        if not to and list_path is None:
+            raise typer.BadParameter("give --list subscribers.csv (or --to ADDRESS for a test send)",
+                                     param_hint="--list")
+        if no_write and not dry_run:
+            raise typer.BadParameter("--no-write only goes with --dry-run", param_hint="--no-write")
+        try:
+            code = _command(issue, list_path, to or [], dry_run, out, no_write, limit, rate, concurrency,
+                            smtp, retry_failed, resend_uncertain, yes)
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            code = 130
+        if code:
+            raise typer.Exit(code)
+
+
+def _command(ref: str, list_path: Path | None, to: list[str], dry_run: bool, out: Path | None,
+             no_write: bool, limit: int | None, rate: float | None, concurrency: int | None,
+             smtp: str | None, retry_failed: bool, resend_uncertain: bool, yes: bool) -> int:
+    config = load_config()
+    compiled = compile_issue(config, find_issue(config.root, ref))
+    if compiled.report.errors:
+        raise CompileError(f"issue {compiled.issue.key} has build errors ({compiled.report.errors[0]}); "
+                           f"run 'gigo-mail build {compiled.issue.key}' and fix them first")
+    config = compiled.config
+    settings = config.smtp
+    options = SendOptions(
+        concurrency=concurrency or settings.concurrency, rate=settings.rate if rate is None else rate,
+        max_per_connection=settings.max_per_connection, attempts=settings.attempts,
+        max_errors=settings.max_errors, limit=limit, retry_failed=retry_failed,
+        resend_uncertain=resend_uncertain)
+    factory = MessageFactory(compiled, secret=config.secret(), test=bool(to))
+
+    if dry_run:
+        folder = out or build_dir(compiled) / "outbox"
+        journal_file = config.state_dir / JOURNAL_NAME
+        journal = Journal(journal_file) if journal_file.exists() and not to else None
+        with journal or contextlib.nullcontext():
+            rows: Iterable[Subscriber | SkippedRow]
+            if to:
+                rows = [sample_subscriber(address) for address in to]
+            else:
+                assert list_path is not None
+                suppressed = journal.is_suppressed if journal else None
+                rows = read_subscribers(list_path, suppressed)
+            selector = Selector(journal, compiled.issue.key, retry_failed=retry_failed,
+                                resend_uncertain=resend_uncertain)
+            where = "nowhere (render only)" if no_write else f"{folder}/*.eml"
+            console.print(_header(compiled, where, [("mode", "dry run: no connection, no journal")]))
+            transport = FileTransport(folder, keep=not no_write)
+            dry = SendOptions(concurrency=1, limit=limit, retry_failed=retry_failed,
+                              resend_uncertain=resend_uncertain)
+            return _send(compiled, factory, lambda: transport, rows, dry, None, selector, None, dry_run=True)
+
+    url = smtp_url(config, smtp)
+    endpoint = SmtpEndpoint(url, password=smtp_password(url), timeout=settings.timeout,
+                            cafile=getattr(settings, "cafile", None) or None)
+
+    def make_transport() -> Transport:
+        return SmtpTransport(endpoint)
+
+    if to:
+        rows = [sample_subscriber(address) for address in to]
+        console.print(_header(compiled, ", ".join(to),
+                              [("server", str(url)), ("mode", "test send, not journaled")]))
+        return _send(compiled, factory, make_transport, rows, options, None, None, len(rows))
+
+    assert list_path is not None
+    with Journal.for_root(config.root) as journal:
+        selector = Selector(journal, compiled.issue.key, retry_failed=retry_failed,
+                            resend_uncertain=resend_uncertain)
+        plan = plan_send(read_subscribers(list_path, journal.is_suppressed), selector, limit)
+        console.print(_header(compiled, str(list_path), [("server", str(url)), *_plan_rows(plan)]))
+        if plan.to_send == 0:
+            console.print("nothing to send")
+            return 0
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ConfirmationRequired(f"not sending {plan.to_send} messages without confirmation: "
+                                           "no terminal to ask on; add --yes")
+            typer.confirm(f"Send issue {compiled.issue.key} to {plan.to_send} subscribers?", abort=True)
+        rows = read_subscribers(list_path, journal.is_suppressed)
+        return _send(compiled, factory, make_transport, rows, options, journal, selector, plan.to_send)

@@ -220,7 +220,8 @@ class Sender:
                  build: Callable[[Subscriber], BuiltMessageLike],
                  transport_factory: Callable[[], Transport], options: SendOptions | None = None,
                  journal: Journal | None = None, on_progress: Callable[[SendStats], None] | None = None,
-                 planned: int | None = None, rng: Callable[[], float] = random.random) -> None:
+                 planned: int | None = None, selector: Selector | None = None,
+                 rng: Callable[[], float] = random.random) -> None:
         self.issue_key = issue_key
         self.envelope_from = envelope_from
         self.build = build
@@ -229,6 +230,7 @@ class Sender:
         self.journal = journal
         self.on_progress = on_progress
         self.rng = rng
+        self.selector = selector
         self.stats = SendStats(planned=planned)
         self.limiter = RateLimiter(self.options.rate, floor=self.options.min_rate)
         self._stopping = False
@@ -266,8 +268,9 @@ class Sender:
         self.stats.connections += 1
         self.stats.started = time.monotonic()
         run_id = self.journal.begin_run(self.issue_key, self.stats.planned) if self.journal else None
-        selector = Selector(self.journal, self.issue_key, retry_failed=self.options.retry_failed,
-                            resend_uncertain=self.options.resend_uncertain)
+        selector = self.selector or Selector(self.journal, self.issue_key,
+                                             retry_failed=self.options.retry_failed,
+                                             resend_uncertain=self.options.resend_uncertain)
         transports = [first] + [self.transport_factory() for _ in range(self.options.concurrency - 1)]
         workers = [asyncio.create_task(self._worker(t)) for t in transports]
         producer = asyncio.create_task(self._produce(rows, selector))

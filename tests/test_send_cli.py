@@ -1,0 +1,228 @@
+"""`gigo-mail send` end to end: real compile, real messages, a real aiosmtpd server."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from email.utils import parseaddr
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import SmtpServer, TlsFiles
+from gigo_mail.cli import app
+from gigo_mail.journal import Journal
+from gigo_mail.unsubscribe import verify_token
+from support import make_newsletter, write_issue
+
+SECRET = "test-secret"
+ISSUE_BODY = "Hello {{ subscriber.name }} from {{ subscriber.city }}.\n\nSome news.\n"
+runner = CliRunner()
+
+
+@pytest.fixture
+def newsletter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = make_newsletter(tmp_path / "nl")
+    write_issue(root, "050.md", "number: 50\ntitle: Fifty\nsubject: Issue fifty\npreheader: p", ISSUE_BODY)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("GIGO_UNSUBSCRIBE_SECRET", SECRET)
+    for name in ("GIGO_SMTP_URL", "GIGO_SMTP_PASSWORD", "GIGO_SMTP_CAFILE"):
+        monkeypatch.delenv(name, raising=False)
+    return root
+
+
+def write_list(root: Path, count: int, extra: list[dict[str, str]] | None = None) -> Path:
+    path = root / "list.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["email", "name", "city"])
+        writer.writeheader()
+        for i in range(count):
+            name = f"Zoë Ünal {i}" if i % 10 == 0 else f"Person {i}"
+            writer.writerow({"email": f"p{i}@example.com", "name": name, "city": f"City{i}"})
+        for row in extra or []:
+            writer.writerow(row)
+    return path
+
+
+def send(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["send", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_200_messages_arrive_intact_and_personalised(newsletter: Path,
+                                                     start_smtp: Callable[..., SmtpServer]) -> None:
+    server = start_smtp(pipelining=True)
+    csv_path = write_list(newsletter, 200)
+    code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", server.url)
+    assert code == 0, err
+    assert "will get it" in out and "200" in out
+    messages = server.messages
+    assert len(messages) == 200
+    ids = set()
+    for received in messages:
+        msg = received.parse()
+        rcpt = received.rcpt_tos[0]
+        i = int(rcpt[1:].split("@")[0])
+        name = f"Zoë Ünal {i}" if i % 10 == 0 else f"Person {i}"
+        assert received.mail_from == "newsletter@gigo.dev"
+        assert msg["From"] == "GIGO Tech Trends <newsletter@gigo.dev>"
+        assert msg["Reply-To"] == "contact@gigo.dev"
+        assert parseaddr(str(msg["To"])) == (name, rcpt)
+        raw_to = next(line for line in received.data.split(b"\r\n") if line.startswith(b"To:"))
+        assert (b"=?utf-8?" in raw_to) is (i % 10 == 0)  # RFC 2047 only when needed
+        assert msg["Subject"] == "Issue fifty"
+        assert msg["Date"]
+        message_id = str(msg["Message-ID"])
+        assert message_id.startswith("<") and message_id.endswith("@gigo.dev>")
+        ids.add(message_id)
+        assert "tech-trends.gigo.dev" in str(msg["List-Id"])
+        unsubscribe = str(msg["List-Unsubscribe"])
+        assert "<https://gigo.dev/unsubscribe?token=" in unsubscribe
+        assert "<mailto:unsubscribe@gigo.dev" in unsubscribe
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        token = unsubscribe.split("token=")[1].split(">")[0]
+        assert verify_token(SECRET.encode(), token) == rcpt
+        text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        assert f"Hello {name} from City{i}." in text
+        assert f"City{i}" in html and "<html" in html.lower()
+    assert len(ids) == 200
+    with Journal.for_root(newsletter) as journal:
+        assert journal.counts("050")["sent"] == 200
+    # a second run sends nobody twice
+    code, out, _ = send("050", "--list", str(csv_path), "--yes", "--smtp", server.url)
+    assert code == 0 and "nothing to send" in out
+    assert len(server.messages) == 200
+
+
+def test_crlf_in_a_name_creates_no_header(newsletter: Path, smtp_server: SmtpServer) -> None:
+    evil = {"email": "eve@example.com", "name": "Eve\r\nBcc: victim@example.net", "city": "X\r\nY"}
+    csv_path = write_list(newsletter, 2, [evil])
+    code, _, err = send("050", "--list", str(csv_path), "--yes", "--smtp", smtp_server.url)
+    assert code == 0, err
+    received = next(m for m in smtp_server.messages if m.rcpt_tos == ["eve@example.com"])
+    head = received.data.split(b"\r\n\r\n")[0]
+    assert not any(line.lower().startswith(b"bcc:") for line in head.split(b"\r\n"))
+    assert smtp_server.handler.rcpt_attempts["victim@example.net"] == 0
+    assert parseaddr(str(received.parse()["To"]))[1] == "eve@example.com"
+
+
+def test_451_retried_550_recorded_exit_1(newsletter: Path, smtp_server: SmtpServer) -> None:
+    smtp_server.handler.rcpt_fail_first["p1@example.com"] = [1, "451 4.7.1 greylisted"]
+    smtp_server.handler.rcpt_reply["p2@example.com"] = "550 5.1.1 user unknown"
+    csv_path = write_list(newsletter, 5)
+    code, out, _ = send("050", "--list", str(csv_path), "--yes", "--smtp", smtp_server.url)
+    assert code == 1
+    assert "p2@example.com: 550 5.1.1 user unknown" in out
+    assert sorted(smtp_server.handler.delivered_to()) == [f"p{i}@example.com" for i in (0, 1, 3, 4)]
+    with Journal.for_root(newsletter) as journal:
+        record = journal.record("050", "p2@example.com")
+        assert record is not None and record.code == 550 and record.permanent
+
+
+def test_starttls_with_private_ca(newsletter: Path, start_smtp: Callable[..., SmtpServer],
+                                  tls_files: TlsFiles, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = start_smtp(tls="starttls", tls_files=tls_files, pipelining=True)
+    monkeypatch.setenv("GIGO_SMTP_CAFILE", str(tls_files.ca_file))
+    code, _, err = send("050", "--list", str(write_list(newsletter, 3)), "--yes", "--smtp", server.url)
+    assert code == 0, err
+    assert len(server.messages) == 3
+
+
+def test_untrusted_certificate_stops_with_one_line(newsletter: Path, start_smtp: Callable[..., SmtpServer],
+                                                   untrusted_tls_files: TlsFiles,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    server = start_smtp(tls="starttls", tls_files=untrusted_tls_files)
+    monkeypatch.setenv("GIGO_SMTP_CAFILE", str(untrusted_tls_files.ca_file))
+    code, _, err = send("050", "--list", str(write_list(newsletter, 3)), "--yes", "--smtp", server.url)
+    assert code == 1
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and "TLS with 127.0.0.1" in err
+    assert server.messages == []
+
+
+def test_auth_ok_and_wrong_password_stops_at_once(newsletter: Path, start_smtp: Callable[..., SmtpServer],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    server = start_smtp(password="s3cret", pipelining=True)
+    csv_path = write_list(newsletter, 4)
+    monkeypatch.setenv("GIGO_SMTP_PASSWORD", "wrong-password")
+    code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", server.url)
+    assert code == 1
+    assert "refused login for 'ann'" in err and "Traceback" not in err
+    assert "wrong-password" not in out + err
+    assert server.messages == []
+    monkeypatch.setenv("GIGO_SMTP_PASSWORD", "s3cret")
+    code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", server.url)
+    assert code == 0, err
+    assert "s3cret" not in out + err and f"smtp://ann@127.0.0.1:{server.port}" in out
+    assert len(server.messages) == 4
+
+
+def test_test_send_leaves_the_journal_alone(newsletter: Path, smtp_server: SmtpServer) -> None:
+    code, out, err = send("050", "--to", "me@example.com", "--to", "you@example.com",
+                          "--smtp", smtp_server.url)
+    assert code == 0, err
+    assert sorted(smtp_server.handler.delivered_to()) == ["me@example.com", "you@example.com"]
+    assert all(str(m.parse()["Subject"]).startswith("[TEST] ") for m in smtp_server.messages)
+    journal_file = newsletter / ".gigo" / "journal.sqlite3"
+    if journal_file.exists():
+        with Journal(journal_file) as journal:
+            assert journal.runs("050") == [] and journal.counts("050")["sent"] == 0
+
+
+def test_dry_run_writes_parseable_eml_and_connects_nowhere(newsletter: Path, smtp_server: SmtpServer) -> None:
+    csv_path = write_list(newsletter, 12, [{"email": "bob@", "name": "Bob", "city": ""}])
+    code, out, err = send("050", "--list", str(csv_path), "--dry-run", "--out", "outbox", "--smtp",
+                          smtp_server.url)
+    assert code == 0, err
+    files = sorted((newsletter / "outbox").glob("*.eml"))
+    assert len(files) == 12
+    from email import message_from_bytes, policy
+
+    msg = message_from_bytes(files[3].read_bytes(), policy=policy.default)
+    assert parseaddr(str(msg["To"]))[1] == "p3@example.com"
+    assert "Hello Person 3 from City3." in msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert smtp_server.handler.sessions == 0
+    assert "skipped: invalid" in out
+    assert not (newsletter / ".gigo" / "journal.sqlite3").exists()
+
+
+def test_no_terminal_and_no_yes_refuses(newsletter: Path, smtp_server: SmtpServer) -> None:
+    code, _, err = send("050", "--list", str(write_list(newsletter, 2)), "--smtp", smtp_server.url)
+    assert code == 1 and "--yes" in err
+    assert smtp_server.messages == []
+
+
+def test_missing_list_is_a_usage_error(newsletter: Path) -> None:
+    code, _, _ = send("050")
+    assert code == 2
+
+
+def test_sigint_stops_saves_and_resumes_without_duplicates(newsletter: Path, smtp_server: SmtpServer) -> None:
+    csv_path = write_list(newsletter, 60)
+    command = [sys.executable, "-c", "from gigo_mail.cli import main; main()", "send", "050", "--list",
+               str(csv_path), "--yes", "--rate", "25", "--smtp", smtp_server.url]
+    env = {**os.environ, "GIGO_UNSUBSCRIBE_SECRET": SECRET}
+    process = subprocess.Popen(command, cwd=newsletter, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while len(smtp_server.messages) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 130, err
+    first = len(smtp_server.messages)
+    assert 5 <= first < 60
+    with Journal.for_root(newsletter) as journal:
+        assert journal.counts("050")["sent"] == first
+        assert journal.runs("050")[-1].outcome == "interrupted"
+    code, _, err2 = send("050", "--list", str(csv_path), "--yes", "--smtp", smtp_server.url)
+    assert code == 0, err2
+    delivered = smtp_server.handler.delivered_to()
+    assert len(delivered) == 60 and set(delivered.values()) == {1}
