@@ -42,159 +42,37 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .errors import JournalError
+from .journal_schema import (
+    MARK_OUTCOME,
+    MARK_SENDING,
+    RECORD_COLUMNS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    Record,
+    Run,
+    Suppression,
+    now,
+    record_from_row,
+)
+from .runlock import RunLocks
 from .subscribers import address_key
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not on POSIX: no cross-process run lock
-    fcntl = None  # type: ignore[assignment]
+__all__ = ["JOURNAL_NAME", "OUTCOMES", "SCHEMA_VERSION", "STATUSES", "UNFINISHED", "Journal", "Record", "Run",
+           "Suppression"]
 
 JOURNAL_NAME = "journal.sqlite3"
-SCHEMA_VERSION = 1
 STATUSES = ("pending", "sending", "sent", "failed")
 OUTCOMES = ("complete", "interrupted", "stopped", "failed")
 UNFINISHED = "unfinished"  # outcome of a run whose process died before end_run
 BUSY_TIMEOUT_MS = 10_000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS deliveries (
-    issue_key  TEXT NOT NULL,
-    key        TEXT NOT NULL,
-    email      TEXT NOT NULL,
-    status     TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
-    attempts   INTEGER NOT NULL DEFAULT 0,
-    code       INTEGER,
-    text       TEXT NOT NULL DEFAULT '',
-    message_id TEXT NOT NULL DEFAULT '',
-    permanent  INTEGER NOT NULL DEFAULT 0,
-    run_id     INTEGER,
-    first_at   TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (issue_key, key)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries (issue_key, status);
-CREATE INDEX IF NOT EXISTS deliveries_by_run ON deliveries (run_id);
-CREATE TABLE IF NOT EXISTS runs (
-    id        INTEGER PRIMARY KEY,
-    issue_key TEXT NOT NULL,
-    started   TEXT NOT NULL,
-    ended     TEXT,
-    outcome   TEXT,
-    total     INTEGER,
-    counts    TEXT NOT NULL DEFAULT '{}',
-    pid       INTEGER
-);
-CREATE INDEX IF NOT EXISTS runs_by_issue ON runs (issue_key);
-CREATE TABLE IF NOT EXISTS suppressed (
-    key    TEXT PRIMARY KEY,
-    email  TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    at     TEXT NOT NULL
-) WITHOUT ROWID;
-"""
-
-_UPSERT = """
-INSERT INTO deliveries (issue_key, key, email, status, attempts, code, text, message_id, permanent,
-                        run_id, first_at, updated_at)
-VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (issue_key, key) DO UPDATE SET
-    email = excluded.email,
-    status = excluded.status,
-    attempts = attempts + {attempts},
-    code = {code},
-    text = {text},
-    message_id = CASE WHEN excluded.message_id = '' THEN message_id ELSE excluded.message_id END,
-    permanent = excluded.permanent,
-    run_id = excluded.run_id,
-    updated_at = excluded.updated_at
-"""
-# An attempt is counted once: at mark_sending, or at its outcome if it was never marked sending.
-_MARK_SENDING = _UPSERT.format(attempts="1", code="code", text="text")
-_MARK_OUTCOME = _UPSERT.format(attempts="(status != 'sending')", code="excluded.code", text="excluded.text")
-
-
-def now() -> str:
-    """A UTC timestamp with milliseconds, sortable as text."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One recipient of one issue, as the journal has it."""
-
-    issue_key: str
-    key: str
-    email: str
-    status: str
-    attempts: int
-    code: int | None
-    text: str
-    message_id: str
-    permanent: bool
-    first_at: str
-    updated_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    """One send of an issue; ``counts`` are the statuses its recipients ended in."""
-
-    id: int
-    issue_key: str
-    started: str
-    ended: str | None
-    outcome: str | None  # None while it runs
-    total: int | None
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to end (or to its last mark, for an unfinished run)."""
-        start, end = parse_time(self.started), parse_time(self.ended)
-        if start is None or end is None:
-            return None
-        return max(0.0, (end - start).total_seconds())
-
-    @property
-    def rate(self) -> float | None:
-        """Messages accepted per second during this run."""
-        seconds = self.duration
-        if not seconds:
-            return None
-        return self.counts.get("sent", 0) / seconds
-
-
-@dataclass(frozen=True, slots=True)
-class Suppression:
-    key: str
-    email: str
-    reason: str
-    at: str
-
-
-_RECORD_COLUMNS = ("issue_key, key, email, status, attempts, code, text, message_id, permanent, "
-                   "first_at, updated_at")
-
-
-def _record(row: tuple[Any, ...]) -> Record:
-    return Record(issue_key=row[0], key=row[1], email=row[2], status=row[3], attempts=row[4], code=row[5],
-                  text=row[6], message_id=row[7], permanent=bool(row[8]), first_at=row[9], updated_at=row[10])
 
 
 class Journal:
@@ -203,7 +81,7 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._run_locks: dict[str, IO[bytes]] = {}
+        self._run_locks = RunLocks(self.path.parent)
         self._run_id: int | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -235,7 +113,7 @@ class Journal:
             raise sqlite3.DatabaseError(f"cannot switch to WAL mode (got {mode})")
         db.execute("PRAGMA synchronous = NORMAL")
         with self._transaction():
-            for statement in _SCHEMA.split(";"):
+            for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
             row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
@@ -266,9 +144,7 @@ class Journal:
     # --- lifecycle -------------------------------------------------------------------------------
 
     def close(self) -> None:
-        for handle in self._run_locks.values():
-            handle.close()
-        self._run_locks.clear()
+        self._run_locks.close()
         self._db.close()
 
     def __enter__(self) -> Journal:
@@ -279,48 +155,13 @@ class Journal:
 
     # --- runs --------------------------------------------------------------------------------------
 
-    def _run_lock_path(self, issue_key: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", issue_key)
-        return self.path.parent / f"run-{safe}.lock"
-
-    def _take_run_lock(self, issue_key: str) -> None:
-        if fcntl is None or issue_key in self._run_locks:
-            return
-        path = self._run_lock_path(issue_key)
-        handle = path.open("a+b")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().decode(errors="replace").strip() or "?"
-            handle.close()
-            raise JournalError(f"issue {issue_key} is being sent by another gigo-mail process "
-                               f"(pid {holder}); wait for it to finish or stop it first") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()).encode())
-        handle.flush()
-        self._run_locks[issue_key] = handle
-
     def run_active(self, issue_key: str) -> bool:
         """Whether some process (this one included) is sending ``issue_key`` right now."""
-        if issue_key in self._run_locks:
-            return True
-        if fcntl is None:
-            return False
-        path = self._run_lock_path(issue_key)
-        if not path.exists():
-            return False
-        with path.open("rb") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            return False
+        return self._run_locks.active(issue_key)
 
     def begin_run(self, issue_key: str, total: int | None) -> int:
         """Start a run (``total`` recipients if known); JournalError if one is already sending it."""
-        self._take_run_lock(issue_key)
+        self._run_locks.take(issue_key)
         try:
             with self._lock, self._transaction():
                 self._close_unfinished(issue_key)
@@ -366,9 +207,7 @@ class Journal:
             raise self._fail("record the end of a run", exc) from None
         if self._run_id == run_id:
             self._run_id = None
-        handle = self._run_locks.pop(row[0], None)
-        if handle is not None:
-            handle.close()
+        self._run_locks.release(row[0])
 
     def runs(self, issue_key: str) -> list[Run]:
         """Every run of an issue, oldest first (a run still going has ``outcome`` None)."""
@@ -434,21 +273,21 @@ class Journal:
     def mark_sending(self, issue_key: str, key: str, email: str, message_id: str) -> None:
         """Just before DATA's final dot: from here until mark_sent the outcome is uncertain."""
         at = now()
-        self._mark(_MARK_SENDING, (issue_key, key, email, "sending", None, "", message_id, 0,
+        self._mark(MARK_SENDING, (issue_key, key, email, "sending", None, "", message_id, 0,
                                    self._run_id, at, at), "record a send")
 
     def mark_sent(self, issue_key: str, key: str, email: str, message_id: str, code: int | None,
                   text: str) -> None:
         """After the server's 250 for DATA; committed before this returns."""
         at = now()
-        self._mark(_MARK_OUTCOME, (issue_key, key, email, "sent", code, text or "", message_id or "", 0,
+        self._mark(MARK_OUTCOME, (issue_key, key, email, "sent", code, text or "", message_id or "", 0,
                                    self._run_id, at, at), "record a delivery")
 
     def mark_failed(self, issue_key: str, key: str, email: str, code: int | None, text: str,
                     permanent: bool) -> None:
         """A refusal (``permanent``: a 5xx that retrying will not fix) or a transient failure."""
         at = now()
-        self._mark(_MARK_OUTCOME, (issue_key, key, email, "failed", code, text or "", "", int(permanent),
+        self._mark(MARK_OUTCOME, (issue_key, key, email, "failed", code, text or "", "", int(permanent),
                                    self._run_id, at, at), "record a failure")
 
     def counts(self, issue_key: str) -> dict[str, int]:
@@ -461,14 +300,14 @@ class Journal:
         return dict.fromkeys(STATUSES, 0) | dict(rows)
 
     def _records(self, issue_key: str, status: str, limit: int | None) -> list[Record]:
-        sql = (f"SELECT {_RECORD_COLUMNS} FROM deliveries WHERE issue_key = ? AND status = ? "
+        sql = (f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE issue_key = ? AND status = ? "
                "ORDER BY updated_at, key")
         params: tuple[Any, ...] = (issue_key, status)
         if limit is not None:
             sql += " LIMIT ?"
             params += (limit,)
         try:
-            return [_record(row) for row in self._db.execute(sql, params)]
+            return [record_from_row(row) for row in self._db.execute(sql, params)]
         except sqlite3.Error as exc:
             raise self._fail("read the journal", exc) from None
 
@@ -481,9 +320,9 @@ class Journal:
         return self._records(issue_key, "sending", limit)
 
     def record(self, issue_key: str, key: str) -> Record | None:
-        row = self._db.execute(f"SELECT {_RECORD_COLUMNS} FROM deliveries WHERE issue_key = ? AND key = ?",
+        row = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE issue_key = ? AND key = ?",
                                (issue_key, key)).fetchone()
-        return _record(row) if row else None
+        return record_from_row(row) if row else None
 
     def issue_keys(self) -> list[str]:
         """Issues the journal knows about (with deliveries or runs)."""

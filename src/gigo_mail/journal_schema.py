@@ -1,0 +1,141 @@
+"""The journal's SQLite schema, its statements, and the rows it hands out.
+
+Kept apart from ``journal`` so that the storage layout can be read in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (
+    issue_key  TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    email      TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    code       INTEGER,
+    text       TEXT NOT NULL DEFAULT '',
+    message_id TEXT NOT NULL DEFAULT '',
+    permanent  INTEGER NOT NULL DEFAULT 0,
+    run_id     INTEGER,
+    first_at   TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (issue_key, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries (issue_key, status);
+CREATE INDEX IF NOT EXISTS deliveries_by_run ON deliveries (run_id);
+CREATE TABLE IF NOT EXISTS runs (
+    id        INTEGER PRIMARY KEY,
+    issue_key TEXT NOT NULL,
+    started   TEXT NOT NULL,
+    ended     TEXT,
+    outcome   TEXT,
+    total     INTEGER,
+    counts    TEXT NOT NULL DEFAULT '{}',
+    pid       INTEGER
+);
+CREATE INDEX IF NOT EXISTS runs_by_issue ON runs (issue_key);
+CREATE TABLE IF NOT EXISTS suppressed (
+    key    TEXT PRIMARY KEY,
+    email  TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    at     TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+UPSERT = """
+INSERT INTO deliveries (issue_key, key, email, status, attempts, code, text, message_id, permanent,
+                        run_id, first_at, updated_at)
+VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (issue_key, key) DO UPDATE SET
+    email = excluded.email,
+    status = excluded.status,
+    attempts = attempts + {attempts},
+    code = {code},
+    text = {text},
+    message_id = CASE WHEN excluded.message_id = '' THEN message_id ELSE excluded.message_id END,
+    permanent = excluded.permanent,
+    run_id = excluded.run_id,
+    updated_at = excluded.updated_at
+"""
+# An attempt is counted once: at mark_sending, or at its outcome if it was never marked sending.
+MARK_SENDING = UPSERT.format(attempts="1", code="code", text="text")
+MARK_OUTCOME = UPSERT.format(attempts="(status != 'sending')", code="excluded.code", text="excluded.text")
+
+
+def now() -> str:
+    """A UTC timestamp with milliseconds, sortable as text."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One recipient of one issue, as the journal has it."""
+
+    issue_key: str
+    key: str
+    email: str
+    status: str
+    attempts: int
+    code: int | None
+    text: str
+    message_id: str
+    permanent: bool
+    first_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One send of an issue; ``counts`` are the statuses its recipients ended in."""
+
+    id: int
+    issue_key: str
+    started: str
+    ended: str | None
+    outcome: str | None  # None while it runs
+    total: int | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (or to its last mark, for an unfinished run)."""
+        start, end = parse_time(self.started), parse_time(self.ended)
+        if start is None or end is None:
+            return None
+        return max(0.0, (end - start).total_seconds())
+
+    @property
+    def rate(self) -> float | None:
+        """Messages accepted per second during this run."""
+        seconds = self.duration
+        if not seconds:
+            return None
+        return self.counts.get("sent", 0) / seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    key: str
+    email: str
+    reason: str
+    at: str
+
+
+RECORD_COLUMNS = ("issue_key, key, email, status, attempts, code, text, message_id, permanent, "
+                   "first_at, updated_at")
+
+
+def record_from_row(row: tuple[Any, ...]) -> Record:
+    return Record(issue_key=row[0], key=row[1], email=row[2], status=row[3], attempts=row[4], code=row[5],
+                  text=row[6], message_id=row[7], permanent=bool(row[8]), first_at=row[9], updated_at=row[10])
