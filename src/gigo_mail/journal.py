@@ -169,6 +169,7 @@ class Journal:
                     "INSERT INTO runs (issue_key, started, total, pid) VALUES (?, ?, ?, ?)",
                     (issue_key, now(), total, os.getpid()))
         except sqlite3.Error as exc:
+            self._run_locks.release(issue_key)
             raise self._fail("record the start of a run", exc) from None
         self._run_id = cursor.lastrowid
         return int(cursor.lastrowid or 0)
@@ -210,7 +211,8 @@ class Journal:
         self._run_locks.release(row[0])
 
     def runs(self, issue_key: str) -> list[Run]:
-        """Every run of an issue, oldest first (a run still going has ``outcome`` None)."""
+        """Every run of an issue, oldest first. A run still going has ``outcome`` None and
+        ``ended`` now; one whose process died is ``unfinished``, ended at its last mark."""
         try:
             rows = self._db.execute(
                 "SELECT id, issue_key, started, ended, outcome, total, counts FROM runs "
