@@ -197,3 +197,22 @@ def test_read_only_commands_create_no_journal(root: Path) -> None:
     run("subscribers", "check", "list.csv")
     run("unsubscribe", "--list")
     assert not (root / ".gigo" / "journal.sqlite3").exists()
+
+
+def test_status_shows_a_run_in_progress(root: Path) -> None:
+    with Journal.for_root(root) as journal:
+        journal.begin_run("011", 5)
+        journal.mark_sent("011", "a@example.com", "a@example.com", "<a@x>", 250, "ok")
+        code, out, err = run("status", "011")
+    assert code == 0, err
+    assert "running" in out and count_of(out, "sent") == 1
+    code, out, _ = run("status", "011")  # closed without end_run, as after a crash
+    assert "unfinished" in out and "running" not in out
+
+
+def test_status_failed_to_stdout(root: Path) -> None:
+    journal_with_history(root)
+    code, out, _ = run("status", "011", "--failed", "-")
+    assert code == 0
+    rows = list(csv.reader(out.splitlines()))
+    assert rows[0] == ["email", "code", "text", "attempts", "updated_at"] and len(rows) == 24
