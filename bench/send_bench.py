@@ -1,0 +1,276 @@
+"""How fast does `gigo-mail send` deliver, and how much memory does it take?
+
+Run: python bench/send_bench.py [--messages 10000] [--repeat 3] [--dry-run-rows 1000000]
+
+Into Postfix's smtp-sink on 127.0.0.1 (an aiosmtpd sink if smtp-sink is missing: it
+saturates near 700 msg/s, so the figures are then the sink's, and the script says so):
+
+* ours: the real engine with default settings (8 pipelined connections, journal on)
+  sending issue 011 to a generated list; the compile and the list's pre-pass excluded;
+* cli: the same, timed from the outside as the user runs it (compile and pre-pass in);
+* baseline: smtplib, one message at a time on a new connection each (what mailmerge
+  does; 2,000 messages), with the same per-recipient bytes;
+* persistent: smtplib, one message at a time on one kept connection;
+* smtp-source: Postfix's C load generator, 8 sessions, same message size, for context.
+
+Each runs in its own process; peak RSS comes from wait4(). Medians over the repeats.
+Then peak RSS of a --dry-run --no-write over a generated list of --dry-run-rows rows
+(every message rendered, none written: writing a million files measures the disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import shutil
+import smtplib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SINK = "/usr/sbin/smtp-sink"
+SOURCE = "/usr/sbin/smtp-source"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_root(folder: Path, rows: int) -> Path:
+    folder.mkdir(parents=True)
+    for name in ("gigo-mail.toml", "templates", "issues"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, folder / name)
+        else:
+            shutil.copy(source, folder / name)
+    with (folder / "list.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "name", "city"])
+        for i in range(rows):
+            writer.writerow([f"reader{i}@example.com", f"Reader {i}", "Springfield"])
+    return folder
+
+
+# --- children (each measured in its own process) ------------------------------------------------
+
+def _factory(root: Path):  # type: ignore[no-untyped-def]
+    from gigo_mail.compile import compile_issue
+    from gigo_mail.config import load_config
+    from gigo_mail.issue import find_issue
+    from gigo_mail.message import MessageFactory
+
+    config = load_config(root)
+    compiled = compile_issue(config, find_issue(config.root, "011"))
+    return compiled, MessageFactory(compiled, secret=b"bench")
+
+
+def child_ours(root: Path, url: str) -> dict[str, float]:
+    from gigo_mail.journal import Journal
+    from gigo_mail.sender import Sender, SendOptions
+    from gigo_mail.subscribers import read_subscribers
+    from gigo_mail.transport import SmtpEndpoint, SmtpTransport, parse_smtp_url
+
+    compiled, factory = _factory(root)
+    endpoint = SmtpEndpoint(parse_smtp_url(url))
+    with Journal.for_root(root) as journal:
+        sender = Sender(issue_key="011", envelope_from=factory.envelope_from, build=factory.build,
+                        transport_factory=lambda: SmtpTransport(endpoint), options=SendOptions(),
+                        journal=journal)
+        start = time.perf_counter()
+        result = asyncio.run(sender.run(read_subscribers(root / "list.csv", journal.is_suppressed)))
+        seconds = time.perf_counter() - start
+    return {"sent": result.stats.sent, "seconds": seconds}
+
+
+def child_baseline(root: Path, url: str, count: int, reconnect: bool) -> dict[str, float]:
+    """smtplib, one message at a time; ``reconnect``: a new connection per message (mailmerge)."""
+    from gigo_mail.subscribers import Subscriber, read_subscribers
+
+    _, factory = _factory(root)
+    host, port = url.rsplit("/", 1)[1].split(":")
+    start = time.perf_counter()
+    sent = 0
+    client = smtplib.SMTP(host, int(port))
+    for row in read_subscribers(root / "list.csv"):
+        if not isinstance(row, Subscriber):
+            continue
+        message = factory.build(row)
+        if reconnect and sent:
+            client.quit()
+            client = smtplib.SMTP(host, int(port))
+        client.sendmail(factory.envelope_from, [row.smtp_address], message.data)
+        sent += 1
+        if sent >= count:
+            break
+    client.quit()
+    return {"sent": sent, "seconds": time.perf_counter() - start}
+
+
+def _finish(process: subprocess.Popen[bytes], out: bytes, err: bytes) -> dict[str, float]:
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"child failed ({process.returncode}): {err.decode()[-2000:]}")
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    return result  # type: ignore[no-any-return]
+
+
+def timed(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+          ) -> tuple[float, float, int, bytes]:
+    """(seconds, peak RSS MB, exit code, stderr) of a child process, via wait4."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert process.stderr is not None
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    err = process.stderr.read()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return seconds, usage.ru_maxrss / 1024, process.returncode, err
+
+
+def measured_child(mode: str, root: Path, url: str, count: int) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", mode, "--root", str(root), "--url", url,
+               "--messages", str(count)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    out = process.stdout.read()
+    err = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    result = _finish(process, out, err)
+    result["rss_mb"] = usage.ru_maxrss / 1024
+    return result
+
+
+# --- sinks ------------------------------------------------------------------------------------------
+
+class Sink:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.kind = "smtp-sink" if os.path.exists(SINK) else "aiosmtpd"
+        if self.kind == "smtp-sink":
+            command = [SINK, "-u", "root" if os.geteuid() == 0 else os.environ.get("USER", "nobody"),
+                       f"127.0.0.1:{self.port}", "1000"]
+        else:
+            command = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}", "-c",
+                       "aiosmtpd.handlers.Sink"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit(f"{self.kind} did not start on port {self.port}")
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dry-run-rows", type=int, default=1_000_000, help="0 to skip")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child == "ours":
+        print(json.dumps(child_ours(args.root, args.url)))
+        return
+    if args.child in ("baseline", "persistent"):
+        print(json.dumps(child_baseline(args.root, args.url, args.messages, args.child == "baseline")))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="gigo-send-bench-"))
+    try:
+        root = make_root(work / "nl", args.messages)
+        _, factory = _factory(root)
+        from gigo_mail.subscribers import sample_subscriber
+
+        size = len(factory.build(sample_subscriber("reader1@example.com", "Reader 1")).data)
+        sink = Sink()
+        print(f"sink: {sink.kind} on 127.0.0.1:{sink.port}; {args.messages:,} messages of issue 011, "
+              f"{size / 1024:.1f} KB each; {args.repeat} repeats; {os.cpu_count()} CPUs")
+        if sink.kind != "smtp-sink":
+            print("warning: Postfix smtp-sink not found; the aiosmtpd sink limits every figure below")
+        figures: dict[str, list[float]] = {"ours": [], "cli": [], "baseline": [], "persistent": [],
+                                           "smtp-source": []}
+        rss: dict[str, list[float]] = {"ours": [], "cli": [], "baseline": [], "persistent": []}
+        env = {**os.environ, "GIGO_UNSUBSCRIBE_SECRET": "bench"}
+        gigo = [sys.executable, "-c", "from gigo_mail.cli import main; main()"]
+        for round_ in range(1, args.repeat + 1):
+            shutil.rmtree(root / ".gigo", ignore_errors=True)
+            ours = measured_child("ours", root, sink.url, args.messages)
+            assert ours["sent"] == args.messages, ours
+            figures["ours"].append(ours["sent"] / ours["seconds"])
+            rss["ours"].append(ours["rss_mb"])
+
+            shutil.rmtree(root / ".gigo", ignore_errors=True)
+            seconds, peak, code, err = timed([*gigo, "send", "011", "--list", "list.csv", "--yes",
+                                              "--smtp", sink.url], cwd=root, env=env)
+            if code != 0:
+                raise SystemExit(f"gigo-mail send failed: {err.decode()[-1000:]}")
+            figures["cli"].append(args.messages / seconds)
+            rss["cli"].append(peak)
+
+            # a new connection per message is slow: 2,000 of them give a stable rate
+            for mode, count in (("baseline", min(args.messages, 2000)), ("persistent", args.messages)):
+                base = measured_child(mode, root, sink.url, count)
+                figures[mode].append(base["sent"] / base["seconds"])
+                rss[mode].append(base["rss_mb"])
+
+            if os.path.exists(SOURCE):
+                seconds, _, code, err = timed([SOURCE, "-s", "8", "-m", str(args.messages), "-l", str(size),
+                                               "-d", f"127.0.0.1:{sink.port}"])
+                if code == 0:
+                    figures["smtp-source"].append(args.messages / seconds)
+            print(f"round {round_}: " + ", ".join(f"{k} {v[-1]:,.0f} msg/s" for k, v in figures.items() if v))
+        sink.stop()
+
+        print()
+        print(f"{'client':<44} {'msg/s (median)':>15} {'peak RSS MB':>12}")
+        labels = {"ours": "gigo-mail engine (defaults, journal on)",
+                  "cli": "gigo-mail send, whole command",
+                  "baseline": "smtplib, connection per message (mailmerge)",
+                  "persistent": "smtplib, one connection, one at a time",
+                  "smtp-source": "smtp-source (C), 8 sessions"}
+        for key, label in labels.items():
+            if figures[key]:
+                memory = f"{statistics.median(rss[key]):12.0f}" if rss.get(key) else f"{'':>12}"
+                print(f"{label:<44} {statistics.median(figures[key]):15,.0f} {memory}")
+        ratio = statistics.median(figures["ours"]) / statistics.median(figures["baseline"])
+        print(f"ratio ours / baseline: {ratio:.1f}x")
+
+        if args.dry_run_rows:
+            big = make_root(work / "big", args.dry_run_rows)
+            seconds, peak, code, err = timed([*gigo, "send", "011", "--list", "list.csv", "--dry-run",
+                                              "--no-write"], cwd=big, env=env)
+            if code != 0:
+                raise SystemExit(f"dry run failed: {err.decode()[-1000:]}")
+            print(f"dry run, {args.dry_run_rows:,} rows rendered (--no-write): {seconds:.0f} s, "
+                  f"{args.dry_run_rows / seconds:,.0f} msg/s, peak RSS {peak:.0f} MB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
