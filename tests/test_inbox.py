@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,6 +21,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gigo_mail.cli import app
+from gigo_mail.compile import compile_issue
+from gigo_mail.config import load_config
 from gigo_mail.inbox import (
     CapturedMessage,
     InboxError,
@@ -31,6 +34,13 @@ from gigo_mail.inbox import (
     message_parts,
     related_part,
 )
+from gigo_mail.issue import find_issue
+from gigo_mail.journal import Journal
+from gigo_mail.message import MessageFactory
+from gigo_mail.scaffold import create_newsletter
+from gigo_mail.sender import Sender, SendOptions
+from gigo_mail.subscribers import read_subscribers
+from gigo_mail.transport import SmtpEndpoint, SmtpTransport, parse_smtp_url
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
@@ -296,3 +306,59 @@ def test_cli_serves_prints_each_message_and_stops_cleanly(tmp_path: Path, stop_s
     assert proc.returncode == 0, err
     assert "Inbox stopped: 1 message received" in out
     assert len(list_messages(maildir)) == 1
+
+
+# -- end to end: a fresh newsletter sent for real into the inbox -------------------------------
+
+def test_send_of_a_fresh_newsletter_lands_in_the_inbox(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "letter"
+    assert runner.invoke(app, ["init", str(root)]).exit_code == 0
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("GIGO_SMTP_URL", raising=False)
+    with InboxServer(root / ".gigo" / "inbox", port=0) as server:
+        result = runner.invoke(app, ["send", "001", "--list", "subscribers.csv", "--yes",
+                                     "--smtp", server.url])
+        assert result.exit_code == 0, result.output + result.stderr
+        listed = list_messages(server.maildir)
+    assert sorted(m.recipients for m in listed) == [
+        ("ada@example.org",), ("jose@example.org",), ("zoe@example.org",)]
+    by_address = {m.recipients[0]: m for m in listed}
+    zoe = load_message(server.maildir, by_address["zoe@example.org"].id)
+    assert zoe["Subject"] == "Welcome to Letter"
+    assert "zoe@example.org" in zoe["To"] and "Zoë Ångström" in zoe["To"]
+    assert zoe["List-Unsubscribe"] and zoe["Message-ID"]
+    html, text = message_parts(zoe)
+    assert text is not None and "Hello Zoë Ångström!" in text
+    assert "Zoë Ångström lives in Uppsala" in " ".join(text.split())  # the extra CSV column
+    assert html is not None and "Zoë Ångström" in html
+    # the journal saw all three, so `issues` reports the issue as sent
+    issues = runner.invoke(app, ["issues"])
+    row = next(line for line in issues.output.splitlines() if line.strip().startswith("001"))
+    assert re.search(r"Welcome to\s.*\s3\s+0\s+\d{4}-\d\d-\d\d \d\d:\d\d \(complete\)", row), row
+
+
+def test_chaos_rehearsal_through_the_sender_delivers_each_reader_once(tmp_path: Path) -> None:
+    """A real send engine against a flaky inbox: 451s are retried, nobody gets two copies."""
+    root = tmp_path / "letter"
+    create_newsletter(root)
+    readers = [f"reader{i}@example.org" for i in range(60)]
+    rows = "".join(f"{address},Reader {i}\n" for i, address in enumerate(readers))
+    (root / "list.csv").write_text("email,name\n" + rows)
+    compiled = compile_issue(load_config(root), find_issue(root, "001"))
+    factory = MessageFactory(compiled, secret=b"test-secret")
+    with InboxServer(tmp_path / "inbox", port=0, fail_rate=0.3, fail_code=451, seed=11) as server, \
+            Journal.for_root(root) as journal:
+        endpoint = SmtpEndpoint(parse_smtp_url(server.url), timeout=5)
+        sender = Sender(issue_key="001", envelope_from=factory.envelope_from, build=factory.build,
+                        transport_factory=lambda: SmtpTransport(endpoint), journal=journal,
+                        options=SendOptions(concurrency=4, attempts=10, backoff=0.005, backoff_max=0.02,
+                                            min_rate=1e6))  # 451 means "slow down"; not here
+        result = asyncio.run(sender.run(read_subscribers(root / "list.csv")))
+        injected = server.chaos.injected
+        counts = journal.counts("001")
+    assert result.outcome == "complete" and result.stats.failed == 0, result.reason
+    delivered = Counter(r for m in list_messages(tmp_path / "inbox") for r in m.recipients)
+    assert delivered == Counter(readers)  # everyone, exactly once
+    assert counts["sent"] == 60 and counts["failed"] == 0
+    assert 8 <= injected <= 45  # ~30 % of 60 first tries, plus some retries failing again
