@@ -28,6 +28,7 @@ from gigo_mail.inbox import (
     InboxError,
     InboxServer,
     clear,
+    default_maildir,
     is_loopback,
     list_messages,
     load_message,
@@ -238,6 +239,20 @@ def test_cli_clear_reports_the_count(inbox: tuple[InboxServer, list[CapturedMess
     assert result.exit_code == 0, result.output
     assert "Removed 2 messages" in result.output
     assert list_messages(server.maildir) == []
+
+
+def test_cli_clear_defaults_to_the_newsletters_inbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "gigo-mail.toml").write_text('[newsletter]\nname = "N"\n')
+    (tmp_path / "issues").mkdir()
+    assert default_maildir(tmp_path) == tmp_path / ".gigo" / "inbox"
+    with InboxServer(default_maildir(tmp_path), port=0) as server, \
+            smtplib.SMTP("127.0.0.1", server.port) as client:
+        client.send_message(newsletter("a@example.org", "one"))
+    monkeypatch.chdir(tmp_path / "issues")  # the root is found from below
+    result = runner.invoke(app, ["inbox", "--clear"])
+    assert result.exit_code == 0, result.output
+    assert "Removed 1 message from" in result.output
+    assert list_messages(tmp_path / ".gigo" / "inbox") == []
 
 
 def test_cli_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:

@@ -14,19 +14,21 @@ import typer
 from rich.markup import escape
 from rich.text import Text
 
-from .config import find_root
 from .console import console, err_console
-from .inbox import DEFAULT_HOST, DEFAULT_PORT, CapturedMessage, InboxServer, clear, is_loopback
+from .inbox import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    CapturedMessage,
+    InboxServer,
+    clear,
+    default_maildir,
+    is_loopback,
+)
 
 
 class FailOn(StrEnum):
     rcpt = "rcpt"
     data = "data"
-
-
-def default_maildir(root: Path | None = None) -> Path:
-    """<root>/.gigo/inbox, where `send` rehearsals land unless told otherwise."""
-    return find_root(root) / ".gigo" / "inbox"
 
 
 def _size(n: int) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
+from .config import STATE_DIR, find_root
 from .inbox_maildir import (
     CapturedMessage,
     InboxError,
@@ -44,15 +45,21 @@ from .inbox_maildir import (
 
 __all__ = [
     "CapturedMessage", "InboxError", "InboxServer", "clear", "list_messages", "load_message",
-    "message_parts", "message_path", "related_part", "is_loopback",
+    "message_parts", "message_path", "related_part", "is_loopback", "default_maildir",
 ]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 1025
+INBOX_DIR = "inbox"
 FAIL_ON = ("rcpt", "data")
 _MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def default_maildir(root: Path | None = None) -> Path:
+    """<root>/.gigo/inbox: where the inbox stores mail unless told otherwise."""
+    return find_root(root) / STATE_DIR / INBOX_DIR
 
 
 def is_loopback(host: str) -> bool:
