@@ -110,6 +110,16 @@ def test_aiosmtplib_and_several_recipients(inbox: tuple[InboxServer, list[Captur
     assert load_message(server.maildir, row.id)["Subject"] == "Two at once"
 
 
+def test_async_context_manager_runs_on_the_callers_loop(tmp_path: Path) -> None:
+    async def scenario() -> list[str]:
+        async with InboxServer(tmp_path / "inbox", port=0) as server:
+            await aiosmtplib.send(newsletter("a@example.org", "from the same loop"),
+                                  hostname="127.0.0.1", port=server.port)
+            return [m.subject for m in list_messages(server.maildir)]
+
+    assert asyncio.run(scenario()) == ["from the same loop"]
+
+
 def test_smtputf8_and_8bitmime_are_advertised_and_work(
         inbox: tuple[InboxServer, list[CapturedMessage]]) -> None:
     server, _ = inbox
