@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import make_newsletter, write_issue
 from typer.testing import CliRunner
 
 from gigo_mail.cli import app
+from support import make_newsletter, write_issue
 
 runner = CliRunner()
 

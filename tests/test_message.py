@@ -8,7 +8,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from support import make_newsletter, write_issue
 
 from gigo_mail.compile import compile_issue
 from gigo_mail.config import load_config
@@ -17,6 +16,7 @@ from gigo_mail.issue import find_issue
 from gigo_mail.message import MessageFactory
 from gigo_mail.subscribers import sample_subscriber
 from gigo_mail.unsubscribe import verify_token
+from support import make_newsletter, write_issue
 
 SECRET = b"test-secret"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -48,8 +49,9 @@ def show_report(compiled: CompiledIssue, paths: dict[str, Path] | None = None) -
 def register(app: typer.Typer) -> None:
     @app.command()
     def build(
-        issue: str = typer.Argument(..., help="Issue number (011 or 11) or path to its Markdown file."),
-        out: Path | None = typer.Option(None, "--out", help="Folder to write to (default build/ISSUE)."),
+        issue: Annotated[str, typer.Argument(help="Issue number (011 or 11) or path to its Markdown file.")],
+        out: Annotated[Path | None, typer.Option("--out", help="Folder to write to (default build/ISSUE).")]
+        = None,
     ) -> None:
         """Compile an issue to build/ISSUE/email.html and email.txt, and check it."""
         compiled = compile_ref(issue)

@@ -285,7 +285,7 @@ def _command(ref: str, list_path: Path | None, to: list[str], dry_run: bool, out
 
     url = smtp_url(config, smtp)
     endpoint = SmtpEndpoint(url, password=smtp_password(url), timeout=settings.timeout,
-                            cafile=getattr(settings, "cafile", None) or None)
+                            cafile=settings.cafile or None)
 
     def make_transport() -> Transport:
         return SmtpTransport(endpoint)

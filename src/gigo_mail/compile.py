@@ -183,7 +183,8 @@ def _check(html: str, issue: Issue, report: BuildReport) -> None:
         report.warnings.append(f"{issue.display_path}: no 'preheader' in front matter; inboxes will show "
                                "the first words of the body instead")
     elif len(issue.preheader) > PREHEADER_MAX:
-        report.warnings.append(f"preheader is {len(issue.preheader)} characters; keep it under {PREHEADER_MAX}")
+        report.warnings.append(f"preheader is {len(issue.preheader)} characters; "
+                               f"keep it under {PREHEADER_MAX}")
 
 
 def _body_line_offset(issue: Issue) -> int:
@@ -192,10 +193,8 @@ def _body_line_offset(issue: Issue) -> int:
         text = issue.path.read_text(encoding="utf-8")
     except OSError:
         return 0
-    head = issue.body.lstrip("\n")[:80]
-    at = text.find(head) if head else -1
-    return text.count("\n", 0, at) - issue.body[: len(issue.body) - len(issue.body.lstrip("\n"))].count("\n") \
-        if at >= 0 else 0
+    start = text.find(issue.body[:200]) if issue.body else -1
+    return text.count("\n", 0, start) if start > 0 else 0
 
 
 def _context(issue: Issue, config: Config, table: SlotTable, subject: str, preheader: str) -> dict[str, Any]:

@@ -61,6 +61,7 @@ class Smtp:
     attempts: int = 5
     max_errors: int = 1000
     timeout: float = 30.0
+    cafile: str = ""  # a private CA bundle to trust besides the system's (PEM)
 
 
 # front matter / toml key -> Newsletter field name

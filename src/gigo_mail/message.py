@@ -106,7 +106,7 @@ class MessageFactory:
         compiled.config.require("from_addr")
         if not (newsletter.unsubscribe_url or newsletter.unsubscribe_mailto):
             raise ConfigError(f"{compiled.config.root / 'gigo-mail.toml'}: [newsletter] needs "
-                              "'unsubscribe_url' or 'unsubscribe_mailto'; bulk mail must carry an unsubscribe")
+                              "'unsubscribe_url' or 'unsubscribe_mailto'; bulk mail must carry one")
         self.compiled = compiled
         self.test = test
         self._secret = secret

@@ -30,6 +30,7 @@ from .errors import TemplateError
 SLOT_RE = re.compile(r"gigo:slot:(\d+):")
 TRANSFORMS = ("upper", "lower", "title", "capitalize", "trim", "urlencode")
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
+_TEMPLATE_SUFFIXES = (".j2", ".mjml", ".txt", ".html", ".md")
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ def _jinja_location(exc: BaseException) -> str:
     found = ""
     while tb is not None:
         code = tb.tb_frame.f_code
-        if code.co_filename.endswith((".j2", ".mjml", ".txt", ".html", ".md")) or code.co_filename == "<template>":
+        if code.co_filename.endswith(_TEMPLATE_SUFFIXES) or code.co_filename == "<template>":
             found = f"{code.co_filename}:{tb.tb_lineno}"
         tb = tb.tb_next
     return found
