@@ -116,10 +116,7 @@ def load_issue(path: Path, key: str | None = None) -> Issue:
     for name, value in list(meta.items()):  # YAML turns 2024-02-20 into a date; keep text
         if isinstance(value, dt.date):
             meta[name] = value.isoformat()
-    if path.name == INDEX_NAME:
-        stem = path.parent.name
-    else:
-        stem = path.stem
+    stem = path.parent.name if path.name == INDEX_NAME else path.stem
     return Issue(key=key or key_for(stem), path=path, folder=path.parent, meta=meta, body=post.content)
 
 
