@@ -292,3 +292,20 @@ def test_unlimited_run_gets_a_limit_when_throttled_and_loses_it_later() -> None:
         clock.now += 1.0
         limiter.on_success()
     assert limiter.rate is None
+
+
+def test_scattered_failures_are_not_a_storm() -> None:
+    """A flaky server failing 30 % at random (chaos rehearsal) must not crush the rate."""
+    clock = FakeClock()
+    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep, storm=3)
+    for i in range(300):
+        clock.now += 0.005
+        if i % 10 in (0, 4, 7):  # 30 % throttled, never the majority of a second
+            limiter.on_throttle()
+        else:
+            limiter.on_success()
+    assert limiter.rate == 100
+    for _ in range(6):  # then the server really throttles: every reply a 451
+        clock.now += 0.005
+        limiter.on_throttle()
+    assert limiter.rate is not None and limiter.rate < 100

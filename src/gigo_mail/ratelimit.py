@@ -6,8 +6,9 @@ carry them: each start reserves the next slot 1/rate seconds after the previous 
 so idle time never accumulates into a burst.
 
 Throttling replies (421, 450, 451, 454) halve the current rate once they come as a
-storm (``storm`` of them within a second: a single greylisted recipient is no reason to
-slow everyone down), at most once per second, since every connection sees the same
+storm: ``storm`` of them within a second, making up at least half of that second's
+replies. A single greylisted recipient, or a flaky server failing a fraction of
+messages at random, is no reason to slow everyone down. At most once per second, since every connection sees the same
 storm at once. With no configured rate, the first storm starts from the throughput
 measured just before it. After a quiet
 spell the rate grows by a quarter each second until it is back at the configured rate,
@@ -42,7 +43,8 @@ class RateLimiter:
         self.recover_after = recover_after
         self.throttles = 0
         self.storm = storm
-        self._recent: deque[float] = deque(maxlen=storm)
+        self._window: deque[tuple[float, bool]] = deque()  # (time, throttled) of the last second
+        self._window_throttles = 0
         self._clock = clock
         self._sleep = sleep
         self._next = 0.0
@@ -71,9 +73,9 @@ class RateLimiter:
         """The server said slow down: halve the rate (once per storm)."""
         now = self._clock()
         self.throttles += 1
-        self._recent.append(now)
-        if len(self._recent) < self.storm or now - self._recent[0] > DECREASE_EVERY:
-            return  # a lone 4xx (greylisting, one busy mailbox) is not a storm
+        self._note(now, True)
+        if self._window_throttles < self.storm or 2 * self._window_throttles < len(self._window):
+            return  # a lone 4xx (greylisting, one busy mailbox) or random failures are not a storm
         recent = now - self._last_throttle < DECREASE_EVERY
         self._last_throttle = now
         if recent:
@@ -89,11 +91,20 @@ class RateLimiter:
         # a halved rate applies from now on, not after slots reserved at the old rate
         self._next = min(self._next, now + 1.0 / self.rate)
 
+    def _note(self, now: float, throttled: bool) -> None:
+        """Keep the last second of replies, to tell a storm from scattered failures."""
+        window = self._window
+        window.append((now, throttled))
+        self._window_throttles += throttled
+        while window and now - window[0][0] > DECREASE_EVERY:
+            self._window_throttles -= window.popleft()[1]
+
     def on_success(self) -> None:
         """A message went through: after a quiet spell, speed up step by step."""
+        now = self._clock()
+        self._note(now, False)
         if self.rate is None or self.rate == self.ceiling:
             return
-        now = self._clock()
         if now - self._last_throttle < self.recover_after or now - self._last_increase < INCREASE_EVERY:
             return
         self._last_increase = now
