@@ -226,3 +226,14 @@ def test_sigint_stops_saves_and_resumes_without_duplicates(newsletter: Path, smt
     assert code == 0, err2
     delivered = smtp_server.handler.delivered_to()
     assert len(delivered) == 60 and set(delivered.values()) == {1}
+
+
+def test_bad_rows_are_shown_with_line_numbers_and_the_rest_sent(newsletter: Path,
+                                                                  smtp_server: SmtpServer) -> None:
+    bad = [{"email": "bob@", "name": "Bob", "city": "B"}, {"email": "P0@EXAMPLE.COM", "name": "Dup", "city": "D"}]
+    csv_path = write_list(newsletter, 3, bad)
+    code, out, _ = send("050", "--list", str(csv_path), "--yes", "--smtp", smtp_server.url)
+    assert code == 0
+    assert f"{csv_path}:5: 'bob@' is not a valid address" in " ".join(out.split())
+    assert "list.csv:6: 'P0@EXAMPLE.COM' is a duplicate of line 2" in " ".join(out.split())
+    assert sorted(smtp_server.handler.delivered_to()) == [f"p{i}@example.com" for i in range(3)]

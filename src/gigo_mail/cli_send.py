@@ -92,6 +92,15 @@ def _plan_rows(plan: SendPlan) -> list[tuple[str, str]]:
     return rows
 
 
+def _show_skipped(plan: SendPlan, list_path: Path) -> None:
+    """The first skipped rows with their line numbers, so a broken row is easy to find."""
+    for row in plan.examples:
+        console.print(f"[yellow]skipped[/] {escape(str(list_path))}:{row.line}: {escape(row.reason)}")
+    more = sum(plan.skipped.values()) - len(plan.examples)
+    if more > 0:
+        console.print(f"… and {more} more: gigo-mail subscribers check {escape(str(list_path))}")
+
+
 def _summary(result: SendResult, dry_run: bool) -> Table:
     stats = result.stats
     table = Table(title="dry run" if dry_run else "summary", show_header=False, title_justify="left")
@@ -302,6 +311,7 @@ def _command(ref: str, list_path: Path | None, to: list[str], dry_run: bool, out
                             resend_uncertain=resend_uncertain)
         plan = plan_send(read_subscribers(list_path, journal.is_suppressed), selector, limit)
         console.print(_header(compiled, str(list_path), [("server", str(url)), *_plan_rows(plan)]))
+        _show_skipped(plan, list_path)
         if plan.to_send == 0:
             console.print("nothing to send")
             return 0

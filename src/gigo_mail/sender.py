@@ -123,6 +123,9 @@ class Selector:
         return None
 
 
+SHOWN_SKIPPED = 5
+
+
 @dataclass
 class SendPlan:
     """What a run would do, counted in one streaming pass before asking to confirm."""
@@ -133,6 +136,7 @@ class SendPlan:
     skipped: Counter[str] = field(default_factory=Counter)  # SkippedRow kinds
     beyond_limit: int = 0
     needs_smtputf8: int = 0
+    examples: list[SkippedRow] = field(default_factory=list)  # the first few skipped rows, to show
 
 
 def plan_send(rows: Iterable[Subscriber | SkippedRow], selector: Selector, limit: int | None = None
@@ -141,6 +145,8 @@ def plan_send(rows: Iterable[Subscriber | SkippedRow], selector: Selector, limit
     for row in rows:
         if isinstance(row, SkippedRow):
             plan.skipped[row.kind] += 1
+            if len(plan.examples) < SHOWN_SKIPPED:
+                plan.examples.append(row)
             continue
         plan.listed += 1
         reason = selector.reason_to_skip(row.key)
