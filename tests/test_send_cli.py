@@ -230,7 +230,8 @@ def test_sigint_stops_saves_and_resumes_without_duplicates(newsletter: Path, smt
 
 def test_bad_rows_are_shown_with_line_numbers_and_the_rest_sent(newsletter: Path,
                                                                   smtp_server: SmtpServer) -> None:
-    bad = [{"email": "bob@", "name": "Bob", "city": "B"}, {"email": "P0@EXAMPLE.COM", "name": "Dup", "city": "D"}]
+    bad = [{"email": "bob@", "name": "Bob", "city": "B"},
+           {"email": "P0@EXAMPLE.COM", "name": "Dup", "city": "D"}]
     csv_path = write_list(newsletter, 3, bad)
     code, out, _ = send("050", "--list", str(csv_path), "--yes", "--smtp", smtp_server.url)
     assert code == 0

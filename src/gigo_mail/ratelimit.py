@@ -8,12 +8,12 @@ so idle time never accumulates into a burst.
 Throttling replies (421, 450, 451, 454) halve the current rate once they come as a
 storm: ``storm`` of them within a second, making up at least half of that second's
 replies. A single greylisted recipient, or a flaky server failing a fraction of
-messages at random, is no reason to slow everyone down. At most once per second, since every connection sees the same
-storm at once. With no configured rate, the first storm starts from the throughput
-measured just before it. After a quiet
-spell the rate grows by a quarter each second until it is back at the configured rate,
-or, with none, back above the throughput that got throttled, at which point the limit
-is lifted again.
+messages at random, is no reason to slow everyone down. At most once per second,
+since every connection sees the same storm at once. With no configured rate, the
+first storm starts from the throughput measured just before it. After a quiet spell
+the rate grows by a quarter each second until it is back at the configured rate, or,
+with none, back above the throughput that got throttled, at which point the limit is
+lifted again.
 """
 
 from __future__ import annotations
