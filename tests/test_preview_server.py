@@ -308,3 +308,17 @@ def test_cli_serve_on_a_taken_port_is_one_line_error(site: Path) -> None:
     assert result.exit_code == 1
     assert f"127.0.0.1:{port} is already in use" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_first_build_failing_still_serves_a_page(site: Path) -> None:
+    from gigo_mail import server_pages
+
+    issue = site / "issues" / "007.md"
+    issue.write_text(ISSUE.replace('subject: "Tips & <tricks> for issue 7"\n', ""), encoding="utf-8")
+    state = PreviewState(IssueBuilder(site, "7").build)
+    state.rebuild()
+    assert state.current is None and state.version == 1
+    page = server_pages.preview_page(state, inbox_enabled=True)
+    assert "Not compiled yet" in page
+    assert "no &#39;subject&#39;" in page
+    assert "Not compiled yet" in server_pages.placeholder_email(state.error)
