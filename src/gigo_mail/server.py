@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .compile import GMAIL_CLIP_BYTES, compile_issue
 from .config import CONFIG_NAME, load_config
 from .errors import GigoError
 from .issue import INDEX_NAME, find_issue
 
 POLL_INTERVAL = 0.5
-GMAIL_CLIP_BYTES = 102 * 1024  # Gmail hides everything after ~102 KB of HTML behind "View entire message"
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,6 @@ class IssueBuilder:
         self.issue = find_issue(self.root, ref)  # a wrong name fails now, before any server starts
 
     def build(self) -> Rendered:
-        from .compile import compile_issue
-
         config = load_config(self.root)
         self.issue = find_issue(self.root, str(self.issue.path))
         compiled = compile_issue(config, self.issue)
