@@ -110,6 +110,7 @@ def test_no_remote_stylesheets_or_fonts_and_responsive(compiled011) -> None:
     assert "prefers-color-scheme: dark" in page
     assert 'name="color-scheme" content="light dark"' in page
     assert 'name="viewport"' in page
+    assert page.startswith("<!doctype html>")  # no quirks mode
 
 
 def test_size_under_gmail_limit_and_report(compiled011) -> None:

@@ -114,8 +114,10 @@ class CompiledIssue:
 
 
 def _premailer(html: str) -> str:
+    """Inline the CSS. lxml drops the doctype; put it back, or browsers and some mail
+    clients fall into quirks mode and the layout's widths and line heights shift."""
     try:
-        return premailer.Premailer(
+        inlined = premailer.Premailer(
             html,
             allow_network=False,
             keep_style_tags=True,
@@ -126,6 +128,9 @@ def _premailer(html: str) -> str:
         ).transform()
     except Exception as exc:  # premailer raises many kinds; all mean "CSS could not be inlined"
         raise CompileError(f"inlining CSS failed: {exc}") from exc
+    if inlined.lstrip()[:9].lower() == "<!doctype":
+        return inlined
+    return "<!doctype html>\n" + inlined
 
 
 def _is_relative(src: str) -> bool:
