@@ -6,6 +6,8 @@ Messages say what happened and, where it helps, what to do next.
 
 from __future__ import annotations
 
+import errno
+
 
 class GigoError(Exception):
     """Base class: a problem the user can fix; shown as one line, no traceback."""
@@ -71,3 +73,12 @@ class SMTPPermanentError(SMTPError):
         super().__init__(message)
         self.code = code
         self.text = text
+
+
+def listen_failure(exc: OSError, where: str, busy_hint: str) -> str:
+    """One line for a server that could not bind ``where`` (host:port)."""
+    if exc.errno == errno.EADDRINUSE:
+        return f"{where} is already in use ({busy_hint}); pick another port with --port"
+    if exc.errno == errno.EACCES:
+        return f"not allowed to listen on {where}; use a port above 1023 with --port"
+    return f"cannot listen on {where}: {exc.strerror or exc}; check --host and --port"

@@ -14,7 +14,6 @@ recipients fail the same way however many connections the sender opens.
 from __future__ import annotations
 
 import asyncio
-import errno
 import hashlib
 import ipaddress
 import logging
@@ -30,6 +29,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from .config import STATE_DIR, find_root
+from .errors import listen_failure
 from .inbox_maildir import (
     CapturedMessage,
     InboxError,
@@ -220,14 +220,7 @@ class InboxServer:
                                                           self.requested_port)
         except OSError as exc:
             where = f"{self.host}:{self.requested_port}"
-            if exc.errno == errno.EADDRINUSE:
-                raise InboxError(f"{where} is already in use (is another inbox running?); "
-                                 "pick another port with --port") from exc
-            if exc.errno == errno.EACCES:
-                raise InboxError(f"not allowed to listen on {where}; use a port above 1023 "
-                                 "with --port") from exc
-            raise InboxError(f"cannot listen on {where}: {exc.strerror or exc}; "
-                             "check --host and --port") from exc
+            raise InboxError(listen_failure(exc, where, "is another inbox running?")) from exc
         self._port = self._server.sockets[0].getsockname()[1]
 
     async def _close(self) -> None:

@@ -17,7 +17,6 @@ Routes
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import mimetypes
 import re
@@ -29,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import server_pages as pages
-from .errors import GigoError
+from .errors import GigoError, listen_failure
 from .server import PreviewState
 
 HOST = "127.0.0.1"
@@ -72,13 +71,7 @@ def start_server(state: PreviewState, port: int, maildir: Path | None = None) ->
     try:
         return PreviewHTTPServer(port, state, maildir)
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise PreviewError(f"{HOST}:{port} is already in use; stop the other server "
-                               "or pick another port with --port") from exc
-        if exc.errno == errno.EACCES:
-            raise PreviewError(f"{HOST}:{port} needs special rights; pick a port above 1023 "
-                               "with --port") from exc
-        raise PreviewError(f"cannot listen on {HOST}:{port}: {exc.strerror}") from exc
+        raise PreviewError(listen_failure(exc, f"{HOST}:{port}", "is another preview running?")) from exc
 
 
 _MESSAGE_ROUTE = re.compile(r"^/inbox/([^/]+)(?:/(body\.html|cid/(.+)))?/?$")
