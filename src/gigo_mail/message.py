@@ -19,8 +19,9 @@ import html
 import os
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.header import Header
-from email.utils import formataddr, formatdate, parseaddr, quote
+from email.utils import format_datetime, formataddr, parseaddr, quote
 from itertools import count
 from typing import Protocol
 
@@ -167,7 +168,8 @@ class MessageFactory:
         now = int(time.time())
         if now != self._date_second:
             self._date_second = now
-            self._date_header = f"Date: {formatdate(now, localtime=False)}\r\n".encode()
+            stamp = format_datetime(datetime.fromtimestamp(now, UTC))  # "+0000", not "-0000"
+            self._date_header = f"Date: {stamp}\r\n".encode()
         return self._date_header
 
     def unsubscribe_link(self, email: str) -> str:

@@ -1,0 +1,36 @@
+"""SpamAssassin's score for an issue as a subscriber would receive it (local rules only).
+
+Run: python bench/spam_score.py [ISSUE]   (needs Debian's `spamassassin`; 5.0 counts as spam)
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from gigo_mail.compile import compile_issue
+from gigo_mail.config import load_config
+from gigo_mail.issue import find_issue
+from gigo_mail.message import MessageFactory
+from gigo_mail.subscribers import sample_subscriber
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    if shutil.which("spamassassin") is None:
+        print("spamassassin is not installed: apt-get install spamassassin", file=sys.stderr)
+        return 1
+    config = load_config(REPO)
+    compiled = compile_issue(config, find_issue(config.root, sys.argv[1] if len(sys.argv) > 1 else "011"))
+    message = MessageFactory(compiled, secret=b"bench").build(sample_subscriber("ana@example.org", "Ana Souza"))
+    report = subprocess.run(["spamassassin", "-L", "-t"], input=message.data, capture_output=True, check=True)
+    text = report.stdout.decode("utf-8", "replace")
+    print(text[text.find("Content analysis details"):].strip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
