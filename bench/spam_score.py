@@ -25,7 +25,8 @@ def main() -> int:
         return 1
     config = load_config(REPO)
     compiled = compile_issue(config, find_issue(config.root, sys.argv[1] if len(sys.argv) > 1 else "011"))
-    message = MessageFactory(compiled, secret=b"bench").build(sample_subscriber("ana@example.org", "Ana Souza"))
+    factory = MessageFactory(compiled, secret=b"bench")
+    message = factory.build(sample_subscriber("ana@example.org", "Ana Souza"))
     report = subprocess.run(["spamassassin", "-L", "-t"], input=message.data, capture_output=True, check=True)
     text = report.stdout.decode("utf-8", "replace")
     print(text[text.find("Content analysis details"):].strip())
