@@ -231,3 +231,27 @@ def test_missing_image_and_warnings(tmp_path: Path) -> None:
     write_issue(root, "014.md", "subject: s", "![x](nope.png)\n")
     with pytest.raises(CompileError, match=r"image 'nope.png' not found"):
         compile_issue(load_config(root), find_issue(root, "14"))
+
+
+def test_front_matter_overrides_config_and_picks_a_template(tmp_path: Path) -> None:
+    root = make_newsletter(tmp_path)
+    plain = root / "templates" / "plain"
+    plain.mkdir()
+    (plain / "email.mjml.j2").write_text(
+        "<mjml><mj-body><mj-section><mj-column><mj-text><p>PLAIN {{ newsletter.name }}</p>{{ body }}"
+        "<a href=\"{{ unsubscribe_url }}\">u</a></mj-text></mj-column></mj-section></mj-body></mjml>")
+    (plain / "email.txt.j2").write_text("PLAIN TEXT {{ newsletter.name }}\n{{ body }}")
+    write_issue(root, "050.md", 'subject: s\npreheader: p\ntemplate: plain\nname: "Special Edition"\n'
+                "from: Guest <guest@example.net>", "Body here.\n")
+    compiled = compile_issue(load_config(root), find_issue(root, "50"))
+    assert "PLAIN Special Edition" in compiled.preview_html()
+    assert compiled.preview_text().startswith("PLAIN TEXT Special Edition")
+    assert compiled.config.newsletter.from_addr == "Guest <guest@example.net>"
+    assert load_config(root).newsletter.name == "GIGO Tech Trends"  # the override is per issue
+
+
+def test_unknown_template_is_a_clear_error(tmp_path: Path) -> None:
+    root = make_newsletter(tmp_path)
+    write_issue(root, "051.md", "subject: s\ntemplate: nope", "x\n")
+    with pytest.raises(TemplateError, match=r"template 'nope/email.mjml.j2' not found"):
+        compile_issue(load_config(root), find_issue(root, "51"))

@@ -10,15 +10,30 @@ import textwrap
 from collections.abc import Sequence
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
 TEXT_WIDTH = 72
 
 
+def _https_for_bare_domains(state: StateCore) -> None:
+    """A bare ``www.example.com`` becomes a link; make it https, not markdown-it's http."""
+    for block in state.tokens:
+        children = block.children or []
+        for tok, label in zip(children, children[1:], strict=False):
+            href = str(tok.attrs.get("href", ""))
+            if (tok.type == "link_open" and tok.markup == "linkify" and href.startswith("http://")
+                    and not label.content.lower().startswith("http://")):
+                tok.attrs["href"] = "https://" + href.removeprefix("http://")
+
+
 def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"linkify": False, "typographer": False}).enable(
-        ["table", "strikethrough"]
+    """CommonMark plus tables, strikethrough and autolinks (bare URLs become links)."""
+    md = MarkdownIt("commonmark", {"linkify": True, "typographer": False}).enable(
+        ["table", "strikethrough", "linkify"]
     )
+    md.core.ruler.after("linkify", "https_for_bare_domains", _https_for_bare_domains)
+    return md
 
 
 _MD = _parser()
