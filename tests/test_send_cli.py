@@ -238,3 +238,13 @@ def test_bad_rows_are_shown_with_line_numbers_and_the_rest_sent(newsletter: Path
     assert f"{csv_path}:5: 'bob@' is not a valid address" in " ".join(out.split())
     assert "list.csv:6: 'P0@EXAMPLE.COM' is a duplicate of line 2" in " ".join(out.split())
     assert sorted(smtp_server.handler.delivered_to()) == [f"p{i}@example.com" for i in range(3)]
+
+
+def test_a_column_the_list_lacks_is_warned_about(newsletter: Path, smtp_server: SmtpServer) -> None:
+    csv_path = newsletter / "nocity.csv"
+    csv_path.write_text("email,name\na@example.com,Ann\n", encoding="utf-8")
+    code, out, _ = send("050", "--list", str(csv_path), "--yes", "--smtp", smtp_server.url)
+    assert code == 0
+    assert "uses subscriber.city but" in out and "has no 'city' column" in " ".join(out.split())
+    body = smtp_server.messages[0].parse().get_body(("plain",)).get_content()
+    assert "Hello Ann from ." in body

@@ -40,7 +40,7 @@ from .sender import (
     SendStats,
     plan_send,
 )
-from .subscribers import SkippedRow, Subscriber, read_subscribers, sample_subscriber
+from .subscribers import SkippedRow, Subscriber, read_header, read_subscribers, sample_subscriber
 from .transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
 
 
@@ -99,6 +99,15 @@ def _show_skipped(plan: SendPlan, list_path: Path) -> None:
     more = sum(plan.skipped.values()) - len(plan.examples)
     if more > 0:
         console.print(f"… and {more} more: gigo-mail subscribers check {escape(str(list_path))}")
+
+
+def _warn_missing_columns(compiled: CompiledIssue, list_path: Path) -> None:
+    """A template column the list lacks would go out empty: say so before anyone is asked."""
+    missing = sorted(compiled.required_columns - set(read_header(list_path)))
+    for column in missing:
+        console.print(f"[yellow]warning:[/] the issue uses subscriber.{escape(column)} but "
+                      f"{escape(str(list_path))} has no '{escape(column)}' column: it will be empty "
+                      f"(or its | default(...))")
 
 
 def _summary(result: SendResult, dry_run: bool) -> Table:
@@ -312,6 +321,7 @@ def _command(ref: str, list_path: Path | None, to: list[str], dry_run: bool, out
         plan = plan_send(read_subscribers(list_path, journal.is_suppressed), selector, limit)
         console.print(_header(compiled, str(list_path), [("server", str(url)), *_plan_rows(plan)]))
         _show_skipped(plan, list_path)
+        _warn_missing_columns(compiled, list_path)
         if plan.to_send == 0:
             console.print("nothing to send")
             return 0
