@@ -323,7 +323,8 @@ def _command(ref: str, list_path: Path | None, to: list[str], dry_run: bool, out
         _show_skipped(plan, list_path)
         _warn_missing_columns(compiled, list_path)
         if plan.to_send == 0:
-            console.print("nothing to send")
+            console.print(f"nothing to send: see 'gigo-mail status {compiled.issue.key}' for who has it; "
+                          "--retry-failed and --resend-uncertain re-send the others")
             return 0
         if not yes:
             if not sys.stdin.isatty():
