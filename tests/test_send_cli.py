@@ -248,3 +248,17 @@ def test_a_column_the_list_lacks_is_warned_about(newsletter: Path, smtp_server: 
     assert "uses subscriber.city but" in out and "has no 'city' column" in " ".join(out.split())
     body = smtp_server.messages[0].parse().get_body(("plain",)).get_content()
     assert "Hello Ann from ." in body
+
+
+def test_uncertain_recipients_are_only_resent_when_asked(newsletter: Path, smtp_server: SmtpServer) -> None:
+    csv_path = write_list(newsletter, 3)
+    with Journal.for_root(newsletter) as journal:  # a crash left p1 between the final dot and the reply
+        journal.mark_sending("050", "p1@example.com", "p1@example.com", "<x@gigo.dev>")
+    code, out, _ = send("050", "--list", str(csv_path), "--yes", "--smtp", smtp_server.url)
+    assert code == 0
+    assert "uncertain (use --resend-uncertain)" in out
+    assert sorted(smtp_server.handler.delivered_to()) == ["p0@example.com", "p2@example.com"]
+    code, out, _ = send("050", "--list", str(csv_path), "--yes", "--resend-uncertain",
+                        "--smtp", smtp_server.url)
+    assert code == 0
+    assert sorted(smtp_server.handler.delivered_to()) == ["p0@example.com", "p1@example.com", "p2@example.com"]
