@@ -176,8 +176,10 @@ def _progress_callback(progress: Progress | None, task_id: int | None) -> Callab
         return None
 
     def update(stats: SendStats) -> None:
+        limit = stats.rate_limit
+        description = "sending" if limit is None else f"sending ≤{limit:.0f}/s"  # a rate limit or throttling
         progress.update(task_id, completed=stats.done, sent=stats.sent, failed=stats.failed,  # type: ignore[arg-type]
-                        rate=stats.throughput)
+                        rate=stats.throughput, description=description)
 
     return update
 

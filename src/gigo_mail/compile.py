@@ -14,7 +14,6 @@ import logging
 import mimetypes
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -274,7 +273,3 @@ def write_build(compiled: CompiledIssue, out_dir: Path) -> dict[str, Path]:
 def build_dir(compiled: CompiledIssue) -> Path:
     return compiled.config.root / "build" / compiled.issue.key
 
-
-def links(html_or_text: str) -> Sequence[str]:
-    """Every http(s)/mailto URL in a text, for checks and tests."""
-    return re.findall(r"(?:https?://|mailto:)[^\s\"'<>)]+", html_or_text)

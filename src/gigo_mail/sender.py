@@ -131,7 +131,6 @@ class SendPlan:
     """What a run would do, counted in one streaming pass before asking to confirm."""
 
     to_send: int = 0
-    listed: int = 0
     not_selected: Counter[str] = field(default_factory=Counter)  # journal reasons
     skipped: Counter[str] = field(default_factory=Counter)  # SkippedRow kinds
     beyond_limit: int = 0
@@ -148,7 +147,6 @@ def plan_send(rows: Iterable[Subscriber | SkippedRow], selector: Selector, limit
             if len(plan.examples) < SHOWN_SKIPPED:
                 plan.examples.append(row)
             continue
-        plan.listed += 1
         reason = selector.reason_to_skip(row.key)
         if reason is not None:
             plan.not_selected[reason] += 1
