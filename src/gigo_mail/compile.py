@@ -191,6 +191,23 @@ def _check(html: str, issue: Issue, report: BuildReport) -> None:
                                f"keep it under {PREHEADER_MAX}")
 
 
+def _check_unsubscribe(config: Config, report: BuildReport) -> None:
+    """Gmail and Yahoo want a one-click https unsubscribe from bulk senders."""
+    url = config.newsletter.unsubscribe_url
+    if not url and not config.newsletter.unsubscribe_mailto:
+        report.warnings.append("[newsletter] has no 'unsubscribe_url' or 'unsubscribe_mailto'; "
+                               "sending needs one")
+    elif not url:
+        report.warnings.append("[newsletter] has no 'unsubscribe_url': without an https one-click link "
+                               "Gmail and Yahoo treat bulk mail as non-compliant")
+    elif not url.lower().startswith("https://"):
+        report.warnings.append(f"unsubscribe_url '{url}' is not https; one-click unsubscribe "
+                               "(RFC 8058) needs https")
+    elif "{token}" not in url and "{email}" not in url:
+        report.warnings.append(f"unsubscribe_url '{url}' has no {{token}}: every subscriber gets the same "
+                               "link, so it cannot tell who wants to leave")
+
+
 def _body_line_offset(issue: Issue) -> int:
     """Lines before the Markdown body in the file, so errors point at the right line."""
     try:
@@ -252,6 +269,7 @@ def compile_issue(config: Config, issue: Issue) -> CompiledIssue:
     report.html_bytes = len(sample_html.encode("utf-8"))
     report.text_bytes = len(compiled.preview_text().encode("utf-8"))
     _check(sample_html, issue, report)
+    _check_unsubscribe(config, report)
     report.compile_ms = (time.perf_counter() - started) * 1000
     return compiled
 
