@@ -261,12 +261,13 @@ def test_unknown_template_is_a_clear_error(tmp_path: Path) -> None:
     ('unsubscribe_url = "http://gigo.dev/u?t={token}"', "is not https"),
     ('unsubscribe_url = "https://gigo.dev/unsubscribe"', "has no {token}"),
     ('unsubscribe_url = ""', "has no 'unsubscribe_url'"),
+    ('postal_address = ""', "has no 'postal_address'"),
 ])
-def test_build_checks_the_unsubscribe_link(tmp_path: Path, setting: str, expected: str) -> None:
+def test_build_checks_unsubscribe_and_postal_address(tmp_path: Path, setting: str, expected: str) -> None:
     root = make_newsletter(tmp_path)
     config = root / "gigo-mail.toml"
     text = config.read_text()
-    line = next(x for x in text.splitlines() if x.startswith("unsubscribe_url"))
+    line = next(x for x in text.splitlines() if x.startswith(setting.split(" ")[0] + " "))
     config.write_text(text.replace(line, setting))
     compiled = compile_issue(load_config(root), find_issue(root, "11"))
     assert any(expected in w for w in compiled.report.warnings), compiled.report.warnings

@@ -191,8 +191,12 @@ def _check(html: str, issue: Issue, report: BuildReport) -> None:
                                f"keep it under {PREHEADER_MAX}")
 
 
-def _check_unsubscribe(config: Config, report: BuildReport) -> None:
-    """Gmail and Yahoo want a one-click https unsubscribe from bulk senders."""
+def _check_compliance(config: Config, report: BuildReport) -> None:
+    """Gmail and Yahoo want a one-click https unsubscribe from bulk senders; the law
+    (CAN-SPAM and others) wants the sender's postal address in every message."""
+    if not config.newsletter.postal_address:
+        report.warnings.append("[newsletter] has no 'postal_address'; many laws require the sender's "
+                               "postal address in every newsletter")
     url = config.newsletter.unsubscribe_url
     if not url and not config.newsletter.unsubscribe_mailto:
         report.warnings.append("[newsletter] has no 'unsubscribe_url' or 'unsubscribe_mailto'; "
@@ -269,7 +273,7 @@ def compile_issue(config: Config, issue: Issue) -> CompiledIssue:
     report.html_bytes = len(sample_html.encode("utf-8"))
     report.text_bytes = len(compiled.preview_text().encode("utf-8"))
     _check(sample_html, issue, report)
-    _check_unsubscribe(config, report)
+    _check_compliance(config, report)
     report.compile_ms = (time.perf_counter() - started) * 1000
     return compiled
 
