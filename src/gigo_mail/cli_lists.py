@@ -18,6 +18,7 @@ from .errors import GigoError, IssueNotFound, JournalError, SubscriberListError
 from .journal import JOURNAL_NAME, Journal, Run
 from .subscribers import SKIP_KINDS, ListReport, check_address, check_list
 from .unsubscribe import verify_token
+from .unsubscribe_web import serve as serve_unsubscribe_page
 
 subscribers_app = typer.Typer(help="Check subscriber lists.", no_args_is_help=True)
 
@@ -244,16 +245,24 @@ def unsubscribe(
     remove: Annotated[bool, typer.Option(
         "--remove", help="Take the EMAILs off the suppression list (they asked to come back).")] = False,
     reason: Annotated[str, typer.Option("--reason", help="Why (kept with each address).")] = "",
+    serve: Annotated[bool, typer.Option(
+        "--serve", help="Run the one-click unsubscribe page behind unsubscribe_url (put HTTPS in front).")]
+    = False,
+    host: Annotated[str, typer.Option("--host", help="With --serve: address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="With --serve: port.")] = 8026,
 ) -> None:
     """Stop mailing addresses: they go on the suppression list, which every send honours."""
-    modes = sum((bool(emails), token is not None, show))
+    modes = sum((bool(emails), token is not None, show, serve))
     if modes != 1:
-        raise typer.BadParameter("give EMAIL addresses, or --token TOKEN, or --list (one of them)")
+        raise typer.BadParameter("give EMAIL addresses, --token TOKEN, --list or --serve (one of them)")
     if remove and not emails:
         raise typer.BadParameter("--remove needs EMAIL addresses")
     config = load_config()
     if show:
         _show_suppressions(config)
+        return
+    if serve:
+        _serve_unsubscribe_page(config, host, port)
         return
     if token is not None:
         address = verify_token(config.secret(), token)
@@ -278,6 +287,18 @@ def unsubscribe(
     already = len(emails) - count
     console.print(f"Added {count:,} new address{'es' if count != 1 else ''} to the suppression list"
                   f"{f' ({already:,} already on it)' if already else ''}.")
+
+
+def _serve_unsubscribe_page(config: Config, host: str, port: int) -> None:
+    def ready(url: str) -> None:
+        console.print(f"One-click unsubscribe page at {escape(url)}; suppressions go to "
+                      f"{escape(str(config.state_dir))}. Ctrl-C stops.")
+        console.print("Put it behind HTTPS at the address of [newsletter] unsubscribe_url.")
+
+    try:
+        serve_unsubscribe_page(config, host, port, ready)
+    except KeyboardInterrupt:
+        console.print("stopped")
 
 
 def _show_suppressions(config: Config) -> None:
