@@ -14,13 +14,13 @@ from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
-from support import make_newsletter
 
 from gigo_mail.config import load_config
 from gigo_mail.errors import ConfigError
 from gigo_mail.journal import Journal
 from gigo_mail.unsubscribe import make_token
 from gigo_mail.unsubscribe_web import TokenLocation, make_app
+from support import make_newsletter
 
 SECRET = "web-secret"
 
