@@ -39,3 +39,9 @@ def test_text_lists_quotes_code_and_wrapping() -> None:
 def test_text_keeps_slot_tokens_whole() -> None:
     text = to_text("Hello gigo:slot:0:, " + "long words " * 20 + "gigo:slot:12:\n")
     assert "gigo:slot:0:" in text and "gigo:slot:12:" in text
+
+
+def test_text_tables_line_up() -> None:
+    text = to_text("| Model | Max length |\n|---|---|\n| Sora | 60 s |\n| Others | 4 s |\n")
+    assert text.splitlines() == ["Model  | Max length", "-------+-----------", "Sora   | 60 s",
+                                 "Others | 4 s"]

@@ -104,6 +104,7 @@ def to_text(source: str) -> str:
     item_prefix: str | None = None
     heading = 0
     row: list[str] | None = None
+    table: list[list[str]] = []
     for tok in parse(source):
         kind = tok.type
         if kind in ("bullet_list_open", "ordered_list_open"):
@@ -125,10 +126,14 @@ def to_text(source: str) -> str:
             blocks.append("-" * 24)
         elif kind in ("fence", "code_block"):
             blocks.append(textwrap.indent(tok.content.rstrip("\n"), "    "))
+        elif kind == "table_open":
+            table = []
+        elif kind == "table_close":
+            blocks.append(_text_table(table))
         elif kind == "tr_open":
             row = []
         elif kind == "tr_close" and row is not None:
-            blocks.append(" | ".join(row))
+            table.append(row)
             row = None
         elif kind == "inline" and row is not None:
             row.append(_inline_text(tok.children).strip())
@@ -154,6 +159,17 @@ def to_text(source: str) -> str:
             if quote_depth:
                 blocks[-1] = textwrap.indent(blocks[-1], "> " * quote_depth)
     return "\n\n".join(b for b in blocks if b.strip()) + "\n"
+
+
+def _text_table(rows: list[list[str]]) -> str:
+    """Columns padded to line up, a rule under the header row."""
+    widths = [max(len(row[i]) if i < len(row) else 0 for row in rows) for i in range(max(map(len, rows)))]
+
+    def line(cells: list[str]) -> str:
+        return " | ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=False)).rstrip()
+
+    rule = "-+-".join("-" * width for width in widths)
+    return "\n".join([line(rows[0]), rule, *(line(row) for row in rows[1:])])
 
 
 def _is_item(block: str) -> bool:
