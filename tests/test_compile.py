@@ -271,3 +271,18 @@ def test_build_checks_unsubscribe_and_postal_address(tmp_path: Path, setting: st
     config.write_text(text.replace(line, setting))
     compiled = compile_issue(load_config(root), find_issue(root, "11"))
     assert any(expected in w for w in compiled.report.warnings), compiled.report.warnings
+
+
+def test_linked_images_point_at_the_site_and_still_preview(tmp_path: Path) -> None:
+    root = make_newsletter(tmp_path)
+    config = root / "gigo-mail.toml"
+    config.write_text(config.read_text().replace('images = "embed"', 'images = "link"'))
+    folder = root / "issues" / "015"
+    folder.mkdir()
+    (folder / "dot.gif").write_bytes(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
+    write_issue(root, "015/index.md", "subject: s\npreheader: p", "![dot](dot.gif)\n")
+    compiled = compile_issue(load_config(root), find_issue(root, "15"))
+    assert 'src="https://gigo.dev/issues/015/dot.gif"' in compiled.html.source
+    assert "upload it there" in compiled.report.images[0]
+    assert "data:image/gif;base64," in compiled.preview_html()  # previews before the upload
+    assert not compiled.images[0].embedded

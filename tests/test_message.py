@@ -145,3 +145,17 @@ def test_unsubscribe_is_required(root: Path, tmp_path: Path) -> None:
         config.newsletter, unsubscribe_url="", unsubscribe_mailto="")))
     with pytest.raises(ConfigError, match="unsubscribe"):
         MessageFactory(bare, secret=SECRET)
+
+
+def test_linked_images_are_not_attached(tmp_path: Path) -> None:
+    root = make_newsletter(tmp_path)
+    config = root / "gigo-mail.toml"
+    config.write_text(config.read_text().replace('images = "embed"', 'images = "link"'))
+    folder = root / "issues" / "032"
+    folder.mkdir()
+    (folder / "dot.gif").write_bytes(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
+    write_issue(root, "032/index.md", "subject: s\npreheader: p", "![dot](dot.gif)\n")
+    compiled = compile_issue(load_config(root), find_issue(root, "32"))
+    msg = parse(MessageFactory(compiled, secret=SECRET).build(sample_subscriber("a@example.org")).data)
+    assert [p.get_content_type() for p in msg.walk()] == ["multipart/alternative", "text/plain", "text/html"]
+    assert 'src="https://gigo.dev/issues/032/dot.gif"' in msg.get_body(("html",)).get_content()

@@ -47,12 +47,23 @@ _RELATIVE_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]+)(")', re.IGNORECASE)
 
 @dataclass(frozen=True)
 class InlineImage:
-    """A local image carried inside the message (multipart/related, by Content-ID)."""
+    """A local image of the issue: carried inside the message (multipart/related, by
+    Content-ID), or, with ``images = "link"``, expected online at ``url``."""
 
     cid: str
     filename: str
     content_type: str
     data: bytes
+    url: str = ""
+
+    @property
+    def embedded(self) -> bool:
+        return not self.url
+
+    @property
+    def reference(self) -> str:
+        """What the HTML's src says (HTML-escaped)."""
+        return html_lib.escape(self.url) if self.url else f"cid:{self.cid}"
 
     def data_uri(self) -> str:
         return f"data:{self.content_type};base64,{base64.b64encode(self.data).decode()}"
@@ -101,8 +112,8 @@ class CompiledIssue:
     def preview_html(self) -> str:
         """The HTML part with sample values and local images inlined, for a browser."""
         out = self.html.fill(escape_html(self.sample_values()))
-        for image in self.images:
-            out = out.replace(f"cid:{image.cid}", image.data_uri())
+        for image in self.images:  # linked ones too: they may not be uploaded yet
+            out = out.replace(f'src="{image.reference}"', f'src="{image.data_uri()}"')
         return out
 
     def preview_text(self) -> str:
@@ -149,21 +160,21 @@ def _local_images(html: str, issue: Issue, config: Config,
         path = (issue.folder / src).resolve()
         if not path.is_file():
             raise CompileError(f"{issue.display_path}: image '{src}' not found (looked in {issue.folder})")
-        if mode == "link":
-            base = config.newsletter.site_url.rstrip("/")
-            if not base:
-                raise CompileError(f"{issue.display_path}: image '{src}' is local and images = 'link', "
-                                   "but [newsletter] has no 'site_url'; set it or use images = 'embed'")
-            url = f"{base}/issues/{issue.key}/{src.lstrip('./')}"
-            report.images.append(f"{src} -> {url} (upload it there)")
-            return f"{match.group(1)}{html_lib.escape(url)}{match.group(3)}"
         if src not in images:
+            url = ""
+            if mode == "link":
+                base = config.newsletter.site_url.rstrip("/")
+                if not base:
+                    raise CompileError(f"{issue.display_path}: image '{src}' is local and images = 'link', "
+                                       "but [newsletter] has no 'site_url'; set it or use images = 'embed'")
+                url = f"{base}/issues/{issue.key}/{src.lstrip('./')}"
             data = path.read_bytes()
             digest = hashlib.sha1(data).hexdigest()[:12]
             ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            images[src] = InlineImage(f"{digest}.{path.name}@gigo-mail", path.name, ctype, data)
-            report.images.append(f"{src} embedded ({len(data) / 1024:.1f} KB, cid:{images[src].cid})")
-        return f"{match.group(1)}cid:{images[src].cid}{match.group(3)}"
+            image = images[src] = InlineImage(f"{digest}.{path.name}@gigo-mail", path.name, ctype, data, url)
+            report.images.append(f"{src} -> {url} (upload it there)" if url else
+                                 f"{src} embedded ({len(data) / 1024:.1f} KB, cid:{image.cid})")
+        return f"{match.group(1)}{images[src].reference}{match.group(3)}"
 
     return _RELATIVE_SRC.sub(replace, html), tuple(images.values())
 

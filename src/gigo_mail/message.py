@@ -144,12 +144,13 @@ class MessageFactory:
                      "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode()
         html_part_head = (b'Content-Type: text/html; charset="utf-8"\r\n'
                           b"Content-Transfer-Encoding: quoted-printable\r\n\r\n")
-        if self.compiled.images:
+        embedded = [image for image in self.compiled.images if image.embedded]
+        if embedded:
             related = f"=_gigo_rel_{os.urandom(8).hex()}"
             html_head = (f"\r\n--{boundary}\r\nContent-Type: multipart/related; "
                          f'boundary="{related}"\r\n\r\n--{related}\r\n').encode() + html_part_head
             tail = [b""]
-            for image in self.compiled.images:
+            for image in embedded:
                 data = binascii.b2a_base64(image.data, newline=False)
                 lines = CRLF.join(data[i:i + 76] for i in range(0, len(data), 76))
                 tail.append(f"--{related}\r\nContent-Type: {image.content_type}\r\n"
