@@ -94,3 +94,14 @@ def test_unknown_config_key(root: Path) -> None:
 
 def test_usage_error_exit_code(root: Path) -> None:
     assert runner.invoke(app, ["build"]).exit_code == 2
+
+
+def test_preview_warnings_keep_their_brackets(root: Path) -> None:
+    config = root / "gigo-mail.toml"
+    text = config.read_text()
+    config.write_text(text.replace(next(x for x in text.splitlines() if x.startswith("postal_address")), ""))
+    result = runner.invoke(app, ["preview", "11", "--no-open"])
+    assert result.exit_code == 0, result.output
+    assert "warning: [newsletter] has no 'postal_address'" in " ".join(result.output.split())
+    result = runner.invoke(app, ["build", "11"])
+    assert "warning: [newsletter] has no 'postal_address'" in " ".join(result.output.split())

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from .console import console, err_console
 
@@ -45,9 +46,9 @@ def _print_build(html_bytes: int, compile_ms: float, warnings: list[str] | tuple
     console.print(f"compiled in {compile_ms:.0f} ms: HTML {html_bytes / 1024:.1f} KB "
                   f"({100 * html_bytes / GMAIL_CLIP_BYTES:.0f}% of Gmail's 102 KB clip limit)")
     for line in errors:
-        err_console.print(f"[red]error:[/] {line}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     for line in warnings:
-        err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 def _screenshots(preview_html: Path, out_dir: Path) -> None:
@@ -75,7 +76,7 @@ def _serve(root: Path, ref: str, port: int, maildir: Path | None, open_browser: 
 
     def announce(state: PreviewState) -> None:
         if state.error:
-            err_console.print(f"[red]compile failed:[/] {state.error}", soft_wrap=True)
+            err_console.print(f"[red]compile failed:[/] {escape(state.error)}", soft_wrap=True)
         elif state.current is not None:
             console.print(f"rebuilt {state.current.key} in {state.last_build_ms:.0f} ms "
                           f"(version {state.version})")
@@ -84,7 +85,7 @@ def _serve(root: Path, ref: str, port: int, maildir: Path | None, open_browser: 
     server = start_server(state, port, inbox)  # before compiling: a taken port fails fast
     state.rebuild()
     if state.error:
-        err_console.print(f"[red]compile failed:[/] {state.error} (fix it; the page updates on save)",
+        err_console.print(f"[red]compile failed:[/] {escape(state.error)} (fix it; the page updates on save)",
                           soft_wrap=True)
     elif state.current is not None:
         current = state.current
