@@ -24,3 +24,18 @@ def write_issue(root: Path, name: str, front: str, body: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"---\n{front.strip()}\n---\n{body}", encoding="utf-8")
     return path
+
+
+GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
+
+
+def write_image_issue(root: Path, key: str, *, images: str = "embed") -> Path:
+    """A folder issue ``issues/KEY/index.md`` showing ``dot.gif`` beside it; ``images`` sets the
+    newsletter's image mode ("embed" or "link")."""
+    if images != "embed":
+        config = root / "gigo-mail.toml"
+        config.write_text(config.read_text().replace('images = "embed"', f'images = "{images}"'))
+    folder = root / "issues" / key
+    folder.mkdir(parents=True)
+    (folder / "dot.gif").write_bytes(GIF)
+    return write_issue(root, f"{key}/index.md", "subject: s\npreheader: p", "![dot](dot.gif)\n")

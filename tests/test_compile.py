@@ -14,7 +14,7 @@ from gigo_mail.config import load_config
 from gigo_mail.errors import CompileError, IssueError, IssueNotFound, TemplateError
 from gigo_mail.issue import find_issue, list_issues
 from gigo_mail.personalize import escape_html
-from support import DATA, make_newsletter, write_issue
+from support import DATA, make_newsletter, write_image_issue, write_issue
 
 SEED = (DATA / "seed-newsletter-011.md").read_text(encoding="utf-8")
 
@@ -275,12 +275,7 @@ def test_build_checks_unsubscribe_and_postal_address(tmp_path: Path, setting: st
 
 def test_linked_images_point_at_the_site_and_still_preview(tmp_path: Path) -> None:
     root = make_newsletter(tmp_path)
-    config = root / "gigo-mail.toml"
-    config.write_text(config.read_text().replace('images = "embed"', 'images = "link"'))
-    folder = root / "issues" / "015"
-    folder.mkdir()
-    (folder / "dot.gif").write_bytes(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
-    write_issue(root, "015/index.md", "subject: s\npreheader: p", "![dot](dot.gif)\n")
+    write_image_issue(root, "015", images="link")
     compiled = compile_issue(load_config(root), find_issue(root, "15"))
     assert 'src="https://gigo.dev/issues/015/dot.gif"' in compiled.html.source
     assert "upload it there" in compiled.report.images[0]

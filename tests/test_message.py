@@ -16,7 +16,7 @@ from gigo_mail.issue import find_issue
 from gigo_mail.message import MessageFactory
 from gigo_mail.subscribers import sample_subscriber
 from gigo_mail.unsubscribe import verify_token
-from support import make_newsletter, write_issue
+from support import GIF, make_newsletter, write_image_issue, write_issue
 
 SECRET = b"test-secret"
 
@@ -124,16 +124,13 @@ def test_test_mode_prefixes_subject_and_fills_samples(root: Path) -> None:
 
 
 def test_embedded_images_travel_as_related_parts(root: Path) -> None:
-    folder = root / "issues" / "031"
-    folder.mkdir()
-    (folder / "dot.gif").write_bytes(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
-    write_issue(root, "031/index.md", "subject: s\npreheader: p", "![dot](dot.gif)\n")
+    write_image_issue(root, "031")
     compiled = compile_issue(load_config(root), find_issue(root, "31"))
     msg = parse(MessageFactory(compiled, secret=SECRET).build(sample_subscriber("a@example.org")).data)
     types = [p.get_content_type() for p in msg.walk()]
     assert types == ["multipart/alternative", "text/plain", "multipart/related", "text/html", "image/gif"]
     image = list(msg.walk())[-1]
-    assert image.get_content() == b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
+    assert image.get_content() == GIF
     assert f"cid:{image['Content-ID'].strip('<>')}" in msg.get_body(("html",)).get_content()
 
 
@@ -149,12 +146,7 @@ def test_unsubscribe_is_required(root: Path, tmp_path: Path) -> None:
 
 def test_linked_images_are_not_attached(tmp_path: Path) -> None:
     root = make_newsletter(tmp_path)
-    config = root / "gigo-mail.toml"
-    config.write_text(config.read_text().replace('images = "embed"', 'images = "link"'))
-    folder = root / "issues" / "032"
-    folder.mkdir()
-    (folder / "dot.gif").write_bytes(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
-    write_issue(root, "032/index.md", "subject: s\npreheader: p", "![dot](dot.gif)\n")
+    write_image_issue(root, "032", images="link")
     compiled = compile_issue(load_config(root), find_issue(root, "32"))
     msg = parse(MessageFactory(compiled, secret=SECRET).build(sample_subscriber("a@example.org")).data)
     assert [p.get_content_type() for p in msg.walk()] == ["multipart/alternative", "text/plain", "text/html"]
