@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 from rich.text import Text
 
+from .config import shown_path
 from .console import console, err_console
 from .inbox import (
     DEFAULT_HOST,
@@ -44,13 +45,6 @@ def _print_message(message: CapturedMessage) -> None:
     line.append(message.subject or "(no subject)", style="bold")
     line.append(f"  {_size(message.size)}", style="dim")
     console.print(line, soft_wrap=True)
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _install_sigterm(handler: signal._HANDLER) -> signal._HANDLER | None:
@@ -92,7 +86,8 @@ def inbox(
     folder = maildir or default_maildir()
     if clear_inbox:
         removed = clear(folder)
-        console.print(f"Removed {removed} message{'s' if removed != 1 else ''} from {escape(_shown(folder))}")
+        console.print(f"Removed {removed} message{'s' if removed != 1 else ''} "
+                      f"from {escape(shown_path(folder))}")
         return
 
     # aiosmtpd logs every odd client command as a warning; the inbox reports what matters itself.
@@ -111,7 +106,7 @@ def inbox(
             err_console.print(f"[bold yellow]warning:[/] listening on {escape(host)}: anyone who can reach "
                               "that address can drop mail into this inbox", highlight=False)
         console.print(f"Inbox listening on [bold]{escape(server.url)}[/], storing to "
-                      f"{escape(_shown(folder))}/ (Maildir)")
+                      f"{escape(shown_path(folder))}/ (Maildir)")
         if fail_rate > 0:
             console.print(f"[yellow]chaos mode:[/] about {fail_rate:.0%} of {fail_on.value.upper()} "
                           f"commands get {fail_code} (seed {server.chaos.seed})")

@@ -11,15 +11,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from .config import shown_path
 from .console import console, err_console
-
-
-def _shown(path: Path) -> str:
-    """A path as short as it can be for the user to copy."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def has_display() -> bool:
@@ -59,7 +52,7 @@ def _screenshots(preview_html: Path, out_dir: Path) -> None:
         shots = take_screenshots(preview_html, out_dir, chromium=chromium)
     for path in shots.values():
         width, height = png_size(path)
-        console.print(f"wrote {_shown(path)} ({width}×{height})")
+        console.print(f"wrote {shown_path(path)} ({width}×{height})")
     light, dark = shots.get("desktop"), shots.get("dark")
     if light and dark and light.read_bytes() == dark.read_bytes():
         err_console.print("note: the template has no '@media (prefers-color-scheme: dark)' styles, "
@@ -94,7 +87,7 @@ def _serve(root: Path, ref: str, port: int, maildir: Path | None, open_browser: 
     watcher = Watcher(state, builder.watch_paths, inbox)
     watcher.start()
     console.print(f"previewing {builder.issue.key} at [bold]{server.url}[/] (inbox: {server.url}inbox)")
-    console.print(f"watching {_shown(builder.issue.path)}, templates/ and gigo-mail.toml; Ctrl-C stops")
+    console.print(f"watching {shown_path(builder.issue.path)}, templates/ and gigo-mail.toml; Ctrl-C stops")
     if open_browser:
         _open_in_browser(server.url)
     try:
@@ -150,7 +143,7 @@ def register(app: typer.Typer) -> None:
                 report = compiled.report
                 _print_build(report.html_bytes, report.compile_ms, report.warnings, report.errors)
                 for path in paths.values():
-                    console.print(f"wrote {_shown(path)}")
+                    console.print(f"wrote {shown_path(path)}")
                 if screenshot:
                     _screenshots(paths["preview"], out_dir)
                 elif not no_open and not _open_in_browser(paths["preview"].resolve().as_uri()):

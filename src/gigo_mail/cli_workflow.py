@@ -11,18 +11,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .config import STATE_DIR, find_root
+from .config import STATE_DIR, find_root, shown_path
 from .console import console
 from .issue import Issue, list_issues
 from .journal import JOURNAL_NAME, Journal, Run
 from .scaffold import create_issue, create_newsletter
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def init(
@@ -32,7 +25,7 @@ def init(
 ) -> None:
     """Start a new newsletter: settings, a first issue, a template and sample subscribers."""
     create_newsletter(folder, name)
-    where = _shown(folder)
+    where = shown_path(folder)
     console.print(f"Created a newsletter in [bold]{escape(where)}/[/]:")
     listing = Table(show_header=False, box=None, padding=(0, 2))
     listing.add_column(style="cyan")
@@ -65,7 +58,7 @@ def new(
     """Create the next issue (issues/NNN.md) with its front matter ready to fill in."""
     root = find_root()
     created = create_issue(root, title)
-    console.print(f"Created issue {created.number:03d}: [bold]{escape(_shown(created.path))}[/]")
+    console.print(f"Created issue {created.number:03d}: [bold]{escape(shown_path(created.path))}[/]")
     what = "preheader" if title else "title, subject and preheader"
     console.print(f"Edit its {what}, then: gigo-mail build {created.number:03d}", style="dim")
 
@@ -119,7 +112,8 @@ def issues() -> None:
         if journal is not None:
             journal.close()
     if not rows:
-        console.print(f"No issues in {escape(_shown(root / 'issues'))}/ yet; create one with: gigo-mail new")
+        console.print(f"No issues in {escape(shown_path(root / 'issues'))}/ yet; "
+                      "create one with: gigo-mail new")
         return
     console.print(table)
 

@@ -115,6 +115,14 @@ class Config:
                 raise ConfigError(f"{self.root / CONFIG_NAME}: [newsletter] has no '{key}'; add it")
 
 
+def shown_path(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def find_root(start: Path | None = None) -> Path:
     """The nearest folder at or above ``start`` holding gigo-mail.toml, else ``start``."""
     here = (start or Path.cwd()).resolve()

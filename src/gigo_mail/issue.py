@@ -15,6 +15,7 @@ from typing import Any
 import frontmatter
 import yaml
 
+from .config import shown_path
 from .errors import IssueError, IssueNotFound
 
 ISSUES_DIR = "issues"
@@ -62,10 +63,7 @@ class Issue:
     @property
     def display_path(self) -> str:
         """The path as the user would type it: relative to the current folder when possible."""
-        try:
-            return str(self.path.resolve().relative_to(Path.cwd().resolve()))
-        except ValueError:
-            return str(self.path)
+        return shown_path(self.path)
 
     def require(self, *names: str) -> None:
         """Raise ``IssueError`` naming the file and the first missing front-matter field."""
