@@ -7,11 +7,10 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from .compile import GMAIL_CLIP_BYTES, BuildReport, CompiledIssue, build_dir, compile_issue, write_build
 from .config import load_config
-from .console import console
+from .console import console, facts_table
 from .issue import find_issue
 
 
@@ -24,9 +23,7 @@ def compile_ref(ref: str, root: Path | None = None) -> CompiledIssue:
 def show_report(compiled: CompiledIssue, paths: dict[str, Path] | None = None) -> None:
     """The build report as a small rich table, then warnings and errors one per line."""
     report: BuildReport = compiled.report
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
+    table = facts_table("bold", "", tight=True)
     issue = compiled.issue
     table.add_row("issue", f"{issue.key}  {issue.display_path}")
     table.add_row("subject", escape(compiled.preview_subject()))

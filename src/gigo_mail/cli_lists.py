@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .config import Config, load_config
-from .console import console
+from .console import console, facts_table
 from .errors import GigoError, IssueNotFound, JournalError, SubscriberListError
 from .journal import JOURNAL_NAME, Journal, Run
 from .subscribers import SKIP_KINDS, ListReport, check_address, check_list
@@ -56,10 +56,7 @@ def _print_list_report(report: ListReport, limit: int) -> None:
     delimiter = {"\t": "tab"}.get(report.delimiter, f"'{report.delimiter}'")
     console.print(f"[bold]{escape(str(report.path))}[/]: {report.rows:,} rows "
                   f"(delimiter {delimiter}; columns: {escape(', '.join(report.columns))})")
-    counts = Table(show_header=False, box=None, padding=(0, 2))
-    counts.add_column(style="bold")
-    counts.add_column(justify="right")
-    counts.add_column(style="dim")
+    counts = facts_table("bold", "", "dim", right=1)
     note = f"{report.needs_smtputf8:,} need a server with SMTPUTF8" if report.needs_smtputf8 else ""
     counts.add_row("valid", f"{report.valid:,}", note)
     for kind in SKIP_KINDS:
@@ -167,10 +164,7 @@ def _print_status(journal: Journal, issue_key: str, shown: int) -> None:
     recorded = sum(counts.values())
     console.print(f"[bold]Issue {escape(issue_key)}[/]: {recorded:,} recipients "
                   f"in {escape(str(journal.path))}")
-    table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    table.add_column(style="dim")
+    table = facts_table("bold", "", "dim", right=1)
     table.add_row("sent", f"{counts['sent']:,}", "skipped by every later run")
     transient = len(failures) - permanent
     table.add_row("failed", f"{counts['failed']:,}",

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from .compile import CompiledIssue, build_dir, compile_issue
 from .config import Config, load_config
-from .console import console, err_console
+from .console import console, err_console, facts_table
 from .errors import CompileError, GigoError
 from .issue import find_issue
 from .journal import JOURNAL_NAME, Journal
@@ -66,9 +66,7 @@ def smtp_password(url: SmtpUrl) -> str | None:
 
 
 def _header(compiled: CompiledIssue, where: str, extra: Iterable[tuple[str, str]] = ()) -> Table:
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
+    table = facts_table("bold", "", tight=True)
     table.add_row("issue", f"{compiled.issue.key}  {escape(compiled.issue.display_path)}")
     table.add_row("subject", escape(compiled.preview_subject()))
     table.add_row("from", escape(compiled.config.newsletter.from_addr))

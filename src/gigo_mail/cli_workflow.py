@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .config import STATE_DIR, find_root, shown_path
-from .console import console
+from .console import console, facts_table
 from .issue import Issue, list_issues
 from .journal import JOURNAL_NAME, Journal, Run
 from .scaffold import create_issue, create_newsletter
@@ -27,9 +27,7 @@ def init(
     create_newsletter(folder, name)
     where = shown_path(folder)
     console.print(f"Created a newsletter in [bold]{escape(where)}/[/]:")
-    listing = Table(show_header=False, box=None, padding=(0, 2))
-    listing.add_column(style="cyan")
-    listing.add_column()
+    listing = facts_table("cyan", "")
     listing.add_row("gigo-mail.toml", "name, From address, postal address, where to send")
     listing.add_row("issues/001.md", "your first issue: Markdown with front matter")
     listing.add_row("templates/default/", "the email layout, yours to change")
@@ -37,9 +35,7 @@ def init(
     listing.add_row(".gitignore", "keeps build/ and .gigo/ (journal, secret, inbox) out of git")
     console.print(listing)
     console.print("\nNext steps:")
-    steps = Table(show_header=False, box=None, padding=(0, 2))
-    steps.add_column(style="bold")
-    steps.add_column(style="dim")
+    steps = facts_table("bold", "dim")
     steps.add_row(f"cd {escape(where)}", "")
     steps.add_row("gigo-mail build 001", "compile the first issue into build/001/")
     steps.add_row("gigo-mail preview 001", "look at it in a browser")
