@@ -34,7 +34,7 @@ def _open_in_browser(url: str) -> bool:
 def _print_build(html_bytes: int, compile_ms: float, warnings: list[str] | tuple[str, ...],
                  errors: list[str] | tuple[str, ...]) -> None:
     """The build's size against Gmail's clip limit, then its errors and warnings (on stderr)."""
-    from .server import GMAIL_CLIP_BYTES
+    from .compile import GMAIL_CLIP_BYTES
 
     console.print(f"compiled in {compile_ms:.0f} ms: HTML {html_bytes / 1024:.1f} KB "
                   f"({100 * html_bytes / GMAIL_CLIP_BYTES:.0f}% of Gmail's 102 KB clip limit)")

@@ -67,11 +67,11 @@ class IssueBuilder:
             preheader=self.issue.preheader,
             html=compiled.preview_html(),
             text=compiled.preview_text(),
-            html_bytes=int(report.html_bytes),
+            html_bytes=report.html_bytes,
             warnings=tuple(report.warnings),
             errors=tuple(report.errors),
-            compile_ms=float(report.compile_ms),
-            images=tuple(getattr(report, "images", ())),
+            compile_ms=report.compile_ms,
+            images=tuple(report.images),
             folder=self.issue.folder,
         )
 
