@@ -151,3 +151,14 @@ def test_linked_images_are_not_attached(tmp_path: Path) -> None:
     msg = parse(MessageFactory(compiled, secret=SECRET).build(sample_subscriber("a@example.org")).data)
     assert [p.get_content_type() for p in msg.walk()] == ["multipart/alternative", "text/plain", "text/html"]
     assert 'src="https://gigo.dev/issues/032/dot.gif"' in msg.get_body(("html",)).get_content()
+
+
+def test_mailto_only_unsubscribe(root: Path) -> None:
+    from dataclasses import replace
+    config = load_config(root)
+    compiled = compile_issue(config, find_issue(root, "011"))
+    mailto_only = replace(compiled, config=replace(config, newsletter=replace(config.newsletter,
+                                                                             unsubscribe_url="")))
+    msg = parse(MessageFactory(mailto_only, secret=SECRET).build(sample_subscriber("a@example.org")).data)
+    assert msg["List-Unsubscribe"] == "<mailto:unsubscribe@gigo.dev?subject=unsubscribe>"
+    assert msg["List-Unsubscribe-Post"] is None  # one-click needs an https URI

@@ -126,6 +126,10 @@ class MessageFactory:
         subject = compiled.subject.source
         self._subject_static = _header("Subject", (TEST_PREFIX if test else "") + subject)
         self._static_head, self._skeleton = self._prebuild(display)
+        mailto = (f"<mailto:{newsletter.unsubscribe_mailto}?subject=unsubscribe>"
+                  if newsletter.unsubscribe_mailto else "")
+        self._unsubscribe_tail = (f",\r\n {mailto}" if mailto else "").encode("ascii") + CRLF
+        self._unsubscribe_mailto_only = f"List-Unsubscribe: {mailto}\r\n".encode("ascii")
 
     def _prebuild(self, display: str) -> tuple[bytes, tuple[bytes, bytes, bytes]]:
         n = self._newsletter
@@ -180,12 +184,10 @@ class MessageFactory:
         return unsubscribe_url(pattern, make_token(self._secret, email), email)
 
     def _list_unsubscribe(self, url: str) -> bytes:
-        uris = []
-        if self._newsletter.unsubscribe_url:
-            uris.append(f"<{url}>")
-        if self._newsletter.unsubscribe_mailto:
-            uris.append(f"<mailto:{self._newsletter.unsubscribe_mailto}?subject=unsubscribe>")
-        return ("List-Unsubscribe: " + ",\r\n ".join(uris) + "\r\n").encode("ascii")
+        """The https URI is the subscriber's own; the mailto part is the same for all."""
+        if not self._newsletter.unsubscribe_url:
+            return self._unsubscribe_mailto_only
+        return b"List-Unsubscribe: <" + url.encode("ascii") + b">" + self._unsubscribe_tail
 
     def build(self, subscriber: Recipient) -> BuiltMessage:
         """The complete message for one subscriber; tens of microseconds."""
