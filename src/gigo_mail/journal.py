@@ -24,13 +24,8 @@ a run resumes may or may not have the message. Such recipients are *uncertain*
 (:meth:`Journal.uncertain` lists them) and are re-sent only when the user asks for
 it explicitly; the default is to risk a missing email rather than a duplicate.
 
-On resume (:meth:`Journal.should_send`):
-
-* ``sent``: skipped, always;
-* ``sending``: uncertain, re-sent only with ``resend_uncertain``;
-* ``failed`` permanently (a 5xx): re-sent only with ``retry_failed``;
-* ``failed`` transiently (4xx, dropped connection, retries exhausted): re-sent;
-* ``pending`` or no row: sent.
+Who is sent on resume is decided in one place, ``sender.Selector``, from the
+records kept here.
 
 Two processes must never send the same issue at once: :meth:`Journal.begin_run`
 takes an exclusive lock (``.gigo/run-<issue>.lock``, released by the OS if the
@@ -231,46 +226,12 @@ class Journal:
 
     # --- deliveries --------------------------------------------------------------------------------
 
-    def state(self, issue_key: str, key: str) -> str | None:
-        """The status of one recipient for one issue, or None if it was never tried."""
-        try:
-            row = self._db.execute("SELECT status FROM deliveries WHERE issue_key = ? AND key = ?",
-                                   (issue_key, key)).fetchone()
-        except sqlite3.Error as exc:
-            raise self._fail("read the journal", exc) from None
-        return row[0] if row else None
-
-    def should_send(self, issue_key: str, key: str, retry_failed: bool = False,
-                    resend_uncertain: bool = False) -> bool:
-        """Whether a run should (re)send this issue to this recipient; see the module docs."""
-        try:
-            row = self._db.execute("SELECT status, permanent FROM deliveries WHERE issue_key = ? AND key = ?",
-                                   (issue_key, key)).fetchone()
-        except sqlite3.Error as exc:
-            raise self._fail("read the journal", exc) from None
-        if row is None:
-            return True
-        status, permanent = row
-        if status == "sent":
-            return False
-        if status == "sending":
-            return resend_uncertain
-        if status == "failed" and permanent:
-            return retry_failed
-        return True
-
     def _mark(self, sql: str, params: tuple[Any, ...], action: str) -> None:
         try:
             with self._lock:
                 self._db.execute(sql, params)
         except sqlite3.Error as exc:
             raise self._fail(action, exc) from None
-
-    def mark_pending(self, issue_key: str, key: str, email: str) -> None:
-        """Record a recipient as queued (optional: a recipient with no row is pending too)."""
-        at = now()
-        self._mark("INSERT OR IGNORE INTO deliveries (issue_key, key, email, status, first_at, updated_at) "
-                   "VALUES (?, ?, ?, 'pending', ?, ?)", (issue_key, key, email, at, at), "record a recipient")
 
     def mark_sending(self, issue_key: str, key: str, email: str, message_id: str) -> None:
         """Just before DATA's final dot: from here until mark_sent the outcome is uncertain."""

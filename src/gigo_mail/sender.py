@@ -95,7 +95,14 @@ class SendOptions:
 
 
 class Selector:
-    """Decides, from the journal, whether a listed subscriber is sent in this run."""
+    """The resume policy: decides, from the journal, whether a listed subscriber is sent in this run.
+
+    * ``sent``: skipped, always;
+    * ``sending``: uncertain, re-sent only with ``resend_uncertain``;
+    * ``failed`` permanently (a 5xx): skipped;
+    * ``failed`` transiently (4xx, dropped connection, retries exhausted) or no row: sent;
+    * with ``retry_failed``: only the ``failed`` ones (permanent or not) are sent, nobody else.
+    """
 
     def __init__(self, journal: Journal | None, issue_key: str, *, retry_failed: bool = False,
                  resend_uncertain: bool = False) -> None:
