@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gigo_mail.cli import app
-from gigo_mail.screenshot import ScreenshotError, Shot, find_chromium, png_size, take_screenshots
+from gigo_mail.errors import ScreenshotError
+from gigo_mail.screenshot import Shot, find_chromium, png_size, take_screenshots
 
 needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="no Chromium installed")
 

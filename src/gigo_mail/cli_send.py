@@ -23,7 +23,7 @@ from rich.table import Table
 from .compile import CompiledIssue, build_dir, compile_issue
 from .config import Config, load_config
 from .console import console, err_console, facts_table
-from .errors import CompileError, GigoError
+from .errors import CompileError, ConfirmationRequired
 from .issue import find_issue
 from .journal import JOURNAL_NAME, Journal
 from .message import MessageFactory
@@ -42,10 +42,6 @@ from .sender import (
 )
 from .subscribers import SkippedRow, Subscriber, read_header, read_subscribers, sample_subscriber
 from .transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
-
-
-class ConfirmationRequired(GigoError):
-    """Sending to a list needs a yes, and there is nobody to ask."""
 
 
 def smtp_url(config: Config, override: str | None) -> SmtpUrl:

@@ -57,22 +57,47 @@ class SMTPFatalError(SMTPError):
     thousands of recipients one by one."""
 
 
-class SMTPTransientError(SMTPError):
+class SMTPConnectFailed(SMTPFatalError):
+    """The server could not be reached (refused, unknown host, timeout, dropped during
+    the greeting). Fatal before the first message; mid-run a worker retries it."""
+
+
+class SMTPResponseError(SMTPError):
+    """A server's reply to one recipient's transaction, kept as (code, text) like
+    aiosmtplib's SMTPResponseException; ``code`` is None for a dropped connection."""
+
+    def __init__(self, message: str, code: int | None = None, text: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.text = text
+
+
+class SMTPTransientError(SMTPResponseError):
     """A 4xx reply or a dropped connection: worth retrying later."""
 
-    def __init__(self, message: str, code: int | None = None, text: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.text = text
 
-
-class SMTPPermanentError(SMTPError):
+class SMTPPermanentError(SMTPResponseError):
     """A 5xx reply for one recipient: record it and carry on."""
 
-    def __init__(self, message: str, code: int | None = None, text: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.text = text
+
+class ConfirmationRequired(GigoError):
+    """Sending to a list needs a yes (or a password), and there is nobody to ask."""
+
+
+class PreviewError(GigoError):
+    """The preview server cannot start (port taken, not allowed)."""
+
+
+class InboxError(GigoError):
+    """The capture inbox cannot start or cannot store mail (port taken, folder not writable)."""
+
+
+class ScreenshotError(GigoError):
+    """No Chromium to run, or Chromium failed to produce a screenshot."""
+
+
+class ScaffoldError(GigoError):
+    """A new newsletter or issue cannot be created where asked."""
 
 
 def listen_failure(exc: OSError, where: str, busy_hint: str) -> str:

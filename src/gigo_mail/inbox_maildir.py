@@ -26,15 +26,12 @@ from email.utils import format_datetime, getaddresses
 from pathlib import Path
 from typing import cast
 
-from .errors import GigoError
+from .errors import InboxError
 
 SUBDIRS = ("tmp", "new", "cur")
 _HEAD_LIMIT = 256 * 1024  # headers larger than this are not worth listing
 _PARSER = BytesParser(policy=policy.default)
 
-
-class InboxError(GigoError):
-    """The capture inbox cannot start or cannot store mail (port taken, folder not writable)."""
 
 
 @dataclass(frozen=True)

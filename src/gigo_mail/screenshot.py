@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import GigoError
+from .errors import ScreenshotError
 
 INSTALL_HINT = ("install it with 'sudo apt-get install chromium' (Debian/Ubuntu), "
                 "or point GIGO_CHROMIUM at a Chrome or Chromium binary")
@@ -52,9 +52,6 @@ _MEASURE_SCRIPT = (
     "document.body?document.body.scrollHeight:0))})</script>"
 )
 
-
-class ScreenshotError(GigoError):
-    """No Chromium to run, or Chromium failed to produce a screenshot."""
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from .errors import GigoError, SMTPFatalError, SMTPPermanentError, SMTPTransientError
+from .errors import GigoError, SMTPConnectFailed, SMTPFatalError, SMTPPermanentError, SMTPTransientError
 from .ratelimit import RateLimiter
 from .subscribers import SkippedRow, Subscriber
-from .transport import THROTTLE_CODES, SMTPConnectFailed, Transport
+from .transport import THROTTLE_CODES, Transport
 
 if TYPE_CHECKING:
     from .journal import Journal

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import server_pages as pages
-from .errors import GigoError, listen_failure
+from .errors import PreviewError, listen_failure
 from .server import PreviewState
 
 HOST = "127.0.0.1"
@@ -41,9 +41,6 @@ PAGE_CSP = ("default-src 'self'; img-src * data:; style-src 'self' 'unsafe-inlin
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".svg": "image/svg+xml"}
 
-
-class PreviewError(GigoError):
-    """The preview server cannot start (port taken, not allowed)."""
 
 
 class PreviewHTTPServer(ThreadingHTTPServer):

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from .errors import ConfigError, SMTPFatalError, SMTPPermanentError, SMTPTransientError
+from .errors import ConfigError, SMTPConnectFailed, SMTPFatalError, SMTPPermanentError, SMTPTransientError
 from .wire import Reply, ReplyReader, WireClosed
 
 __all__ = [
@@ -45,10 +45,6 @@ __all__ = [
 
 THROTTLE_CODES = frozenset({421, 450, 451, 454})
 
-
-class SMTPConnectFailed(SMTPFatalError):
-    """The server could not be reached (refused, unknown host, timeout, dropped during
-    the greeting). Fatal before the first message; mid-run a worker retries it."""
 
 
 class Transport(Protocol):

@@ -17,7 +17,7 @@ from string import Template
 import yaml
 
 from ..config import CONFIG_NAME
-from ..errors import GigoError
+from ..errors import ScaffoldError
 from ..issue import ISSUES_DIR, list_issues
 from ..render import BUILTIN_TEMPLATES
 
@@ -31,9 +31,6 @@ _FILES = {
     "gitignore": ".gitignore",  # a dotfile would not survive packaging
 }
 
-
-class ScaffoldError(GigoError):
-    """A new newsletter or issue cannot be created where asked."""
 
 
 def _toml_string(value: str) -> str:
