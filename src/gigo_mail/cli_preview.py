@@ -61,8 +61,8 @@ def _screenshots(preview_html: Path, out_dir: Path) -> None:
 
 def _serve(root: Path, ref: str, port: int, maildir: Path | None, open_browser: bool) -> None:
     from .config import load_config
-    from .server import IssueBuilder, PreviewState, Watcher
-    from .server_http import start_server
+    from .preview import IssueBuilder, PreviewState, Watcher
+    from .preview_http import start_server
 
     builder = IssueBuilder(root, ref)
     inbox = maildir if maildir is not None else load_config(root).state_dir / "inbox"

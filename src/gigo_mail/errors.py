@@ -92,6 +92,10 @@ class InboxError(GigoError):
     """The capture inbox cannot start or cannot store mail (port taken, folder not writable)."""
 
 
+class InboxUnavailable(GigoError):
+    """The preview cannot show the inbox or one of its messages; the text says why (HTTP 404)."""
+
+
 class ScreenshotError(GigoError):
     """No Chromium to run, or Chromium failed to produce a screenshot."""
 

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import server_pages as pages
-from .errors import PreviewError, listen_failure
-from .server import PreviewState
+from . import preview_pages as pages
+from .errors import InboxUnavailable, PreviewError, listen_failure
+from .preview import PreviewState
 
 HOST = "127.0.0.1"
 LONG_POLL_SECONDS = 25.0
@@ -173,7 +173,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         maildir = self.server.maildir
         try:
             if maildir is None:
-                raise pages.InboxUnavailable("no inbox folder is configured")
+                raise InboxUnavailable("no inbox folder is configured")
             if sub is None:
                 self._html(pages.message_page(self.server.state, maildir, msg_id))
             elif sub == "body.html":
@@ -182,7 +182,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
             else:
                 content_type, data = pages.message_part(maildir, msg_id, cid or "")
                 self._send(HTTPStatus.OK, data, content_type, csp=EMAIL_CSP)
-        except pages.InboxUnavailable as exc:
+        except InboxUnavailable as exc:
             self._not_found(str(exc))
 
     def _issue_file(self, path: str) -> None:

@@ -7,20 +7,21 @@ is only ever shown inside a sandboxed iframe that loads it from its own URL.
 from __future__ import annotations
 
 import html
-import importlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from functools import lru_cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
 
-from .server import GMAIL_CLIP_BYTES, PreviewState
+from .compile import GMAIL_CLIP_BYTES
+from .errors import InboxUnavailable
+from .inbox_maildir import list_messages, load_message, message_parts, related_part
+from .preview import PreviewState
 
 DESKTOP_WIDTH = 720  # a desktop client's reading pane; the email itself is 600 px wide
 MOBILE_WIDTH = 375  # an iPhone's CSS width
@@ -30,9 +31,6 @@ IMPORTANT_HEADERS = ("from", "to", "subject", "date", "message-id", "list-unsubs
 _ID_RE = re.compile(r"^[A-Za-z0-9._,=+-]{1,255}$")
 _CID_RE = re.compile(r"""(\b(?:src|background)\s*=\s*["']?)cid:([^"'\s>]+)""", re.I)
 
-
-class InboxUnavailable(Exception):
-    """The inbox or one of its messages cannot be shown; the text says why (HTTP 404)."""
 
 
 @lru_cache(maxsize=1)
@@ -100,18 +98,6 @@ def error_page(status: int, what: str) -> str:
 
 # -- the inbox -----------------------------------------------------------------------
 
-def _inbox() -> ModuleType:
-    """The inbox storage module (list_messages, load_message, message_parts)."""
-    for name in ("gigo_mail.inbox", "gigo_mail.inbox_maildir"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if all(hasattr(module, fn) for fn in ("list_messages", "load_message", "message_parts")):
-            return module
-    raise InboxUnavailable("this gigo-mail has no inbox module")
-
-
 def inbox_page(state: PreviewState, maildir: Path | None) -> str:
     """Captured messages, newest first; each row opens the message page."""
     messages: list[Any] = []
@@ -122,8 +108,8 @@ def inbox_page(state: PreviewState, maildir: Path | None) -> str:
         problem = f"{maildir} does not exist yet: start the inbox with 'gigo-mail inbox' and send to it."
     else:
         try:
-            messages = list(_inbox().list_messages(maildir))
-        except (InboxUnavailable, OSError) as exc:
+            messages = list(list_messages(maildir))
+        except OSError as exc:
             problem = str(exc)
     return _render("inbox.html", title="Inbox", messages=messages, problem=problem,
                    maildir=str(maildir or ""), version=state.version, inbox_version=state.inbox_version)
@@ -133,7 +119,7 @@ def _load(maildir: Path, msg_id: str) -> EmailMessage:
     if not _ID_RE.match(msg_id):
         raise InboxUnavailable(f"no message '{msg_id}' in {maildir}")
     try:
-        msg: EmailMessage = _inbox().load_message(maildir, msg_id)
+        msg: EmailMessage = load_message(maildir, msg_id)
     except (KeyError, FileNotFoundError):
         raise InboxUnavailable(f"no message '{msg_id}' in {maildir}") from None
     return msg
@@ -170,7 +156,7 @@ def _header_rows(msg: EmailMessage) -> list[HeaderRow]:
 def message_page(state: PreviewState, maildir: Path, msg_id: str) -> str:
     """One captured message: both widths, plain text, headers table, raw source."""
     msg = _load(maildir, msg_id)
-    html_body, text_body = _inbox().message_parts(msg)
+    html_body, text_body = message_parts(msg)
     headers = _header_rows(msg)
     missing = [name for name in ("Message-ID", "Date", "From", "To", "Subject", "List-Unsubscribe")
                if msg.get(name) is None]
@@ -194,7 +180,7 @@ def message_page(state: PreviewState, maildir: Path, msg_id: str) -> str:
 def message_html(maildir: Path, msg_id: str) -> str:
     """The HTML part with cid: images pointed at this server (the iframe's src)."""
     msg = _load(maildir, msg_id)
-    html_body, _text = _inbox().message_parts(msg)
+    html_body, _text = message_parts(msg)
     if html_body is None:
         raise InboxUnavailable(f"message '{msg_id}' has no HTML part")
     prefix = f"/inbox/{quote(msg_id, safe='')}/cid/"
@@ -203,11 +189,7 @@ def message_html(maildir: Path, msg_id: str) -> str:
 
 def message_part(maildir: Path, msg_id: str, content_id: str) -> tuple[str, bytes]:
     """(content type, bytes) of the part with this Content-ID."""
-    msg = _load(maildir, msg_id)
-    wanted = content_id.strip().strip("<>")
-    for part in msg.walk():
-        cid = str(part.get("Content-ID", "")).strip().strip("<>")
-        payload = part.get_payload(decode=True) if cid == wanted else None
-        if isinstance(payload, bytes):
-            return part.get_content_type(), payload
-    raise InboxUnavailable(f"message '{msg_id}' has no part <{wanted}>")
+    found = related_part(_load(maildir, msg_id), content_id)
+    if found is None:
+        raise InboxUnavailable(f"message '{msg_id}' has no part <{content_id.strip().strip('<>')}>")
+    return found

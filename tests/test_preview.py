@@ -21,8 +21,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gigo_mail.cli import app
-from gigo_mail.server import IssueBuilder, PreviewState, Watcher
-from gigo_mail.server_http import PreviewHTTPServer, start_server
+from gigo_mail.preview import IssueBuilder, PreviewState, Watcher
+from gigo_mail.preview_http import PreviewHTTPServer, start_server
 
 CONFIG = """\
 [newsletter]
@@ -258,7 +258,7 @@ def test_bad_paths_and_hosts_are_refused(running: Running, site: Path) -> None:
     assert running.get("/inbox/..%2f..%2fgigo-mail.toml")[0] == 404
     assert running.get("/../gigo-mail.toml")[0] == 404
     assert running.get("/007.md")[0] == 404  # the issue's source is not served
-    assert running.get("/static/../server.py")[0] == 404
+    assert running.get("/static/../preview.py")[0] == 404
     assert running.get("/static/preview.css")[0] == 200
     assert running.get("/", headers={"Host": "attacker.example:8025"})[0] == 403
     (site / "issues" / "pic.png").write_bytes(b"\x89PNG-ish")
@@ -311,14 +311,14 @@ def test_cli_serve_on_a_taken_port_is_one_line_error(site: Path) -> None:
 
 
 def test_first_build_failing_still_serves_a_page(site: Path) -> None:
-    from gigo_mail import server_pages
+    from gigo_mail import preview_pages
 
     issue = site / "issues" / "007.md"
     issue.write_text(ISSUE.replace('subject: "Tips & <tricks> for issue 7"\n', ""), encoding="utf-8")
     state = PreviewState(IssueBuilder(site, "7").build)
     state.rebuild()
     assert state.current is None and state.version == 1
-    page = server_pages.preview_page(state, inbox_enabled=True)
+    page = preview_pages.preview_page(state, inbox_enabled=True)
     assert "Not compiled yet" in page
     assert "no &#39;subject&#39;" in page
-    assert "Not compiled yet" in server_pages.placeholder_email(state.error)
+    assert "Not compiled yet" in preview_pages.placeholder_email(state.error)
