@@ -13,7 +13,7 @@ from gigo_mail.compile import GMAIL_CLIP_BYTES, compile_issue
 from gigo_mail.config import load_config
 from gigo_mail.errors import CompileError, IssueError, IssueNotFound, TemplateError
 from gigo_mail.issue import find_issue, list_issues
-from gigo_mail.personalize import escape_html
+from gigo_mail.slots import escape_html
 from support import DATA, make_newsletter, write_image_issue, write_issue
 
 SEED = (DATA / "seed-newsletter-011.md").read_text(encoding="utf-8")

@@ -1,7 +1,7 @@
 """Compile an issue once: Markdown -> Jinja2 -> MJML -> premailer -> HTML + text.
 
-The result keeps per-recipient values as slot tokens (see ``render``), so
-sending fills them with ``personalize`` and never compiles again. Compiling
+The result keeps per-recipient values as slot tokens (see ``slots``, the slot
+contract), so sending fills them and never compiles again. Compiling
 touches no network: MJML is asked for no web fonts, and premailer may not fetch.
 """
 
@@ -26,22 +26,20 @@ from . import markdown
 from .config import Config
 from .errors import CompileError, IssueError
 from .issue import Issue
-from .personalize import SlotTemplate, escape_html, lookup, shape
-from .render import (
+from .render import make_environment, markup, render, render_string, template_search_path
+from .slots import (
+    SLOT_PREFIX,
     Slot,
     SlotTable,
-    make_environment,
-    markup,
+    SlotTemplate,
+    escape_html,
     placeholders,
-    render,
-    render_string,
-    template_search_path,
+    sample_fields,
+    values,
 )
 
 GMAIL_CLIP_BYTES = 102 * 1024
 PREHEADER_MAX = 90
-SAMPLE_VALUES = {"email": "ada@example.org", "name": "Ada Lovelace", "first_name": "Ada",
-                 "last_name": "Lovelace"}
 _RELATIVE_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]+)(")', re.IGNORECASE)
 
 
@@ -99,12 +97,10 @@ class CompiledIssue:
 
     def values(self, fields: dict[str, str], name: str, email: str, unsubscribe_url: str) -> list[str]:
         """The raw (unescaped) value of every slot for one subscriber."""
-        return [shape(slot, lookup(slot, fields, name, email, unsubscribe_url)) for slot in self.slots]
+        return values(self.slots, fields, name, email, unsubscribe_url)
 
     def sample_values(self) -> list[str]:
-        fields = dict(SAMPLE_VALUES)
-        for column in self.required_columns:
-            fields.setdefault(column, f"[{column}]")
+        fields = sample_fields(self.required_columns)
         pattern = self.config.newsletter.unsubscribe_url or "#unsubscribe"
         url = pattern.replace("{token}", "preview-token").replace("{email}", fields["email"])
         return self.values(fields, fields["name"], fields["email"], url)
@@ -144,7 +140,7 @@ def _premailer(html: str) -> str:
 
 
 def _is_relative(src: str) -> bool:
-    return not re.match(r"^([a-z][a-z0-9+.-]*:|//|gigo:slot:)", src, re.IGNORECASE)
+    return not re.match(rf"^([a-z][a-z0-9+.-]*:|//|{SLOT_PREFIX})", src, re.IGNORECASE)
 
 
 def _local_images(html: str, issue: Issue, config: Config,

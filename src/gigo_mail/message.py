@@ -25,10 +25,10 @@ from email.utils import format_datetime, formataddr, parseaddr, quote
 from itertools import count
 from typing import Protocol
 
-from .compile import SAMPLE_VALUES, CompiledIssue
+from .compile import CompiledIssue
 from .errors import ConfigError
-from .personalize import one_line
-from .render import SLOT_RE
+from .slots import SAMPLE_VALUES, sample_fields, split
+from .text import one_line
 from .unsubscribe import make_token, unsubscribe_url
 
 CRLF = b"\r\n"
@@ -68,9 +68,8 @@ class _EncodedPart:
     __slots__ = ("literals", "indexes")
 
     def __init__(self, source: str) -> None:
-        pieces = SLOT_RE.split(source.replace("\r\n", "\n"))
-        self.literals = [qp(p.encode("utf-8")) for p in pieces[0::2]]
-        self.indexes = [int(i) for i in pieces[1::2]]
+        literals, self.indexes = split(source.replace("\r\n", "\n"))
+        self.literals = [qp(p.encode("utf-8")) for p in literals]
 
     def render(self, values: list[bytes]) -> list[bytes]:
         out = [self.literals[0]]
@@ -193,7 +192,7 @@ class MessageFactory:
         """The complete message for one subscriber; tens of microseconds."""
         fields = subscriber.fields
         if self.test:
-            fields = {**{c: f"[{c}]" for c in self.compiled.required_columns}, **SAMPLE_VALUES, **fields}
+            fields = sample_fields(self.compiled.required_columns, fields)
         name = subscriber.name or (SAMPLE_VALUES["name"] if self.test else "")
         url = self.unsubscribe_link(subscriber.email)
         raw = self.compiled.values(fields, name, subscriber.email, url)

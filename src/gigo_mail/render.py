@@ -1,23 +1,15 @@
-"""Jinja2 rendering with per-recipient placeholders.
+"""Jinja2 rendering: strict environments, errors with file and line, slot-aware filters.
 
-An issue is compiled once. Wherever a template or the Markdown uses a
-per-subscriber value (``{{ subscriber.name }}``, ``{{ unsubscribe_url }}``), the
-compile renders a *slot token* instead: ``gigo:slot:3:``. Tokens are letters,
-digits and colons only, so Markdown, MJML and premailer (which URL-encodes
-``{{ x }}`` inside ``href``) all leave them alone. ``personalize`` later swaps
-each token for the subscriber's value, escaped for where it stands.
-
-A few filters work on placeholders: upper, lower, title, capitalize, trim,
-urlencode and default. ``{% if subscriber.x %}`` cannot work on a value that is
-only known per recipient, so it raises a clear error instead of guessing.
+Per-subscriber names render as slot tokens (see ``slots``, the slot contract). A few
+filters work on them: upper, lower, title, capitalize, trim, urlencode and default.
+``{% if subscriber.x %}`` cannot work on a value that is only known per recipient,
+so it raises a clear error instead of guessing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,80 +18,16 @@ from jinja2 import filters as jinja_filters
 from markupsafe import Markup
 
 from .errors import TemplateError
+from .slots import TRANSFORMS, Placeholder
 
-SLOT_RE = re.compile(r"gigo:slot:(\d+):")
-TRANSFORMS = ("upper", "lower", "title", "capitalize", "trim", "urlencode")
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 _TEMPLATE_SUFFIXES = (".j2", ".mjml", ".txt", ".html", ".md")
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One per-recipient value: where it comes from and how to shape it."""
-
-    path: tuple[str, ...]  # ("subscriber", "name") or ("unsubscribe_url",)
-    transforms: tuple[str, ...] = ()
-    default: str | None = None
-
-    @property
-    def label(self) -> str:
-        return ".".join(self.path)
-
-
-class SlotTable:
-    """The slots one compile hands out; equal slots share one token."""
-
-    def __init__(self) -> None:
-        self.slots: list[Slot] = []
-        self._index: dict[Slot, int] = {}
-
-    def token(self, slot: Slot) -> str:
-        index = self._index.get(slot)
-        if index is None:
-            index = self._index[slot] = len(self.slots)
-            self.slots.append(slot)
-        return f"gigo:slot:{index}:"
-
-
-class Placeholder:
-    """Stands in for a per-recipient value while an issue is compiled."""
-
-    __slots__ = ("_table", "_slot")
-
-    def __init__(self, table: SlotTable, slot: Slot) -> None:
-        self._table = table
-        self._slot = slot
-
-    def derive(self, **changes: Any) -> Placeholder:
-        values = {"path": self._slot.path, "transforms": self._slot.transforms,
-                  "default": self._slot.default} | changes
-        return Placeholder(self._table, Slot(**values))
-
-    def __getattr__(self, name: str) -> Placeholder:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return self.derive(path=(*self._slot.path, name.lower()))
-
-    def __getitem__(self, name: str) -> Placeholder:
-        return self.derive(path=(*self._slot.path, str(name).strip().lower()))
-
-    def __str__(self) -> str:
-        return self._table.token(self._slot)
-
-    def __html__(self) -> str:
-        return str(self)
-
-    def __bool__(self) -> bool:
-        raise TemplateError(
-            f"'{self._slot.label}' differs per subscriber, so it cannot be tested with "
-            f"{{% if %}}; use {{{{ {self._slot.label} | default('…') }}}} instead"
-        )
 
 
 def _slot_filter(name: str, builtin: Callable[..., Any]) -> Callable[..., Any]:
     def apply(value: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(value, Placeholder):
-            return value.derive(transforms=(*value._slot.transforms, name))
+            return value.derive(transforms=(*value.slot.transforms, name))
         return builtin(value, *args, **kwargs)
 
     return apply
@@ -188,14 +116,6 @@ def _search_text(env: jinja2.Environment) -> str:
     loader = env.loader
     paths = getattr(loader, "searchpath", [])
     return " or ".join(str(p) for p in paths) or "the template folders"
-
-
-def placeholders(table: SlotTable) -> dict[str, Placeholder]:
-    """The per-recipient names every template can use."""
-    return {
-        "subscriber": Placeholder(table, Slot(("subscriber",))),
-        "unsubscribe_url": Placeholder(table, Slot(("unsubscribe_url",))),
-    }
 
 
 def markup(html: str) -> Markup:

@@ -13,22 +13,19 @@ from pathlib import Path
 from typing import IO
 
 from .errors import SubscriberListError
+from .text import one_line
 
 # The address column: `email`, or failing that a common export spelling (Mailchimp: "Email Address").
 EMAIL_COLUMNS = ("email", "email address", "e-mail", "e-mail address")
 DELIMITERS = (",", ";", "\t")
 _BARE_CR = re.compile(r"(?<=\r)(?!\n)(?=.)", re.DOTALL)
 _LOOKS_LIKE_ADDRESS = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_SPACES = re.compile(r"\s{2,}")
 
 
 def clean_text(value: str) -> str:
     """Replace control characters (CR, LF, tab, NUL, ...) with a space, so that a
     value can never break out of a mail header; collapse the runs this leaves."""
-    if _CONTROL.search(value):
-        value = _SPACES.sub(" ", _CONTROL.sub(" ", value))
-    return value.strip()
+    return one_line(value).strip()
 
 
 class DigestSet:
