@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from .compile import GMAIL_CLIP_BYTES, BuildReport, CompiledIssue, build_dir, compile_issue, write_build
+from .compile import (
+    GMAIL_CLIP_BYTES,
+    BuildReport,
+    CompiledIssue,
+    build_dir,
+    clip_level,
+    compile_issue,
+    write_build,
+)
 from .config import load_config
 from .console import console, facts_table
 from .issue import find_issue
@@ -28,7 +36,7 @@ def show_report(compiled: CompiledIssue, paths: dict[str, Path] | None = None) -
     table.add_row("issue", f"{issue.key}  {issue.display_path}")
     table.add_row("subject", escape(compiled.preview_subject()))
     share = report.html_bytes / GMAIL_CLIP_BYTES
-    colour = "red" if share > 1 else "yellow" if share > 0.8 else "green"
+    colour = {"clipped": "red", "near": "yellow", "ok": "green"}[clip_level(report.html_bytes)]
     table.add_row("html", f"[{colour}]{report.html_bytes / 1024:.1f} KB[/] "
                           f"({share:.0%} of Gmail's 102 KB clipping limit)")
     table.add_row("text", f"{report.text_bytes / 1024:.1f} KB")

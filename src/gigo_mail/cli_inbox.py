@@ -23,8 +23,8 @@ from .inbox import (
     InboxServer,
     clear,
     default_maildir,
-    is_loopback,
 )
+from .net import is_loopback
 
 
 class FailOn(StrEnum):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -13,30 +12,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from .config import Config, load_config
-from .console import console, facts_table
+from .console import console, facts_table, local_time
 from .errors import GigoError, IssueNotFound, JournalError, SubscriberListError
-from .journal import JOURNAL_NAME, Journal, Run
+from .journal import Journal, Run
 from .subscribers import SKIP_KINDS, ListReport, check_address, check_list
 from .unsubscribe import verify_token
 from .unsubscribe_web import serve as serve_unsubscribe_page
 
 subscribers_app = typer.Typer(help="Check subscriber lists.", no_args_is_help=True)
-
-
-def _journal_path(config: Config) -> Path:
-    return config.state_dir / JOURNAL_NAME
-
-
-def _open_existing_journal(config: Config) -> Journal | None:
-    """The journal if one exists: read-only commands must not create state."""
-    path = _journal_path(config)
-    return Journal(path) if path.is_file() else None
-
-
-def _local_time(value: str | None) -> str:
-    if not value:
-        return "-"
-    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _duration(seconds: float | None) -> str:
@@ -84,7 +67,7 @@ def subscribers_check(
 ) -> None:
     """Read a subscriber list and report what a send would do with each row; sends nothing."""
     config = load_config()
-    journal = _open_existing_journal(config)
+    journal = Journal.existing(config.root)
     try:
         suppressed = journal.suppressed_keys() if journal else set()
     finally:
@@ -127,7 +110,7 @@ def _runs_table(runs: list[Run]) -> Table:
     for run in runs:
         running = run.outcome is None
         rate = run.rate
-        table.add_row(str(run.id), _local_time(run.started), "running" if running else _local_time(run.ended),
+        table.add_row(str(run.id), local_time(run.started), "running" if running else local_time(run.ended),
                       run.outcome or "[yellow]running[/]", _duration(run.duration),
                       f"{run.counts.get('sent', 0):,}", f"{run.counts.get('failed', 0):,}",
                       f"{rate:,.1f}/s" if rate else "-")
@@ -185,7 +168,7 @@ def _print_status(journal: Journal, issue_key: str, shown: int) -> None:
         for record in failures[:shown]:
             kind = "" if record.permanent else " [dim](transient)[/]"
             failed.add_row(escape(record.email), "-" if record.code is None else str(record.code),
-                           escape(record.text) + kind, str(record.attempts), _local_time(record.updated_at))
+                           escape(record.text) + kind, str(record.attempts), local_time(record.updated_at))
         console.print(failed)
         if len(failures) > shown:
             console.print(f"... and {len(failures) - shown:,} more failures "
@@ -207,12 +190,12 @@ def status(
 ) -> None:
     """What the delivery journal knows about an issue: counts, failures and runs."""
     config = load_config()
-    journal = _open_existing_journal(config)
+    journal = Journal.existing(config.root)
     try:
         issue_key = resolve_issue_key(config, issue, journal)
         if journal is None or issue_key not in journal.issue_keys():
             console.print(f"Nothing has been sent for issue {escape(issue_key)} yet "
-                          f"(no deliveries in {escape(str(_journal_path(config)))}).")
+                          f"(no deliveries in {escape(str(config.journal_path))}).")
             if failed is not None and str(failed) != "-":
                 raise JournalError(f"no failures to write to {failed}: issue {issue_key} has no deliveries")
             return
@@ -296,7 +279,7 @@ def _serve_unsubscribe_page(config: Config, host: str, port: int) -> None:
 
 
 def _show_suppressions(config: Config) -> None:
-    journal = _open_existing_journal(config)
+    journal = Journal.existing(config.root)
     try:
         rows = journal.suppressions() if journal else []
     finally:
@@ -310,7 +293,7 @@ def _show_suppressions(config: Config) -> None:
     table.add_column("Reason")
     table.add_column("Since")
     for row in rows:
-        table.add_row(escape(row.email), escape(row.reason), _local_time(row.at))
+        table.add_row(escape(row.email), escape(row.reason), local_time(row.at))
     console.print(table)
 
 

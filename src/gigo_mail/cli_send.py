@@ -25,7 +25,7 @@ from .config import Config, load_config
 from .console import console, err_console, facts_table
 from .errors import CompileError, ConfirmationRequired
 from .issue import find_issue
-from .journal import JOURNAL_NAME, Journal
+from .journal import Journal
 from .message import MessageFactory
 from .sender import (
     ALREADY_SENT,
@@ -278,8 +278,7 @@ def _command(ref: str, list_path: Path | None, to: list[str], dry_run: bool, out
 
     if dry_run:
         folder = out or build_dir(compiled) / "outbox"
-        journal_file = config.state_dir / JOURNAL_NAME
-        journal = Journal(journal_file) if journal_file.exists() and not to else None
+        journal = Journal.existing(config.root) if not to else None
         with journal or contextlib.nullcontext():
             rows: Iterable[Subscriber | SkippedRow]
             if to:

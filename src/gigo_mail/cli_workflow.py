@@ -3,7 +3,6 @@ and what was sent)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -11,10 +10,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .config import STATE_DIR, find_root, shown_path
-from .console import console, facts_table
+from .config import CONFIG_NAME, find_root, shown_path
+from .console import console, facts_table, local_time
 from .issue import Issue, list_issues
-from .journal import JOURNAL_NAME, Journal, Run
+from .journal import Journal, Run
 from .scaffold import create_issue, create_newsletter
 
 
@@ -28,7 +27,7 @@ def init(
     where = shown_path(folder)
     console.print(f"Created a newsletter in [bold]{escape(where)}/[/]:")
     listing = facts_table("cyan", "")
-    listing.add_row("gigo-mail.toml", "name, From address, postal address, where to send")
+    listing.add_row(CONFIG_NAME, "name, From address, postal address, where to send")
     listing.add_row("issues/001.md", "your first issue: Markdown with front matter")
     listing.add_row("templates/default/", "the email layout, yours to change")
     listing.add_row("subscribers.csv", "three sample subscribers on example.org")
@@ -59,26 +58,20 @@ def new(
     console.print(f"Edit its {what}, then: gigo-mail build {created.number:03d}", style="dim")
 
 
-def _local_time(value: str | None) -> str:
-    if not value:
-        return "-"
-    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M")
-
 
 def _last_run(runs: list[Run]) -> str:
     if not runs:
         return "-"
     run = runs[-1]
     outcome = run.outcome or "sending now"
-    return f"{_local_time(run.ended or run.started)} ({outcome})"
+    return f"{local_time(run.ended or run.started, seconds=False)} ({outcome})"
 
 
 def issues() -> None:
     """List the issues: number, date, subject, and what the journal says was sent."""
     root = find_root()
     found: list[Issue] = list_issues(root)
-    journal_path = root / STATE_DIR / JOURNAL_NAME
-    journal = Journal(journal_path) if journal_path.is_file() else None  # listing must not create state
+    journal = Journal.existing(root)  # listing must not create state
     try:
         table = Table(box=None, padding=(0, 1), header_style="bold")
         table.add_column("issue", no_wrap=True)

@@ -39,6 +39,7 @@ from .slots import (
 )
 
 GMAIL_CLIP_BYTES = 102 * 1024
+GMAIL_CLIP_NEAR = 0.8  # warn from this share of the clip limit on
 PREHEADER_MAX = 90
 _RELATIVE_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]+)(")', re.IGNORECASE)
 
@@ -175,13 +176,22 @@ def _local_images(html: str, issue: Issue, config: Config,
     return _RELATIVE_SRC.sub(replace, html), tuple(images.values())
 
 
+def clip_level(html_bytes: int) -> str:
+    """'ok', 'near' (over GMAIL_CLIP_NEAR of Gmail's limit) or 'clipped'."""
+    if html_bytes > GMAIL_CLIP_BYTES:
+        return "clipped"
+    return "near" if html_bytes > GMAIL_CLIP_NEAR * GMAIL_CLIP_BYTES else "ok"
+
+
 def _check(html: str, issue: Issue, report: BuildReport) -> None:
     """What a careful sender looks at before sending: size, alt text, http links, preheader."""
     size = report.html_bytes
-    if size > GMAIL_CLIP_BYTES:
+    level = clip_level(size)
+    if level == "clipped":
         report.errors.append(f"HTML is {size / 1024:.1f} KB; Gmail clips messages over 102 KB")
-    elif size > 0.8 * GMAIL_CLIP_BYTES:
-        report.warnings.append(f"HTML is {size / 1024:.1f} KB, over 80 % of Gmail's 102 KB clipping limit")
+    elif level == "near":
+        report.warnings.append(f"HTML is {size / 1024:.1f} KB, over {GMAIL_CLIP_NEAR * 100:.0f} % of Gmail's "
+                               "102 KB clipping limit")
     doc = lxml_html.fromstring(html)
     for img in doc.iter("img"):
         if not (img.get("alt") or "").strip():

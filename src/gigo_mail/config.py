@@ -18,6 +18,7 @@ from .errors import ConfigError
 
 CONFIG_NAME = "gigo-mail.toml"
 STATE_DIR = ".gigo"
+JOURNAL_NAME = "journal.sqlite3"
 DEFAULT_SMTP_URL = "smtp://127.0.0.1:1025"
 
 
@@ -76,8 +77,17 @@ class Config:
     unsubscribe_secret: str = ""
 
     @property
+    def path(self) -> Path:
+        """The gigo-mail.toml this config was read from (or would be)."""
+        return self.root / CONFIG_NAME
+
+    @property
     def state_dir(self) -> Path:
         return self.root / STATE_DIR
+
+    @property
+    def journal_path(self) -> Path:
+        return journal_path(self.root)
 
     def with_overrides(self, values: dict[str, Any]) -> Config:
         """Apply an issue's front matter keys that name newsletter settings."""
@@ -112,7 +122,12 @@ class Config:
         for name in names:
             if not getattr(self.newsletter, name):
                 key = "from" if name == "from_addr" else name
-                raise ConfigError(f"{self.root / CONFIG_NAME}: [newsletter] has no '{key}'; add it")
+                raise ConfigError(f"{self.path}: [newsletter] has no '{key}'; add it")
+
+
+def journal_path(root: Path) -> Path:
+    """``<root>/.gigo/journal.sqlite3``: the one spelling of the journal's path."""
+    return Path(root) / STATE_DIR / JOURNAL_NAME
 
 
 def shown_path(path: Path) -> str:

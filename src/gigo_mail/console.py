@@ -1,5 +1,7 @@
 """Shared rich consoles for the CLI modules (the core never imports this)."""
 
+from datetime import datetime
+
 from rich.console import Console
 from rich.table import Table
 
@@ -17,3 +19,12 @@ def facts_table(*styles: str, right: int | None = None, tight: bool = False) -> 
     for index, style in enumerate(styles):
         table.add_column(style=style or None, justify="right" if index == right else "left")
     return table
+
+
+def local_time(value: str | None, *, seconds: bool = True) -> str:
+    """A journal timestamp (ISO 8601, UTC) in the local time zone; '-' if none.
+    ``seconds=False`` for narrow columns (the issues list)."""
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else
+                                                               "%Y-%m-%d %H:%M")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import logging
 import secrets
 import threading
@@ -45,7 +44,7 @@ from .inbox_maildir import (
 
 __all__ = [
     "CapturedMessage", "InboxError", "InboxServer", "clear", "list_messages", "load_message",
-    "message_parts", "message_path", "related_part", "is_loopback", "default_maildir",
+    "message_parts", "message_path", "related_part", "default_maildir",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,16 +59,6 @@ _MAX_MESSAGE = 64 * 1024 * 1024
 def default_maildir(root: Path | None = None) -> Path:
     """<root>/.gigo/inbox: where the inbox stores mail unless told otherwise."""
     return find_root(root) / STATE_DIR / INBOX_DIR
-
-
-def is_loopback(host: str) -> bool:
-    """True if only this machine can reach ``host``."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Chaos:
@@ -195,7 +184,7 @@ class InboxServer:
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
         try:
             key, stored = self._writer.deliver(
-                content, sender=envelope.mail_from or "", recipients=list(envelope.rcpt_tos),
+                content, mail_from=envelope.mail_from or "", recipients=list(envelope.rcpt_tos),
                 helo=session.host_name or "", peer=peer)
         except OSError as exc:
             return f"451 4.3.0 gigo-mail inbox cannot store the message in {self.maildir}: {exc.strerror}"

@@ -40,7 +40,7 @@ class CapturedMessage:
 
     id: str                      # the Maildir key (file name without the ":2,flags" suffix)
     received: datetime           # when the inbox stored it (local time zone)
-    sender: str                  # envelope MAIL FROM (Return-Path), else the From address
+    mail_from: str               # envelope MAIL FROM (Return-Path), else the From address
     to: str                      # the To header as written, else the envelope recipients
     subject: str
     size: int                    # bytes of the stored file
@@ -108,7 +108,7 @@ def captured_from_head(key: str, head: bytes, size: int, received: datetime,
         return_path = addresses[0][1] if addresses else ""
     to = _clean("To", msg.get("To")) or ", ".join(recipients)
     return CapturedMessage(
-        id=key, received=received, sender=return_path, to=to,
+        id=key, received=received, mail_from=return_path, to=to,
         subject=_clean("Subject", msg.get("Subject")), size=size, from_header=from_header,
         message_id=_clean("Message-ID", msg.get("Message-ID")), recipients=recipients, path=path,
     )
@@ -147,7 +147,7 @@ class MaildirWriter:
         now = time.time()
         return f"{int(now)}.M{int(now % 1 * 1e6):06d}P{self._pid}Q{next(self._counter)}.{self._host}"
 
-    def deliver(self, content: bytes, *, sender: str, recipients: list[str],
+    def deliver(self, content: bytes, *, mail_from: str, recipients: list[str],
                 helo: str = "", peer: str = "") -> tuple[str, bytes]:
         """Store one message with trace headers prepended; returns (key, stored bytes).
 
@@ -155,7 +155,7 @@ class MaildirWriter:
         """
         now = datetime.now().astimezone()
         key = self._new_key()
-        trace = [f"Return-Path: <{sender}>"]
+        trace = [f"Return-Path: <{mail_from}>"]
         trace += [f"Delivered-To: {rcpt}" for rcpt in recipients]
         trace.append(f"Received: from {helo or 'unknown'} ({peer or 'unknown'})\n"
                      f"\tby gigo-mail-inbox with ESMTP id {key};\n\t{format_datetime(now)}")

@@ -44,6 +44,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .config import JOURNAL_NAME, journal_path
 from .errors import JournalError
 from .journal_schema import (
     MARK_OUTCOME,
@@ -63,7 +64,6 @@ from .subscribers import address_key
 __all__ = ["JOURNAL_NAME", "OUTCOMES", "SCHEMA_VERSION", "STATUSES", "UNFINISHED", "Journal", "Record", "Run",
            "Suppression"]
 
-JOURNAL_NAME = "journal.sqlite3"
 STATUSES = ("pending", "sending", "sent", "failed")
 OUTCOMES = ("complete", "interrupted", "stopped", "failed")
 UNFINISHED = "unfinished"  # outcome of a run whose process died before end_run
@@ -96,9 +96,13 @@ class Journal:
     @classmethod
     def for_root(cls, root: Path) -> Journal:
         """The journal of the newsletter at ``root`` (``<root>/.gigo/journal.sqlite3``)."""
-        from .config import STATE_DIR
+        return cls(journal_path(root))
 
-        return cls(Path(root) / STATE_DIR / JOURNAL_NAME)
+    @classmethod
+    def existing(cls, root: Path) -> Journal | None:
+        """The journal at ``root`` if there is one: read-only commands and dry runs create no state."""
+        path = journal_path(root)
+        return cls(path) if path.is_file() else None
 
     def _setup(self) -> None:
         db = self._db

@@ -105,7 +105,7 @@ class MessageFactory:
         newsletter = compiled.config.newsletter
         compiled.config.require("from_addr")
         if not (newsletter.unsubscribe_url or newsletter.unsubscribe_mailto):
-            raise ConfigError(f"{compiled.config.root / 'gigo-mail.toml'}: [newsletter] needs "
+            raise ConfigError(f"{compiled.config.path}: [newsletter] needs "
                               "'unsubscribe_url' or 'unsubscribe_mailto'; bulk mail must carry one")
         self.compiled = compiled
         self.test = test

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import jinja2
 
-from .compile import GMAIL_CLIP_BYTES
+from .compile import GMAIL_CLIP_BYTES, clip_level
 from .errors import InboxUnavailable
 from .inbox_maildir import list_messages, load_message, message_parts, related_part
 from .preview import PreviewState
@@ -59,13 +59,6 @@ def _when(value: Any) -> str:
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
-
-
-def clip_level(html_bytes: int) -> str:
-    """'ok', 'near' (over 75 % of Gmail's limit) or 'clipped'."""
-    if html_bytes > GMAIL_CLIP_BYTES:
-        return "clipped"
-    return "near" if html_bytes > 0.75 * GMAIL_CLIP_BYTES else "ok"
 
 
 def preview_page(state: PreviewState, *, inbox_enabled: bool) -> str:
@@ -165,7 +158,7 @@ def message_page(state: PreviewState, maildir: Path, msg_id: str) -> str:
         title=str(msg.get("Subject", "(no subject)")),
         msg_id=msg_id,
         subject=" ".join(str(msg.get("Subject", "")).split()),
-        sender=str(msg.get("From", "")),
+        from_header=str(msg.get("From", "")),
         to=str(msg.get("To", "")),
         has_html=html_body is not None,
         text=text_body,

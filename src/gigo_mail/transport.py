@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import os
 import re
 import socket
@@ -28,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from .errors import ConfigError, SMTPConnectFailed, SMTPFatalError, SMTPPermanentError, SMTPTransientError
+from .net import is_loopback
 from .wire import Reply, ReplyReader, WireClosed
 
 __all__ = [
@@ -80,12 +80,7 @@ class SmtpUrl:
 
     @property
     def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.host)
 
     @property
     def tls(self) -> str:

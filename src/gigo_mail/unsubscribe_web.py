@@ -71,7 +71,7 @@ def _page(title: str, body: str, newsletter: str) -> bytes:
 
 def make_app(config: Config) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """The WSGI app for ``config``'s newsletter; suppressions go to its journal."""
-    where = str(config.root / "gigo-mail.toml")
+    where = str(config.path)
     location = TokenLocation(config.newsletter.unsubscribe_url, where)
     secret = config.secret()
     name = config.newsletter.name
