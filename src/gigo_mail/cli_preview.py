@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import webbrowser
 from pathlib import Path
 from typing import Annotated
@@ -13,13 +11,7 @@ from rich.markup import escape
 
 from .config import shown_path
 from .console import console, err_console
-
-
-def has_display() -> bool:
-    """False on a Linux box with no graphical session, where a browser cannot appear."""
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
+from .env import has_display
 
 
 def _open_in_browser(url: str) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -20,45 +19,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .compile import CompiledIssue, build_dir, compile_issue
-from .config import Config, load_config
+from .campaign import Campaign, SendRequest, prepare_send
+from .compile import CompiledIssue
+from .config import Smtp, load_config
 from .console import console, err_console, facts_table
-from .errors import CompileError, ConfirmationRequired
-from .issue import find_issue
-from .journal import Journal
-from .message import MessageFactory
-from .sender import (
-    ALREADY_SENT,
-    FAILED,
-    NOT_FAILED,
-    UNCERTAIN,
-    Selector,
-    Sender,
-    SendOptions,
-    SendPlan,
-    SendResult,
-    SendStats,
-    plan_send,
-)
-from .subscribers import SkippedRow, Subscriber, read_header, read_subscribers, sample_subscriber
-from .transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
-
-
-def smtp_url(config: Config, override: str | None) -> SmtpUrl:
-    """Precedence: gigo-mail.toml [smtp] url, then env GIGO_SMTP_URL, then --smtp."""
-    return parse_smtp_url(override or os.environ.get("GIGO_SMTP_URL") or config.smtp.url)
-
-
-def smtp_password(url: SmtpUrl) -> str | None:
-    """Env GIGO_SMTP_PASSWORD, else a hidden prompt; only when the URL names a user."""
-    if not url.user:
-        return None
-    password = os.environ.get("GIGO_SMTP_PASSWORD")
-    if password:
-        return password
-    if not sys.stdin.isatty():
-        raise ConfirmationRequired(f"{url} needs a password: set GIGO_SMTP_PASSWORD (no terminal to ask on)")
-    return str(typer.prompt(f"Password for {url.user} at {url.host}", hide_input=True))
+from .errors import ConfirmationRequired
+from .sender import ALREADY_SENT, FAILED, NOT_FAILED, UNCERTAIN, Sender, SendPlan, SendResult, SendStats
+from .subscribers import SkippedRow, Subscriber
+from .transport import SmtpUrl
 
 
 def _header(compiled: CompiledIssue, where: str, extra: Iterable[tuple[str, str]] = ()) -> Table:
@@ -95,9 +63,8 @@ def _show_skipped(plan: SendPlan, list_path: Path) -> None:
         console.print(f"… and {more} more: gigo-mail subscribers check {escape(str(list_path))}")
 
 
-def _warn_missing_columns(compiled: CompiledIssue, list_path: Path) -> None:
+def _warn_missing_columns(missing: list[str], list_path: Path) -> None:
     """A template column the list lacks would go out empty: say so before anyone is asked."""
-    missing = sorted(compiled.required_columns - set(read_header(list_path)))
     for column in missing:
         console.print(f"[yellow]warning:[/] the issue uses subscriber.{escape(column)} but "
                       f"{escape(str(list_path))} has no '{escape(column)}' column: it will be empty "
@@ -178,28 +145,26 @@ def _progress_callback(progress: Progress | None, task_id: int | None) -> Callab
     return update
 
 
-def _send(compiled: CompiledIssue, factory: MessageFactory, make_transport: Callable[[], Transport],
-          rows: Iterable[Subscriber | SkippedRow], options: SendOptions, journal: Journal | None,
-          selector: Selector | None, planned: int | None, dry_run: bool = False) -> int:
+def _send(campaign: Campaign) -> int:
+    """Run the prepared send with a progress bar, then draw the summary; the exit code."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("[green]{task.fields[sent]} sent[/] [red]{task.fields[failed]} failed[/]"),
                TextColumn("{task.fields[rate]:.0f} msg/s"), TimeRemainingColumn())
     show = console.is_terminal
     progress = Progress(*columns, console=console, transient=False) if show else None
-    task_id = progress.add_task("sending", total=planned, sent=0, failed=0, rate=0.0) if progress else None
-    sender = Sender(issue_key=compiled.issue.key, envelope_from=factory.envelope_from, build=factory.build,
-                    transport_factory=make_transport, options=options, journal=journal,
-                    on_progress=_progress_callback(progress, task_id), planned=planned, selector=selector)
+    task_id = (progress.add_task("sending", total=campaign.planned, sent=0, failed=0, rate=0.0)
+               if progress else None)
+    sender = campaign.sender(_progress_callback(progress, task_id))
     with progress or contextlib.nullcontext():
-        result, interrupted = _run(sender, rows)
-    console.print(_summary(result, dry_run))
+        result, interrupted = _run(sender, campaign.rows())
+    console.print(_summary(result, campaign.request.dry_run))
     for failure in result.stats.failures[:10]:
         code = f"{failure.code} " if failure.code else ""
         console.print(f"[red]failed:[/] {escape(failure.email)}: {escape(code + failure.text)}",
                       soft_wrap=True)
     if result.stats.failed > 10:
         console.print(f"... and {result.stats.failed - 10} more: "
-                      f"gigo-mail status {compiled.issue.key} --failed")
+                      f"gigo-mail status {campaign.issue_key} --failed")
     if result.abandoned:
         err_console.print(f"[yellow]warning:[/] {result.abandoned} message(s) got no answer before the "
                           "drain timeout; they are marked uncertain (see --resend-uncertain)")
@@ -232,7 +197,8 @@ def register(app: typer.Typer) -> None:
         rate: Annotated[float | None, typer.Option(
             "--rate", min=0.0, help="Messages per second, all connections together (0 = unlimited).")] = None,
         concurrency: Annotated[int | None, typer.Option(
-            "--concurrency", min=1, max=100, help="Parallel SMTP connections (default 8).")] = None,
+            "--concurrency", min=1, max=100,
+            help=f"Parallel SMTP connections (default {Smtp.concurrency}).")] = None,
         smtp: Annotated[str | None, typer.Option(
             "--smtp", help="SMTP URL, e.g. smtp://user@host:587 (password: env GIGO_SMTP_PASSWORD "
             "or a prompt).")] = None,
@@ -250,8 +216,9 @@ def register(app: typer.Typer) -> None:
         if no_write and not dry_run:
             raise typer.BadParameter("--no-write only goes with --dry-run", param_hint="--no-write")
         try:
-            code = _command(issue, list_path, to or [], dry_run, out, no_write, limit, rate, concurrency,
-                            smtp, retry_failed, resend_uncertain, yes)
+            request = SendRequest(issue, list_path, tuple(to or ()), dry_run, out, no_write, limit, rate,
+                                  concurrency, smtp, retry_failed, resend_uncertain)
+            code = _command(request, yes)
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
             code = 130
@@ -259,72 +226,35 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(code)
 
 
-def _command(ref: str, list_path: Path | None, to: list[str], dry_run: bool, out: Path | None,
-             no_write: bool, limit: int | None, rate: float | None, concurrency: int | None,
-             smtp: str | None, retry_failed: bool, resend_uncertain: bool, yes: bool) -> int:
-    config = load_config()
-    compiled = compile_issue(config, find_issue(config.root, ref))
-    if compiled.report.errors:
-        raise CompileError(f"issue {compiled.issue.key} has build errors ({compiled.report.errors[0]}); "
-                           f"run 'gigo-mail build {compiled.issue.key}' and fix them first")
-    config = compiled.config
-    settings = config.smtp
-    options = SendOptions(
-        concurrency=concurrency or settings.concurrency, rate=settings.rate if rate is None else rate,
-        max_per_connection=settings.max_per_connection, attempts=settings.attempts,
-        max_errors=settings.max_errors, limit=limit, retry_failed=retry_failed,
-        resend_uncertain=resend_uncertain)
-    factory = MessageFactory(compiled, secret=config.secret(), test=bool(to))
+def _ask_password(url: SmtpUrl) -> str:
+    return str(typer.prompt(f"Password for {url.user} at {url.host}", hide_input=True))
 
-    if dry_run:
-        folder = out or build_dir(compiled) / "outbox"
-        journal = Journal.existing(config.root) if not to else None
-        with journal or contextlib.nullcontext():
-            rows: Iterable[Subscriber | SkippedRow]
-            if to:
-                rows = [sample_subscriber(address) for address in to]
-            else:
-                assert list_path is not None
-                suppressed = journal.is_suppressed if journal else None
-                rows = read_subscribers(list_path, suppressed)
-            selector = Selector(journal, compiled.issue.key, retry_failed=retry_failed,
-                                resend_uncertain=resend_uncertain)
-            where = "nowhere (render only)" if no_write else f"{folder}/*.eml"
+
+def _command(request: SendRequest, yes: bool) -> int:
+    """Prepare the send in the core, show it, ask, run it."""
+    ask = _ask_password if sys.stdin.isatty() else None
+    with prepare_send(load_config(), request, ask) as campaign:
+        compiled = campaign.compiled
+        if request.dry_run:
+            where = "nowhere (render only)" if request.no_write else f"{campaign.folder}/*.eml"
             console.print(_header(compiled, where, [("mode", "dry run: no connection, no journal")]))
-            transport = FileTransport(folder, keep=not no_write)
-            dry = SendOptions(concurrency=1, limit=limit, retry_failed=retry_failed,
-                              resend_uncertain=resend_uncertain)
-            return _send(compiled, factory, lambda: transport, rows, dry, None, selector, None, dry_run=True)
-
-    url = smtp_url(config, smtp)
-    endpoint = SmtpEndpoint(url, password=smtp_password(url), timeout=settings.timeout,
-                            cafile=settings.cafile or None)
-
-    def make_transport() -> Transport:
-        return SmtpTransport(endpoint)
-
-    if to:
-        rows = [sample_subscriber(address) for address in to]
-        console.print(_header(compiled, ", ".join(to),
-                              [("server", str(url)), ("mode", "test send, not journaled")]))
-        return _send(compiled, factory, make_transport, rows, options, None, None, len(rows))
-
-    assert list_path is not None
-    with Journal.for_root(config.root) as journal:
-        selector = Selector(journal, compiled.issue.key, retry_failed=retry_failed,
-                            resend_uncertain=resend_uncertain)
-        plan = plan_send(read_subscribers(list_path, journal.is_suppressed), selector, limit)
-        console.print(_header(compiled, str(list_path), [("server", str(url)), *_plan_rows(plan)]))
+            return _send(campaign)
+        if request.to:
+            console.print(_header(compiled, ", ".join(request.to),
+                                  [("server", str(campaign.url)), ("mode", "test send, not journaled")]))
+            return _send(campaign)
+        plan, list_path = campaign.plan, request.list_path
+        assert plan is not None and list_path is not None
+        console.print(_header(compiled, str(list_path), [("server", str(campaign.url)), *_plan_rows(plan)]))
         _show_skipped(plan, list_path)
-        _warn_missing_columns(compiled, list_path)
+        _warn_missing_columns(campaign.missing_columns, list_path)
         if plan.to_send == 0:
-            console.print(f"nothing to send: see 'gigo-mail status {compiled.issue.key}' for who has it; "
+            console.print(f"nothing to send: see 'gigo-mail status {campaign.issue_key}' for who has it; "
                           "--retry-failed and --resend-uncertain re-send the others")
             return 0
         if not yes:
             if not sys.stdin.isatty():
                 raise ConfirmationRequired(f"not sending {plan.to_send} messages without confirmation: "
                                            "no terminal to ask on; add --yes")
-            typer.confirm(f"Send issue {compiled.issue.key} to {plan.to_send} subscribers?", abort=True)
-        rows = read_subscribers(list_path, journal.is_suppressed)
-        return _send(compiled, factory, make_transport, rows, options, journal, selector, plan.to_send)
+            typer.confirm(f"Send issue {campaign.issue_key} to {plan.to_send} subscribers?", abort=True)
+        return _send(campaign)

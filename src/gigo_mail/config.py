@@ -14,6 +14,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
+from . import env
 from .errors import ConfigError
 
 CONFIG_NAME = "gigo-mail.toml"
@@ -53,7 +54,12 @@ class Newsletter:
 
 @dataclass(frozen=True)
 class Smtp:
-    """Where and how fast to send. The password never lives here: env or prompt."""
+    """Where and how fast to send: the one place the [smtp] defaults are written (the
+    engine's SendOptions and ``send --help`` take theirs from here). The password never
+    lives here: env or prompt.
+
+    ``concurrency`` 8: one core saturates around 4-8 pipelined connections; more only
+    costs the server sessions (and providers cap concurrent sessions, often at 10)."""
 
     url: str = DEFAULT_SMTP_URL
     concurrency: int = 8
@@ -96,13 +102,22 @@ class Config:
             return self
         return replace(self, newsletter=replace(self.newsletter, **changes))
 
+    def smtp_url(self, override: str | None = None) -> str:
+        """Precedence: gigo-mail.toml [smtp] url, then env GIGO_SMTP_URL, then --smtp."""
+        return override or env.smtp_url() or self.smtp.url
+
+    @property
+    def smtp_cafile(self) -> str:
+        """A private CA to trust: [smtp] cafile, else env GIGO_SMTP_CAFILE ('' for none)."""
+        return self.smtp.cafile or env.smtp_cafile()
+
     def secret(self) -> bytes:
         """The HMAC key for unsubscribe tokens.
 
         Order: env GIGO_UNSUBSCRIBE_SECRET, then ``unsubscribe_secret`` in the
         config, then ``.gigo/secret`` (created once, so tokens stay valid).
         """
-        value = os.environ.get("GIGO_UNSUBSCRIBE_SECRET") or self.unsubscribe_secret
+        value = env.unsubscribe_secret() or self.unsubscribe_secret
         if value:
             return value.encode()
         path = self.state_dir / "secret"

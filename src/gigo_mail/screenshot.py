@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import env
 from .errors import ScreenshotError
 
 INSTALL_HINT = ("install it with 'sudo apt-get install chromium' (Debian/Ubuntu), "
@@ -74,9 +75,9 @@ _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-s
 
 def find_chromium() -> Path | None:
     """The browser to use: env GIGO_CHROMIUM, /usr/bin/chromium, then the usual names on PATH."""
-    env = os.environ.get("GIGO_CHROMIUM", "").strip()
-    if env:
-        found = shutil.which(env)
+    wanted = env.chromium()
+    if wanted:
+        found = shutil.which(wanted)
         return Path(found) if found else None
     if os.access("/usr/bin/chromium", os.X_OK):
         return Path("/usr/bin/chromium")
@@ -89,11 +90,11 @@ def find_chromium() -> Path | None:
 
 def require_chromium() -> Path:
     """Like find_chromium, but a missing browser is a one-line error saying how to get one."""
-    env = os.environ.get("GIGO_CHROMIUM", "").strip()
+    wanted = env.chromium()
     found = find_chromium()
     if found is None:
-        if env:
-            raise ScreenshotError(f"GIGO_CHROMIUM={env} is not an executable; {INSTALL_HINT}")
+        if wanted:
+            raise ScreenshotError(f"{env.CHROMIUM}={wanted} is not an executable; {INSTALL_HINT}")
         raise ScreenshotError(f"screenshots need Chromium and none was found; {INSTALL_HINT}")
     return found
 

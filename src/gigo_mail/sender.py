@@ -30,8 +30,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from .config import Smtp
 from .errors import GigoError, SMTPConnectFailed, SMTPFatalError, SMTPPermanentError, SMTPTransientError
 from .ratelimit import RateLimiter
 from .subscribers import SkippedRow, Subscriber
@@ -62,16 +63,14 @@ class BuiltMessageLike(Protocol):
 
 @dataclass(frozen=True)
 class SendOptions:
-    """How fast and how stubbornly to send; defaults suit a local relay or a provider.
+    """How fast and how stubbornly to send. The first five default to ``config.Smtp``'s
+    (the [smtp] settings of gigo-mail.toml), the one place those defaults are written."""
 
-    ``concurrency`` 8: one core saturates around 4-8 pipelined connections; more only
-    costs the server sessions (and providers cap concurrent sessions, often at 10)."""
-
-    concurrency: int = 8
-    rate: float = 0.0  # messages per second across all connections; 0 = unlimited
-    max_per_connection: int = 1000
-    attempts: int = 5  # tries per recipient for transient failures
-    max_errors: int = 1000  # stop the run after this many failed recipients
+    concurrency: int = Smtp.concurrency
+    rate: float = Smtp.rate  # messages per second across all connections; 0 = unlimited
+    max_per_connection: int = Smtp.max_per_connection
+    attempts: int = Smtp.attempts  # tries per recipient for transient failures
+    max_errors: int = Smtp.max_errors  # stop the run after this many failed recipients
     limit: int | None = None  # send to at most this many recipients in this run
     retry_failed: bool = False
     resend_uncertain: bool = False
@@ -88,6 +87,14 @@ class SendOptions:
             raise ValueError("attempts must be at least 1")
         if self.max_per_connection < 1:
             raise ValueError("max_per_connection must be at least 1")
+
+    @classmethod
+    def from_settings(cls, smtp: Smtp, **overrides: Any) -> SendOptions:
+        """The [smtp] settings of gigo-mail.toml, then the command's ``overrides``."""
+        values = {"concurrency": smtp.concurrency, "rate": smtp.rate,
+                  "max_per_connection": smtp.max_per_connection, "attempts": smtp.attempts,
+                  "max_errors": smtp.max_errors}
+        return cls(**(values | overrides))
 
     @property
     def queue_window(self) -> int:

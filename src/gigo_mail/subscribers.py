@@ -41,8 +41,8 @@ from .errors import SubscriberListError
 from .subscribers_csv import EMAIL_COLUMNS, CsvTable, DigestSet, clean_text
 
 __all__ = ["DO_NOT_MAIL_STATUSES", "EMAIL_COLUMNS", "SKIP_KINDS", "DigestSet", "ListReport", "SkippedRow",
-           "Subscriber", "address_key", "check_address", "check_list", "clean_text", "read_header",
-           "read_subscribers", "sample_subscriber"]
+           "Subscriber", "SubscriberRows", "address_key", "check_address", "check_list", "clean_text",
+           "read_header", "read_subscribers", "sample_subscriber"]
 
 SKIP_KINDS = ("invalid", "duplicate", "unsubscribed", "suppressed")
 # Values of a `status` column that mean "do not mail" (compared lower-cased, stripped).
@@ -161,15 +161,24 @@ def read_header(path: Path) -> list[str]:
     return table.columns
 
 
-def read_subscribers(path: Path, suppressed: Callable[[str], bool] | None = None
-                     ) -> Iterator[Subscriber | SkippedRow]:
+class SubscriberRows(Iterator[Subscriber | SkippedRow]):
+    """The stream ``read_subscribers`` returns; its ``columns`` are known before any row."""
+
+    def __init__(self, table: CsvTable, suppressed: Callable[[str], bool] | None) -> None:
+        self.columns: list[str] = table.columns
+        self._rows = _stream(table, suppressed)
+
+    def __next__(self) -> Subscriber | SkippedRow:
+        return next(self._rows)
+
+
+def read_subscribers(path: Path, suppressed: Callable[[str], bool] | None = None) -> SubscriberRows:
     """Stream the list: a Subscriber for each row to mail, a SkippedRow for the others.
 
     The file is opened and its header checked now (SubscriberListError at once);
     rows are read as the iterator is consumed. ``suppressed(key)`` says whether an
     address is on the suppression list."""
-    table = CsvTable(path)
-    return _stream(table, suppressed)
+    return SubscriberRows(CsvTable(path), suppressed)
 
 
 def _stream(table: CsvTable, suppressed: Callable[[str], bool] | None) -> Iterator[Subscriber | SkippedRow]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import re
 import socket
 import ssl
@@ -149,7 +148,7 @@ class SmtpEndpoint:
         return f"{self.url.host}:{self.url.port}"
 
     def tls_context(self) -> ssl.SSLContext:
-        return make_tls_context(self.cafile or os.environ.get("GIGO_SMTP_CAFILE") or None)
+        return make_tls_context(self.cafile or None)
 
 
 # --- dot-stuffing ------------------------------------------------------------------------

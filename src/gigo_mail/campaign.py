@@ -1,0 +1,175 @@
+"""One send of one issue, set up from the config and the command's options.
+
+``prepare_send`` is the core entry point of ``gigo-mail send``: it compiles the
+issue, maps the [smtp] settings and the options to SendOptions, picks the
+destination (SMTP, or files for a dry run), opens the journal when the send is
+recorded, and counts the plan in one pass over the list. The command shows the
+result, asks, and calls ``Campaign.sender`` to run it. Nothing here prints.
+
+Which sends touch the journal:
+
+* a list send records every outcome in it (created if needed);
+* a dry run reads it, if it exists, to select like the real send would, and writes nothing;
+* a test send (``--to``) neither reads nor writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+
+from .compile import CompiledIssue, build_dir, compile_issue
+from .config import Config
+from .env import smtp_password
+from .errors import CompileError, ConfirmationRequired
+from .issue import find_issue
+from .journal import Journal
+from .message import MessageFactory
+from .sender import Selector, Sender, SendOptions, SendPlan, SendStats, plan_send
+from .subscribers import SkippedRow, Subscriber, read_subscribers, sample_subscriber
+from .transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """What the user asked ``gigo-mail send`` for, already parsed."""
+
+    ref: str
+    list_path: Path | None = None
+    to: tuple[str, ...] = ()  # a test send to these addresses
+    dry_run: bool = False
+    out: Path | None = None  # dry run: the folder for .eml files
+    no_write: bool = False  # dry run: render and count only
+    limit: int | None = None
+    rate: float | None = None  # None: [smtp] rate
+    concurrency: int | None = None  # None: [smtp] concurrency
+    smtp: str | None = None  # --smtp URL
+    retry_failed: bool = False
+    resend_uncertain: bool = False
+
+
+def send_options(config: Config, request: SendRequest) -> SendOptions:
+    """The [smtp] settings, then the command's options. A dry run writes files one at a
+    time and unpaced (nothing is on the wire), with the same attempts and max_errors."""
+    smtp = config.smtp
+    options = SendOptions.from_settings(
+        smtp, concurrency=request.concurrency or smtp.concurrency,
+        rate=smtp.rate if request.rate is None else request.rate, limit=request.limit,
+        retry_failed=request.retry_failed, resend_uncertain=request.resend_uncertain)
+    return replace(options, concurrency=1, rate=0.0) if request.dry_run else options
+
+
+def password_for(url: SmtpUrl, ask: Callable[[SmtpUrl], str] | None) -> str | None:
+    """Env GIGO_SMTP_PASSWORD, else ``ask`` (a hidden prompt); only when the URL names a user."""
+    if not url.user:
+        return None
+    password = smtp_password()
+    if password:
+        return password
+    if ask is None:
+        raise ConfirmationRequired(f"{url} needs a password: set GIGO_SMTP_PASSWORD (no terminal to ask on)")
+    return ask(url)
+
+
+@dataclass
+class Campaign:
+    """A send ready to run: what the command shows, asks about, then runs."""
+
+    request: SendRequest
+    compiled: CompiledIssue
+    factory: MessageFactory
+    options: SendOptions
+    make_transport: Callable[[], Transport]
+    url: SmtpUrl | None = None  # None for a dry run
+    folder: Path | None = None  # a dry run's .eml folder
+    journal: Journal | None = None  # read (dry run) or written (list send)
+    selector: Selector | None = None
+    plan: SendPlan | None = None  # a list send's plan, counted before asking
+    missing_columns: list[str] = field(default_factory=list)  # the issue reads them, the list lacks them
+
+    @property
+    def issue_key(self) -> str:
+        return self.compiled.issue.key
+
+    @property
+    def records(self) -> bool:
+        """Whether this send writes the journal (only a real list send does)."""
+        return not self.request.dry_run and not self.request.to
+
+    @property
+    def planned(self) -> int | None:
+        if self.request.to and not self.request.dry_run:
+            return len(self.request.to)
+        return self.plan.to_send if self.plan is not None else None
+
+    def rows(self) -> Iterable[Subscriber | SkippedRow]:
+        """A fresh stream of the recipients: the list is read again, never held in memory."""
+        if self.request.to:
+            return [sample_subscriber(address) for address in self.request.to]
+        assert self.request.list_path is not None
+        suppressed = self.journal.is_suppressed if self.journal is not None else None
+        return read_subscribers(self.request.list_path, suppressed)
+
+    def sender(self, on_progress: Callable[[SendStats], None] | None = None) -> Sender:
+        return Sender(issue_key=self.issue_key, envelope_from=self.factory.envelope_from,
+                      build=self.factory.build, transport_factory=self.make_transport, options=self.options,
+                      journal=self.journal if self.records else None, on_progress=on_progress,
+                      planned=self.planned, selector=self.selector)
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
+    def __enter__(self) -> Campaign:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def prepare_send(config: Config, request: SendRequest,
+                 ask_password: Callable[[SmtpUrl], str] | None = None) -> Campaign:
+    """Compile, configure and plan one send (see the module docs); close the result when done."""
+    compiled = compile_issue(config, find_issue(config.root, request.ref))
+    if compiled.report.errors:
+        raise CompileError(f"issue {compiled.issue.key} has build errors ({compiled.report.errors[0]}); "
+                           f"run 'gigo-mail build {compiled.issue.key}' and fix them first")
+    config = compiled.config
+    options = send_options(config, request)
+    factory = MessageFactory(compiled, secret=config.secret(), test=bool(request.to))
+
+    if request.dry_run:
+        folder = request.out or build_dir(compiled) / "outbox"
+        transport = FileTransport(folder, keep=not request.no_write)
+        journal = None if request.to else Journal.existing(config.root)
+        selector = Selector(journal, compiled.issue.key, retry_failed=request.retry_failed,
+                            resend_uncertain=request.resend_uncertain)
+        return Campaign(request, compiled, factory, options, lambda: transport, folder=folder,
+                        journal=journal, selector=selector)
+
+    url = parse_smtp_url(config.smtp_url(request.smtp))
+    endpoint = SmtpEndpoint(url, password=password_for(url, ask_password), timeout=config.smtp.timeout,
+                            cafile=config.smtp_cafile or None)
+
+    def make_transport() -> Transport:
+        return SmtpTransport(endpoint)
+
+    if request.to:
+        return Campaign(request, compiled, factory, options, make_transport, url=url)
+
+    assert request.list_path is not None
+    journal = Journal.for_root(config.root)
+    try:
+        selector = Selector(journal, compiled.issue.key, retry_failed=request.retry_failed,
+                            resend_uncertain=request.resend_uncertain)
+        rows = read_subscribers(request.list_path, journal.is_suppressed)
+        missing = sorted(compiled.required_columns - set(rows.columns))
+        plan = plan_send(rows, selector, request.limit)
+    except BaseException:
+        journal.close()
+        raise
+    return Campaign(request, compiled, factory, options, make_transport, url=url, journal=journal,
+                    selector=selector, plan=plan, missing_columns=missing)
