@@ -71,8 +71,21 @@ class Smtp:
     cafile: str = ""  # a private CA bundle to trust besides the system's (PEM)
 
 
+# The sections of gigo-mail.toml, the keys spelled differently from their field, and the top level.
+SECTIONS: dict[str, type] = {"newsletter": Newsletter, "smtp": Smtp}
+_ALIASES: dict[str, dict[str, str]] = {"newsletter": {"from": "from_addr"}, "smtp": {}}
+TOP_LEVEL_KEYS = ("unsubscribe_secret",)
 # front matter / toml key -> Newsletter field name
-_NEWSLETTER_KEYS = {f.name: f.name for f in fields(Newsletter)} | {"from": "from_addr"}
+_NEWSLETTER_KEYS = {f.name: f.name for f in fields(Newsletter)} | _ALIASES["newsletter"]
+
+
+def known_keys() -> dict[str, tuple[str, ...]]:
+    """Every key gigo-mail.toml accepts, by section ('' for the top level), as a user writes it."""
+    keys: dict[str, tuple[str, ...]] = {"": TOP_LEVEL_KEYS}
+    for section, cls in SECTIONS.items():
+        spelled = {name: key for key, name in _ALIASES[section].items()}
+        keys[section] = tuple(spelled.get(f.name, f.name) for f in fields(cls))
+    return keys
 
 
 @dataclass(frozen=True)
@@ -187,11 +200,11 @@ def load_config(root: Path | None = None) -> Config:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
-    unknown = set(data) - {"newsletter", "smtp", "unsubscribe_secret"}
+    unknown = set(data) - set(SECTIONS) - set(TOP_LEVEL_KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown section '{sorted(unknown)[0]}'")
-    newsletter = _pick(Newsletter, data.get("newsletter", {}), f"{path} [newsletter]", {"from": "from_addr"})
-    smtp = _pick(Smtp, data.get("smtp", {}), f"{path} [smtp]", {})
+    newsletter = _pick(Newsletter, data.get("newsletter", {}), f"{path} [newsletter]", _ALIASES["newsletter"])
+    smtp = _pick(Smtp, data.get("smtp", {}), f"{path} [smtp]", _ALIASES["smtp"])
     if newsletter.images not in ("embed", "link"):
         raise ConfigError(f"{path}: [newsletter] images must be 'embed' or 'link'")
     return Config(root=root, newsletter=newsletter, smtp=smtp,
