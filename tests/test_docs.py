@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import typer
 
+import gigo_mail
 from gigo_mail.cli import app
 from gigo_mail.config import CONFIG_NAME, SECTIONS, Smtp, known_keys, load_config
 
@@ -88,3 +89,10 @@ def test_the_readme_example_loads_and_shows_the_smtp_defaults(tmp_path: Path) ->
     assert config.smtp == Smtp()  # the example shows the defaults the code has
     assert set(tomllib.loads(example)) <= set(SECTIONS)
     assert {f.name for f in fields(Smtp)} == set(known_keys()["smtp"])
+
+
+def test_what_the_readme_imports_from_the_package_exists() -> None:
+    names = set(re.findall(r"\bgigo_mail\.(\w+)\(", README))
+    assert "make_app" in names
+    for name in names:
+        assert name in gigo_mail.__all__, f"the README calls gigo_mail.{name}, not exported"

@@ -1,3 +1,34 @@
-"""gigo-mail: Markdown newsletters compiled to responsive email and sent over SMTP."""
+"""gigo-mail: Markdown newsletters compiled once to responsive email and sent over SMTP.
+
+The modules, in the order an issue flows through them (see ARCHITECTURE.md)::
+
+    config, env       gigo-mail.toml, the environment, and which of them wins
+    issue             an issue file: YAML front matter + Markdown
+    markdown          Markdown -> HTML and plain text
+    render            Jinja2, strict, with slot-aware filters
+    slots             the per-recipient slot contract: tokens, values, filling
+    compile           render -> MJML -> premailer, once per issue; the build report
+    subscribers(_csv) the list: validate, dedupe, skip opted-out rows, stream
+    message           one subscriber's message as wire-ready bytes
+    campaign          one send set up from the config and the options (the core entry point)
+    sender            the engine: selection (resume policy), pool, retries, rate limit
+    ratelimit         one adaptive rate for every connection
+    transport, wire   SMTP (aiosmtplib) and .eml files for dry runs
+    journal           who was sent what, in SQLite, so nothing is sent twice
+    errors            every named error
+    cli, cli_*        the commands: parse, call the core, draw with rich
+
+Around the pipeline: preview (the live preview server), inbox (the capture SMTP
+server), unsubscribe and unsubscribe_web (the one-click unsubscribe page),
+screenshot, scaffold.
+
+What a program may import from here: ``make_app(config)``, the unsubscribe page as a
+WSGI app for any WSGI server, and ``load_config`` to make its argument.
+"""
 
 __version__ = "0.1.0"
+
+from .config import load_config  # noqa: E402 - after __version__, which the CLI imports
+from .unsubscribe_web import make_app  # noqa: E402
+
+__all__ = ["__version__", "load_config", "make_app"]
