@@ -11,7 +11,8 @@ The modules, in the order an issue flows through them (see ARCHITECTURE.md)::
     subscribers(_csv) the list: validate, dedupe, skip opted-out rows, stream
     message           one subscriber's message as wire-ready bytes
     campaign          one send set up from the config and the options (the core entry point)
-    sender            the engine: selection (resume policy), pool, retries, rate limit
+    selection         the resume policy: who in the list is sent in this run; the plan
+    sender            the engine: worker pool, retries, error threshold, rate limit
     ratelimit         one adaptive rate for every connection
     transport, wire   SMTP (aiosmtplib) and .eml files for dry runs
     journal           who was sent what, in SQLite, so nothing is sent twice

@@ -27,7 +27,8 @@ from .errors import CompileError, ConfirmationRequired
 from .issue import find_issue
 from .journal import Journal
 from .message import MessageFactory
-from .sender import Selector, Sender, SendOptions, SendPlan, SendStats, plan_send
+from .selection import Selector, SendPlan, plan_send
+from .sender import Sender, SendOptions, SendStats
 from .subscribers import SkippedRow, Subscriber, read_subscribers, sample_subscriber
 from .transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
 

@@ -24,7 +24,8 @@ from .compile import CompiledIssue
 from .config import Smtp, load_config
 from .console import console, err_console, facts_table
 from .errors import ConfirmationRequired
-from .sender import ALREADY_SENT, FAILED, NOT_FAILED, UNCERTAIN, Sender, SendPlan, SendResult, SendStats
+from .selection import ALREADY_SENT, FAILED, NOT_FAILED, UNCERTAIN, SendPlan
+from .sender import Sender, SendResult, SendStats
 from .subscribers import SkippedRow, Subscriber
 from .transport import SmtpUrl
 

@@ -24,7 +24,7 @@ a run resumes may or may not have the message. Such recipients are *uncertain*
 (:meth:`Journal.uncertain` lists them) and are re-sent only when the user asks for
 it explicitly; the default is to risk a missing email rather than a duplicate.
 
-Who is sent on resume is decided in one place, ``sender.Selector``, from the
+Who is sent on resume is decided in one place, ``selection.Selector``, from the
 records kept here.
 
 Two processes must never send the same issue at once: :meth:`Journal.begin_run`

@@ -6,7 +6,7 @@ and bumps a version number. Pages long-poll ``/version`` and reload when it
 moves. A compile error after an edit becomes one line on the page; the last good
 build stays visible underneath so the writer keeps their place.
 
-The HTTP side lives in server_http.py; the pages in preview_pages.py.
+The HTTP side lives in preview_http.py; the pages in preview_pages.py.
 """
 
 from __future__ import annotations
