@@ -12,6 +12,9 @@ Usage::
 
 The server runs in its own thread and event loop, so a test may drive it from
 asyncio.run() or typer's CliRunner alike.
+
+Also the capture inbox (``inbox``: a real InboxServer and what it received), shared by the
+inbox, Maildir and inbox-command tests.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from gigo_mail.inbox import CapturedMessage, InboxServer
 
 SERVER_NAME = "mx.gigo.test"
 
@@ -249,3 +254,11 @@ def smtp_server(start_smtp: Callable[..., SmtpServer]) -> SmtpServer:
 def any_smtp_server(request: pytest.FixtureRequest, start_smtp: Callable[..., SmtpServer]) -> SmtpServer:
     """The same test against a server with and without PIPELINING."""
     return start_smtp(pipelining=request.param)
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Iterator[tuple[InboxServer, list[CapturedMessage]]]:
+    seen: list[CapturedMessage] = []
+    server = InboxServer(tmp_path / "inbox", port=0, on_message=seen.append)
+    with server:
+        yield server, seen

@@ -1,8 +1,10 @@
-"""Helpers shared by the compile and CLI tests: a throwaway copy of the newsletter."""
+"""Helpers shared by several test modules: a throwaway copy of the newsletter, and one
+newsletter message for the capture inbox."""
 
 from __future__ import annotations
 
 import shutil
+from email.message import EmailMessage
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,3 +41,21 @@ def write_image_issue(root: Path, key: str, *, images: str = "embed") -> Path:
     folder.mkdir(parents=True)
     (folder / "dot.gif").write_bytes(GIF)
     return write_issue(root, f"{key}/index.md", "subject: s\npreheader: p", "![dot](dot.gif)\n")
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def newsletter_mail(to: str, subject: str, number: int = 0) -> EmailMessage:
+    """A newsletter as it reaches the capture inbox: text, HTML and a related image."""
+    msg = EmailMessage()
+    msg["From"] = "Zoë's Letter <news@example.org>"
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<issue-011.{number}@example.org>"
+    msg["List-Unsubscribe"] = f"<https://example.org/u/{number}>"
+    msg.set_content(f"Hello {number}, plain text part.\n")
+    msg.add_alternative(f'<p>Hello {number}</p><img src="cid:logo@example.org">', subtype="html")
+    html = msg.get_payload()[1]
+    html.add_related(PNG, "image", "png", cid="<logo@example.org>")
+    return msg

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
 import smtplib
 import socket
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
@@ -27,12 +20,9 @@ from gigo_mail.inbox import (
     CapturedMessage,
     InboxError,
     InboxServer,
-    clear,
-    default_maildir,
     list_messages,
     load_message,
     message_parts,
-    related_part,
 )
 from gigo_mail.issue import find_issue
 from gigo_mail.journal import Journal
@@ -41,63 +31,14 @@ from gigo_mail.scaffold import create_newsletter
 from gigo_mail.sender import Sender, SendOptions
 from gigo_mail.subscribers import read_subscribers
 from gigo_mail.transport import SmtpEndpoint, SmtpTransport, parse_smtp_url
+from support import newsletter_mail
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-
-
-def newsletter(to: str, subject: str, number: int = 0) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = "Zoë's Letter <news@example.org>"
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Message-ID"] = f"<issue-011.{number}@example.org>"
-    msg["List-Unsubscribe"] = f"<https://example.org/u/{number}>"
-    msg.set_content(f"Hello {number}, plain text part.\n")
-    msg.add_alternative(f'<p>Hello {number}</p><img src="cid:logo@example.org">', subtype="html")
-    html = msg.get_payload()[1]
-    html.add_related(PNG, "image", "png", cid="<logo@example.org>")
-    return msg
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Iterator[tuple[InboxServer, list[CapturedMessage]]]:
-    seen: list[CapturedMessage] = []
-    server = InboxServer(tmp_path / "inbox", port=0, on_message=seen.append)
-    with server:
-        yield server, seen
-
-
-def test_messages_land_in_maildir_and_parse_back(inbox: tuple[InboxServer, list[CapturedMessage]]) -> None:
-    server, seen = inbox
-    sent = [newsletter(f"Reader {i} <reader{i}@example.org>", f"Issue 011 [{i}]", i) for i in range(3)]
-    with smtplib.SMTP("127.0.0.1", server.port) as client:
-        for msg in sent:
-            client.send_message(msg)
-
-    listed = list_messages(server.maildir)
-    assert len(listed) == 3 == len(seen) == server.received
-    assert [m.subject for m in listed] == ["Issue 011 [2]", "Issue 011 [1]", "Issue 011 [0]"]  # newest first
-    assert {m.id for m in listed} == {m.id for m in seen}
-    for row in listed:
-        assert row.mail_from == "news@example.org"
-        assert row.from_header == "Zoë's Letter <news@example.org>"  # decoded from encoded words
-        assert row.path is not None and row.path.stat().st_size == row.size
-        stored = load_message(server.maildir, row.id)
-        number = int(row.subject[-2])
-        original = sent[number]
-        for header in ("From", "To", "Subject", "Message-ID", "List-Unsubscribe"):
-            assert stored[header] == original[header], header
-        assert row.to == original["To"]
-        assert row.recipients == (f"reader{number}@example.org",)
-        html, text = message_parts(stored)
-        assert text == f"Hello {number}, plain text part.\n"
-        assert html is not None and f"<p>Hello {number}</p>" in html
-        assert related_part(stored, "logo@example.org") == ("image/png", PNG)
+runner = CliRunner()
 
 
 def test_aiosmtplib_and_several_recipients(inbox: tuple[InboxServer, list[CapturedMessage]]) -> None:
     server, _ = inbox
-    msg = newsletter("Readers <list@example.org>", "Two at once")
+    msg = newsletter_mail("Readers <list@example.org>", "Two at once")
 
     async def send() -> None:
         await aiosmtplib.send(msg, hostname="127.0.0.1", port=server.port,
@@ -112,7 +53,7 @@ def test_aiosmtplib_and_several_recipients(inbox: tuple[InboxServer, list[Captur
 def test_async_context_manager_runs_on_the_callers_loop(tmp_path: Path) -> None:
     async def scenario() -> list[str]:
         async with InboxServer(tmp_path / "inbox", port=0) as server:
-            await aiosmtplib.send(newsletter("a@example.org", "from the same loop"),
+            await aiosmtplib.send(newsletter_mail("a@example.org", "from the same loop"),
                                   hostname="127.0.0.1", port=server.port)
             return [m.subject for m in list_messages(server.maildir)]
 
@@ -122,7 +63,7 @@ def test_async_context_manager_runs_on_the_callers_loop(tmp_path: Path) -> None:
 def test_smtputf8_and_8bitmime_are_advertised_and_work(
         inbox: tuple[InboxServer, list[CapturedMessage]]) -> None:
     server, _ = inbox
-    msg = newsletter("Jörg <jörg@exämple.org>", "Grüße aus Köln")
+    msg = newsletter_mail("Jörg <jörg@exämple.org>", "Grüße aus Köln")
     with smtplib.SMTP("127.0.0.1", server.port) as client:
         client.ehlo()
         assert client.has_extn("smtputf8") and client.has_extn("8bitmime")
@@ -137,15 +78,8 @@ def test_any_login_is_accepted(inbox: tuple[InboxServer, list[CapturedMessage]])
     server, _ = inbox
     with smtplib.SMTP("127.0.0.1", server.port) as client:
         client.login("ann", "whatever")
-        client.send_message(newsletter("a@example.org", "after login"))
+        client.send_message(newsletter_mail("a@example.org", "after login"))
     assert [m.subject for m in list_messages(server.maildir)] == ["after login"]
-
-
-def test_unknown_message_id_is_a_key_error(inbox: tuple[InboxServer, list[CapturedMessage]]) -> None:
-    server, _ = inbox
-    for bad in ("nope", "../new", "", ".probe"):
-        with pytest.raises(KeyError):
-            load_message(server.maildir, bad)
 
 
 def _rcpt_failures(server: InboxServer, addresses: list[str]) -> set[str]:
@@ -187,7 +121,7 @@ def test_chaos_on_data_with_a_permanent_code(tmp_path: Path) -> None:
     with InboxServer(tmp_path / "inbox", port=0, fail_rate=1.0, fail_code=554, fail_on="data") as server:
         with smtplib.SMTP("127.0.0.1", server.port) as client, \
                 pytest.raises(smtplib.SMTPDataError) as caught:
-            client.send_message(newsletter("a@example.org", "refused"))
+            client.send_message(newsletter_mail("a@example.org", "refused"))
         assert caught.value.smtp_code == 554
         assert list_messages(server.maildir) == []
 
@@ -210,16 +144,6 @@ def test_bad_chaos_settings_are_refused(tmp_path: Path) -> None:
         InboxServer(tmp_path, fail_code=250)
 
 
-def test_clear_empties_the_inbox(inbox: tuple[InboxServer, list[CapturedMessage]], tmp_path: Path) -> None:
-    server, _ = inbox
-    with smtplib.SMTP("127.0.0.1", server.port) as client:
-        for i in range(4):
-            client.send_message(newsletter("a@example.org", f"m{i}", i))
-    assert clear(server.maildir) == 4
-    assert list_messages(server.maildir) == []
-    assert clear(tmp_path / "never-created") == 0
-
-
 def test_port_in_use_is_an_inbox_error(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -227,104 +151,6 @@ def test_port_in_use_is_an_inbox_error(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         with pytest.raises(InboxError, match=rf"127\.0\.0\.1:{port} is already in use.*--port"):
             InboxServer(tmp_path / "inbox", port=port).start()
-
-
-# -- the CLI ---------------------------------------------------------------------------------
-
-runner = CliRunner()
-
-
-def test_cli_clear_reports_the_count(inbox: tuple[InboxServer, list[CapturedMessage]]) -> None:
-    server, _ = inbox
-    with smtplib.SMTP("127.0.0.1", server.port) as client:
-        client.send_message(newsletter("a@example.org", "one"))
-        client.send_message(newsletter("b@example.org", "two"))
-    result = runner.invoke(app, ["inbox", "--clear", "--maildir", str(server.maildir)])
-    assert result.exit_code == 0, result.output
-    assert "Removed 2 messages" in result.output
-    assert list_messages(server.maildir) == []
-
-
-def test_cli_clear_defaults_to_the_newsletters_inbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "gigo-mail.toml").write_text('[newsletter]\nname = "N"\n')
-    (tmp_path / "issues").mkdir()
-    assert default_maildir(tmp_path) == tmp_path / ".gigo" / "inbox"
-    with InboxServer(default_maildir(tmp_path), port=0) as server, \
-            smtplib.SMTP("127.0.0.1", server.port) as client:
-        client.send_message(newsletter("a@example.org", "one"))
-    monkeypatch.chdir(tmp_path / "issues")  # the root is found from below
-    result = runner.invoke(app, ["inbox", "--clear"])
-    assert result.exit_code == 0, result.output
-    assert "Removed 1 message from" in result.output
-    assert list_messages(tmp_path / ".gigo" / "inbox") == []
-
-
-def test_cli_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        result = runner.invoke(app, ["inbox", "--port", str(port), "--maildir", str(tmp_path / "i")])
-    assert result.exit_code == 1
-    assert f"127.0.0.1:{port} is already in use" in result.stderr
-    assert "--port" in result.stderr and "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-
-
-def test_cli_unwritable_folder_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")  # even root cannot create a folder below a file
-    result = runner.invoke(app, ["inbox", "--port", "0", "--maildir", str(blocker / "inbox")])
-    assert result.exit_code == 1
-    assert "is not writable" in result.stderr and "--maildir" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file permissions")
-def test_cli_read_only_folder_is_refused(tmp_path: Path) -> None:
-    folder = tmp_path / "inbox"
-    for sub in ("tmp", "new", "cur"):
-        (folder / sub).mkdir(parents=True)
-    (folder / "tmp").chmod(0o500)
-    try:
-        result = runner.invoke(app, ["inbox", "--port", "0", "--maildir", str(folder)])
-    finally:
-        (folder / "tmp").chmod(0o700)
-    assert result.exit_code == 1 and "is not writable" in result.stderr
-
-
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_cli_serves_prints_each_message_and_stops_cleanly(tmp_path: Path, stop_signal: int) -> None:
-    maildir = tmp_path / "inbox"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from gigo_mail.cli import main; main()", "inbox", "--port", "0",
-         "--maildir", str(maildir)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
-    )
-    try:
-        assert proc.stdout is not None
-        banner = proc.stdout.readline()
-        match = re.search(r"smtp://127\.0\.0\.1:(\d+)", banner)
-        assert match, banner
-        with smtplib.SMTP("127.0.0.1", int(match.group(1))) as client:
-            client.send_message(newsletter("Ann <ann@example.org>", "Issue 011: hello"))
-        deadline = time.monotonic() + 10
-        lines = []
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            if "Issue 011: hello" in line:
-                break
-        assert "Ann <ann@example.org>" in lines[-1] and "Issue 011: hello" in lines[-1]
-        proc.send_signal(stop_signal)
-        out, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
-    assert "Inbox stopped: 1 message received" in out
-    assert len(list_messages(maildir)) == 1
 
 
 # -- end to end: a fresh newsletter sent for real into the inbox -------------------------------
