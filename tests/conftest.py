@@ -14,7 +14,9 @@ The server runs in its own thread and event loop, so a test may drive it from
 asyncio.run() or typer's CliRunner alike.
 
 Also the capture inbox (``inbox``: a real InboxServer and what it received), shared by the
-inbox, Maildir and inbox-command tests.
+inbox, Maildir and inbox-command tests; and the preview (``site``: a tiny newsletter as the
+current folder; ``running``: its live preview served on 127.0.0.1), shared by the preview,
+preview HTTP, preview pages and preview-command tests.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
+import urllib.error
+import urllib.request
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,6 +39,9 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from gigo_mail.inbox import CapturedMessage, InboxServer
+from gigo_mail.preview import IssueBuilder, PreviewState
+from gigo_mail.preview_http import PreviewHTTPServer, start_server
+from support import PREVIEW_CONFIG, PREVIEW_ISSUE
 
 SERVER_NAME = "mx.gigo.test"
 
@@ -262,3 +269,51 @@ def inbox(tmp_path: Path) -> Iterator[tuple[InboxServer, list[CapturedMessage]]]
     server = InboxServer(tmp_path / "inbox", port=0, on_message=seen.append)
     with server:
         yield server, seen
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tiny newsletter using the built-in template, as the current folder."""
+    root = tmp_path / "site"
+    (root / "issues").mkdir(parents=True)
+    (root / "gigo-mail.toml").write_text(PREVIEW_CONFIG, encoding="utf-8")
+    (root / "issues" / "007.md").write_text(PREVIEW_ISSUE, encoding="utf-8")
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    return root
+
+
+@dataclass
+class Running:
+    server: PreviewHTTPServer
+    state: PreviewState
+    builder: IssueBuilder
+    maildir: Path
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+        request = urllib.request.Request(self.server.url.rstrip("/") + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, dict(response.headers), response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read().decode("utf-8", "replace")
+
+
+@pytest.fixture
+def running(site: Path) -> Iterator[Running]:
+    builder = IssueBuilder(site, "7")
+    state = PreviewState(builder.build)
+    maildir = site / ".gigo" / "inbox"
+    server = start_server(state, 0, maildir)
+    state.rebuild()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield Running(server, state, builder, maildir)
+    finally:
+        server.stopping = True
+        state.wake_all()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -1,8 +1,9 @@
-"""Helpers shared by several test modules: a throwaway copy of the newsletter, and one
-newsletter message for the capture inbox."""
+"""Helpers shared by several test modules: a throwaway copy of the newsletter, one newsletter
+message for the capture inbox, and the tiny newsletter the preview tests serve."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from email.message import EmailMessage
 from pathlib import Path
@@ -59,3 +60,35 @@ def newsletter_mail(to: str, subject: str, number: int = 0) -> EmailMessage:
     html = msg.get_payload()[1]
     html.add_related(PNG, "image", "png", cid="<logo@example.org>")
     return msg
+
+
+# -- the preview: a tiny newsletter using the built-in template -----------------------------
+
+PREVIEW_CONFIG = """\
+[newsletter]
+name = "Preview Weekly"
+from = "Preview Weekly <news@preview.test>"
+site_url = "https://preview.test"
+unsubscribe_url = "https://preview.test/unsubscribe?token={token}"
+postal_address = "1 Test Road, Testville"
+"""
+
+PREVIEW_ISSUE = """\
+---
+number: 7
+title: Seventh issue
+subject: "Tips & <tricks> for issue 7"
+preheader: "A short preheader for the seventh issue."
+date: 2024-03-01
+---
+
+## Hello {{ subscriber.name }}
+
+The first version of the body says FIRST-VERSION.
+"""
+
+
+def touch_later(path: Path) -> None:
+    """Make sure the mtime moves even on filesystems with coarse timestamps."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
