@@ -1,5 +1,5 @@
-"""Helpers shared by several test modules: a throwaway copy of the newsletter, one newsletter
-message for the capture inbox, and the tiny newsletter the preview tests serve."""
+"""Helpers shared by several test modules: a throwaway copy of the newsletter, subscriber lists,
+one newsletter message for the capture inbox, and the tiny newsletter the preview tests serve."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import shutil
 from email.message import EmailMessage
 from pathlib import Path
+
+from gigo_mail.subscribers import SkippedRow, Subscriber
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -42,6 +44,30 @@ def write_image_issue(root: Path, key: str, *, images: str = "embed") -> Path:
     folder.mkdir(parents=True)
     (folder / "dot.gif").write_bytes(GIF)
     return write_issue(root, f"{key}/index.md", "subject: s\npreheader: p", "![dot](dot.gif)\n")
+
+
+# -- subscriber lists -------------------------------------------------------------------------
+
+SUBSCRIBERS_SAMPLE = DATA / "subscribers_sample.csv"
+
+
+def split_rows(items: object) -> tuple[list[Subscriber], list[SkippedRow]]:
+    """A stream from ``read_subscribers`` as (subscribers, skipped rows)."""
+    subscribers: list[Subscriber] = []
+    skipped: list[SkippedRow] = []
+    for item in items:  # type: ignore[attr-defined]
+        (subscribers if isinstance(item, Subscriber) else skipped).append(item)
+    return subscribers, skipped
+
+
+def write_list(tmp_path: Path, data: str | bytes, name: str = "list.csv") -> Path:
+    """A subscriber list in ``tmp_path``: text is written as UTF-8, bytes as they are."""
+    path = tmp_path / name
+    if isinstance(data, str):
+        path.write_text(data, encoding="utf-8", newline="")
+    else:
+        path.write_bytes(data)
+    return path
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
