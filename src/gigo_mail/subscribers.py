@@ -42,7 +42,7 @@ from .subscribers_csv import EMAIL_COLUMNS, CsvTable, DigestSet, clean_text
 
 __all__ = ["DO_NOT_MAIL_STATUSES", "EMAIL_COLUMNS", "SKIP_KINDS", "DigestSet", "ListReport", "SkippedRow",
            "Subscriber", "SubscriberRows", "address_key", "check_address", "check_list", "clean_text",
-           "read_header", "read_subscribers", "sample_subscriber"]
+           "read_subscribers", "sample_subscriber"]
 
 SKIP_KINDS = ("invalid", "duplicate", "unsubscribed", "suppressed")
 # Values of a `status` column that mean "do not mail" (compared lower-cased, stripped).
@@ -152,13 +152,6 @@ def sample_subscriber(email: str, name: str = "", *, fields: Mapping[str, str] |
     values.update({k.strip().lower(): clean_text(str(v)) for k, v in (fields or {}).items()})
     return Subscriber(line=0, email=text, key=key, smtp_address=smtp_address,
                       needs_smtputf8=needs_utf8, name=_person_name(values) or name, fields=values)
-
-
-def read_header(path: Path) -> list[str]:
-    """The normalized column names of a list (to check a template's columns up front)."""
-    table = CsvTable(path)
-    table.close()
-    return table.columns
 
 
 class SubscriberRows(Iterator[Subscriber | SkippedRow]):
