@@ -13,7 +13,8 @@ from rich.table import Table
 
 from .config import Config, load_config
 from .console import console, facts_table, local_time
-from .errors import GigoError, IssueNotFound, JournalError, SubscriberListError
+from .errors import GigoError, JournalError, SubscriberListError
+from .issue import resolve_issue_key
 from .journal import Journal, Run
 from .subscribers import SKIP_KINDS, ListReport, check_address, check_list
 from .unsubscribe import verify_token
@@ -81,24 +82,6 @@ def subscribers_check(
 
 
 # --- status ---------------------------------------------------------------------------------------
-
-
-def _find_issue_key(config: Config, ref: str) -> str:
-    from .issue import find_issue
-
-    return find_issue(config.root, ref).key
-
-
-def resolve_issue_key(config: Config, ref: str, journal: Journal | None) -> str:
-    """The issue's key from its file; else a key the journal knows (the file may be gone)."""
-    try:
-        return _find_issue_key(config, ref)
-    except IssueNotFound:
-        known = journal.issue_keys() if journal else []
-        for candidate in (ref.strip(), ref.strip().zfill(3)):
-            if candidate in known:
-                return candidate
-        raise
 
 
 def _runs_table(runs: list[Run]) -> Table:
@@ -192,7 +175,7 @@ def status(
     config = load_config()
     journal = Journal.existing(config.root)
     try:
-        issue_key = resolve_issue_key(config, issue, journal)
+        issue_key = resolve_issue_key(config.root, issue, journal.issue_keys() if journal else ())
         if journal is None or issue_key not in journal.issue_keys():
             console.print(f"Nothing has been sent for issue {escape(issue_key)} yet "
                           f"(no deliveries in {escape(str(config.journal_path))}).")

@@ -8,6 +8,7 @@ identity used by the journal and the build folder.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,16 @@ def find_issue(root: Path, ref: str) -> Issue:
     existing = ", ".join(key for key, _ in sorted(candidates, key=_sort_key)) or "none"
     where = root / ISSUES_DIR
     raise IssueNotFound(f"no issue '{ref}' in {where}; issues that exist: {existing}")
+
+
+def resolve_issue_key(root: Path, ref: str, known: Iterable[str] = ()) -> str:
+    """The issue's key from its file; else one of ``known`` (the keys the journal has), so
+    that an issue whose file was removed or renamed can still be looked up."""
+    try:
+        return find_issue(root, ref).key
+    except IssueNotFound:
+        keys = set(known)
+        for candidate in (ref.strip(), ref.strip().zfill(3)):
+            if candidate in keys:
+                return candidate
+        raise
