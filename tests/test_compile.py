@@ -281,3 +281,28 @@ def test_linked_images_point_at_the_site_and_still_preview(tmp_path: Path) -> No
     assert "upload it there" in compiled.report.images[0]
     assert "data:image/gif;base64," in compiled.preview_html()  # previews before the upload
     assert not compiled.images[0].embedded
+
+
+def test_view_in_browser_link_in_html_and_text_when_site_url_is_set(compiled011, tmp_path: Path) -> None:
+    url = "https://gigo.dev/issues/011/"
+    assert f'href="{url}"' in compiled011.html.source and "View in browser" in compiled011.html.source
+    assert f"View in browser: {url}" in compiled011.preview_text()
+    root = make_newsletter(tmp_path)
+    config = root / "gigo-mail.toml"
+    config.write_text(config.read_text().replace('site_url = "https://gigo.dev"\n', ""))
+    without = compile_issue(load_config(root), find_issue(root, "11"))
+    assert "View in browser" not in without.html.source and "View in browser" not in without.preview_text()
+
+
+def test_public_values_use_defaults_or_a_neutral_word_never_a_subscriber(tmp_path: Path) -> None:
+    root = make_newsletter(tmp_path)
+    write_issue(root, "020.md", "subject: Hi {{ subscriber.name }}\npreheader: For {{ subscriber.city }}",
+                PERSONAL)
+    compiled = compile_issue(load_config(root), find_issue(root, "20"))
+    values = escape_html(compiled.public_values())
+    body = compiled.body_html.fill(values)
+    assert "Hello reader, from somewhere." in body
+    assert "READER" in body  # transforms still apply to the neutral word
+    assert compiled.subject.fill(values) == "Hi reader"
+    assert compiled.preheader.fill(values) == "For reader"
+    assert "gigo:slot:" not in body and "ada@example.org" not in body

@@ -27,6 +27,7 @@ from .config import Config
 from .errors import CompileError, IssueError
 from .issue import Issue
 from .render import make_environment, markup, render, render_string, template_search_path
+from .site_paths import absolute, image_path, issue_url
 from .slots import (
     SLOT_PREFIX,
     Slot,
@@ -34,6 +35,7 @@ from .slots import (
     SlotTemplate,
     escape_html,
     placeholders,
+    public_values,
     sample_fields,
     values,
 )
@@ -88,6 +90,9 @@ class CompiledIssue:
     text: SlotTemplate
     images: tuple[InlineImage, ...]
     report: BuildReport
+    preheader: SlotTemplate = field(default_factory=lambda: SlotTemplate(""))
+    # The body alone (Markdown -> HTML, relative images as written): what the web page shows.
+    body_html: SlotTemplate = field(default_factory=lambda: SlotTemplate(""))
 
     @property
     def required_columns(self) -> frozenset[str]:
@@ -105,6 +110,10 @@ class CompiledIssue:
         pattern = self.config.newsletter.unsubscribe_url or "#unsubscribe"
         url = pattern.replace("{token}", "preview-token").replace("{email}", fields["email"])
         return self.values(fields, fields["name"], fields["email"], url)
+
+    def public_values(self) -> list[str]:
+        """The values of the issue's public web page: defaults and a neutral word, no subscriber."""
+        return public_values(self.slots)
 
     def preview_html(self) -> str:
         """The HTML part with sample values and local images inlined, for a browser."""
@@ -164,7 +173,7 @@ def _local_images(html: str, issue: Issue, config: Config,
                 if not base:
                     raise CompileError(f"{issue.display_path}: image '{src}' is local and images = 'link', "
                                        "but [newsletter] has no 'site_url'; set it or use images = 'embed'")
-                url = f"{base}/issues/{issue.key}/{src.lstrip('./')}"
+                url = absolute(base, image_path(issue.key, src))
             data = path.read_bytes()
             digest = hashlib.sha1(data).hexdigest()[:12]
             ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -249,6 +258,7 @@ def _context(issue: Issue, config: Config, table: SlotTable, subject: str, prehe
         "newsletter": config.newsletter,
         "subject": subject,
         "preheader": preheader,
+        "view_url": issue_url(config.newsletter.site_url, issue.key),
         **placeholders(table),
     }
 
@@ -271,8 +281,8 @@ def compile_issue(config: Config, issue: Issue) -> CompiledIssue:
     context = _context(issue, config, table, subject, preheader)
 
     template = config.newsletter.template
-    mjml_source = render(html_env, f"{template}/email.mjml.j2",
-                         {**context, "body": markup(markdown.to_html(body_md))})
+    body_html = markdown.to_html(body_md)
+    mjml_source = render(html_env, f"{template}/email.mjml.j2", {**context, "body": markup(body_html)})
     try:
         compiled_html = mjml2html(mjml_source, fonts={})
     except ValueError as exc:
@@ -285,7 +295,9 @@ def compile_issue(config: Config, issue: Issue) -> CompiledIssue:
     compiled = CompiledIssue(issue=issue, config=config, slots=tuple(table.slots),
                              subject=SlotTemplate(" ".join(subject.split())),
                              html=SlotTemplate(inlined), text=SlotTemplate(text),
-                             images=images, report=report)
+                             images=images, report=report,
+                             preheader=SlotTemplate(" ".join(preheader.split())),
+                             body_html=SlotTemplate(body_html))
     sample_html = compiled.html.fill(escape_html(compiled.sample_values()))
     report.html_bytes = len(sample_html.encode("utf-8"))
     report.text_bytes = len(compiled.preview_text().encode("utf-8"))

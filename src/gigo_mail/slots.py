@@ -8,7 +8,8 @@
    of one compile; equal slots share one token.
 2. **Values.** Per subscriber, ``values`` looks up each slot's raw value (a CSV column,
    the name, the address, the unsubscribe URL) and shapes it (its ``default`` and
-   filters). ``SAMPLE_VALUES`` stand in for a subscriber in previews and test sends.
+   filters). ``SAMPLE_VALUES`` stand in for a subscriber in previews and test sends;
+   ``public_values`` fill the public web page (publish) with defaults and a neutral word.
 3. **Filling.** ``split`` cuts a compiled text at its tokens, once per issue. The
    mail that is sent (``message``) quoted-printable-encodes each literal stretch once
    and puts a recipient's encoded values between them; the subject and the previews
@@ -34,6 +35,10 @@ SLOT_RE = re.compile(re.escape(SLOT_PREFIX) + r"(\d+):")
 TRANSFORMS = ("upper", "lower", "title", "capitalize", "trim", "urlencode")
 SAMPLE_VALUES = {"email": "ada@example.org", "name": "Ada Lovelace", "first_name": "Ada",
                  "last_name": "Lovelace"}
+# On the public web page (publish), a value without a default(...) shows a neutral word,
+# and the unsubscribe link leads nowhere: no subscriber is reading it.
+PUBLIC_WORD = "reader"
+PUBLIC_UNSUBSCRIBE_URL = "#"
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,21 @@ def sample_fields(columns: Iterable[str], fields: Mapping[str, str] | None = Non
     """Columns for a preview or a test send: ``fields`` first, then SAMPLE_VALUES, then
     ``[column]`` for any other column the issue reads."""
     return {**{column: f"[{column}]" for column in columns}, **SAMPLE_VALUES, **(fields or {})}
+
+
+def public_values(slots: Iterable[Slot]) -> list[str]:
+    """Every slot's value for a page anyone can read: its default(...), else PUBLIC_WORD.
+
+    Nothing here comes from a subscriber list or a secret, so no address or token can
+    reach the public site."""
+    out = []
+    for slot in slots:
+        if slot.path[0] == "unsubscribe_url":
+            raw = PUBLIC_UNSUBSCRIBE_URL
+        else:
+            raw = "" if slot.default is not None else PUBLIC_WORD
+        out.append(shape(slot, raw))
+    return out
 
 
 def escape_html(values: Sequence[str]) -> list[str]:
