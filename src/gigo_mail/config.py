@@ -71,9 +71,20 @@ class Smtp:
     cafile: str = ""  # a private CA bundle to trust besides the system's (PEM)
 
 
+@dataclass(frozen=True)
+class Site:
+    """The public web archive that ``gigo-mail publish`` writes (see publish.py)."""
+
+    dir: str = "site"  # relative to the newsletter's root
+    per_page: int = 20  # issues per archive page; more make page/2/, page/3/, ...
+    description: str = ""  # the feeds' and the archive's description (default: the newsletter's name)
+    subscribe_url: str = ""  # a signup form; shown as a subscribe block on every page
+    subscribe_mailto: str = ""  # or an address to write to
+
+
 # The sections of gigo-mail.toml, the keys spelled differently from their field, and the top level.
-SECTIONS: dict[str, type] = {"newsletter": Newsletter, "smtp": Smtp}
-_ALIASES: dict[str, dict[str, str]] = {"newsletter": {"from": "from_addr"}, "smtp": {}}
+SECTIONS: dict[str, type] = {"newsletter": Newsletter, "smtp": Smtp, "site": Site}
+_ALIASES: dict[str, dict[str, str]] = {"newsletter": {"from": "from_addr"}, "smtp": {}, "site": {}}
 TOP_LEVEL_KEYS = ("unsubscribe_secret",)
 # front matter / toml key -> Newsletter field name
 _NEWSLETTER_KEYS = {f.name: f.name for f in fields(Newsletter)} | _ALIASES["newsletter"]
@@ -94,6 +105,7 @@ class Config:
     newsletter: Newsletter
     smtp: Smtp
     unsubscribe_secret: str = ""
+    site: Site = field(default_factory=Site)
 
     @property
     def path(self) -> Path:
@@ -107,6 +119,10 @@ class Config:
     @property
     def journal_path(self) -> Path:
         return journal_path(self.root)
+
+    @property
+    def site_dir(self) -> Path:
+        return self.root / self.site.dir
 
     def with_overrides(self, values: dict[str, Any]) -> Config:
         """Apply an issue's front matter keys that name newsletter settings."""
@@ -205,7 +221,10 @@ def load_config(root: Path | None = None) -> Config:
         raise ConfigError(f"{path}: unknown section '{sorted(unknown)[0]}'")
     newsletter = _pick(Newsletter, data.get("newsletter", {}), f"{path} [newsletter]", _ALIASES["newsletter"])
     smtp = _pick(Smtp, data.get("smtp", {}), f"{path} [smtp]", _ALIASES["smtp"])
+    site = _pick(Site, data.get("site", {}), f"{path} [site]", _ALIASES["site"])
+    if not isinstance(site.per_page, int) or isinstance(site.per_page, bool) or site.per_page < 1:
+        raise ConfigError(f"{path}: [site] per_page must be a whole number of at least 1")
     if newsletter.images not in ("embed", "link"):
         raise ConfigError(f"{path}: [newsletter] images must be 'embed' or 'link'")
     return Config(root=root, newsletter=newsletter, smtp=smtp,
-                  unsubscribe_secret=str(data.get("unsubscribe_secret", "")))
+                  unsubscribe_secret=str(data.get("unsubscribe_secret", "")), site=site)

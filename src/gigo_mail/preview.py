@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from .compile import GMAIL_CLIP_BYTES, compile_issue
 from .config import CONFIG_NAME, load_config
@@ -25,6 +26,7 @@ from .errors import GigoError
 from .issue import INDEX_NAME, find_issue
 
 POLL_INTERVAL = 0.5
+Built = TypeVar("Built")
 
 
 @dataclass(frozen=True)
@@ -93,17 +95,19 @@ def _one_line(exc: BaseException) -> str:
 
 
 @dataclass
-class PreviewState:
-    """The latest build (or error) and a version number that moves on every rebuild."""
+class PreviewState(Generic[Built]):
+    """The latest build (or error) and a version number that moves on every rebuild.
 
-    build: Callable[[], Rendered]
+    A build is a Rendered issue for the preview, a PublishReport for `publish --serve`."""
+
+    build: Callable[[], Built]
     version: int = 0
-    current: Rendered | None = None
+    current: Built | None = None
     error: str = ""
     built_at: float = 0.0
     inbox_version: int = 0
     last_build_ms: float = 0.0
-    on_change: Callable[[PreviewState], None] | None = None  # e.g. a terminal line per rebuild
+    on_change: Callable[[PreviewState[Built]], None] | None = None  # e.g. a terminal line per rebuild
     _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
     def rebuild(self) -> None:

@@ -1,0 +1,388 @@
+"""Publish the newsletter as a static site: a page per issue, an archive, feeds, a sitemap.
+
+Each page comes from the same compile as the email (``compile_issue``); only the
+body is taken, filled with ``CompiledIssue.public_values`` (defaults and a
+neutral word), so no subscriber value, token or unsubscribe link reaches the
+web. The output depends only on the files: dates are UTC, issues are ordered
+by date and key, and a file whose bytes did not change is not written again.
+
+The pages are Jinja templates under ``templates/web/`` (a newsletter may
+override them in its own ``templates/web/``); the feeds are in publish_feeds.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html as html_lib
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin
+
+from . import __version__
+from .compile import compile_issue
+from .config import STATE_DIR, Config
+from .errors import ConfigError, IssueError
+from .issue import ISSUES_DIR, Issue, list_issues
+from .journal import JOURNAL_NAME, Journal
+from .personalize import escape_html
+from .publish_feeds import (
+    ATOM_NAME,
+    JSON_NAME,
+    RSS_NAME,
+    SITEMAP_NAME,
+    atom_feed,
+    json_feed,
+    rss_feed,
+    sitemap,
+)
+from .render import make_environment, markup, render, template_search_path
+from .site_paths import absolute, image_path, issue_path
+
+PAGE_NAME = "index.html"
+STYLE_NAME = "style.css"
+# Folders of the site that publish owns entirely: stale files there are removed.
+OWNED_FOLDERS = ("issues", "page")
+_ATTR_URL = re.compile(r'(\b(?:src|href)=")([^"]*)(")', re.IGNORECASE)
+_ABSOLUTE = re.compile(r"^([a-z][a-z0-9+.-]*:|//|#|/|\?)", re.IGNORECASE)
+_FIRST_IMG = re.compile(r'<img\b[^>]*?\bsrc="([^"]+)"', re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class WebIssue:
+    """One issue as the site shows it; every text is already public (no subscriber values)."""
+
+    key: str
+    number: int | None
+    subject: str
+    title: str
+    preheader: str
+    date: dt.datetime  # UTC
+    path: str  # "issues/011/"
+    url: str  # absolute
+    body: str  # HTML, URLs relative to the page
+    hero_src: str = ""  # as the page refers to it
+    hero_alt: str = ""
+    files: dict[str, Path] = field(default_factory=dict)  # site path -> local file to copy
+
+    @property
+    def day(self) -> str:
+        return self.date.date().isoformat()
+
+    def absolute(self, url: str) -> str:
+        return urljoin(self.url, url) if url else ""
+
+    @property
+    def image_url(self) -> str:
+        """The picture for link previews: the hero, else the first image of the body."""
+        if self.hero_src:
+            return self.absolute(self.hero_src)
+        match = _FIRST_IMG.search(self.body)
+        return self.absolute(html_lib.unescape(match.group(1))) if match else ""
+
+    def content_html(self) -> str:
+        """The full issue for feeds: hero and body, every URL absolute (feed readers have no page)."""
+        hero = (f'<p><img src="{html_lib.escape(self.hero_src)}" alt="{html_lib.escape(self.hero_alt)}">'
+                "</p>\n" if self.hero_src else "")
+        return _rewrite_urls(hero + self.body, lambda url: self.absolute(url))
+
+
+@dataclass
+class PublishReport:
+    site_dir: Path
+    issues: list[WebIssue] = field(default_factory=list)  # newest first
+    skipped: list[Skipped] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)  # site paths
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+# -- which issues ---------------------------------------------------------------------------------
+
+def issue_datetime(issue: Issue) -> dt.datetime | None:
+    """The issue's date as an aware UTC datetime; a bare date is midnight UTC. None without one."""
+    text = issue.date
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise IssueError(f"{issue.display_path}: date '{text}' is not a date like 2024-02-20 "
+                         "(or 2024-02-20T09:00:00+01:00)") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def is_draft(issue: Issue) -> bool:
+    value = issue.meta.get("draft", False)
+    return value is True or str(value).strip().lower() in ("true", "yes", "1")
+
+
+def _sent_keys(config: Config) -> set[str]:
+    path = config.root / STATE_DIR / JOURNAL_NAME
+    if not path.is_file():  # nothing was ever sent; reading must not create a journal
+        return set()
+    with Journal(path) as journal:
+        return {key for key in journal.issue_keys() if journal.counts(key).get("sent", 0) > 0}
+
+
+def select_issues(config: Config, *, drafts: bool = False, sent_only: bool = False,
+                  now: dt.datetime | None = None) -> tuple[list[Issue], list[Skipped]]:
+    """The issues to publish, and why each other one is left out."""
+    now = now or dt.datetime.now(dt.UTC)
+    sent = _sent_keys(config) if sent_only else set()
+    chosen: list[Issue] = []
+    skipped: list[Skipped] = []
+    for issue in list_issues(config.root):
+        when = issue_datetime(issue)
+        if when is None:
+            skipped.append(Skipped(issue.key, "no 'date' in its front matter"))
+        elif is_draft(issue) and not drafts:
+            skipped.append(Skipped(issue.key, "draft (--drafts publishes it)"))
+        elif when > now and not drafts:
+            skipped.append(Skipped(issue.key, f"dated {issue.date}, in the future (--drafts publishes it)"))
+        elif sent_only and issue.key not in sent:
+            skipped.append(Skipped(issue.key, "not sent yet (--sent-only)"))
+        else:
+            chosen.append(issue)
+    return chosen, skipped
+
+
+# -- one issue --------------------------------------------------------------------------------------
+
+def _is_relative(url: str) -> bool:
+    return bool(url) and not _ABSOLUTE.match(url) and not url.startswith("gigo:slot:")
+
+
+def _rewrite_urls(fragment: str, change: Callable[[str], str]) -> str:
+    """Apply ``change`` to every relative src/href value (unescaped in, escaped out)."""
+    def replace(match: re.Match[str]) -> str:
+        url = html_lib.unescape(match.group(2))
+        if not _is_relative(url):
+            return match.group(0)
+        return f"{match.group(1)}{html_lib.escape(change(url))}{match.group(3)}"
+
+    return _ATTR_URL.sub(replace, fragment)
+
+
+def _file_publisher(issue: Issue, config: Config, files: dict[str, Path],
+                    warnings: list[str]) -> Callable[[str], str]:
+    """A URL rewriter that copies the local file a relative link or image names to beside the page.
+
+    Only files under issues/ are published, never one elsewhere in the newsletter
+    (a link to ../subscribers.csv must not put the list online)."""
+    allowed = (config.root / ISSUES_DIR).resolve()
+    page_dir = issue_path(issue.key)
+
+    def change(url: str) -> str:
+        path, sep, fragment = url.partition("#")
+        path, qsep, query = path.partition("?")
+        rest = (f"?{query}" if qsep else "") + (f"#{fragment}" if sep else "")
+        target = (issue.folder / unquote(path)).resolve()
+        if not path or not target.is_file():
+            return url  # another page of the site (../010/), or a broken link the author should see
+        if not target.is_relative_to(allowed) or target.suffix == ".md":
+            warnings.append(f"{issue.display_path}: '{path}' is outside issues/ (or Markdown), so it is "
+                            "not published; move it beside the issue")
+            return url
+        site_path = image_path(issue.key, path)
+        files[site_path] = target
+        return site_path.removeprefix(page_dir) + rest
+
+    return change
+
+
+def web_issue(config: Config, issue: Issue, warnings: list[str]) -> WebIssue:
+    """Compile the issue once and keep what its public page needs."""
+    compiled = compile_issue(config, issue)
+    raw = compiled.public_values()
+    files: dict[str, Path] = {}
+    local = _file_publisher(issue, config, files, warnings)
+    body = _rewrite_urls(compiled.body_html.fill(escape_html(raw)), local)
+    hero = issue.meta.get("hero")
+    hero_src = hero_alt = ""
+    if isinstance(hero, dict) and hero.get("src"):
+        hero_src = str(hero["src"])
+        hero_alt = str(hero.get("alt") or "")
+        if _is_relative(hero_src):
+            hero_src = local(hero_src)
+    when = issue_datetime(issue)
+    assert when is not None  # select_issues left out undated issues
+    path = issue_path(issue.key)
+    subject = compiled.subject.fill(raw)
+    return WebIssue(key=issue.key, number=issue.number, subject=subject, title=issue.title or subject,
+                    preheader=compiled.preheader.fill(raw), date=when, path=path,
+                    url=absolute(config.newsletter.site_url, path), body=body, hero_src=hero_src,
+                    hero_alt=hero_alt, files=files)
+
+
+# -- the site ---------------------------------------------------------------------------------------
+
+def site_dir_for(config: Config, out: Path | None = None) -> Path:
+    """Where the site goes; never a folder whose owned subfolders would hold the newsletter's own files."""
+    folder = (out if out is not None else config.site_dir).resolve()
+    root = config.root.resolve()
+    inside = any(folder.is_relative_to(root / name) for name in (ISSUES_DIR, "templates", STATE_DIR))
+    if inside or root.is_relative_to(folder):
+        raise ConfigError(f"cannot publish into {folder}: it holds the newsletter itself; "
+                          "use a folder of its own, like [site] dir = \"site\"")
+    return folder
+
+
+def _relative_root(site_path: str) -> str:
+    """The way back to the site's root from a page's folder: '' or '../../'."""
+    depth = site_path.strip("/").count("/") + 1 if site_path.strip("/") else 0
+    return "../" * depth
+
+
+def _page_path(number: int) -> str:
+    return "" if number == 1 else f"page/{number}/"
+
+
+class Pages:
+    """Renders the site's HTML pages from templates/web/."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.env = make_environment(template_search_path(config.root), autoescape=True)
+        newsletter = config.newsletter
+        self.common: dict[str, Any] = {
+            "newsletter": newsletter,
+            "site": config.site,
+            "description": config.site.description or newsletter.name,
+            "site_url": absolute(newsletter.site_url, ""),
+            "generator": f"gigo-mail {__version__}",
+        }
+
+    def _render(self, name: str, site_path: str, **context: Any) -> bytes:
+        page = render(self.env, f"web/{name}", {
+            **self.common, "root": _relative_root(site_path),
+            "canonical": absolute(self.config.newsletter.site_url, site_path), **context})
+        return page.encode("utf-8")
+
+    def issue(self, item: WebIssue, newer: WebIssue | None, older: WebIssue | None) -> bytes:
+        return self._render("issue.html.j2", item.path, item=item, body=markup(item.body),
+                            newer=newer, older=older, title=item.subject,
+                            page_description=item.preheader, image=item.image_url,
+                            image_alt=item.hero_alt, og_type="article")
+
+    def archive(self, items: list[WebIssue], number: int, pages: int) -> bytes:
+        title = self.common["newsletter"].name + (f" · page {number}" if number > 1 else "")
+        newer = _page_path(number - 1) if number > 1 else None
+        older = _page_path(number + 1) if number < pages else None
+        return self._render("archive.html.j2", _page_path(number), items=items, number=number,
+                            pages=pages, newer_page=newer, older_page=older, title=title,
+                            page_description=self.common["description"],
+                            image=items[0].image_url if items else "", image_alt="", og_type="website")
+
+    def style(self) -> bytes:
+        return render(self.env, f"web/{STYLE_NAME}", {}).encode("utf-8")
+
+
+def build_site(config: Config, items: list[WebIssue]) -> dict[str, bytes | Path]:
+    """Every file of the site: site path -> its bytes, or the local file to copy."""
+
+    pages = Pages(config)
+    outputs: dict[str, bytes | Path] = {STYLE_NAME: pages.style()}
+    per_page = config.site.per_page
+    chunks = [items[i:i + per_page] for i in range(0, len(items), per_page)] or [[]]
+    for number, chunk in enumerate(chunks, start=1):
+        outputs[_page_path(number) + PAGE_NAME] = pages.archive(chunk, number, len(chunks))
+    for index, item in enumerate(items):
+        newer = items[index - 1] if index > 0 else None
+        older = items[index + 1] if index + 1 < len(items) else None
+        outputs[item.path + PAGE_NAME] = pages.issue(item, newer, older)
+        outputs.update(item.files)
+    outputs[ATOM_NAME] = atom_feed(config, items)
+    outputs[RSS_NAME] = rss_feed(config, items)
+    outputs[JSON_NAME] = json_feed(config, items)
+    outputs[SITEMAP_NAME] = sitemap(config, items, [_page_path(n) for n in range(1, len(chunks) + 1)])
+    return outputs
+
+
+def _write_if_changed(target: Path, data: bytes) -> bool:
+    """Write atomically, and only when the bytes differ (so mtimes and rsync stay quiet)."""
+    try:
+        if target.is_file() and target.read_bytes() == data:
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror}") from exc
+    return True
+
+
+def _prune(site: Path, keep: set[str]) -> list[str]:
+    """Remove files publish wrote before that no longer belong (an issue made a draft again)."""
+    removed: list[str] = []
+    for folder in OWNED_FOLDERS:
+        base = site / folder
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*"), reverse=True):
+            rel = path.relative_to(site).as_posix()
+            if path.is_file() and rel not in keep:
+                path.unlink()
+                removed.append(rel)
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    return sorted(removed)
+
+
+def publish(config: Config, *, out: Path | None = None, drafts: bool = False, sent_only: bool = False,
+            now: dt.datetime | None = None) -> PublishReport:
+    """Build the site into ``out`` (default [site] dir); rewrite only what changed."""
+    if not config.newsletter.site_url:
+        raise ConfigError(f"{config.root / 'gigo-mail.toml'}: [newsletter] has no 'site_url'; feeds and "
+                          "link previews need the site's address, e.g. site_url = \"https://example.org\"")
+    config.require("name")
+    site = site_dir_for(config, out)
+    report = PublishReport(site_dir=site)
+    chosen, report.skipped = select_issues(config, drafts=drafts, sent_only=sent_only, now=now)
+    items = [web_issue(config, issue, report.warnings) for issue in chosen]
+    report.issues = sorted(items, key=lambda i: (i.date, i.key), reverse=True)
+    outputs = build_site(config, report.issues)
+    for site_path in sorted(outputs):
+        value = outputs[site_path]
+        data = value.read_bytes() if isinstance(value, Path) else value
+        if _write_if_changed(site / site_path, data):
+            report.written.append(site_path)
+        else:
+            report.unchanged += 1
+    report.removed = _prune(site, set(outputs))
+    return report
+
+
+def issue_page_path(config: Config, issue: Issue) -> Path:
+    """Where ``publish`` writes the issue's page in the local site folder."""
+    return config.site_dir / issue_path(issue.key) / PAGE_NAME
+
+
+def issue_page_exists(config: Config, issue: Issue) -> bool:
+    """Whether the issue's page has been published into the local site folder."""
+    return issue_page_path(config, issue).is_file()
+
+
+def dead_view_link_warning(config: Config, issue: Issue) -> str | None:
+    """For `check`: the email links to its web page (site_url is set) but that page was never built."""
+    if not config.with_overrides(issue.meta).newsletter.site_url or issue_page_exists(config, issue):
+        return None
+    return (f"the 'View in browser' link points at {issue_path(issue.key)} on the site, but "
+            f"{issue_page_path(config, issue)} does not exist yet; run 'gigo-mail publish' and deploy "
+            "the site before sending")
