@@ -120,7 +120,7 @@ def _last_error(stderr: str) -> str:
     return lines[-1][:300] if lines else "no message"
 
 
-def _with_base_and_script(source: str, base_dir: Path) -> str:
+def _with_base_and_script(source: str, base_dir: Path, script: str = _MEASURE_SCRIPT) -> str:
     """The page to measure: relative URLs still resolve to the original folder."""
     base = f'<base href="{html.escape(base_dir.as_uri())}/">'
     if not re.search(r"<base\b", source, re.I):
@@ -128,8 +128,8 @@ def _with_base_and_script(source: str, base_dir: Path) -> str:
         source = (source[:head.end()] + base + source[head.end():]) if head else base + source
     body_end = source.lower().rfind("</body>")
     if body_end < 0:
-        return source + _MEASURE_SCRIPT
-    return source[:body_end] + _MEASURE_SCRIPT + source[body_end:]
+        return source + script
+    return source[:body_end] + script + source[body_end:]
 
 
 def measure_height(chromium: Path, page: Path, width: int, *, dark: bool, workdir: Path) -> int:
@@ -144,6 +144,45 @@ def measure_height(chromium: Path, page: Path, width: int, *, dark: bool, workdi
     if not match:
         raise ScreenshotError(f"could not measure the height of {page} in {chromium}")
     return max(MIN_HEIGHT, min(MAX_HEIGHT, int(match.group(1))))
+
+
+_WIDTH_MARK = "gigo-width:"
+_WIDTH_RE = re.compile(re.escape(_WIDTH_MARK) + r"(\d+):(\d+)")
+# In the framed page: report how wide the content is, and how wide the frame shows it.
+_WIDTH_SCRIPT = (
+    "<script>addEventListener('load',function(){var d=document.documentElement;"
+    "var w=Math.max(d.scrollWidth,document.body?document.body.scrollWidth:0);"
+    "parent.postMessage('" + _WIDTH_MARK + "'+w+':'+d.clientWidth,'*')})</script>"
+)
+_FRAME_PAGE = (
+    "<!doctype html><html><head><meta charset='utf-8'><title>waiting</title></head>"
+    "<body style='margin:0'><iframe src='{src}' style='width:{width}px;height:900px;border:0'></iframe>"
+    "<script>addEventListener('message',function(e){{document.title=String(e.data)}})</script>"
+    "</body></html>"
+)
+
+
+def measure_overflow(page: Path, width: int, *, chromium: Path | None = None) -> int:
+    """CSS pixels by which ``page`` is wider than a ``width``-px viewport (0: no horizontal scroll).
+
+    Chromium never lays a window out narrower than 500 px, so the page is put in an
+    iframe of exactly ``width`` px, and reports its own scroll width to the frame's parent."""
+    browser = chromium or require_chromium()
+    source = page.read_text(encoding="utf-8", errors="replace")
+    with tempfile.TemporaryDirectory(prefix="gigo-width-") as tmp:
+        work = Path(tmp)
+        framed = work / "framed.html"
+        framed.write_text(_with_base_and_script(source, page.parent.resolve(), _WIDTH_SCRIPT),
+                          encoding="utf-8")
+        outer = work / "frame.html"
+        outer.write_text(_FRAME_PAGE.format(src=framed.name, width=width), encoding="utf-8")
+        dom = _run(browser, [f"--window-size={width + 100},1000", "--virtual-time-budget=5000",
+                             "--dump-dom", outer.as_uri()], work / "profile")
+    match = _WIDTH_RE.search(dom)
+    if not match:
+        raise ScreenshotError(f"could not measure the width of {page} at {width} px in {browser}")
+    content, shown = int(match.group(1)), int(match.group(2))
+    return max(0, content - shown)
 
 
 def take_shot(chromium: Path, page: Path, shot: Shot, out_dir: Path, workdir: Path) -> Path:
