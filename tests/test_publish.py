@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from gigo_mail.cli import app
 from gigo_mail.config import load_config
-from gigo_mail.errors import ConfigError
+from gigo_mail.errors import ConfigError, IssueError
 from gigo_mail.issue import find_issue
 from gigo_mail.journal import Journal
 from gigo_mail.publish import dead_view_link_warning, issue_page_exists, publish
@@ -107,6 +107,12 @@ def test_drafts_and_future_issues_stay_out_unless_asked(newsletter: Path) -> Non
     again = publish(load_config(newsletter), now=NOW)  # drafts off again: their pages go
     assert again.removed == ["issues/013/index.html", "issues/014/index.html", "page/3/index.html"]
     assert not (report.site_dir / "issues" / "013").exists()
+
+
+def test_a_date_that_is_not_a_date_names_the_file(newsletter: Path) -> None:
+    write_issue(newsletter, "015.md", "subject: s\ndate: next Tuesday", "x\n")
+    with pytest.raises(IssueError, match=r"015\.md: date 'next Tuesday' is not a date like 2024-02-20"):
+        publish(load_config(newsletter), now=NOW)
 
 
 def test_sent_only_publishes_what_the_journal_says_was_sent(newsletter: Path) -> None:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from gigo_mail.cli import app
 from gigo_mail.errors import ScreenshotError
-from gigo_mail.screenshot import Shot, find_chromium, png_size, take_screenshots
+from gigo_mail.screenshot import Shot, find_chromium, measure_overflow, png_size, take_screenshots
 
 needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="no Chromium installed")
 
@@ -117,6 +117,16 @@ def test_screenshot_is_as_tall_as_the_page(tmp_path: Path) -> None:
                     "</body></html>", encoding="utf-8")
     shots = take_screenshots(page, tmp_path / "out", shots=(Shot("tall", 480),))
     assert png_size(shots["tall"]) == (480, 1242)
+
+
+@needs_chromium
+def test_overflow_is_measured_at_the_frame_width_not_chromiums_500_px_minimum(tmp_path: Path) -> None:
+    (tmp_path / "wide.css").write_text(".box { width: 450px; }", encoding="utf-8")
+    page = tmp_path / "page.html"
+    page.write_text('<!doctype html><html><head><link rel="stylesheet" href="wide.css"></head>'
+                    '<body style="margin:0"><div class="box">wide</div></body></html>', encoding="utf-8")
+    assert measure_overflow(page, 375) == 75  # the stylesheet beside the page applied, in a 375 px frame
+    assert measure_overflow(page, 480) == 0
 
 
 def test_missing_chromium_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
