@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from gigo_mail.cli import app
 from gigo_mail.publish_serve import SiteBuilder, serve_site
 from support import make_newsletter
 
@@ -49,3 +54,15 @@ def test_serves_the_site_with_live_reload_and_republishes_on_save(tmp_path: Path
         assert b"Edited text-to-video" in get(port, "/issues/011/")[2]
         assert b"Edited text-to-video" in (builder.site_dir / "feed.xml").read_bytes()
         server.shutdown()
+
+
+def test_a_taken_port_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_newsletter(tmp_path / "news")
+    monkeypatch.chdir(root)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["publish", "--serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"127.0.0.1:{port} is already in use" in result.output and "Traceback" not in result.output
