@@ -6,8 +6,8 @@ neutral word), so no subscriber value, token or unsubscribe link reaches the
 web. The output depends only on the files: dates are UTC, issues are ordered
 by date and key, and a file whose bytes did not change is not written again.
 
-The pages are Jinja templates under ``templates/web/`` (a newsletter may
-override them in its own ``templates/web/``); the feeds are in publish_feeds.py.
+The pages are drawn in publish_pages.py from templates under ``templates/web/``
+(a newsletter may override them); the feeds are in publish_feeds.py.
 """
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urljoin
 
-from . import __version__
 from .compile import compile_issue
 from .config import STATE_DIR, Config
 from .errors import ConfigError, IssueError
@@ -40,11 +38,10 @@ from .publish_feeds import (
     rss_feed,
     sitemap,
 )
-from .render import make_environment, markup, render, template_search_path
+from .publish_pages import STYLE_NAME, Pages, page_path
 from .site_paths import absolute, image_path, issue_path
 
 PAGE_NAME = "index.html"
-STYLE_NAME = "style.css"
 # Folders of the site that publish owns entirely: stale files there are removed.
 OWNED_FOLDERS = ("issues", "page")
 _ATTR_URL = re.compile(r'(\b(?:src|href)=")([^"]*)(")', re.IGNORECASE)
@@ -241,56 +238,6 @@ def site_dir_for(config: Config, out: Path | None = None) -> Path:
     return folder
 
 
-def _relative_root(site_path: str) -> str:
-    """The way back to the site's root from a page's folder: '' or '../../'."""
-    depth = site_path.strip("/").count("/") + 1 if site_path.strip("/") else 0
-    return "../" * depth
-
-
-def _page_path(number: int) -> str:
-    return "" if number == 1 else f"page/{number}/"
-
-
-class Pages:
-    """Renders the site's HTML pages from templates/web/."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.env = make_environment(template_search_path(config.root), autoescape=True)
-        newsletter = config.newsletter
-        self.common: dict[str, Any] = {
-            "newsletter": newsletter,
-            "site": config.site,
-            "description": config.site.description or newsletter.name,
-            "site_url": absolute(newsletter.site_url, ""),
-            "generator": f"gigo-mail {__version__}",
-        }
-
-    def _render(self, name: str, site_path: str, **context: Any) -> bytes:
-        page = render(self.env, f"web/{name}", {
-            **self.common, "root": _relative_root(site_path),
-            "canonical": absolute(self.config.newsletter.site_url, site_path), **context})
-        return page.encode("utf-8")
-
-    def issue(self, item: WebIssue, newer: WebIssue | None, older: WebIssue | None) -> bytes:
-        return self._render("issue.html.j2", item.path, item=item, body=markup(item.body),
-                            newer=newer, older=older, title=item.subject,
-                            page_description=item.preheader, image=item.image_url,
-                            image_alt=item.hero_alt, og_type="article")
-
-    def archive(self, items: list[WebIssue], number: int, pages: int) -> bytes:
-        title = self.common["newsletter"].name + (f" · page {number}" if number > 1 else "")
-        newer = _page_path(number - 1) if number > 1 else None
-        older = _page_path(number + 1) if number < pages else None
-        return self._render("archive.html.j2", _page_path(number), items=items, number=number,
-                            pages=pages, newer_page=newer, older_page=older, title=title,
-                            page_description=self.common["description"],
-                            image=items[0].image_url if items else "", image_alt="", og_type="website")
-
-    def style(self) -> bytes:
-        return render(self.env, f"web/{STYLE_NAME}", {}).encode("utf-8")
-
-
 def build_site(config: Config, items: list[WebIssue]) -> dict[str, bytes | Path]:
     """Every file of the site: site path -> its bytes, or the local file to copy."""
 
@@ -299,7 +246,7 @@ def build_site(config: Config, items: list[WebIssue]) -> dict[str, bytes | Path]
     per_page = config.site.per_page
     chunks = [items[i:i + per_page] for i in range(0, len(items), per_page)] or [[]]
     for number, chunk in enumerate(chunks, start=1):
-        outputs[_page_path(number) + PAGE_NAME] = pages.archive(chunk, number, len(chunks))
+        outputs[page_path(number) + PAGE_NAME] = pages.archive(chunk, number, len(chunks))
     for index, item in enumerate(items):
         newer = items[index - 1] if index > 0 else None
         older = items[index + 1] if index + 1 < len(items) else None
@@ -308,7 +255,7 @@ def build_site(config: Config, items: list[WebIssue]) -> dict[str, bytes | Path]
     outputs[ATOM_NAME] = atom_feed(config, items)
     outputs[RSS_NAME] = rss_feed(config, items)
     outputs[JSON_NAME] = json_feed(config, items)
-    outputs[SITEMAP_NAME] = sitemap(config, items, [_page_path(n) for n in range(1, len(chunks) + 1)])
+    outputs[SITEMAP_NAME] = sitemap(config, items, [page_path(n) for n in range(1, len(chunks) + 1)])
     return outputs
 
 
@@ -369,14 +316,14 @@ def publish(config: Config, *, out: Path | None = None, drafts: bool = False, se
     return report
 
 
-def issue_page_path(config: Config, issue: Issue) -> Path:
+def issuepage_path(config: Config, issue: Issue) -> Path:
     """Where ``publish`` writes the issue's page in the local site folder."""
     return config.site_dir / issue_path(issue.key) / PAGE_NAME
 
 
 def issue_page_exists(config: Config, issue: Issue) -> bool:
     """Whether the issue's page has been published into the local site folder."""
-    return issue_page_path(config, issue).is_file()
+    return issuepage_path(config, issue).is_file()
 
 
 def dead_view_link_warning(config: Config, issue: Issue) -> str | None:
@@ -384,5 +331,5 @@ def dead_view_link_warning(config: Config, issue: Issue) -> str | None:
     if not config.with_overrides(issue.meta).newsletter.site_url or issue_page_exists(config, issue):
         return None
     return (f"the 'View in browser' link points at {issue_path(issue.key)} on the site, but "
-            f"{issue_page_path(config, issue)} does not exist yet; run 'gigo-mail publish' and deploy "
+            f"{issuepage_path(config, issue)} does not exist yet; run 'gigo-mail publish' and deploy "
             "the site before sending")
