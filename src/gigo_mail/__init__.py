@@ -21,7 +21,8 @@ The modules, in the order an issue flows through them (see ARCHITECTURE.md)::
 
 Around the pipeline: preview (the live preview server), inbox (the capture SMTP
 server), unsubscribe and unsubscribe_web (the one-click unsubscribe page),
-screenshot, scaffold.
+publish (the static web archive and its feeds: publish_pages, publish_feeds,
+publish_serve, site_paths), screenshot, scaffold.
 
 What a program may import from here: ``make_app(config)``, the unsubscribe page as a
 WSGI app for any WSGI server, and ``load_config`` to make its argument.

@@ -26,8 +26,7 @@ from .compile import compile_issue
 from .config import STATE_DIR, Config
 from .errors import ConfigError, IssueError
 from .issue import ISSUES_DIR, Issue, list_issues
-from .journal import JOURNAL_NAME, Journal
-from .personalize import escape_html
+from .journal import Journal
 from .publish_feeds import (
     ATOM_NAME,
     JSON_NAME,
@@ -40,6 +39,7 @@ from .publish_feeds import (
 )
 from .publish_pages import STYLE_NAME, Pages, page_path
 from .site_paths import absolute, image_path, issue_path
+from .slots import escape_html
 
 PAGE_NAME = "index.html"
 # Folders of the site that publish owns entirely: stale files there are removed.
@@ -128,10 +128,10 @@ def is_draft(issue: Issue) -> bool:
 
 
 def _sent_keys(config: Config) -> set[str]:
-    path = config.root / STATE_DIR / JOURNAL_NAME
-    if not path.is_file():  # nothing was ever sent; reading must not create a journal
+    journal = Journal.existing(config.root)  # reading must not create a journal
+    if journal is None:  # nothing was ever sent
         return set()
-    with Journal(path) as journal:
+    with journal:
         return {key for key in journal.issue_keys() if journal.counts(key).get("sent", 0) > 0}
 
 
@@ -296,7 +296,7 @@ def publish(config: Config, *, out: Path | None = None, drafts: bool = False, se
             now: dt.datetime | None = None) -> PublishReport:
     """Build the site into ``out`` (default [site] dir); rewrite only what changed."""
     if not config.newsletter.site_url:
-        raise ConfigError(f"{config.root / 'gigo-mail.toml'}: [newsletter] has no 'site_url'; feeds and "
+        raise ConfigError(f"{config.path}: [newsletter] has no 'site_url'; feeds and "
                           "link previews need the site's address, e.g. site_url = \"https://example.org\"")
     config.require("name")
     site = site_dir_for(config, out)

@@ -1,8 +1,8 @@
 """`publish --serve`: the built site on 127.0.0.1, republished and reloaded on every save.
 
 It is the preview's machinery with a different build: the same polling Watcher
-and versioned state (server.py), the same HTTP plumbing, long-poll ``/version``
-and reload script (server_http.py, static/preview.js). The files on disk stay
+and versioned state (preview.py), the same HTTP plumbing, long-poll ``/version``
+and reload script (preview_http.py, static/preview.js). The files on disk stay
 exactly what a static host gets; the reload hook is added only to the HTML as
 it is served.
 """
@@ -18,11 +18,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .config import CONFIG_NAME, load_config
-from .errors import listen_failure
+from .errors import PreviewError, listen_failure
 from .issue import ISSUES_DIR
+from .preview import PreviewState, Watcher
+from .preview_http import HOST, PreviewHandler, PreviewHTTPServer
 from .publish import PAGE_NAME, PublishReport, publish
-from .server import PreviewState, Watcher
-from .server_http import HOST, PreviewError, PreviewHandler, PreviewHTTPServer
 
 _BODY = re.compile(rb"<body\b", re.IGNORECASE)
 RELOAD_SCRIPT = "/static/preview.js"
