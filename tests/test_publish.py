@@ -81,7 +81,7 @@ def newsletter(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = make_newsletter(tmp_path_factory.mktemp("site") / "news")
     add_issues(root)
     set_site(root, 'per_page = 2\nsubscribe_url = "https://forms.example.org/gigo"')
@@ -129,8 +129,8 @@ def test_sent_only_publishes_what_the_journal_says_was_sent(newsletter: Path) ->
 
 # -- what a page holds ------------------------------------------------------------------------------
 
-def test_issue_page_has_body_cards_feeds_and_subscribe_block(site: Path) -> None:
-    page = (site / "issues" / "012" / "index.html").read_text()
+def test_issue_page_has_body_cards_feeds_and_subscribe_block(published: Path) -> None:
+    page = (published / "issues" / "012" / "index.html").read_text()
     assert "<title>For you</title>" in page  # the subject's default(...), not a subscriber
     assert "<h2>Hello friend</h2>" in page
     assert "Dear reader, your address is reader in reader." in page
@@ -144,20 +144,20 @@ def test_issue_page_has_body_cards_feeds_and_subscribe_block(site: Path) -> None
                          rf'href="\.\./\.\./{name}"', page), kind
     assert 'href="https://forms.example.org/gigo"' in page
     assert '<time datetime="2024-03-05">5 March 2024</time>' in page  # 09:30+01:00 is 08:30 UTC
-    assert (site / "issues" / "012" / "dot.gif").read_bytes() == GIF
-    eleven = (site / "issues" / "011" / "index.html").read_text()
+    assert (published / "issues" / "012" / "dot.gif").read_bytes() == GIF
+    eleven = (published / "issues" / "011" / "index.html").read_text()
     assert "Sora takes a short text description" in eleven
     assert "View in browser" not in eleven and "Unsubscribe" not in eleven
 
 
-def test_archive_is_newest_first_and_paginated(site: Path) -> None:
-    first = (site / "index.html").read_text()
+def test_archive_is_newest_first_and_paginated(published: Path) -> None:
+    first = (published / "index.html").read_text()
     assert first.index("For you") < first.index("Text-to-video takes another")
     assert "The tenth" not in first and 'href="page/2/"' in first
-    second = (site / "page" / "2" / "index.html").read_text()
+    second = (published / "page" / "2" / "index.html").read_text()
     assert "The tenth" in second and "Ten" in second and "Page 2 of 2" in second
-    assert not (site / "page" / "3").exists()
-    sitemap = (site / "sitemap.xml").read_text()
+    assert not (published / "page" / "3").exists()
+    sitemap = (published / "sitemap.xml").read_text()
     for url in ("https://gigo.dev/", "https://gigo.dev/page/2/", "https://gigo.dev/issues/010/"):
         assert f"<loc>{url}</loc>" in sitemap
     assert "<lastmod>2024-01-05</lastmod>" in sitemap
@@ -176,10 +176,10 @@ class _Links(HTMLParser):
                 self.urls.append(value)
 
 
-def _target(site: Path, page: Path, url: str) -> Path | None:
+def _target(published: Path, page: Path, url: str) -> Path | None:
     """The file a link of ``page`` names inside the site, or None for an external link."""
     if url.startswith(SITE_URL + "/"):
-        path = site / unquote(urlsplit(url).path).lstrip("/")
+        path = published / unquote(urlsplit(url).path).lstrip("/")
     elif re.match(r"^([a-z][a-z0-9+.-]*:|//|#)", url, re.I):
         return None
     else:
@@ -187,39 +187,39 @@ def _target(site: Path, page: Path, url: str) -> Path | None:
     return path / "index.html" if path.is_dir() or url.split("#")[0].endswith("/") else path
 
 
-def test_every_internal_link_and_image_resolves_to_a_file(site: Path) -> None:
-    pages = sorted(site.rglob("*.html"))
+def test_every_internal_link_and_image_resolves_to_a_file(published: Path) -> None:
+    pages = sorted(published.rglob("*.html"))
     assert len(pages) == 5  # two archive pages, three issues
     checked = 0
     for page in pages:
         parser = _Links()
         parser.feed(page.read_text())
         for url in parser.urls:
-            target = _target(site, page, url)
+            target = _target(published, page, url)
             if target is None:
                 continue
             checked += 1
-            assert target.resolve().is_relative_to(site.resolve()), (page, url)
-            assert target.is_file(), f"{page.relative_to(site)}: {url} -> {target} is missing"
+            assert target.resolve().is_relative_to(published.resolve()), (page, url)
+            assert target.is_file(), f"{page.relative_to(published)}: {url} -> {target} is missing"
     assert checked > 60
     for feed in ("feed.xml", "rss.xml", "feed.json", "sitemap.xml"):
-        for url in re.findall(r"https://gigo\.dev/[^\s\"<&\\]*", (site / feed).read_text()):
-            target = _target(site, site / feed, url)
+        for url in re.findall(r"https://gigo\.dev/[^\s\"<&\\]*", (published / feed).read_text()):
+            target = _target(published, published / feed, url)
             assert target is not None and target.is_file(), f"{feed}: {url}"
 
 
-def test_nothing_personal_reaches_the_site(site: Path) -> None:
+def test_nothing_personal_reaches_the_site(published: Path) -> None:
     lists = [REPO / "subscribers.csv", *DATA.glob("*.csv")]
     text = "\n".join(p.read_text(encoding="utf-8-sig", errors="replace") for p in lists)
     addresses = set(re.findall(r"[\w.+-]+@[\w-]+\.[\w.]+", text))
     assert len(addresses) >= 5
-    secret = load_config(site.parent).secret()  # the newsletter's own, made on first use
+    secret = load_config(published.parent).secret()  # the newsletter's own, made on first use
     tokens = {make_token(secret, a) for a in addresses}
     names = {"Ana Souza", "Björn", "Lisbon", "Uppsala", "Ada Lovelace", "ada@example.org", "preview-token"}
-    published = b"\n".join(files_of(site).values()).decode("utf-8", errors="replace")
+    everything = b"\n".join(files_of(published).values()).decode("utf-8", errors="replace")
     for needle in addresses | tokens | names | {"gigo:slot:", "/unsubscribe", "token="}:
-        assert needle not in published, needle
-    assert "<script" not in published  # no tracking, no scripts at all
+        assert needle not in everything, needle
+    assert "<script" not in everything  # no tracking, no scripts at all
 
 
 # -- incremental and reproducible ---------------------------------------------------------------------
@@ -287,8 +287,8 @@ def test_cli_publish_reports_and_fails_in_one_line(newsletter: Path, monkeypatch
 # -- layout in a real browser -------------------------------------------------------------------------
 
 @pytest.mark.skipif(find_chromium() is None, reason="no Chromium installed")
-def test_issue_page_fits_a_phone_and_a_desktop_in_light_and_dark(site: Path, tmp_path: Path) -> None:
-    page = site / "issues" / "012" / "index.html"
+def test_issue_page_fits_a_phone_and_a_desktop_in_light_and_dark(published: Path, tmp_path: Path) -> None:
+    page = published / "issues" / "012" / "index.html"
     for width in (375, 1280):
         assert measure_overflow(page, width) == 0, width
     shots = take_screenshots(page, tmp_path, shots=(Shot("phone", 375), Shot("desktop", 1280),

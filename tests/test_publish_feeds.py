@@ -28,15 +28,15 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = make_newsletter(tmp_path_factory.mktemp("feeds") / "news")
     add_issues(root)
     return publish(load_config(root), now=NOW).site_dir
 
 
 @pytest.mark.parametrize("name", ["feed.xml", "rss.xml"])
-def test_atom_and_rss_parse_cleanly_with_one_entry_per_issue(site: Path, name: str) -> None:
-    feed = feedparser.parse((site / name).read_bytes())
+def test_atom_and_rss_parse_cleanly_with_one_entry_per_issue(published: Path, name: str) -> None:
+    feed = feedparser.parse((published / name).read_bytes())
     assert not feed.bozo, feed.get("bozo_exception")
     assert feed.version == ("atom10" if name == "feed.xml" else "rss20")
     assert feed.feed.title == "GIGO Tech Trends" and feed.feed.link == "https://gigo.dev/"
@@ -52,8 +52,8 @@ def test_atom_and_rss_parse_cleanly_with_one_entry_per_issue(site: Path, name: s
     assert calendar.timegm(updated) == int(EXPECTED["012"][2].timestamp())  # the newest issue, not "now"
 
 
-def test_json_feed_has_the_required_fields_of_version_1_1(site: Path) -> None:
-    feed = json.loads((site / "feed.json").read_text(encoding="utf-8"))
+def test_json_feed_has_the_required_fields_of_version_1_1(published: Path) -> None:
+    feed = json.loads((published / "feed.json").read_text(encoding="utf-8"))
     assert feed["version"] == "https://jsonfeed.org/version/1.1"
     assert isinstance(feed["title"], str) and feed["title"]
     assert isinstance(feed["items"], list) and len(feed["items"]) == len(EXPECTED)
