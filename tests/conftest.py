@@ -73,6 +73,9 @@ class FaultyHandler:
     data_fail_first: tuple[int, str] | None = None
     # abort the connection, unanswered, when a session's message number N+1 arrives
     drop_after: int | None = None
+    # where drop_after strikes: "rcpt" (before the final dot), "dot" (after it, message
+    # lost) or "kept" (after it, message stored: a queued message whose 250 was lost)
+    drop_at: str = "dot"
     messages: list[Received] = field(default_factory=list)
     sessions: int = 0
     rcpt_attempts: Counter[str] = field(default_factory=Counter)
@@ -90,6 +93,11 @@ class FaultyHandler:
                           rcpt_options: list[str]) -> str:
         with self._lock:
             self.rcpt_attempts[address] += 1
+            number = session.gigo_number
+            if (self.drop_at == "rcpt" and self.drop_after is not None
+                    and self._per_session[number] >= self.drop_after):
+                server.transport.abort()
+                return "421 gone"
             if address in self.rcpt_reply:
                 return self.rcpt_reply[address]
             pending = self.rcpt_fail_first.get(address)
@@ -102,7 +110,8 @@ class FaultyHandler:
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
         number = session.gigo_number
         with self._lock:
-            if self.drop_after is not None and self._per_session[number] >= self.drop_after:
+            dropping = self.drop_after is not None and self._per_session[number] >= self.drop_after
+            if dropping and self.drop_at == "dot":
                 server.transport.abort()
                 return "421 gone"
             if self.data_fail_first and self.data_fail_first[0] > 0:
@@ -112,6 +121,9 @@ class FaultyHandler:
             self._per_session[number] += 1
             self.messages.append(Received(number, envelope.mail_from, list(envelope.rcpt_tos),
                                           bytes(envelope.original_content), list(envelope.mail_options)))
+            if dropping and self.drop_at == "kept":
+                server.transport.abort()
+                return "421 gone"
         return "250 2.0.0 Ok: queued"
 
     def delivered_to(self) -> Counter[str]:
@@ -317,3 +329,222 @@ def running(site: Path) -> Iterator[Running]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+class StalledServer:
+    """A bare SMTP server on 127.0.0.1 (port 0) that answers every command up to the final
+    dot and then stalls: forever (``reply_delay`` None) or for ``reply_delay`` seconds before
+    its 250. ``stall_at="greeting"`` stalls before the greeting instead. ``received`` lists
+    the recipient of every message it read to the final dot."""
+
+    def __init__(self, *, stall_at: str = "dot", reply_delay: float | None = None) -> None:
+        self.stall_at = stall_at
+        self.reply_delay = reply_delay
+        self.received: list[str] = []
+        self.sessions = 0
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.AbstractServer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    async def _stall(self, seconds: float | None) -> None:
+        await asyncio.sleep(seconds if seconds is not None else 3600)
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with self._lock:
+            self.sessions += 1
+        try:
+            if self.stall_at == "greeting":
+                await self._stall(None)
+            writer.write(b"220 stalled.test ESMTP\r\n")
+            recipient = ""
+            while line := await reader.readline():
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    writer.write(b"250-stalled.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                elif verb == b"RCPT":
+                    recipient = line.decode().split("<", 1)[1].split(">", 1)[0]
+                    writer.write(b"250 OK\r\n")
+                elif verb == b"DATA":
+                    writer.write(b"354 go on\r\n")
+                    while await reader.readline() not in (b".\r\n", b""):
+                        pass
+                    with self._lock:
+                        self.received.append(recipient)
+                    await self._stall(self.reply_delay)
+                    writer.write(b"250 2.0.0 queued at last\r\n")
+                elif verb == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                    break
+                else:
+                    writer.write(b"250 OK\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    def start(self) -> StalledServer:
+        self._thread.start()
+
+        async def serve() -> int:
+            self._server = await asyncio.start_server(self._session, "127.0.0.1", 0)
+            return int(self._server.sockets[0].getsockname()[1])
+
+        self.port = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+@pytest.fixture
+def start_stalled() -> Iterator[Callable[..., StalledServer]]:
+    """Factory: start_stalled(stall_at="dot" | "greeting", reply_delay=None | seconds)."""
+    servers: list[StalledServer] = []
+
+    def start(**kwargs: Any) -> StalledServer:
+        server = StalledServer(**kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+POSTFIX = Path("/usr/sbin/postfix")
+_MASTER_CF = """\
+127.0.0.1:{port} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+proxymap  unix  -       -       n       -       -       proxymap
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+class PostfixServer:
+    """Postfix smtpd on 127.0.0.1 with its own config and queue in a temporary folder (never
+    the machine's). Accepted mail goes to the discard transport; ``log`` is its maillog."""
+
+    def __init__(self, restrictions: str) -> None:
+        import socket
+        import tempfile
+
+        self.folder = Path(tempfile.mkdtemp(prefix="gigo-postfix-"))  # the postfix user must reach it
+        self.folder.chmod(0o755)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        conf, data = self.folder / "conf", self.folder / "data"
+        for sub in (conf, data, self.folder / "queue"):
+            sub.mkdir()
+        import shutil
+
+        shutil.chown(data, "postfix")
+        (conf / "main.cf").write_text(f"""\
+compatibility_level = 3.6
+queue_directory = {self.folder}/queue
+data_directory = {data}
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = mx.gigo.test
+mydestination =
+mynetworks = 127.0.0.0/8
+relay_domains =
+smtpd_relay_restrictions = {restrictions}
+default_transport = discard:
+relay_transport = discard:
+maillog_file_prefixes = {self.folder}
+maillog_file = {data}/maillog
+""")
+        (conf / "master.cf").write_text(_MASTER_CF.format(port=self.port))
+        self.conf = conf
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> str:
+        path = self.folder / "data" / "maillog"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _postfix(self, command: str) -> None:
+        import subprocess
+
+        subprocess.run([str(POSTFIX), "-c", str(self.conf), command], check=False, capture_output=True,
+                       timeout=30)
+
+    def start(self) -> PostfixServer:
+        import socket
+        import time
+
+        self._postfix("start")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"Postfix did not start on 127.0.0.1:{self.port}:\n{self.log}")
+
+    def stop(self) -> None:
+        import shutil
+
+        self._postfix("stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.fixture
+def start_postfix() -> Iterator[Callable[..., PostfixServer]]:
+    """Factory: start_postfix(restrictions="permit_mynetworks, reject"). Skips without Postfix
+    (or without the root it needs to run its own instance)."""
+    import os
+
+    if not POSTFIX.exists():
+        pytest.skip("postfix is not installed")
+    if os.geteuid() != 0:
+        pytest.skip("running a private Postfix instance needs root")
+    servers: list[PostfixServer] = []
+
+    def start(restrictions: str) -> PostfixServer:
+        server = PostfixServer(restrictions).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -250,15 +251,133 @@ def test_a_column_the_list_lacks_is_warned_about(newsletter: Path, smtp_server: 
     assert "Hello Ann from ." in body
 
 
-def test_uncertain_recipients_are_only_resent_when_asked(newsletter: Path, smtp_server: SmtpServer) -> None:
+def test_uncertain_recipients_fail_the_run_until_resolved_and_resend_keeps_the_message_id(
+        newsletter: Path, smtp_server: SmtpServer) -> None:
     csv_path = write_list(newsletter, 3)
     with Journal.for_root(newsletter) as journal:  # a crash left p1 between the final dot and the reply
-        journal.mark_sending("050", "p1@example.com", "p1@example.com", "<x@gigo.dev>")
-    code, out, _ = send("050", "--list", str(csv_path), "--yes", "--smtp", smtp_server.url)
-    assert code == 0
+        journal.mark_sending("050", "p1@example.com", "p1@example.com", "<first.1@gigo.dev>")
+    code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", smtp_server.url)
+    assert code == 1 and "outcome" in out and "unresolved" in out.split("outcome", 1)[1].split("\n")[0]
     assert "uncertain (use --resend-uncertain)" in out
+    last = " ".join(err.split())
+    assert "1 recipient(s) got the message up to its final dot" in last
+    assert "gigo-mail send 050 --list list.csv --resend-uncertain" in last
+    assert "gigo-mail status 050 --accept-uncertain" in last
     assert sorted(smtp_server.handler.delivered_to()) == ["p0@example.com", "p2@example.com"]
+    code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", smtp_server.url)
+    assert code == 1 and "1 recipient(s) got the message" in " ".join(err.split())  # still not done
     code, out, _ = send("050", "--list", str(csv_path), "--yes", "--resend-uncertain",
                         "--smtp", smtp_server.url)
     assert code == 0
     assert sorted(smtp_server.handler.delivered_to()) == [f"p{i}@example.com" for i in range(3)]
+    (resent,) = [m for m in smtp_server.messages if m.rcpt_tos == ["p1@example.com"]]
+    assert resent.parse()["Message-ID"] == "<first.1@gigo.dev>"
+
+
+def test_accept_uncertain_resolves_them_without_sending(newsletter: Path, smtp_server: SmtpServer) -> None:
+    csv_path = write_list(newsletter, 2)
+    with Journal.for_root(newsletter) as journal:
+        journal.mark_sending("050", "p1@example.com", "p1@example.com", "<first.1@gigo.dev>")
+    code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", smtp_server.url)
+    assert code == 1
+    result = runner.invoke(app, ["status", "050", "--accept-uncertain"])
+    assert result.exit_code == 0 and "Recorded 1 uncertain recipient as delivered" in result.stdout
+    code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", smtp_server.url)
+    assert code == 0 and "nothing to send" in out
+    assert sorted(smtp_server.handler.delivered_to()) == ["p0@example.com"]
+
+
+def test_at_a_terminal_send_offers_to_resend_the_uncertain(newsletter: Path, smtp_server: SmtpServer) -> None:
+    import pty
+
+    csv_path = write_list(newsletter, 3)
+    with Journal.for_root(newsletter) as journal:
+        for i in (0, 1):
+            journal.mark_sending("050", f"p{i}@example.com", f"p{i}@example.com", f"<first.{i}@gigo.dev>")
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "COLUMNS": "200", "TERM": "dumb"}
+    process = subprocess.Popen([sys.executable, "-m", "gigo_mail", "send", "050", "--list", str(csv_path),
+                                "--smtp", smtp_server.url], stdin=secondary, stdout=secondary,
+                               stderr=secondary, cwd=newsletter, env=env)
+    os.close(secondary)
+    seen = b""
+
+    def wait_for(text: bytes) -> None:
+        nonlocal seen
+        while text not in seen:
+            chunk = os.read(primary, 4096)
+            assert chunk, seen.decode(errors="replace")
+            seen += chunk
+
+    try:
+        wait_for(b"Re-send those 2 too")
+        assert b"2 recipient(s) are uncertain" in seen
+        os.write(primary, b"y\n")
+        wait_for(b"Send issue 050 to 3 subscribers?")
+        os.write(primary, b"y\n")
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+        os.close(primary)
+    delivered = smtp_server.handler.delivered_to()
+    assert sorted(delivered) == [f"p{i}@example.com" for i in range(3)] and set(delivered.values()) == {1}
+
+
+def test_auth_required_stops_with_one_line_and_requeue_undoes_old_bounces(
+        newsletter: Path, start_smtp: Callable[..., SmtpServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    server = start_smtp(password="s3cret")
+    csv_path = write_list(newsletter, 20)
+    code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", f"smtp://127.0.0.1:{server.port}")
+    assert code == 1
+    assert "530 5.7.0 Authentication required: the server wants a login" in " ".join(err.split())
+    with Journal.for_root(newsletter) as journal:
+        assert journal.counts("050")["failed"] == 0
+        for i in range(12):  # what an older version recorded for such a run: bounces that are not
+            journal.mark_failed("050", f"p{i}@example.com", f"p{i}@example.com", 530,
+                                "5.7.0 Authentication required", True)
+        journal.mark_failed("050", "p19@example.com", "p19@example.com", 550, "5.1.1 no such user", True)
+    status = runner.invoke(app, ["status", "050"])
+    assert "gigo-mail status 050 --requeue 5.7.0" in " ".join(status.stdout.split())
+    status = runner.invoke(app, ["status", "050", "--requeue", "5.7.0"])
+    assert status.exit_code == 0 and "Returned 12 recipients" in status.stdout
+    monkeypatch.setenv("GIGO_SMTP_PASSWORD", "s3cret")
+    code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", server.url)
+    assert code == 1 and "1 recipient(s) failed" in " ".join(err.split())  # the real bounce stays
+    delivered = server.handler.delivered_to()
+    assert len(delivered) == 19 and "p19@example.com" not in delivered and set(delivered.values()) == {1}
+
+
+@pytest.mark.parametrize(("restrictions", "reply"), [
+    ("reject_unauth_destination", "Relay access denied"),  # relay denied to an unauthenticated client
+    ("permit_sasl_authenticated, reject", "Access denied"),  # a submission server that wants AUTH
+])
+def test_postfix_refusing_the_session_marks_nobody_failed(newsletter: Path, start_postfix: Callable[..., Any],
+                                                          restrictions: str, reply: str) -> None:
+    postfix = start_postfix(restrictions)
+    csv_path = write_list(newsletter, 40)
+    code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", postfix.url)
+    line = " ".join(err.split())
+    assert code == 1 and "554 5.7.1" in line and reply in line and "no recipient was marked failed" in line
+    assert "Traceback" not in out + err
+    with Journal.for_root(newsletter) as journal:
+        counts = journal.counts("050")
+    assert counts["failed"] == 0 and counts["sent"] == 0
+    fixed = start_postfix("permit_mynetworks, reject")  # the right server: it relays for us
+    code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", fixed.url)
+    assert code == 0, err
+    with Journal.for_root(newsletter) as journal:
+        assert journal.counts("050")["sent"] == 40
+    assert fixed.log.count("status=sent") == 40  # Postfix took every one (into its discard transport)
+
+
+def test_postfix_recipient_refusal_is_the_only_failure(newsletter: Path,
+                                                       start_postfix: Callable[..., Any]) -> None:
+    postfix = start_postfix("check_recipient_access inline:{ { p3@example.com = 550 5.1.1 no such user } }, "
+                            "permit_mynetworks, reject")
+    csv_path = write_list(newsletter, 10)
+    code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", postfix.url)
+    assert code == 1 and "1 recipient(s) failed" in " ".join(err.split())
+    with Journal.for_root(newsletter) as journal:
+        record = journal.record("050", "p3@example.com")
+        assert journal.counts("050")["sent"] == 9
+    assert record is not None and record.permanent and record.code == 550

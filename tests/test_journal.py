@@ -15,6 +15,7 @@ import pytest
 
 from gigo_mail.errors import JournalError
 from gigo_mail.journal import JOURNAL_NAME, SCHEMA_VERSION, UNFINISHED, Journal
+from gigo_mail.selection import Selector
 
 ISSUE = "011"
 
@@ -206,3 +207,25 @@ def test_unwritable_location_is_a_clean_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(JournalError, match="cannot open the delivery journal"):
         Journal(blocker / "journal.sqlite3")
+
+
+def test_accept_uncertain_records_them_as_delivered(journal: Journal) -> None:
+    journal.mark_sending(ISSUE, "a@example.com", "a@example.com", "<1@x>")
+    journal.mark_sending(ISSUE, "b@example.com", "b@example.com", "<2@x>")
+    assert journal.accept_uncertain(ISSUE) == 2
+    record = journal.record(ISSUE, "a@example.com")
+    assert record is not None and record.status == "sent" and record.message_id == "<1@x>"
+    assert journal.counts(ISSUE)["sending"] == 0
+
+
+def test_requeue_returns_only_the_named_refusal(journal: Journal) -> None:
+    journal.mark_failed(ISSUE, "a@example.com", "a@example.com", 554, "5.7.1 <a@example.com>: Access denied",
+                        True)
+    journal.mark_failed(ISSUE, "b@example.com", "b@example.com", 550, "5.1.1 no such user", True)
+    assert journal.requeue_failed(ISSUE, "5.7.1") == 1
+    assert journal.requeue_failed(ISSUE, "554") == 0
+    record = journal.record(ISSUE, "a@example.com")
+    assert record is not None and record.status == "pending"
+    selector = Selector(journal, ISSUE)
+    assert selector.reason_to_skip("a@example.com") is None  # the next run sends it
+    assert selector.reason_to_skip("b@example.com") == "failed"  # the real bounce stays

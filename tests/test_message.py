@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import binascii
 import html
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
+from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
@@ -162,3 +165,86 @@ def test_mailto_only_unsubscribe(root: Path) -> None:
     msg = parse(MessageFactory(mailto_only, secret=SECRET).build(sample_subscriber("a@example.org")).data)
     assert msg["List-Unsubscribe"] == "<mailto:unsubscribe@gigo.dev?subject=unsubscribe>"
     assert msg["List-Unsubscribe-Post"] is None  # one-click needs an https URI
+
+
+# --- RFC 5322 / 2047 / 2045 line limits, for any name and any address -------------------------
+
+SCRIPTS = {"ascii": "Ann Lee ", "latin": "Zoë Ünal-Åström ", "cjk": "陈伟东京都", "arabic": "محمد علي "}
+LENGTHS = (1, 45, 46, 200, 5000)
+
+
+def _name(script: str, length: int) -> str:
+    seed = SCRIPTS[script]
+    return (seed * (length // len(seed) + 1))[:length].strip() or seed[0]
+
+
+def _address(length: int) -> str:
+    domain = "@ex.io"  # 6 characters: "a@ex.io" is the shortest at 7; the local part grows
+    return "a" * max(1, length - len(domain)) + domain
+
+
+def _check_limits(data: bytes) -> EmailMessage:
+    lines = data.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 998
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    for word in head.replace(b"\r\n ", b" ").replace(b"\r\n", b" ").split(b" "):
+        if word.startswith(b"=?"):
+            assert len(word) <= 75, word
+    qp_lines = [line for line in body.split(b"\r\n") if not line.startswith(b"--")]
+    assert max(len(line) for line in qp_lines) <= 76
+    msg = parse(data)
+    assert not msg.defects
+    for part in msg.walk():
+        assert not part.defects, part.defects
+        for name, value in part.items():
+            assert not getattr(value, "defects", ()), (name, value.defects)
+    return msg
+
+
+def _display_name(data: bytes) -> str:
+    """The To display name as RFC 2047 6.2 decodes it: the space between two adjacent encoded
+    words is not part of the text. (policy.default's address parser keeps that space, a CPython
+    quirk; the legacy decoder follows the RFC, as mail clients do.)"""
+    raw = message_from_bytes(data, policy=policy.compat32)["To"]
+    display, _ = parseaddr(raw)
+    return str(make_header(decode_header(display)))
+
+
+@pytest.fixture(scope="module")
+def name_factory(root: Path) -> MessageFactory:
+    write_issue(root, "070.md", "number: 70\ntitle: Names\nsubject: Hi {{ subscriber.name }}\npreheader: p",
+                "Hello {{ subscriber.name }} ({{ subscriber.email }}), thanks.\n")
+    return MessageFactory(compile_issue(load_config(root), find_issue(root, "070")), secret=SECRET)
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_names_of_any_length_fold_and_decode_exactly(name_factory: MessageFactory, script: str) -> None:
+    for length in LENGTHS:
+        name = _name(script, length)
+        data = name_factory.build(sample_subscriber("ann@example.org", name)).data
+        msg = _check_limits(data)
+        assert _display_name(data) == name
+        assert msg["To"].addresses[0].addr_spec == "ann@example.org"
+        assert str(msg["Subject"]) == f"Hi {name}"
+        text = msg.get_body(("plain",)).get_content()
+        assert f"Hello {name} (ann@example.org), thanks." in text
+        html_part = msg.get_body(("html",)).get_content()
+        assert f"Hello {html.escape(name)} (ann@example.org), thanks." in html_part
+
+
+def test_addresses_of_every_length_keep_qp_lines_within_76(name_factory: MessageFactory) -> None:
+    for length in range(6, 81):
+        address = _address(length)
+        msg = _check_limits(name_factory.build(sample_subscriber(address, "Ann")).data)
+        assert msg["To"].addresses[0].addr_spec == address
+        assert f"Hello Ann ({address}), thanks." in msg.get_body(("plain",)).get_content()
+
+
+def test_a_value_filling_a_qp_line_gets_its_soft_break_within_76() -> None:
+    from gigo_mail.message import qp
+
+    for length in range(60, 160):
+        encoded = qp(b"x" * length + "é".encode())
+        assert max(len(line) for line in (encoded + b"=").split(b"\r\n")) <= 76
+        assert binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")) == b"x" * length + "é".encode()

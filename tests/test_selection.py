@@ -29,11 +29,12 @@ def test_resume_policy(tmp_path: Path) -> None:
                                       "gone@example.com": FAILED, "busy@example.com": None,
                                       "new@example.com": None}
         assert plan(False, True) == {**plan(False, False), "unsure@example.com": None}
-        # --retry-failed re-sends the failures (permanent or not) and nobody else
-        only_failed = {"sent@example.com": NOT_FAILED, "unsure@example.com": NOT_FAILED,
+        # --retry-failed re-sends the failures (permanent or not) and nobody else; the uncertain
+        # stay uncertain (counted as such, so the run does not call itself complete)
+        only_failed = {"sent@example.com": NOT_FAILED, "unsure@example.com": UNCERTAIN,
                        "gone@example.com": None, "busy@example.com": None, "new@example.com": NOT_FAILED}
         assert plan(True, False) == only_failed
-        assert plan(True, True) == only_failed
+        assert plan(True, True) == {**only_failed, "unsure@example.com": None}
         # another issue is a separate journal entry; its first send goes to everyone
         assert Selector(journal, "012").reason_to_skip("sent@example.com") is None
         assert Selector(journal, "012", retry_failed=True).reason_to_skip("sent@example.com") == NOT_FAILED

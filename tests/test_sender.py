@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SmtpServer
+from conftest import SmtpServer, StalledServer
 from gigo_mail.errors import SMTPFatalError
 from gigo_mail.journal import Journal
 from gigo_mail.selection import Selector, plan_send
@@ -28,20 +29,26 @@ class Msg:
     data: bytes
 
 
-def build(subscriber: Subscriber) -> Msg:
+_ids = itertools.count(1)
+
+
+def build(subscriber: Subscriber, message_id: str | None = None) -> Msg:
+    message_id = message_id or f"<{next(_ids)}.{subscriber.key}@gigo.example>"
     body = f"Hello {subscriber.name or 'there'}.\r\n.a line starting with a dot\r\n"
     data = (f"From: <{SENDER}>\r\nTo: <{subscriber.smtp_address}>\r\nSubject: test\r\n"
-            f"Message-ID: <{subscriber.key}@gigo.example>\r\n\r\n{body}").encode()
-    return Msg(f"<{subscriber.key}@gigo.example>", data)
+            f"Message-ID: {message_id}\r\n\r\n{body}").encode()
+    return Msg(message_id, data)
 
 
 def people(count: int, domain: str = "example.com") -> list[Subscriber]:
     return [sample_subscriber(f"user{i}@{domain}", f"User {i}") for i in range(count)]
 
 
-def make_sender(server: SmtpServer, journal: Journal | None = None, password: str | None = None,
-                on_progress: Callable[[SendStats], None] | None = None, **options: object) -> Sender:
-    endpoint = SmtpEndpoint(parse_smtp_url(server.url), password=password, timeout=5)
+def make_sender(server: SmtpServer | StalledServer | str, journal: Journal | None = None,
+                password: str | None = None, on_progress: Callable[[SendStats], None] | None = None,
+                data_timeout: float = 5, **options: object) -> Sender:
+    url = server if isinstance(server, str) else server.url
+    endpoint = SmtpEndpoint(parse_smtp_url(url), password=password, timeout=5, data_timeout=data_timeout)
     defaults: dict[str, object] = {"concurrency": 4, "backoff": 0.01, "backoff_max": 0.05, "min_rate": 500.0}
     defaults.update(options)
     return Sender(issue_key=ISSUE, envelope_from=SENDER, build=build,
@@ -49,8 +56,8 @@ def make_sender(server: SmtpServer, journal: Journal | None = None, password: st
                   options=SendOptions(**defaults), journal=journal, on_progress=on_progress)  # type: ignore[arg-type]
 
 
-def send(server: SmtpServer, rows: list[Subscriber], journal: Journal | None = None, **options: object
-         ) -> SendResult:
+def send(server: SmtpServer | StalledServer | str, rows: list[Subscriber], journal: Journal | None = None,
+         **options: object) -> SendResult:
     return asyncio.run(make_sender(server, journal, **options).run(rows))
 
 
@@ -69,9 +76,12 @@ def test_every_message_arrives_once_and_is_journaled(any_smtp_server: SmtpServer
     assert set(delivered) == {s.smtp_address for s in rows}
     assert set(delivered.values()) == {1}
     by_address = {s.smtp_address: s for s in rows}
-    assert all(m.data == build(by_address[m.rcpt_tos[0]]).data for m in any_smtp_server.messages)
+    for m in any_smtp_server.messages:
+        message_id = m.data.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0].decode()
+        assert m.data == build(by_address[m.rcpt_tos[0]], message_id).data
     assert journal.counts(ISSUE)["sent"] == 200
-    assert journal.record(ISSUE, "user7@example.com").message_id == "<user7@example.com@gigo.example>"
+    record = journal.record(ISSUE, "user7@example.com")
+    assert record is not None and record.message_id.endswith(".user7@example.com@gigo.example>")
     assert any_smtp_server.handler.sessions <= 4
 
 
@@ -81,7 +91,7 @@ def test_451_is_retried_then_delivered_and_550_is_recorded(any_smtp_server: Smtp
     handler.rcpt_fail_first["user3@example.com"] = [2, "451 4.7.1 greylisted, try again"]
     handler.rcpt_reply["user5@example.com"] = "550 5.1.1 no such mailbox"
     result = send(any_smtp_server, people(10), journal)
-    assert result.outcome == "complete" and not result.ok
+    assert result.outcome == "unresolved" and not result.ok
     assert (result.stats.sent, result.stats.failed) == (9, 1)
     assert handler.rcpt_attempts["user3@example.com"] == 3
     assert handler.delivered_to()["user3@example.com"] == 1
@@ -103,7 +113,8 @@ def test_transient_failure_gives_up_after_attempts(smtp_server: SmtpServer, jour
 
 def test_dropped_connections_lose_nothing(start_smtp: Callable[..., SmtpServer], journal: Journal) -> None:
     server = start_smtp(pipelining=True)
-    server.handler.drop_after = 7  # every session dies, unanswered, on its 8th message
+    server.handler.drop_after = 7  # every session dies, unanswered, at the RCPT of its 8th message
+    server.handler.drop_at = "rcpt"
     rows = people(100)
     result = send(server, rows, journal, attempts=10)
     assert result.ok, result.stats.failures[:3]
@@ -132,8 +143,9 @@ def test_error_threshold_stops_and_rerun_resumes_without_duplicates(smtp_server:
     assert first.stats.sent < 60 - 4
     assert journal.runs(ISSUE)[-1].outcome == "stopped"
     second = send(smtp_server, rows, journal, concurrency=3)
-    assert second.outcome == "complete"
+    assert second.outcome == "unresolved"  # the three bounces are not silently forgotten
     assert second.stats.not_selected["failed"] == 3  # permanent failures are not retried by default
+    assert second.failed == 4  # three from before, user5 in this run
     delivered = handler.delivered_to()
     assert set(delivered.values()) == {1}
     assert len(delivered) == 60 - 4
@@ -224,3 +236,99 @@ def test_plan_counts_skips_and_journal(smtp_server: SmtpServer, journal: Journal
     plan = plan_send(listed, Selector(journal, ISSUE), limit=3)
     assert (plan.to_send, plan.not_selected["sent"]) == (3, 2)
     assert (plan.skipped["invalid"], plan.beyond_limit) == (1, 1)
+
+
+# --- after the final dot: uncertain, never retried -------------------------------------------
+
+def test_no_reply_after_the_final_dot_is_uncertain_never_retried_and_the_run_stops(
+        start_stalled: Callable[..., StalledServer], journal: Journal) -> None:
+    stalled = start_stalled()  # reads every message to its final dot, then never answers
+    rows = people(200)
+    result = send(stalled, rows, journal, concurrency=3, attempts=5, data_timeout=0.3)
+    assert result.outcome == "failed" and "every connection (3) timed out" in result.reason
+    tried = result.stats.uncertain  # each connection once, give or take one that reopened first
+    assert 3 <= tried < 6 and result.stats.failed == 0 and result.stats.retries == 0
+    assert sorted(stalled.received) == sorted(set(stalled.received)) and len(stalled.received) == tried
+    assert journal.counts(ISSUE)["sending"] == tried and sum(journal.counts(ISSUE).values()) == tried
+    record = journal.uncertain(ISSUE)[0]
+    assert "no reply after the final dot" in record.text and record.message_id
+
+    again = send(stalled, rows, journal, concurrency=3, data_timeout=0.3)  # a plain re-run
+    assert again.stats.not_selected["uncertain"] == tried and again.uncertain == tried + again.stats.uncertain
+    total = tried + again.stats.uncertain
+    assert len(stalled.received) == total and len(set(stalled.received)) == total  # nobody got a second copy
+
+
+def test_a_slow_final_reply_is_waited_for(start_stalled: Callable[..., StalledServer]) -> None:
+    slow = start_stalled(reply_delay=0.3)
+    result = send(slow, people(4), concurrency=2, data_timeout=5)
+    assert result.ok and result.stats.sent == 4 and sorted(slow.received) == sorted(
+        s.smtp_address for s in people(4))
+
+
+def test_uncertain_then_resend_uses_the_first_message_id(start_smtp: Callable[..., SmtpServer],
+                                                         journal: Journal) -> None:
+    server = start_smtp(pipelining=True)
+    server.handler.drop_after = 3  # each session: 3 answered, the 4th kept but its 250 lost
+    server.handler.drop_at = "kept"
+    rows = people(40)
+    first = send(server, rows, journal, concurrency=2)
+    assert first.outcome == "unresolved" and first.stats.uncertain > 0
+    assert first.stats.sent + first.stats.uncertain == 40 and first.stats.failed == 0
+    uncertain = {r.key: r.message_id for r in journal.uncertain(ISSUE)}
+    assert len(uncertain) == first.stats.uncertain
+
+    server.handler.drop_after = None
+    second = send(server, rows, journal, concurrency=2, resend_uncertain=True)
+    assert second.ok and second.stats.sent == len(uncertain)
+    delivered = server.handler.delivered_to()
+    assert set(delivered) == {s.smtp_address for s in rows}  # every listed recipient has it
+    duplicates = sum(delivered.values()) - len(rows)
+    assert duplicates <= len(uncertain)
+    for key, message_id in uncertain.items():  # the second copy is the same message
+        ids = {m.data.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0].decode()
+               for m in server.messages if m.rcpt_tos == [key]}
+        assert ids == {message_id}
+    assert journal.counts(ISSUE)["sent"] == 40
+
+
+# --- refusals about the session are nobody's bounce ------------------------------------------
+
+def test_auth_required_stops_the_run_and_marks_nobody_failed(start_smtp: Callable[..., SmtpServer],
+                                                             journal: Journal) -> None:
+    server = start_smtp(password="s3cret")  # 530 5.7.0 Authentication required to MAIL FROM
+    rows = people(50)
+    result = send(f"smtp://127.0.0.1:{server.port}", rows, journal)  # no user in the URL
+    assert result.outcome == "failed" and "wants a login" in result.reason
+    assert result.stats.failed == 0 and journal.counts(ISSUE)["failed"] == 0
+    fixed = send(server, rows, journal, password="s3cret")
+    assert fixed.ok and fixed.stats.sent == 50
+    assert set(server.handler.delivered_to().values()) == {1}
+
+
+def test_the_same_refusal_for_the_first_recipients_trips_the_breaker(smtp_server: SmtpServer,
+                                                                    journal: Journal) -> None:
+    rows = people(30)
+    for subscriber in rows:
+        smtp_server.handler.rcpt_reply[subscriber.smtp_address] = "554 Transaction failed"
+    result = send(smtp_server, rows, journal, concurrency=2, refusal_breaker=5)
+    assert result.outcome == "failed" and "the first 5 recipients were all refused" in result.reason
+    assert "554 Transaction failed" in result.reason
+    assert result.stats.failed == 0 and journal.counts(ISSUE)["failed"] == 0
+    assert sum(smtp_server.handler.rcpt_attempts.values()) < 30  # it stopped
+    smtp_server.handler.rcpt_reply.clear()
+    again = send(smtp_server, rows, journal)
+    assert again.ok and again.stats.sent == 30
+
+
+def test_refusals_held_before_the_first_success_are_recorded_after_it(smtp_server: SmtpServer,
+                                                                      journal: Journal) -> None:
+    rows = people(10)
+    for i in (0, 1):
+        smtp_server.handler.rcpt_reply[f"user{i}@example.com"] = "554 Transaction failed"
+    result = send(smtp_server, rows, journal, concurrency=1, refusal_breaker=5)
+    assert result.outcome == "unresolved"
+    assert (result.stats.sent, result.stats.failed) == (8, 2)
+    assert journal.counts(ISSUE)["failed"] == 2
+
+

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SmtpServer, TlsFiles
-from gigo_mail.errors import ConfigError, SMTPFatalError, SMTPPermanentError, SMTPTransientError
+from conftest import SmtpServer, StalledServer, TlsFiles
+from gigo_mail.errors import (
+    ConfigError,
+    SMTPFatalError,
+    SMTPPermanentError,
+    SMTPSessionRefused,
+    SMTPTransientError,
+    SMTPUncertainError,
+)
 from gigo_mail.transport import (
     FileTransport,
     SMTPConnectFailed,
@@ -132,9 +139,11 @@ def test_data_reply_451_is_transient(any_smtp_server: SmtpServer) -> None:
     assert len(any_smtp_server.messages) == 1
 
 
-def test_dropped_connection_is_transient_and_reopen_works(start_smtp: Callable[..., SmtpServer]) -> None:
+def test_drop_before_the_final_dot_is_transient_and_reopen_works(start_smtp: Callable[..., SmtpServer]
+                                                                  ) -> None:
     server = start_smtp(pipelining=True)
     server.handler.drop_after = 2
+    server.handler.drop_at = "rcpt"
 
     async def go() -> None:
         transport = SmtpTransport(endpoint(server))
@@ -253,3 +262,122 @@ def test_file_transport_writes_eml(tmp_path: Path) -> None:
     written = sorted(p.name for p in (tmp_path / "outbox").iterdir())
     assert written == ["000001-a@example.com.eml", "000002-b@example.com.eml"]
     assert (tmp_path / "outbox" / written[1]).read_bytes() == message("b@example.com")
+
+
+# --- after the final dot: uncertain, and its own timeout -----------------------------------
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["sequential", "pipelining"])
+def test_drop_after_the_final_dot_is_uncertain(start_smtp: Callable[..., SmtpServer],
+                                               pipelining: bool) -> None:
+    server = start_smtp(pipelining=pipelining)
+    server.handler.drop_after = 1
+    server.handler.drop_at = "kept"  # the server keeps the message, its 250 is lost
+
+    async def go() -> SMTPUncertainError:
+        transport = SmtpTransport(endpoint(server))
+        await transport.open()
+        await transport.send(SENDER, "a@example.com", message("a@example.com"))
+        with pytest.raises(SMTPUncertainError) as caught:
+            await transport.send(SENDER, "b@example.com", message("b@example.com"))
+        assert not transport.is_open
+        return caught.value
+
+    error = run(go())
+    assert not error.timed_out and "final dot" in error.text
+    assert server.handler.delivered_to()["b@example.com"] == 1  # which is why it must not be retried
+
+
+def test_final_reply_waits_data_timeout_not_the_command_timeout(
+        start_stalled: Callable[..., StalledServer]) -> None:
+    slow = start_stalled(reply_delay=0.6)  # answers the final dot after 0.6 s, like a busy MTA
+
+    async def go(data_timeout: float) -> None:
+        transport = SmtpTransport(SmtpEndpoint(parse_smtp_url(slow.url), timeout=0.3,
+                                               data_timeout=data_timeout))
+        await transport.open()
+        try:
+            await transport.send(SENDER, "a@example.com", message("a@example.com"))
+        finally:
+            await transport.close()
+
+    run(go(3.0))  # 0.3 s for every other command, yet the slow 250 is heard
+    with pytest.raises(SMTPUncertainError) as caught:
+        run(go(0.2))
+    assert caught.value.timed_out and "0.2 s" in str(caught.value)
+    assert slow.received == ["a@example.com", "a@example.com"]
+
+
+def test_data_timeout_defaults_to_rfc_5321_ten_minutes() -> None:
+    assert SmtpEndpoint(parse_smtp_url("smtp://127.0.0.1:25")).data_timeout == 600
+
+
+def test_stall_before_the_final_dot_is_transient(start_stalled: Callable[..., StalledServer]) -> None:
+    stalled = start_stalled(stall_at="greeting")
+
+    async def go() -> None:
+        await SmtpTransport(SmtpEndpoint(parse_smtp_url(stalled.url), timeout=0.2)).open()
+
+    with pytest.raises(SMTPConnectFailed, match="did not answer within 0.2 s"):
+        run(go())
+
+
+# --- whom a refusal is about ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("reply", "hint"), [
+    ("530 5.7.0 Authentication required", "wants a login"),
+    ("554 5.7.1 <b@example.com>: Relay access denied", "will not relay"),
+    ("554 5.7.1 <b@example.com>: Recipient address rejected: Access denied", "will not relay"),
+    ("550 5.7.8 Authentication credentials invalid", "wants a login"),
+])
+def test_session_refusals_at_rcpt_are_not_about_the_recipient(smtp_server: SmtpServer, reply: str,
+                                                              hint: str) -> None:
+    smtp_server.handler.rcpt_reply["b@example.com"] = reply
+
+    async def go() -> None:
+        transport = SmtpTransport(endpoint(smtp_server))
+        await transport.open()
+        try:
+            await transport.send(SENDER, "b@example.com", message("b@example.com"))
+        finally:
+            await transport.close()
+
+    with pytest.raises(SMTPSessionRefused) as caught:
+        run(go())
+    assert hint in str(caught.value) and caught.value.code == int(reply[:3])
+
+
+def test_mail_from_refused_by_an_auth_server_is_a_session_refusal(start_smtp: Callable[..., SmtpServer]
+                                                                  ) -> None:
+    server = start_smtp(password="s3cret")  # aiosmtpd with auth required: 530 to MAIL FROM
+
+    async def go() -> None:
+        transport = SmtpTransport(SmtpEndpoint(parse_smtp_url(f"smtp://127.0.0.1:{server.port}"), timeout=5))
+        await transport.open()
+        try:
+            await transport.send(SENDER, "a@example.com", message("a@example.com"))
+        finally:
+            await transport.close()
+
+    with pytest.raises(SMTPSessionRefused, match="530 5.7.0 Authentication required: the server wants"):
+        run(go())
+
+
+@pytest.mark.parametrize(("reply", "about_recipient"), [
+    ("550 5.1.1 no such user", True), ("552 5.2.2 mailbox full", True),
+    ("554 5.7.1 message refused", False), ("550 no such user", False),
+])
+def test_permanent_refusals_say_whether_they_are_about_the_recipient(smtp_server: SmtpServer, reply: str,
+                                                                    about_recipient: bool) -> None:
+    smtp_server.handler.rcpt_reply["b@example.com"] = reply
+
+    async def go() -> None:
+        transport = SmtpTransport(endpoint(smtp_server))
+        await transport.open()
+        try:
+            await transport.send(SENDER, "b@example.com", message("b@example.com"))
+        finally:
+            await transport.close()
+
+    with pytest.raises(SMTPPermanentError) as caught:
+        run(go())
+    assert caught.value.about_recipient is about_recipient

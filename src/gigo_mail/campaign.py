@@ -113,6 +113,17 @@ class Campaign:
         suppressed = self.journal.is_suppressed if self.journal is not None else None
         return read_subscribers(self.request.list_path, suppressed)
 
+    def resend_uncertain_too(self) -> None:
+        """The user said yes to re-sending the uncertain recipients: select and plan again."""
+        list_path = self.request.list_path
+        assert self.journal is not None and list_path is not None
+        self.request = replace(self.request, resend_uncertain=True)
+        self.options = replace(self.options, resend_uncertain=True)
+        self.selector = Selector(self.journal, self.issue_key, retry_failed=self.request.retry_failed,
+                                 resend_uncertain=True)
+        self.plan = plan_send(read_subscribers(list_path, self.journal.is_suppressed),
+                              self.selector, self.request.limit)
+
     def sender(self, on_progress: Callable[[SendStats], None] | None = None) -> Sender:
         return Sender(issue_key=self.issue_key, envelope_from=self.factory.envelope_from,
                       build=self.factory.build, transport_factory=self.make_transport, options=self.options,
@@ -153,7 +164,7 @@ def prepare_send(config: Config, request: SendRequest,
 
     url = parse_smtp_url(config.smtp_url(request.smtp))
     endpoint = SmtpEndpoint(url, password=password_for(url, ask_password), timeout=config.smtp.timeout,
-                            cafile=config.smtp_cafile or None)
+                            data_timeout=config.smtp.data_timeout, cafile=config.smtp_cafile or None)
 
     def make_transport() -> Transport:
         return SmtpTransport(endpoint)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import re
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -15,7 +17,7 @@ from .config import Config, load_config
 from .console import console, facts_table, local_time
 from .errors import GigoError, JournalError, SubscriberListError
 from .issue import resolve_issue_key
-from .journal import Journal, Run
+from .journal import Journal, Record, Run
 from .subscribers import SKIP_KINDS, ListReport, check_address, check_list
 from .unsubscribe import verify_token
 from .unsubscribe_web import serve as serve_unsubscribe_page
@@ -122,6 +124,21 @@ def _write_failures(journal: Journal, issue_key: str, target: Path) -> int:
     return len(failures)
 
 
+def _print_common_refusal(failures: list[Record], issue_key: str) -> None:
+    """Many recipients refused alike is often about the session (a missing login, relaying
+    denied), not them: say how to put them back in the queue."""
+    replies = Counter(f"{r.code} {enhanced}" if (enhanced := r.text.split(" ", 1)[0]).count(".") == 2
+                      else str(r.code) for r in failures if r.permanent and r.code)
+    if not replies:
+        return
+    reply, count = replies.most_common(1)[0]
+    if count >= 10 and count * 2 >= len(failures):
+        code = reply.split(" ")[-1]
+        console.print(f"{count:,} recipients failed with {escape(reply)}. If that was about the session "
+                      f"(login, relaying) rather than them: [bold]gigo-mail status {escape(issue_key)} "
+                      f"--requeue {escape(code)}[/] returns them to the queue.")
+
+
 def _print_status(journal: Journal, issue_key: str, shown: int) -> None:
     counts = journal.counts(issue_key)
     runs = journal.runs(issue_key)
@@ -137,7 +154,8 @@ def _print_status(journal: Journal, issue_key: str, shown: int) -> None:
                   f"{permanent:,} permanent (re-sent only with --retry-failed), "
                   f"{transient:,} transient (re-sent by the next run)" if failures else "")
     table.add_row("uncertain", f"{counts['sending']:,}",
-                  "the process stopped between DATA and the server's reply; they may have the message"
+                  "no reply came after the final dot; they may have it (--accept-uncertain, "
+                  "or send --resend-uncertain)"
                   if counts["sending"] else "")
     table.add_row("pending", f"{counts['pending']:,}", "")
     last_total = runs[-1].total if runs else None
@@ -156,6 +174,7 @@ def _print_status(journal: Journal, issue_key: str, shown: int) -> None:
         if len(failures) > shown:
             console.print(f"... and {len(failures) - shown:,} more failures "
                           "(write them all with --failed FILE)")
+        _print_common_refusal(failures, issue_key)
     uncertain = journal.uncertain(issue_key, limit=shown + 1)
     if uncertain:
         listing = ", ".join(escape(record.email) for record in uncertain[:shown])
@@ -170,8 +189,16 @@ def status(
     failed: Annotated[Path | None, typer.Option(
         "--failed", metavar="FILE", help="Write every failure to FILE as CSV ('-' for stdout).")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many failures to list.")] = 20,
+    accept_uncertain: Annotated[bool, typer.Option(
+        "--accept-uncertain", help="Record the uncertain recipients as delivered (they have it).")] = False,
+    requeue: Annotated[str | None, typer.Option(
+        "--requeue", metavar="CODE", help="Return recipients that failed with CODE (554, or 5.7.1) to the "
+        "queue: a refusal that was about the session, not them. The next send sends them.")] = None,
 ) -> None:
     """What the delivery journal knows about an issue: counts, failures and runs."""
+    if requeue is not None and not re.fullmatch(r"[245]\d\d|[245]\.\d{1,3}\.\d{1,3}", requeue):
+        raise typer.BadParameter("give a reply code like 554 or an enhanced status like 5.7.1",
+                                 param_hint="--requeue")
     config = load_config()
     journal = Journal.existing(config.root)
     try:
@@ -182,6 +209,14 @@ def status(
             if failed is not None and str(failed) != "-":
                 raise JournalError(f"no failures to write to {failed}: issue {issue_key} has no deliveries")
             return
+        if accept_uncertain:
+            accepted = journal.accept_uncertain(issue_key)
+            console.print(f"Recorded {accepted:,} uncertain recipient{'s' if accepted != 1 else ''} "
+                          "as delivered.")
+        if requeue is not None:
+            returned = journal.requeue_failed(issue_key, requeue)
+            console.print(f"Returned {returned:,} recipient{'s' if returned != 1 else ''} that failed with "
+                          f"{escape(requeue)} to the queue; the next send of {escape(issue_key)} sends them.")
         if failed is not None:
             written = _write_failures(journal, issue_key, failed)
             if str(failed) == "-":

@@ -1,7 +1,9 @@
 """`gigo-mail send`: show what will happen, ask, send with a progress bar, summarise.
 
-Exit codes: 0 all sent, 1 any failure or a stop (one red line says why), 130 Ctrl-C
-(in-flight messages finish first, the journal is saved, the summary is printed).
+Exit codes: 0 every listed recipient has the issue; 1 a failure, a stop (one red line
+says why), or anyone left failed or uncertain (the last lines say how many and the
+command that resolves them); 130 Ctrl-C (in-flight messages finish first, the journal
+is saved, the summary is printed).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from rich.table import Table
 
 from .campaign import Campaign, SendRequest, prepare_send
 from .compile import CompiledIssue
-from .config import Smtp, load_config
+from .config import Smtp, load_config, shown_path
 from .console import console, err_console, facts_table
 from .errors import ConfirmationRequired
 from .selection import ALREADY_SENT, FAILED, NOT_FAILED, UNCERTAIN, SendPlan
@@ -79,6 +81,11 @@ def _summary(result: SendResult, dry_run: bool) -> Table:
     table.add_column(justify="right")
     table.add_row("written" if dry_run else "sent", f"[green]{stats.sent}[/]")
     table.add_row("failed", f"[red]{stats.failed}[/]" if stats.failed else "0")
+    uncertain = stats.uncertain + result.abandoned
+    if uncertain:
+        table.add_row("uncertain (no reply after the final dot)", f"[yellow]{uncertain}[/]")
+    if stats.untried:
+        table.add_row("not tried (handed back to the queue)", str(stats.untried))
     for reason, count in sorted(stats.not_selected.items()):
         table.add_row(f"not sent: {reason}", str(count))
     for kind, count in sorted(stats.skipped.items()):
@@ -146,6 +153,23 @@ def _progress_callback(progress: Progress | None, task_id: int | None) -> Callab
     return update
 
 
+def _unresolved(result: SendResult, issue_key: str, list_path: Path) -> None:
+    """The last lines of a run that leaves anyone uncertain or failed: how many, and what resolves it."""
+    again = f"gigo-mail send {issue_key} --list {shown_path(list_path)}"
+    if result.uncertain:
+        err_console.print(
+            f"[bold yellow]uncertain:[/] {result.uncertain} recipient(s) got the message up to its final "
+            "dot but no reply came, so the server may have it; resolve with "
+            f"[bold]{escape(again)} --resend-uncertain[/] (the same Message-ID, so most mailboxes keep "
+            f"one copy) or, if they have it, [bold]gigo-mail status {issue_key} --accept-uncertain[/]",
+            soft_wrap=True)
+    if result.failed:
+        err_console.print(
+            f"[bold red]failed:[/] {result.failed} recipient(s) failed (see [bold]gigo-mail status "
+            f"{issue_key}[/]); once the cause is fixed, [bold]{escape(again)} --retry-failed[/] re-sends "
+            "them", soft_wrap=True)
+
+
 def _send(campaign: Campaign) -> int:
     """Run the prepared send with a progress bar, then draw the summary; the exit code."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -165,17 +189,26 @@ def _send(campaign: Campaign) -> int:
                       soft_wrap=True)
     if result.stats.failed > 10:
         console.print(f"... and {result.stats.failed - 10} more: "
-                      f"gigo-mail status {campaign.issue_key} --failed")
+                      f"gigo-mail status {campaign.issue_key} --failed failed.csv")
     if result.abandoned:
         err_console.print(f"[yellow]warning:[/] {result.abandoned} message(s) got no answer before the "
-                          "drain timeout; they are marked uncertain (see --resend-uncertain)")
-    if interrupted or result.outcome == "interrupted":
+                          "drain timeout; they are marked uncertain")
+    stopped = interrupted or result.outcome == "interrupted"
+    if stopped:
         err_console.print("[yellow]interrupted:[/] progress saved; run the same command again to resume")
-        return 130
-    if result.outcome != "complete":
+    elif result.outcome not in ("complete", "unresolved"):
         err_console.print(f"[bold red]error:[/] {escape(result.reason)}", soft_wrap=True)
-        return 1
-    return 1 if result.stats.failed else 0
+    if campaign.request.dry_run:
+        done = result.outcome in ("complete", "unresolved") and not result.stats.failed
+        return 130 if stopped else 0 if done else 1
+    if campaign.request.list_path is not None:
+        _unresolved(result, campaign.issue_key, campaign.request.list_path)
+    elif result.stats.uncertain or result.abandoned:  # a test send: nothing journaled to resolve
+        err_console.print("[bold yellow]uncertain:[/] no reply came after the final dot; check the inbox "
+                          "before sending the test again")
+    if stopped:
+        return 130
+    return 0 if result.ok else 1
 
 
 def register(app: typer.Typer) -> None:
@@ -249,9 +282,24 @@ def _command(request: SendRequest, yes: bool) -> int:
         console.print(_header(compiled, str(list_path), [("server", str(campaign.url)), *_plan_rows(plan)]))
         _show_skipped(plan, list_path)
         _warn_missing_columns(campaign.missing_columns, list_path)
+        uncertain = plan.not_selected[UNCERTAIN]
+        if uncertain and not request.resend_uncertain and not yes and sys.stdin.isatty():
+            console.print(f"[yellow]{uncertain} recipient(s) are uncertain:[/] an earlier run sent their "
+                          "message up to the final dot and heard no reply, so the server may have it.")
+            if typer.confirm(f"Re-send those {uncertain} too (the same Message-ID as their first copy)?",
+                             default=False):
+                campaign.resend_uncertain_too()
+                plan = campaign.plan
+                assert plan is not None
+                console.print(f"will get it: [bold]{plan.to_send}[/]")
         if plan.to_send == 0:
-            console.print(f"nothing to send: see 'gigo-mail status {campaign.issue_key}' for who has it; "
-                          "--retry-failed and --resend-uncertain re-send the others")
+            if plan.not_selected[UNCERTAIN] or plan.not_selected[FAILED]:
+                console.print("nothing to send in this run")
+                _unresolved(SendResult("unresolved", SendStats(not_selected=plan.not_selected)),
+                            campaign.issue_key, list_path)
+                return 1
+            console.print(f"nothing to send: every listed subscriber has issue {campaign.issue_key} "
+                          f"(see 'gigo-mail status {campaign.issue_key}')")
             return 0
         if not yes:
             if not sys.stdin.isatty():

@@ -67,7 +67,9 @@ class Smtp:
     max_per_connection: int = 1000
     attempts: int = 5
     max_errors: int = 1000
-    timeout: float = 30.0
+    timeout: float = 30.0  # seconds for every command but the final dot
+    data_timeout: float = 600.0  # seconds for the reply to the final dot (RFC 5321 4.5.3.2.6)
+    refusal_breaker: int = 5  # the same refusal for this many recipients before any success stops the run
     cafile: str = ""  # a private CA bundle to trust besides the system's (PEM)
 
 

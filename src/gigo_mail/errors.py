@@ -72,12 +72,44 @@ class SMTPResponseError(SMTPError):
         self.text = text
 
 
+class SMTPSessionRefused(SMTPFatalError):
+    """A refusal about the session, not the recipient: MAIL FROM refused, authentication
+    required, relaying denied. Recording it per recipient would turn a wrong SMTP URL into
+    thousands of bounces; the run stops and nobody is marked failed."""
+
+    def __init__(self, message: str, code: int | None = None, text: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.text = text
+
+
 class SMTPTransientError(SMTPResponseError):
-    """A 4xx reply or a dropped connection: worth retrying later."""
+    """A 4xx reply or a dropped connection before the final dot: worth retrying later."""
+
+    def __init__(self, message: str, code: int | None = None, text: str = "", *,
+                 timed_out: bool = False) -> None:
+        super().__init__(message, code, text)
+        self.timed_out = timed_out
+
+
+class SMTPUncertainError(SMTPResponseError):
+    """The message went out up to its final dot and no reply came (timeout, dropped
+    connection): the server may have queued it. A retry could deliver it twice, so the
+    recipient stays uncertain until the user resolves it."""
+
+    def __init__(self, message: str, text: str = "", *, timed_out: bool = False) -> None:
+        super().__init__(message, None, text)
+        self.timed_out = timed_out
 
 
 class SMTPPermanentError(SMTPResponseError):
-    """A 5xx reply for one recipient: record it and carry on."""
+    """A 5xx reply in one recipient's transaction. ``about_recipient`` is True only when
+    the reply says it is about the recipient (an X.1.x or X.2.x enhanced status)."""
+
+    def __init__(self, message: str, code: int | None = None, text: str = "", *,
+                 about_recipient: bool = False) -> None:
+        super().__init__(message, code, text)
+        self.about_recipient = about_recipient
 
 
 class ConfirmationRequired(GigoError):

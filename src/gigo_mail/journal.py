@@ -65,7 +65,7 @@ __all__ = ["JOURNAL_NAME", "OUTCOMES", "SCHEMA_VERSION", "STATUSES", "UNFINISHED
            "Suppression"]
 
 STATUSES = ("pending", "sending", "sent", "failed")
-OUTCOMES = ("complete", "interrupted", "stopped", "failed")
+OUTCOMES = ("complete", "unresolved", "interrupted", "stopped", "failed")
 UNFINISHED = "unfinished"  # outcome of a run whose process died before end_run
 BUSY_TIMEOUT_MS = 10_000
 
@@ -256,6 +256,48 @@ class Journal:
         at = now()
         self._mark(MARK_OUTCOME, (issue_key, key, email, "failed", code, text or "", "", int(permanent),
                                    self._run_id, at, at), "record a failure")
+
+    def mark_uncertain(self, issue_key: str, key: str, email: str, text: str) -> None:
+        """The final dot went out and no reply came: it stays ``sending``, with the reason."""
+        at = now()
+        self._mark(MARK_OUTCOME, (issue_key, key, email, "sending", None, text or "", "", 0,
+                                   self._run_id, at, at), "record an uncertain send")
+
+    def mark_untried(self, issue_key: str, key: str, email: str, code: int | None, text: str) -> None:
+        """Back to ``pending``: a refusal about the session, not this recipient (the next run sends)."""
+        at = now()
+        self._mark(MARK_OUTCOME, (issue_key, key, email, "pending", code, text or "", "", 0,
+                                   self._run_id, at, at), "record a recipient")
+
+    def accept_uncertain(self, issue_key: str) -> int:
+        """Record every uncertain recipient of an issue as delivered; return how many."""
+        return self._bulk("UPDATE deliveries SET status = 'sent', text = 'accepted as delivered (was "
+                          "uncertain)', updated_at = ? WHERE issue_key = ? AND status = 'sending'",
+                          (now(), issue_key),
+                          issue_key, "accept the uncertain recipients")
+
+    def requeue_failed(self, issue_key: str, code: str) -> int:
+        """Return failed recipients whose reply was ``code`` (554, or an enhanced 5.7.1) to the
+        queue, so the next run sends them; real bounces with other codes stay failed."""
+        params: tuple[Any, ...]
+        if code.isdigit():
+            where, params = "code = ?", (int(code),)
+        else:  # an enhanced status starts the reply text: "5.7.1 <a@b>: Relay access denied"
+            where, params = "(text = ? OR substr(text, 1, ?) = ?)", (code, len(code) + 1, code + " ")
+        return self._bulk(f"UPDATE deliveries SET status = 'pending', permanent = 0, updated_at = ? "
+                          f"WHERE issue_key = ? AND status = 'failed' AND {where}",
+                          (now(), issue_key, *params),
+                          issue_key, "return recipients to the queue")
+
+    def _bulk(self, sql: str, params: tuple[Any, ...], issue_key: str, action: str) -> int:
+        """A change to many rows, refused while a send of the issue is running."""
+        if self.run_active(issue_key):
+            raise JournalError(f"issue {issue_key} is being sent right now; {action} when that run is done")
+        try:
+            with self._lock, self._transaction():
+                return int(self._db.execute(sql, params).rowcount)
+        except sqlite3.Error as exc:
+            raise self._fail(action, exc) from None
 
     def counts(self, issue_key: str) -> dict[str, int]:
         """Recipients per status (every status present, zero if none)."""

@@ -6,8 +6,11 @@ literal stretch between two slots is encoded once per issue, and a recipient's
 message is only their few values encoded and joined between soft breaks:
 no MIME library, no MJML, no premailer and no regex per recipient.
 
-Headers come from ``email.utils``/``email.header`` for the few per-recipient
-values (To, Subject when personalised, Message-ID, List-Unsubscribe).
+Headers are folded here (RFC 5322: lines of at most 78 characters where there is a
+space to fold at, never over 998); a value that is not ASCII, or has no space to fold
+at, becomes RFC 2047 encoded words of at most 75 characters each, split at character
+boundaries so that it decodes to exactly what was put in. A QP line that ends where a
+slot begins gets its soft break within 76 characters (RFC 2045 6.7) too.
 List-Unsubscribe is written as a plain ``<URI>, <URI>`` list and folded only
 between URIs: an RFC 2047-encoded List-Unsubscribe is useless to providers.
 """
@@ -20,8 +23,7 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.header import Header
-from email.utils import format_datetime, formataddr, parseaddr, quote
+from email.utils import format_datetime, formataddr, parseaddr
 from itertools import count
 from typing import Protocol
 
@@ -57,9 +59,57 @@ class BuiltMessage:
     data: bytes  # RFC 5322, CRLF line endings, not dot-stuffed
 
 
+QP_LINE = 76  # RFC 2045 6.7, the "=" of a soft break included
+FOLD_AT = 78  # RFC 5322 2.1.1: lines should be at most 78 characters
+WORD_BYTES = 45  # UTF-8 bytes per encoded word: "=?utf-8?b?" + 60 base64 characters + "?=" = 72
+
+
 def qp(data: bytes) -> bytes:
-    """Quoted-printable with CRLF line endings (input must use LF)."""
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
+    """Quoted-printable with CRLF line endings (input must use LF), ready to be followed by
+    a soft break: its last line leaves room for the "=", so no line exceeds 76."""
+    out = binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
+    start = out.rfind(b"\n") + 1
+    if len(out) - start < QP_LINE:
+        return out
+    cut = len(out) - 1 if out[-3:-2] != b"=" else len(out) - 3  # never split an =XX escape
+    if out[cut - 1:cut] == b"=":
+        cut -= 1
+    elif out[cut - 2:cut - 1] == b"=":
+        cut -= 2
+    return out[:cut] + SOFT_BREAK + out[cut:]
+
+
+def encoded_words(value: str) -> list[str]:
+    """RFC 2047 "B" encoded words of at most 72 characters, cut at character boundaries."""
+    words: list[str] = []
+    chunk = bytearray()
+    for char in value:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > WORD_BYTES:
+            words.append(f"=?utf-8?b?{binascii.b2a_base64(chunk, newline=False).decode()}?=")
+            chunk.clear()
+        chunk += encoded
+    if chunk:
+        words.append(f"=?utf-8?b?{binascii.b2a_base64(chunk, newline=False).decode()}?=")
+    return words
+
+
+def _fold(name: str, words: list[str], tail: str = "") -> bytes:
+    """``Name: w1 w2 ... tail``, folded before a word that would pass 78 characters."""
+    lines: list[str] = []
+    line = f"{name}:"
+    for word in words:
+        if len(line) + 1 + len(word) > FOLD_AT and line != f"{name}:":
+            lines.append(line)
+            line = ""
+        line += f" {word}"
+    if tail:
+        if len(line) + 1 + len(tail) > FOLD_AT and line != f"{name}:":
+            lines.append(line)
+            line = ""
+        line += f" {tail}"
+    lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
 class _EncodedPart:
@@ -79,23 +129,27 @@ class _EncodedPart:
 
 
 def _header(name: str, value: str) -> bytes:
-    """One header line; non-ASCII values become RFC 2047 encoded words."""
+    """An unstructured header (Subject, List-Id), folded at its spaces; encoded words when
+    it is not ASCII, or when a run of text without a space would pass 998 octets."""
     value = one_line(value)
     if value.isascii():
-        return f"{name}: {value}\r\n".encode("ascii")
-    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
-    return f"{name}: {encoded}\r\n".encode("ascii")
+        if len(name) + len(value) < FOLD_AT:
+            return f"{name}: {value}\r\n".encode("ascii")
+        words = value.split(" ")
+        if all(word and len(word) < 990 for word in words):  # folding keeps every space
+            return _fold(name, words)
+    return _fold(name, encoded_words(value))
 
 
 def _address_header(name: str, display: str, address: str) -> bytes:
+    """``Name: display <address>``; a long or non-ASCII display name becomes encoded words
+    (for an SMTPUTF8 address too: the address stays UTF-8 as it is, RFC 6532)."""
     display = one_line(display)
     if not display:
-        line = address
-    elif address.isascii():
-        line = formataddr((display, address), charset="utf-8")
-    else:  # an SMTPUTF8 message: headers may be UTF-8 as they are (RFC 6532)
-        line = f'"{quote(display)}" <{address}>'
-    return f"{name}: {line}\r\n".encode()
+        return f"{name}: {address}\r\n".encode()
+    if display.isascii() and len(display) + len(address) < 60:
+        return f"{name}: {formataddr((display, address))}\r\n".encode()
+    return _fold(name, encoded_words(display), f"<{address}>")
 
 
 class MessageFactory:
@@ -188,8 +242,9 @@ class MessageFactory:
             return self._unsubscribe_mailto_only
         return b"List-Unsubscribe: <" + url.encode("ascii") + b">" + self._unsubscribe_tail
 
-    def build(self, subscriber: Recipient) -> BuiltMessage:
-        """The complete message for one subscriber; tens of microseconds."""
+    def build(self, subscriber: Recipient, message_id: str | None = None) -> BuiltMessage:
+        """The complete message for one subscriber; tens of microseconds. ``message_id``
+        re-sends a first, uncertain attempt as the same message."""
         fields = subscriber.fields
         if self.test:
             fields = sample_fields(self.compiled.required_columns, fields)
@@ -198,7 +253,7 @@ class MessageFactory:
         raw = self.compiled.values(fields, name, subscriber.email, url)
         html_values = [qp(html.escape(v, quote=True).encode("utf-8")) for v in raw]
         text_values = [qp(v.encode("utf-8")) for v in raw]
-        message_id = f"<{self._id_prefix}.{next(self._ids)}@{self._domain}>"
+        message_id = message_id or f"<{self._id_prefix}.{next(self._ids)}@{self._domain}>"
         if self._subject_slots:
             subject = (TEST_PREFIX if self.test else "") + self.compiled.subject.fill(raw)
             subject_header = _header("Subject", subject)

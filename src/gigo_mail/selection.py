@@ -28,9 +28,11 @@ class Selector:
     """The resume policy: decides, from the journal, whether a listed subscriber is sent in this run.
 
     * ``sent``: skipped, always;
-    * ``sending``: uncertain, re-sent only with ``resend_uncertain``;
+    * ``sending``: uncertain, re-sent only with ``resend_uncertain`` (with its first
+      Message-ID, see :meth:`first_message_id`), with or without ``retry_failed``;
     * ``failed`` permanently (a 5xx): skipped;
-    * ``failed`` transiently (4xx, dropped connection, retries exhausted) or no row: sent;
+    * ``failed`` transiently (4xx, dropped connection, retries exhausted), ``pending``
+      (handed back after a session refusal) or no row: sent;
     * with ``retry_failed``: only the ``failed`` ones (permanent or not) are sent, nobody else.
     """
 
@@ -49,15 +51,25 @@ class Selector:
             return NOT_FAILED if self.retry_failed else None
         record = self.journal.record(self.issue_key, key)
         status = record.status if record else None
+        if status == "sending":
+            return None if self.resend_uncertain else UNCERTAIN
         if self.retry_failed:
             return None if status == "failed" else NOT_FAILED
         if status == "sent":
             return ALREADY_SENT
-        if status == "sending" and not self.resend_uncertain:
-            return UNCERTAIN
         if status == "failed" and record is not None and record.permanent:
             return FAILED
         return None
+
+    def first_message_id(self, key: str) -> str | None:
+        """For an uncertain recipient being re-sent: the Message-ID of its first attempt, so
+        that a second copy is the same message (mailboxes fold copies by Message-ID)."""
+        if not self.resend_uncertain or self._empty or self.journal is None:
+            return None
+        record = self.journal.record(self.issue_key, key)
+        if record is None or record.status != "sending":
+            return None
+        return record.message_id or None
 
 
 SHOWN_SKIPPED = 5

@@ -13,6 +13,13 @@ Shape of a run::
 * One RateLimiter paces every connection together and adapts to throttling replies.
 * A recipient is marked sent only after the server's 250 for its DATA; "sending" is
   written just before the final dot, so a crash leaves the uncertain ones visible.
+* No reply after the final dot (a timeout, a dropped connection) leaves the recipient
+  uncertain, never retried: the server may have queued it. When every connection has
+  timed out with nothing accepted since, the run stops rather than wait for hours.
+* A refusal about the session (MAIL FROM refused, authentication required, relaying
+  denied) stops the run and charges no recipient. Until the first message is accepted,
+  the refusal breaker holds refusals of unknown scope; the same reply for
+  ``refusal_breaker`` different recipients stops the run instead of recording bounces.
 * Fatal failures (login refused, TLS failure, unreachable server at the start) raise
   before anyone is tried; mid-run they stop the run with its state saved.
 * ``stop()`` (Ctrl-C) stops taking recipients and lets in-flight messages finish,
@@ -26,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -33,9 +41,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .config import Smtp
-from .errors import GigoError, SMTPConnectFailed, SMTPFatalError, SMTPPermanentError, SMTPTransientError
+from .errors import (
+    GigoError,
+    SMTPConnectFailed,
+    SMTPFatalError,
+    SMTPPermanentError,
+    SMTPSessionRefused,
+    SMTPTransientError,
+    SMTPUncertainError,
+)
 from .ratelimit import RateLimiter
-from .selection import Selector
+from .selection import FAILED, UNCERTAIN, Selector
 from .subscribers import SkippedRow, Subscriber
 from .transport import THROTTLE_CODES, Transport
 
@@ -44,6 +60,12 @@ if TYPE_CHECKING:
 
 PROGRESS_EVERY = 0.1  # seconds between progress callbacks
 KEEP_FAILURES = 200  # failures kept in the result for the summary; the journal has them all
+
+
+class BuildMessage(Protocol):
+    """MessageFactory.build: ``message_id`` reuses the id of a first, uncertain attempt."""
+
+    def __call__(self, subscriber: Subscriber, message_id: str | None = None) -> BuiltMessageLike: ...
 
 
 class BuiltMessageLike(Protocol):
@@ -74,6 +96,7 @@ class SendOptions:
     drain_timeout: float = 10.0
     min_rate: float = 1.0  # throttling never slows the run below this (messages per second)
     window: int = 0  # recipients between reader and outcome; 0 = 32 per connection
+    refusal_breaker: int = Smtp.refusal_breaker  # the same refusal for this many before any success: stop
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -88,7 +111,7 @@ class SendOptions:
         """The [smtp] settings of gigo-mail.toml, then the command's ``overrides``."""
         values = {"concurrency": smtp.concurrency, "rate": smtp.rate,
                   "max_per_connection": smtp.max_per_connection, "attempts": smtp.attempts,
-                  "max_errors": smtp.max_errors}
+                  "max_errors": smtp.max_errors, "refusal_breaker": smtp.refusal_breaker}
         return cls(**(values | overrides))
 
     @property
@@ -111,6 +134,8 @@ class SendStats:
     planned: int | None = None
     sent: int = 0
     failed: int = 0
+    uncertain: int = 0  # the final dot went out, no reply came: may or may not have it
+    untried: int = 0  # handed back to the queue (a refusal about the session, not them)
     retries: int = 0
     throttled: int = 0
     connections: int = 0
@@ -137,15 +162,29 @@ class SendStats:
 
 @dataclass
 class SendResult:
-    outcome: str  # "complete", "interrupted", "stopped" (error threshold), "failed" (fatal)
+    """``outcome``: "complete" (every listed recipient has it), "unresolved" (the list was
+    done, but some recipients failed or are uncertain, in this run or before), "interrupted",
+    "stopped" (error threshold) or "failed" (fatal)."""
+
+    outcome: str
     stats: SendStats
     reason: str = ""  # one line: why the run stopped early
     run_id: int | None = None
     abandoned: int = 0  # in flight when the drain timeout hit: may or may not have gone out
 
     @property
+    def uncertain(self) -> int:
+        """Listed recipients whose delivery is unknown: cut off in this run or an earlier one."""
+        return self.stats.uncertain + self.abandoned + self.stats.not_selected[UNCERTAIN]
+
+    @property
+    def failed(self) -> int:
+        """Listed recipients that failed: in this run, or permanently before (and skipped)."""
+        return self.stats.failed + self.stats.not_selected[FAILED]
+
+    @property
     def ok(self) -> bool:
-        return self.outcome == "complete" and self.stats.failed == 0
+        return self.outcome == "complete"
 
 
 @dataclass(slots=True)
@@ -153,13 +192,22 @@ class _Job:
     subscriber: Subscriber
     tries: int = 0
     message: BuiltMessageLike | None = None
+    first_id: str | None = None  # re-sending an uncertain recipient: its first Message-ID
+
+
+_ANGLED = re.compile(r"<[^>]*>")
+
+
+def _refusal_signature(code: int | None, text: str, email: str) -> tuple[int | None, str]:
+    """A reply with the recipient taken out, to see that different recipients got the same."""
+    return code, _ANGLED.sub("<>", text).replace(email, "")
 
 
 class Sender:
     """Runs one send of one issue. Create, then ``await run(rows)``; ``stop()`` from a signal."""
 
     def __init__(self, *, issue_key: str, envelope_from: str,
-                 build: Callable[[Subscriber], BuiltMessageLike],
+                 build: BuildMessage,
                  transport_factory: Callable[[], Transport], options: SendOptions | None = None,
                  journal: Journal | None = None, on_progress: Callable[[SendStats], None] | None = None,
                  planned: int | None = None, selector: Selector | None = None,
@@ -187,6 +235,10 @@ class Sender:
         self._connect_failures = 0  # in a row, pool-wide
         self._last_progress = 0.0
         self._crash: Exception | None = None
+        self._accepted = False  # the server has accepted a message in this run
+        self._timed_out: set[int] = set()  # connections that timed out since the last success
+        self._held: list[tuple[_Job, SMTPPermanentError]] = []  # refusals before any success
+        self._tripped = False  # the refusal breaker stopped the run
 
     # --- control --------------------------------------------------------------------------------
 
@@ -234,6 +286,11 @@ class Sender:
                 for task in pending:
                     task.cancel()
             await asyncio.gather(producer, *workers, return_exceptions=True)
+            self._record_held()
+            if self._outcome == "complete" and (self.stats.failed or self.stats.uncertain or abandoned
+                                                or self.stats.not_selected[UNCERTAIN]
+                                                or self.stats.not_selected[FAILED]):
+                self._outcome = "unresolved"
             if self.journal is not None and run_id is not None:
                 self.journal.end_run(run_id, self._outcome)
             self._progress(force=True)
@@ -263,7 +320,7 @@ class Sender:
                 return
             self._outstanding += 1
             queued += 1
-            self._queue.put_nowait(_Job(row))
+            self._queue.put_nowait(_Job(row, first_id=selector.first_message_id(row.key)))
         self._producer_done = True
         if self._outstanding == 0:
             self._finished.set()
@@ -330,7 +387,7 @@ class Sender:
         journal, issue_key = self.journal, self.issue_key
         if job.message is None:
             try:
-                job.message = self.build(subscriber)
+                job.message = self.build(subscriber, job.first_id) if job.first_id else self.build(subscriber)
             except GigoError as exc:
                 self._fail(job, None, f"cannot build the message: {exc}", permanent=True)
                 return
@@ -342,10 +399,22 @@ class Sender:
         try:
             reply = await transport.send(self.envelope_from, subscriber.smtp_address, message.data,
                                          smtputf8=subscriber.needs_smtputf8, before_commit=before_commit)
+        except SMTPSessionRefused as exc:  # about the session: nobody is charged, the run stops
+            self._release(job, exc.code, exc.text)
+            self.stop(str(exc), "failed")
+            return
+        except SMTPUncertainError as exc:  # after the final dot: never retried
+            if journal is not None:
+                journal.mark_uncertain(issue_key, subscriber.key, subscriber.email, exc.text)
+            self.stats.uncertain += 1
+            self._settle()
+            self._note_timeout(transport, exc)
+            return
         except SMTPPermanentError as exc:
-            self._fail(job, exc.code, exc.text or str(exc), permanent=True)
+            self._refused(job, exc)
             return
         except SMTPTransientError as exc:
+            self._note_timeout(transport, exc)
             if exc.code in THROTTLE_CODES:
                 self.stats.throttled += 1
                 self.limiter.on_throttle()
@@ -363,9 +432,71 @@ class Sender:
             journal.mark_sent(issue_key, subscriber.key, subscriber.email, message.message_id,
                               reply.code, reply.text)
         self.stats.sent += 1
+        self._timed_out.clear()
+        if not self._accepted:
+            self._accepted = True
+            self._record_held()
         self.limiter.on_success()
         self.stats.rate_limit = self.limiter.rate
         self._settle()
+
+    def _note_timeout(self, transport: Transport, exc: SMTPTransientError | SMTPUncertainError) -> None:
+        """Every connection timed out with nothing accepted since: the server is stuck."""
+        if not exc.timed_out:
+            return
+        self._timed_out.add(id(transport))
+        if len(self._timed_out) >= self.options.concurrency and not self._stopping:
+            self.stop(f"{exc}; every connection ({len(self._timed_out)}) timed out with nothing accepted "
+                      "since, so the run stopped; recipients not tried yet are left for the next run",
+                      "failed")
+
+    def _refused(self, job: _Job, exc: SMTPPermanentError) -> None:
+        """A 5xx. About the recipient (X.1.x, X.2.x), or once the server has accepted mail:
+        recorded. Before that, the refusal breaker holds it: the same reply for
+        ``refusal_breaker`` different recipients is about the session, not about them."""
+        limit = self.options.refusal_breaker
+        text = exc.text or str(exc)
+        if self._tripped:  # in flight when the breaker tripped
+            self._release(job, exc.code, text)
+            return
+        if exc.about_recipient or self._accepted or limit <= 0:
+            self._fail(job, exc.code, text, permanent=True)
+            return
+        signature = _refusal_signature(exc.code, text, job.subscriber.email)
+        if self._held and _refusal_signature(self._held[0][1].code, self._held[0][1].text,
+                                             self._held[0][0].subscriber.email) != signature:
+            self._record_held()  # different replies for different recipients: about them
+            self._fail(job, exc.code, text, permanent=True)
+            return
+        self._held.append((job, exc))
+        self._settle()
+        if len(self._held) >= limit:
+            self._tripped = True
+            held, self._held = self._held, []
+            for held_job, held_exc in held:
+                self._release(held_job, held_exc.code, held_exc.text, settle=False)
+            code = f"{exc.code} " if exc.code else ""
+            self.stop(f"the first {len(held)} recipients were all refused with the same reply "
+                      f"({code}{text}) and nothing has been accepted yet: that is about the session "
+                      "(login, relay permission, sender address), not the recipients, so none was "
+                      "recorded as failed; fix the cause and run again (if they really are bad "
+                      "addresses, set refusal_breaker = 0 under [smtp] for one run)", "failed")
+
+    def _record_held(self) -> None:
+        """The breaker did not trip: the held refusals are real failures after all."""
+        held, self._held = self._held, []
+        for job, exc in held:
+            self._fail(job, exc.code, exc.text or str(exc), permanent=True, settle=False)
+
+    def _release(self, job: _Job, code: int | None, text: str, *, settle: bool = True) -> None:
+        """Back to the queue for the next run: the refusal was not about this recipient."""
+        subscriber = job.subscriber
+        if self.journal is not None:
+            self.journal.mark_untried(self.issue_key, subscriber.key, subscriber.email, code,
+                                      f"not tried: {text}")
+        self.stats.untried += 1
+        if settle:
+            self._settle()
 
     def _retry_later(self, job: _Job, code: int | None, text: str) -> None:
         if job.tries >= self.options.attempts:
@@ -387,7 +518,7 @@ class Sender:
         delay = min(self.options.backoff_max, self.options.backoff * 2 ** (tries - 1))
         return delay * (0.5 + self.rng())
 
-    def _fail(self, job: _Job, code: int | None, text: str, *, permanent: bool) -> None:
+    def _fail(self, job: _Job, code: int | None, text: str, *, permanent: bool, settle: bool = True) -> None:
         subscriber = job.subscriber
         if self.journal is not None:
             self.journal.mark_failed(self.issue_key, subscriber.key, subscriber.email, code, text, permanent)
@@ -395,7 +526,8 @@ class Sender:
         self.stats.errors += 1
         if len(self.stats.failures) < KEEP_FAILURES:
             self.stats.failures.append(Failure(subscriber.email, code, text, permanent))
-        self._settle()
+        if settle:
+            self._settle()
         if self.stats.errors >= self.options.max_errors and not self._stopping:
             self.stop(f"stopped after {self.stats.errors} errors (max_errors = {self.options.max_errors}); "
                       "fix the cause, then run the same command again to resume", "stopped")

@@ -25,9 +25,18 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from .errors import ConfigError, SMTPConnectFailed, SMTPFatalError, SMTPPermanentError, SMTPTransientError
+from .config import Smtp
+from .errors import (
+    ConfigError,
+    SMTPConnectFailed,
+    SMTPFatalError,
+    SMTPPermanentError,
+    SMTPSessionRefused,
+    SMTPTransientError,
+    SMTPUncertainError,
+)
 from .net import is_loopback
-from .wire import Reply, ReplyReader, WireClosed
+from .wire import Reply, ReplyReader, WireClosed, WireTimeout
 
 __all__ = [
     "FileTransport",
@@ -38,6 +47,7 @@ __all__ = [
     "SmtpUrl",
     "Transport",
     "dot_stuff",
+    "enhanced_status",
     "make_tls_context",
     "parse_smtp_url",
 ]
@@ -139,7 +149,8 @@ class SmtpEndpoint:
 
     url: SmtpUrl
     password: str | None = None
-    timeout: float = 30.0
+    timeout: float = 30.0  # every command but the final dot
+    data_timeout: float = Smtp.data_timeout  # the reply to the final dot (RFC 5321 4.5.3.2.6)
     cafile: str | None = None
     local_hostname: str | None = None
 
@@ -181,15 +192,58 @@ _FORBIDDEN_IN_ADDRESS = re.compile(r"[\x00-\x20\x7f<>]")
 def _envelope_address(address: str, what: str) -> str:
     if _FORBIDDEN_IN_ADDRESS.search(address):
         raise SMTPPermanentError(f"{address!r}: {what} contains a space, angle bracket or control "
-                                 "character", None, "invalid address")
+                                 "character", None, "invalid address", about_recipient=what == "recipient")
     return address
 
 
-def _error_for(reply: Reply, stage: str, recipient: str) -> SMTPTransientError | SMTPPermanentError:
+_ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})\b")
+# Replies that are about the session (who may send, through whom), whatever the recipient.
+_SESSION_TEXT = re.compile(r"authenticat|auth(entication)? required|log ?in (first|required)|"
+                           r"relay(ing)?( access)? (is )?(denied|not (permitted|allowed))|"
+                           r"access denied|sender address rejected|not authori[sz]ed to (relay|send)",
+                           re.IGNORECASE)
+_SESSION_STATUS = frozenset({(7, 0), (7, 8), (7, 9), (7, 11), (7, 14)})  # RFC 3463/4954/7504 security
+
+
+def enhanced_status(text: str) -> tuple[int, int] | None:
+    """(subject, detail) of an RFC 3463 enhanced status code at the start of a reply text."""
+    match = _ENHANCED.match(text)
+    return (int(match.group(2)), int(match.group(3))) if match else None
+
+
+_AUTH_TEXT = re.compile(r"auth|log ?in", re.IGNORECASE)
+
+
+def _session_hint(reply: Reply, stage: str) -> str:
+    if reply.code == 530 or _AUTH_TEXT.search(reply.text):
+        return ("the server wants a login: name the user in the SMTP URL (smtp://USER@HOST:587) "
+                "and set GIGO_SMTP_PASSWORD")
+    if stage == "MAIL FROM" or "sender" in reply.text.lower():
+        return ("the server refused the sender: check [newsletter] from in gigo-mail.toml, and that "
+                "your login may send as that address")
+    return ("the server will not relay for this session: log in (smtp://USER@HOST:587 with "
+            "GIGO_SMTP_PASSWORD) or send through the server meant for your domain")
+
+
+def _error_for(reply: Reply, stage: str, recipient: str, where: str = "the server"
+               ) -> SMTPTransientError | SMTPPermanentError | SMTPSessionRefused:
+    """The one place that decides whom a refusal is about.
+
+    5xx to MAIL FROM, 530 and the security statuses (X.7.0 authentication required, ...),
+    and texts like "Relay access denied" are about the session: fatal, no recipient is
+    charged. X.1.x (address) and X.2.x (mailbox) are about the recipient. Anything else is
+    a permanent failure of unknown scope, which the engine's refusal breaker watches.
+    """
     text = f"{recipient}: server answered {stage} with {reply}"
     if 400 <= reply.code < 500:
         return SMTPTransientError(text, reply.code, reply.text)
-    return SMTPPermanentError(text, reply.code, reply.text)
+    status = enhanced_status(reply.text)
+    if (stage == "MAIL FROM" or reply.code == 530 or (status is not None and status in _SESSION_STATUS)
+            or _SESSION_TEXT.search(reply.text)):
+        return SMTPSessionRefused(f"{where} answered {stage} with {reply}: {_session_hint(reply, stage)}; "
+                                  "no recipient was marked failed", reply.code, reply.text)
+    return SMTPPermanentError(text, reply.code, reply.text,
+                              about_recipient=status is not None and status[0] in (1, 2))
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -301,7 +355,7 @@ class SmtpTransport:
         if utf8 and not self.smtputf8:
             raise SMTPPermanentError(
                 f"{recipient}: {self.endpoint.where} does not offer SMTPUTF8, which this address needs",
-                None, "server does not support SMTPUTF8 (non-ASCII address)")
+                None, "server does not support SMTPUTF8 (non-ASCII address)", about_recipient=True)
         params = ""
         if self.eightbitmime and (utf8 or not data.isascii()):
             params += " BODY=8BITMIME"
@@ -313,6 +367,7 @@ class SmtpTransport:
         payload = dot_stuff(data)
         timeout = self.endpoint.timeout
         self.messages += 1
+        committed = False  # from the first byte of the payload on, the server may keep the message
         try:
             if self.pipelining:
                 transport.write(mail + rcpt + b"DATA\r\n")
@@ -324,7 +379,7 @@ class SmtpTransport:
                     await self._after_failure(mail_r if mail_r.code != 250 else rcpt_r)
                     stage = "MAIL FROM" if mail_r.code != 250 else "RCPT TO" if rcpt_r.code != 250 else "DATA"
                     bad = mail_r if mail_r.code != 250 else rcpt_r if rcpt_r.code != 250 else data_r
-                    raise _error_for(bad, stage, recipient)
+                    raise _error_for(bad, stage, recipient, self.endpoint.where)
             else:
                 for command, stage, expected in ((mail, "MAIL FROM", 250), (rcpt, "RCPT TO", 250),
                                                  (b"DATA\r\n", "DATA", 354)):
@@ -332,19 +387,28 @@ class SmtpTransport:
                     (reply,) = await reader.read(1, timeout)
                     if reply.code != expected:
                         await self._after_failure(reply)
-                        raise _error_for(reply, stage, recipient)
+                        raise _error_for(reply, stage, recipient, self.endpoint.where)
+            if not reader.usable:  # closed after its 354: nothing of the message went out
+                raise WireClosed(reader.closed_reason or "closed the connection")
             if before_commit is not None:
                 before_commit()
+            committed = True
             transport.write(payload)
             await reader.drain()
-            (final,) = await reader.read(1, timeout)
+            (final,) = await reader.read(1, self.endpoint.data_timeout)
         except WireClosed as exc:
             await self.close()
-            raise SMTPTransientError(f"{recipient}: {self.endpoint.where} {exc}", None, str(exc)) from None
+            timed_out = isinstance(exc, WireTimeout)
+            if committed:
+                raise SMTPUncertainError(
+                    f"{recipient}: {self.endpoint.where} {exc} after the final dot; the server may "
+                    "have the message", f"no reply after the final dot: {exc}", timed_out=timed_out) from None
+            raise SMTPTransientError(f"{recipient}: {self.endpoint.where} {exc}", None, str(exc),
+                                     timed_out=timed_out) from None
         if final.code != 250:
             if final.code == 421:
                 await self.close()
-            raise _error_for(final, "the message", recipient)
+            raise _error_for(final, "the message", recipient, self.endpoint.where)
         return final
 
     async def _after_failure(self, reply: Reply) -> None:

@@ -29,6 +29,10 @@ class WireClosed(Exception):
     """The connection closed, timed out or spoke garbage; the message says which."""
 
 
+class WireTimeout(WireClosed):
+    """No reply within the time allowed (the connection is dropped with it)."""
+
+
 class ReplyReader(asyncio.Protocol):
     """Collects SMTP replies from the socket; ``read(n)`` awaits the next n of them."""
 
@@ -40,6 +44,7 @@ class ReplyReader(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._want = 0
         self._closed: str | None = None
+        self._timeout_hit = False
         self._paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self.transport: asyncio.BaseTransport | None = None
@@ -55,6 +60,10 @@ class ReplyReader(asyncio.Protocol):
         """Open, and no reply arrived unasked (a stray 421 means the server is leaving)."""
         return (self._closed is None and not self._replies and self.transport is not None
                 and not self.transport.is_closing())
+
+    @property
+    def closed_reason(self) -> str | None:
+        return self._closed
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -140,10 +149,13 @@ class ReplyReader(asyncio.Protocol):
                 timer.cancel()
                 self._waiter = None
             if len(replies) < count:
+                if self._timeout_hit:
+                    raise WireTimeout(self._closed or "did not answer")
                 raise WireClosed(self._closed or "closed the connection")
         return [replies.popleft() for _ in range(count)]
 
     def _timed_out(self, waiter: asyncio.Future[None], timeout: float) -> None:
         if not waiter.done():
+            self._timeout_hit = True
             self._fail(f"did not answer within {timeout:g} s")
             waiter.set_result(None)
