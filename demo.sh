@@ -15,21 +15,27 @@ gigo build 011
 
 echo "== 2. start the capture inbox on 127.0.0.1:$port"
 mkdir -p .gigo
-gigo inbox --port "$port" > .gigo/demo-inbox.log 2>&1 &
+rm -f .gigo/demo-inbox.log
+# The binary itself goes in the background (not a shell function, whose $! would be a subshell), so the
+# EXIT trap stops the inbox itself, and waits for it: a second run finds the port free.
+.venv/bin/gigo-mail inbox --port "$port" > .gigo/demo-inbox.log 2>&1 &
 inbox_pid=$!
-trap 'kill "$inbox_pid" 2>/dev/null || true' EXIT
+stop_inbox() { kill "$inbox_pid" 2>/dev/null && wait "$inbox_pid" 2>/dev/null; true; }
+trap stop_inbox EXIT
 .venv/bin/python - "$port" "$inbox_pid" <<'PY'
 import os, socket, sys, time
 port, pid = int(sys.argv[1]), int(sys.argv[2])
 for _ in range(100):
     try:
+        os.kill(pid, 0)  # our inbox must be the one listening (not a leftover on the same port)
+    except OSError:
+        break
+    try:
         socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        time.sleep(0.1)
+        os.kill(pid, 0)
         sys.exit(0)
     except OSError:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            break
         time.sleep(0.1)
 print(open(".gigo/demo-inbox.log").read().strip() or f"the inbox did not start on port {port}", file=sys.stderr)
 sys.exit(1)
