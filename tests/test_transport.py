@@ -56,7 +56,8 @@ def test_parse_smtp_url_schemes_and_defaults() -> None:
     assert str(parse_smtp_url("smtp://ann@mail.example.com:2525")) == "smtp://ann@mail.example.com:2525"
 
 
-@pytest.mark.parametrize("url", ["http://x", "smtp://ann:secret@host:587", "smtp://:25", "smtp://h:notaport"])
+@pytest.mark.parametrize("url", ["http://x", "smtp://ann:secret@host:587", "smtp://:25", "smtp://h:notaport",
+                                 "smtp://[::1", "smtp://host:0"])
 def test_parse_smtp_url_refuses_bad_urls(url: str) -> None:
     with pytest.raises(ConfigError):
         parse_smtp_url(url)
@@ -381,3 +382,28 @@ def test_permanent_refusals_say_whether_they_are_about_the_recipient(smtp_server
     with pytest.raises(SMTPPermanentError) as caught:
         run(go())
     assert caught.value.about_recipient is about_recipient
+
+
+def test_tls_hostname_mismatch_gets_its_own_hint(start_smtp: Callable[..., SmtpServer], tmp_path: Path) -> None:
+    import ssl
+
+    import trustme
+
+    from conftest import TlsFiles as Files
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("mail.other.example").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    server = start_smtp(tls="starttls", tls_files=Files(ca_file, context))
+    with pytest.raises(SMTPFatalError, match="is not for '127.0.0.1'") as caught:
+        run(SmtpTransport(endpoint(server, cafile=ca_file)).open())
+    assert "GIGO_SMTP_CAFILE" not in str(caught.value)
+
+
+def test_smtps_to_a_plain_port_says_use_starttls(smtp_server: SmtpServer) -> None:
+    url = parse_smtp_url(f"smtps://127.0.0.1:{smtp_server.port}")
+    with pytest.raises(SMTPFatalError, match="does not speak TLS from the start") as caught:
+        run(SmtpTransport(SmtpEndpoint(url, timeout=5)).open())
+    assert f"smtp://127.0.0.1:{smtp_server.port}" in str(caught.value)

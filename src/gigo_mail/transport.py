@@ -109,7 +109,11 @@ def parse_smtp_url(url: str) -> SmtpUrl:
 
     A password in the URL is refused: it would end up in shell history and config files.
     """
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:  # "smtp://[::1": an unclosed IPv6 bracket
+        raise ConfigError(f"SMTP URL '{url}' is malformed ({exc}); write smtp://HOST:PORT, "
+                          "an IPv6 address in brackets: smtp://[::1]:25") from None
     if parts.scheme not in ("smtp", "smtps"):
         raise ConfigError(f"SMTP URL '{url}' must start with smtp:// or smtps://")
     if parts.password is not None:
@@ -118,9 +122,12 @@ def parse_smtp_url(url: str) -> SmtpUrl:
     if not parts.hostname:
         raise ConfigError(f"SMTP URL '{url}' has no host")
     try:
-        port = parts.port or (465 if parts.scheme == "smtps" else 587)
+        port = parts.port
     except ValueError:
         raise ConfigError(f"SMTP URL '{url}' has an invalid port") from None
+    if port == 0:
+        raise ConfigError(f"SMTP URL '{url}' has port 0; give the server's port (587, 465, 25, ...)")
+    port = port or (465 if parts.scheme == "smtps" else 587)
     user = unquote(parts.username) if parts.username else None
     return SmtpUrl(parts.scheme, parts.hostname, port, user)
 
@@ -318,8 +325,7 @@ class SmtpTransport:
         where, cause = self.endpoint.where, _root_cause(exc)
         if isinstance(cause, ssl.SSLError) or "SSL" in str(exc):
             reason = getattr(cause, "verify_message", None) or getattr(cause, "reason", None) or cause
-            return SMTPFatalError(f"TLS with {where} failed: {reason}; if the server uses a private CA, "
-                                  "set GIGO_SMTP_CAFILE to its certificate")
+            return SMTPFatalError(f"TLS with {where} failed: {reason}; {self._tls_hint(cause)}")
         if isinstance(cause, socket.gaierror):
             return SMTPConnectFailed(f"cannot resolve SMTP host '{self.endpoint.url.host}': "
                                      f"{cause.strerror}")
@@ -338,6 +344,21 @@ class SmtpTransport:
         if "AUTH" in text:
             return SMTPFatalError(f"{where} does not offer AUTH for '{self.endpoint.url.user}'")
         return SMTPFatalError(f"{where}: {text}")
+
+    def _tls_hint(self, cause: BaseException) -> str:
+        """The hint that fits the TLS failure (not always the CA file)."""
+        text = f"{getattr(cause, 'verify_message', '')} {getattr(cause, 'reason', '')} {cause}".lower()
+        url = self.endpoint.url
+        if "hostname mismatch" in text or "ip address mismatch" in text or "doesn't match" in text:
+            return (f"the certificate is not for '{url.host}'; use the host name the certificate names "
+                    "in the SMTP URL")
+        if url.tls == "implicit" and ("wrong version number" in text or "record layer" in text
+                                      or "unexpected eof" in text):
+            return (f"port {url.port} does not speak TLS from the start; for STARTTLS use "
+                    f"smtp://{url.host}:{url.port} (or smtps:// on port 465)")
+        if "expired" in text:
+            return "the server's certificate has expired; the server's admin must renew it"
+        return "if the server uses a private CA, set GIGO_SMTP_CAFILE to its certificate"
 
     async def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool = False,
                    before_commit: BeforeCommit | None = None) -> Reply:
