@@ -103,6 +103,9 @@ def test_bad_paths_and_hosts_are_refused(running: Running, site: Path) -> None:
     assert running.get("/007.md")[0] == 404  # the issue's source is not served
     assert running.get("/static/../preview.py")[0] == 404
     assert running.get("/static/preview.css")[0] == 200
+    assert running.get("/%00")[0] == 404  # a NUL in the path: no traceback, the connection answers
+    assert running.get("/inbox/%00x")[0] == 404
+    assert running.get("/")[0] == 200  # and the server goes on
     assert running.get("/", headers={"Host": "attacker.example:8025"})[0] == 403
     (site / "issues" / "pic.png").write_bytes(b"\x89PNG-ish")
     status, headers, _ = running.get("/pic.png")  # an issue's relative image

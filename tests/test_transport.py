@@ -384,7 +384,8 @@ def test_permanent_refusals_say_whether_they_are_about_the_recipient(smtp_server
     assert caught.value.about_recipient is about_recipient
 
 
-def test_tls_hostname_mismatch_gets_its_own_hint(start_smtp: Callable[..., SmtpServer], tmp_path: Path) -> None:
+def test_tls_hostname_mismatch_gets_its_own_hint(start_smtp: Callable[..., SmtpServer],
+                                                 tmp_path: Path) -> None:
     import ssl
 
     import trustme

@@ -121,6 +121,9 @@ class PreviewHandler(BaseHTTPRequestHandler):
             return
         url = urlsplit(self.path)
         path = unquote(url.path)
+        if "\x00" in path:  # no file name holds a NUL; the OS would raise "embedded null byte"
+            self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
+            return
         query = parse_qs(url.query)
         state = self.server.state
         if path in ("/", "/index.html"):
