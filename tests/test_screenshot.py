@@ -7,11 +7,21 @@ import zlib
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from gigo_mail.cli import app
 from gigo_mail.errors import ScreenshotError
-from gigo_mail.screenshot import Shot, find_chromium, measure_overflow, png_size, take_screenshots
+from gigo_mail.screenshot import (
+    SHOTS,
+    Shot,
+    find_chromium,
+    measure_overflow,
+    png_size,
+    probe,
+    take_screenshots,
+)
+from support import make_newsletter
 
 needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="no Chromium installed")
 
@@ -127,6 +137,59 @@ def test_overflow_is_measured_at_the_frame_width_not_chromiums_500_px_minimum(tm
                     '<body style="margin:0"><div class="box">wide</div></body></html>', encoding="utf-8")
     assert measure_overflow(page, 375) == 75  # the stylesheet beside the page applied, in a 375 px frame
     assert measure_overflow(page, 480) == 0
+
+
+# The page's height and where its last "Unsubscribe" link is, as laid out in the frame.
+FOOTER_JS = """(function () {
+  var links = [].filter.call(doc.querySelectorAll("a"),
+                             function (a) { return /unsubscribe/i.test(a.textContent); });
+  var box = links.length ? links[links.length - 1].getBoundingClientRect() : null;
+  return {height: Math.ceil(Math.max(doc.documentElement.scrollHeight, doc.body.scrollHeight)),
+          link: box && {top: box.top + win.scrollY, bottom: box.bottom + win.scrollY,
+                        left: box.left, right: box.right}};
+})()"""
+
+
+def offline_011(root: Path) -> Path:
+    """Issue 011 as the repository has it, but with its hero as a local file (no network)."""
+    make_newsletter(root)
+    path = root / "issues" / "011.md"
+    text = path.read_text(encoding="utf-8")
+    hero = text.split("hero:\n  src: ", 1)[1].split("\n", 1)[0]
+    path.write_text(text.replace(hero, "hero.png"), encoding="utf-8")
+    Image.new("RGB", (1200, 400), (40, 60, 160)).save(root / "issues" / "hero.png")
+    return path
+
+
+@needs_chromium
+def test_every_png_shows_the_footer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The phone shot is as tall as the email laid out at 375 px (not at Chromium's 500-px
+    minimum window), so its bottom, with the unsubscribe link, is in the picture."""
+    root = tmp_path / "news"
+    offline_011(root)
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(app, ["preview", "011", "--screenshot"])
+    assert result.exit_code == 0, result.output
+    out = root / "build" / "011"
+    chromium = find_chromium()
+    assert chromium is not None
+    heights = {}
+    for dark in (False, True):
+        shots = [shot for shot in SHOTS if shot.dark == dark]
+        laid_out = probe(chromium, out / "preview.html", [shot.width for shot in shots], FOOTER_JS,
+                         workdir=tmp_path, dark=dark, offline=True)
+        for shot, found in zip(shots, laid_out, strict=True):
+            link = found["link"]
+            with Image.open(out / shot.filename) as png:
+                assert png.size == (shot.width, found["height"]), shot
+                assert png.size[1] > link["bottom"] > link["top"] > png.size[1] - 300, shot
+                # the link's text is drawn there: more than a flat background
+                words = png.convert("RGB").crop((int(link["left"]), int(link["top"]),
+                                                 int(link["right"]), int(link["bottom"])))
+                assert len(words.getcolors(maxcolors=1 << 16) or ()) > 8, shot
+            heights[shot.name] = found["height"]
+    # 375 px wraps more lines than 600 px; measured at 500 px it came out about 1,200 px short
+    assert heights["mobile"] > heights["desktop"] + 1500
 
 
 def test_missing_chromium_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
