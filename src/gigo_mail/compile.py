@@ -25,6 +25,7 @@ from mjml import mjml2html
 from . import markdown
 from .config import Config
 from .errors import CompileError, IssueError
+from .images import size_images
 from .issue import Issue
 from .render import make_environment, markup, render, render_string, template_search_path
 from .site_paths import absolute, image_path, issue_url
@@ -77,7 +78,7 @@ class BuildReport:
     compile_ms: float = 0.0
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    images: list[str] = field(default_factory=list)  # how local images travel
+    images: list[str] = field(default_factory=list)  # how local images travel; sizes not known
 
 
 @dataclass
@@ -140,6 +141,9 @@ def _premailer(html: str) -> str:
             strip_important=False,
             disable_validation=True,
             disable_link_rewrites=True,
+            # MJML's and our own pixel sizes stay: premailer would turn width:100% into
+            # width="100%", which Outlook for Windows reads as "the file's own width".
+            disable_basic_attributes=["width", "height"],
             cssutils_logging_level=logging.CRITICAL,
         ).transform()
     except Exception as exc:  # premailer raises many kinds; all mean "CSS could not be inlined"
@@ -238,6 +242,17 @@ def _check_compliance(config: Config, report: BuildReport) -> None:
                                "link, so it cannot tell who wants to leave")
 
 
+def _known_sizes(issue: Issue) -> dict[str, tuple[int, int]]:
+    """Sizes the front matter gives for remote images: ``hero: {src, width, height}``."""
+    hero = issue.meta.get("hero")
+    if isinstance(hero, dict):
+        try:
+            return {str(hero["src"]): (int(hero["width"]), int(hero["height"]))}
+        except (KeyError, TypeError, ValueError):
+            pass
+    return {}
+
+
 def _body_line_offset(issue: Issue) -> int:
     """Lines before the Markdown body in the file, so errors point at the right line."""
     try:
@@ -288,8 +303,9 @@ def compile_issue(config: Config, issue: Issue) -> CompiledIssue:
     except ValueError as exc:
         raise CompileError(f"templates/{template}/email.mjml.j2: invalid MJML ({exc})") from exc
     report = BuildReport()
-    inlined = _premailer(compiled_html)
+    inlined, sized = size_images(_premailer(compiled_html), issue.folder, _known_sizes(issue))
     inlined, images = _local_images(inlined, issue, config, report)
+    report.images += [image.note for image in sized if image.height is None]
     text = render(text_env, f"{template}/email.txt.j2", {**context, "body": markdown.to_text(body_md)})
 
     compiled = CompiledIssue(issue=issue, config=config, slots=tuple(table.slots),

@@ -42,7 +42,7 @@ class Rendered:
     warnings: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     compile_ms: float = 0.0
-    images: tuple[str, ...] = ()  # how each local image travels (embedded or linked)
+    images: tuple[str, ...] = ()  # how each local image travels; sizes not known
     folder: Path | None = None  # where the relative images live
 
     @property
