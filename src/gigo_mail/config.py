@@ -7,6 +7,7 @@ front matter may override any ``[newsletter]`` value for that issue only.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -21,6 +22,7 @@ CONFIG_NAME = "gigo-mail.toml"
 STATE_DIR = ".gigo"
 JOURNAL_NAME = "journal.sqlite3"
 DEFAULT_SMTP_URL = "smtp://127.0.0.1:1025"
+LANG_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")  # BCP 47, loosely: en, pt-BR, zh-Hant
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Newsletter:
     list_id: str = ""
     contact: str = ""
     template: str = "default"
+    lang: str = "en"  # the language of the issues (BCP 47), for screen readers and hyphenation
     images: str = "embed"  # "embed" (CID attachments) or "link" (rewrite to site_url)
     social: dict[str, str] = field(default_factory=dict)
 
@@ -228,5 +231,8 @@ def load_config(root: Path | None = None) -> Config:
         raise ConfigError(f"{path}: [site] per_page must be a whole number of at least 1")
     if newsletter.images not in ("embed", "link"):
         raise ConfigError(f"{path}: [newsletter] images must be 'embed' or 'link'")
+    if not LANG_TAG.match(str(newsletter.lang)):
+        raise ConfigError(f"{path}: [newsletter] lang '{newsletter.lang}' is not a language tag; "
+                          "write one like 'en', 'de' or 'pt-BR'")
     return Config(root=root, newsletter=newsletter, smtp=smtp,
                   unsubscribe_secret=str(data.get("unsubscribe_secret", "")), site=site)
