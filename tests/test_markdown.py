@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from gigo_mail.markdown import to_html, to_text
 
 
@@ -45,3 +47,10 @@ def test_text_tables_line_up() -> None:
     text = to_text("| Model | Max length |\n|---|---|\n| Sora | 60 s |\n| Others | 4 s |\n")
     assert text.splitlines() == ["Model  | Max length", "-------+-----------", "Sora   | 60 s",
                                  "Others | 4 s"]
+
+
+def test_outline_starts_at_h1() -> None:
+    """`##` is how most writers title an issue; the HTML raises every level so there is an h1."""
+    assert re.findall(r"<(h\d)>", to_html("## Title\n\n### Part\n\n#### Detail\n")) == ["h1", "h2", "h3"]
+    assert re.findall(r"<(h\d)>", to_html("# Title\n\n## Part\n")) == ["h1", "h2"]
+    assert to_text("## Title\n\n### Part\n") == "Title\n=====\n\nPart\n----\n"

@@ -39,9 +39,21 @@ def _parser() -> MarkdownIt:
 _MD = _parser()
 
 
+def _outline_from_h1(tokens: list[Token]) -> None:
+    """A body without an h1 (``##`` is the usual title, ``#`` looks too big) has every
+    heading raised one level, so the email's outline starts at h1 as screen readers expect."""
+    headings = [tok for tok in tokens if tok.type in ("heading_open", "heading_close")]
+    if any(tok.tag == "h1" for tok in headings):
+        return
+    for tok in headings:
+        tok.tag = f"h{int(tok.tag[1]) - 1}"
+
+
 def to_html(source: str) -> str:
     """The body as HTML fragments, ready to sit inside an <mj-text>."""
-    return _MD.render(source)
+    tokens = _MD.parse(source)
+    _outline_from_h1(tokens)
+    return str(_MD.renderer.render(tokens, _MD.options, {}))
 
 
 def parse(source: str) -> list[Token]:
