@@ -8,10 +8,11 @@ import socket
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from gigo_mail.compile import GMAIL_CLIP_BYTES, compile_issue
 from gigo_mail.config import load_config
-from gigo_mail.errors import CompileError, IssueError, IssueNotFound, TemplateError
+from gigo_mail.errors import CompileError, ConfigError, IssueError, IssueNotFound, TemplateError
 from gigo_mail.issue import find_issue, list_issues
 from gigo_mail.slots import escape_html
 from support import DATA, make_newsletter, write_image_issue, write_issue
@@ -84,8 +85,9 @@ def test_headings_emphasis_and_image_come_through(compiled011) -> None:
     page = compiled011.preview_html()
     for heading in ("Early iterations — The foundation is set", "Who is responsible for this breakthrough?",
                     "Limitations of OpenAI’s Sora model", "Impact and Closing"):
-        assert re.search(rf"<h3[^>]*>{re.escape(heading)}</h3>", page), heading
-    assert re.search(r"<h2[^>]*>Text-to-video takes another massive leap forward</h2>", page)
+        assert re.search(rf"<h2[^>]*>{re.escape(heading)}</h2>", page), heading
+    # the body's `##` title is the email's one h1: its outline starts there
+    assert re.findall(r"<h1[^>]*>([^<]*)</h1>", page) == ["Text-to-video takes another massive leap forward"]
     assert re.search(r"<em[^>]*>discriminator</em>", page)
     assert re.search(r"<strong[^>]*>Spatial Details and Consistency</strong>", page)
     hero = re.search(r'<img[^>]*src="https://cdn-images-1.medium.com/max/3052/1\*CAz948ypFNhmHV-k1pxJag.png"[^>]*>',
@@ -96,7 +98,7 @@ def test_headings_emphasis_and_image_come_through(compiled011) -> None:
 
 def test_content_carries_inline_styles(compiled011) -> None:
     page = compiled011.preview_html()
-    for tag in ("h2", "h3", "p", "a"):
+    for tag in ("h1", "h2", "p", "a"):
         tags = re.findall(rf"<{tag}\b[^>]*>", page)
         assert tags, tag
         assert all('style="' in t for t in tags), (tag, [t for t in tags if 'style="' not in t][:3])
@@ -126,6 +128,81 @@ def test_preheader_hidden_and_present(compiled011) -> None:
     match = re.search(r'<div class="preheader"[^>]*>([^<]+)</div>', page)
     assert match and "Sora" in match.group(1)
     assert "display:none" in match.group(0).replace(" ", "")
+
+
+def test_preheader_is_padded_without_colour_tricks(compiled011, tmp_path: Path) -> None:
+    """Zero-width non-joiners and no-break spaces after the preheader keep inbox previews
+    from running on into the masthead; no colour, size or opacity games that spam filters
+    read as hidden text."""
+    match = re.search(r'<div class="preheader"([^>]*)>([^<]*)</div>', compiled011.preview_html())
+    assert match
+    style, text = match.group(1).lower(), html.unescape(match.group(2))
+    assert text.startswith(compiled011.issue.preheader)
+    padding = text.removeprefix(compiled011.issue.preheader)
+    assert len(padding) >= 200 and set(padding) == {"\u200c", "\xa0"}
+    assert not re.search(r"color|font-size|opacity|line-height", style)
+    root = make_newsletter(tmp_path)
+    write_issue(root, "012.md", "subject: no preheader here", "Body.\n")
+    bare = compile_issue(load_config(root), find_issue(root, "12")).preview_html()
+    assert "\u200c" not in bare and "&#8204;" not in bare and "&zwnj;" not in bare
+
+
+def test_hero_keeps_its_pixel_width(compiled011) -> None:
+    """premailer used to rewrite MJML's width="600" to width="100%", which Outlook for
+    Windows draws at the file's own 3,052 px."""
+    hero = re.search(r"<img\b[^>]*>", compiled011.html.source)
+    assert hero and "cdn-images-1.medium.com" in hero.group(0)
+    assert 'width="600"' in hero.group(0)
+    assert "height=" not in hero.group(0)  # a remote file of unknown proportions
+    assert any("remote, size unknown: 600 px wide" in line for line in compiled011.report.images)
+
+
+def test_every_image_gets_a_pixel_size_within_its_column(tmp_path: Path) -> None:
+    root = make_newsletter(tmp_path)
+    folder = root / "issues" / "012"
+    folder.mkdir()
+    Image.new("RGB", (3052, 1200)).save(folder / "wide.png")
+    Image.new("RGB", (120, 80)).save(folder / "small.png")
+    front = ("subject: s\npreheader: p\nhero:\n  src: https://cdn.example.org/hero.png\n  alt: Hero\n"
+             "  width: 1200\n  height: 400")
+    write_issue(root, "012/index.md", front, "![wide](wide.png)\n\n![small](small.png)\n\n"
+                "![remote](https://cdn.example.org/chart.png)\n\n- ![listed](wide.png)\n")
+    compiled = compile_issue(load_config(root), find_issue(root, "12"))
+    sizes = {}
+    for tag in re.findall(r"<img\b[^>]*>", compiled.html.source):
+        width, height = re.search(r'\swidth="([^"]*)"', tag), re.search(r'\sheight="([^"]*)"', tag)
+        alt = re.search(r'alt="([^"]*)"', tag)
+        sizes[alt and alt.group(1)] = (width and width.group(1), height and height.group(1))
+    assert sizes == {
+        "Hero": ("600", "200"),  # the column, in the proportions the front matter gives
+        "wide": ("536", "211"),  # 600 less the body's 2 × 32 px padding
+        "small": ("120", "80"),  # never wider than the file
+        "remote": ("536", None),
+        "listed": ("512", "201"),  # a list's 24-px indent too
+    }
+    assert any(line.startswith("https://cdn.example.org/chart.png: remote, size unknown: 536 px wide")
+               for line in compiled.report.images)
+
+
+def test_lang_comes_from_the_config(tmp_path: Path) -> None:
+    root = make_newsletter(tmp_path)
+    config = root / "gigo-mail.toml"
+    text = config.read_text(encoding="utf-8")
+    assert 'lang = "en"' in text
+    config.write_text(text.replace('lang = "en"', 'lang = "pt-BR"'), encoding="utf-8")
+    compiled = compile_issue(load_config(root), find_issue(root, "11"))
+    assert re.search(r'<html\b[^>]*\slang="pt-BR"', compiled.html.source)
+    config.write_text(text.replace('lang = "en"', 'lang = "Portuguese"'), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"lang 'Portuguese' is not a language tag"):
+        load_config(root)
+
+
+def test_text_part_keeps_full_stops_out_of_urls(compiled011) -> None:
+    text = compiled011.preview_text()
+    urls = re.findall(r"https?://[^\s<>()]+", text)
+    assert len(urls) > 10
+    assert [url for url in urls if url[-1] in ".,;:!?"] == []
+    assert "subscribed at <https://gigo.dev>." in text
 
 
 def test_compile_with_sockets_blocked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

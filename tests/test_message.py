@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import binascii
 import html
+import os
+import re
+import shutil
+import subprocess
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
@@ -248,3 +252,23 @@ def test_a_value_filling_a_qp_line_gets_its_soft_break_within_76() -> None:
         encoded = qp(b"x" * length + "é".encode())
         assert max(len(line) for line in (encoded + b"=").split(b"\r\n")) <= 76
         assert binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")) == b"x" * length + "é".encode()
+
+
+@pytest.mark.skipif(shutil.which("spamassassin") is None, reason="SpamAssassin is not installed")
+def test_spamassassin_finds_no_hidden_text(factory: MessageFactory, tmp_path: Path) -> None:
+    """The padded preheader must not read as low-contrast text (HTML_FONT_LOW_CONTRAST).
+    The package's rules and plugin list (*.pre), not this machine's local.cf."""
+    built = factory.build(sample_subscriber("ana@example.org", "Ana Souza"))
+    (tmp_path / "site").mkdir()
+    for pre in Path("/etc/spamassassin").glob("*.pre"):
+        shutil.copy(pre, tmp_path / "site")
+    done = subprocess.run(
+        ["spamassassin", "-L", "-t", f"--siteconfigpath={tmp_path / 'site'}",
+         f"--prefspath={tmp_path / 'user_prefs'}"],
+        input=built.data, capture_output=True, timeout=120, check=True,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)})
+    report = done.stdout.decode("utf-8", "replace")
+    score = re.search(r"Content analysis details:\s+\((-?[\d.]+) points", report)
+    assert score, report[-2000:]
+    assert "HTML_FONT_LOW_CONTRAST" not in report and "HTML_OBFUSCATE" not in report
+    assert float(score.group(1)) < 1.0

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 from gigo_mail.cli import app
+from gigo_mail.compile import compile_issue, write_build
+from gigo_mail.config import load_config
 from gigo_mail.errors import ScreenshotError
+from gigo_mail.issue import find_issue
 from gigo_mail.screenshot import (
     SHOTS,
     Shot,
@@ -21,7 +27,7 @@ from gigo_mail.screenshot import (
     probe,
     take_screenshots,
 )
-from support import make_newsletter
+from support import DATA, make_newsletter
 
 needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="no Chromium installed")
 
@@ -210,3 +216,151 @@ def test_png_size_rejects_other_files(tmp_path: Path) -> None:
     bogus.write_bytes(b"GIF89a" + bytes(30))
     with pytest.raises(ScreenshotError):
         png_size(bogus)
+
+
+# -- the built-in template, laid out by Chromium ------------------------------------------
+
+# Per width: the page's scroll width, anything sticking out or scrolling sideways, every
+# visible text's colour with the backgrounds behind it (innermost first, up to the first
+# opaque one), the footer links' boxes and the images' widths.
+LAYOUT_JS = """(function () {
+  var W = win.innerWidth, out = {width: doc.documentElement.scrollWidth, wide: [], texts: [], taps: [],
+                                 images: []};
+  function label(el) { return el.tagName.toLowerCase() + (el.className ? "." + el.className : ""); }
+  [].forEach.call(doc.body.querySelectorAll("*"), function (el) {
+    var box = el.getBoundingClientRect(), style = win.getComputedStyle(el);
+    if (!el.getClientRects().length) { return; }
+    if (box.right > W + 0.5 || box.left < -0.5
+        || (style.overflowX !== "visible" && el.scrollWidth > el.clientWidth + 1)) {
+      out.wide.push(label(el) + " " + Math.round(box.left) + ".." + Math.round(box.right));
+    }
+    var own = [].some.call(el.childNodes, function (n) { return n.nodeType === 3 && n.data.trim(); });
+    if (own && style.visibility === "visible") {
+      var layers = [];
+      for (var up = el; up && up.nodeType === 1; up = up.parentElement) {
+        var bg = win.getComputedStyle(up).backgroundColor;
+        if (!/rgba\\(.*, 0\\)$/.test(bg)) { layers.push(bg); if (!/rgba/.test(bg)) { break; } }
+      }
+      out.texts.push({what: label(el), text: el.textContent.trim().slice(0, 40), color: style.color,
+                      layers: layers, size: parseFloat(style.fontSize),
+                      bold: parseInt(style.fontWeight) >= 700});
+    }
+  });
+  [].forEach.call(doc.querySelectorAll(".footer a"), function (a) {
+    var box = a.getBoundingClientRect();
+    out.taps.push({text: a.textContent, width: box.width, height: box.height});
+  });
+  [].forEach.call(doc.images, function (img) { out.images.push(img.getBoundingClientRect().width); });
+  return out;
+})()"""
+WIDTHS = (320, 375, 600)
+
+
+def _rgba(css: str) -> tuple[float, float, float, float]:
+    parts = [float(v) for v in re.findall(r"[\d.]+", css)]
+    return parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else 1.0
+
+
+def _over(top: tuple[float, float, float, float], below: tuple[float, float, float]) -> tuple[float, ...]:
+    alpha = top[3]
+    return tuple(alpha * t + (1 - alpha) * b for t, b in zip(top[:3], below, strict=True))
+
+
+def _luminance(rgb: tuple[float, ...]) -> float:
+    """WCAG 2 relative luminance of an sRGB colour (0-255 channels)."""
+    def linear(channel: float) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(text: dict[str, Any]) -> float:
+    """The WCAG contrast ratio of a text's colour on what is behind it, as Chromium computed them."""
+    backdrop: tuple[float, ...] = (255.0, 255.0, 255.0)  # a canvas with no colour of its own
+    for layer in reversed(text["layers"]):
+        backdrop = _over(_rgba(layer), backdrop)
+    fore = _over(_rgba(text["color"]), backdrop)
+    light, dark = sorted((_luminance(fore), _luminance(backdrop)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def aa_minimum(text: dict[str, Any]) -> float:
+    """WCAG AA: 4.5:1, or 3:1 for large text (24 px, or 18.66 px bold)."""
+    large = text["size"] >= 24 or (text["bold"] and text["size"] >= 18.66)
+    return 3.0 if large else 4.5
+
+
+def test_contrast_arithmetic_matches_wcag() -> None:
+    black_on_white = {"color": "rgb(0, 0, 0)", "layers": ["rgb(255, 255, 255)"]}
+    assert contrast(black_on_white) == pytest.approx(21.0)
+    # the audit's finding: light code text on code's light background
+    assert contrast({"color": "rgb(229, 231, 235)", "layers": ["rgb(243, 244, 246)"]}) < 1.2
+    half = {"color": "rgba(0, 0, 0, 0.5)", "layers": ["rgb(255, 255, 255)"]}
+    assert 3.9 < contrast(half) < 4.0
+
+
+@pytest.fixture(scope="module")
+def laid_out(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, bool], list[dict[str, Any]]]:
+    """LAYOUT_JS on the stress issue and on issue 011, light and dark, at 320, 375 and 600 px."""
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium installed")
+    tmp = tmp_path_factory.mktemp("layout")
+    root = tmp / "news"
+    offline_011(root)
+    folder = root / "issues" / "099"
+    folder.mkdir()
+    shutil.copy(DATA / "stress-issue.md", folder / "index.md")
+    Image.new("RGB", (3052, 1200), (200, 80, 40)).save(folder / "wide.png")
+    config = load_config(root)
+    pages = {}
+    for key in ("099", "011"):
+        compiled = compile_issue(config, find_issue(root, key))
+        pages[key] = write_build(compiled, tmp / key)["preview"]
+    return {(key, dark): probe(chromium, page, WIDTHS, LAYOUT_JS, workdir=tmp, dark=dark, offline=True)
+            for key, page in pages.items() for dark in (False, True)}
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_stress_issue_never_scrolls_sideways(laid_out: dict[tuple[str, bool], Any], dark: bool) -> None:
+    """Long code lines, a wide table, long URLs, a 3,052-px image and non-Latin text fit a
+    320-px phone: nothing sticks out and nothing scrolls inside."""
+    for width, page in zip(WIDTHS, laid_out[("099", dark)], strict=True):
+        assert page["width"] == width, (width, page["wide"][:5])
+        assert page["wide"] == [], width
+        assert page["images"] and max(page["images"]) <= width - 36, width  # inside the body's padding
+        assert any("東京都" in text["text"] for text in page["texts"])
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_every_text_meets_wcag_aa(laid_out: dict[tuple[str, bool], Any], dark: bool) -> None:
+    for key, kinds in (("099", {"code", "th", "td"}), ("011", {"h2", "strong", "em"})):
+        page = laid_out[(key, dark)][1]  # 375 px: the phone layout
+        seen = {text["what"].split(".")[0] for text in page["texts"]}
+        assert {"p", "a", "h1", "li"} | kinds <= seen, (key, seen)
+        failing = [(text["what"], text["text"], round(contrast(text), 2)) for text in page["texts"]
+                   if contrast(text) < aa_minimum(text)]
+        assert failing == [], (key, failing)
+
+
+def test_footer_links_are_24px_tap_targets(laid_out: dict[tuple[str, bool], Any]) -> None:
+    for page in laid_out[("011", False)]:
+        assert {"Unsubscribe", "Discord", "contact@gigo.dev"} <= {tap["text"] for tap in page["taps"]}
+        small = [tap for tap in page["taps"] if tap["height"] < 24 or tap["width"] < 24]
+        assert small == []
+
+
+def test_dark_masthead_keeps_its_own_colours(laid_out: dict[tuple[str, bool], Any]) -> None:
+    """`.card p` used to outrank the masthead's dark colours: its name took the body's grey
+    instead of the headings' white, and its meta line the body colour instead of the footer's."""
+    texts = laid_out[("011", True)][1]["texts"]
+
+    def colour(what: str) -> str:
+        return next(text["color"] for text in texts if text["what"] == what)
+
+    body = next(text["color"] for text in texts if text["what"] == "p" and len(text["text"]) > 30)
+    assert colour("p.masthead-name") == colour("h1") != body
+    assert colour("p.masthead-meta") == next(text["color"] for text in texts if text["what"].startswith("a")
+                                             and text["text"] == "Unsubscribe") != body
