@@ -110,7 +110,7 @@ def _share(element: lxml_html.HtmlElement, style: dict[str, str]) -> float:
 def available_width(img: lxml_html.HtmlElement) -> int | None:
     """The content width the image's containers leave it: the nearest ancestor with a pixel
     width, less the padding and margins and times the percentage widths in between."""
-    chain = []
+    chain: list[tuple[lxml_html.HtmlElement, dict[str, str]]] = []
     element = img.getparent()
     while element is not None:
         style = _style(element)
