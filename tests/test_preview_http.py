@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import html
 import mailbox
+import re
 import urllib.request
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
+
 from conftest import Running
+from gigo_mail.screenshot import find_chromium, probe
 
 
 def test_page_shows_both_widths_text_source_and_report(running: Running) -> None:
@@ -90,6 +94,8 @@ def test_inbox_lists_messages_and_shows_one(running: Running) -> None:
     status, headers, body = running.get(f"/inbox/{key}/body.html")
     assert status == 200
     assert "sandbox" in headers["Content-Security-Policy"]
+    assert f'src="/inbox/{key}/body.html?scheme=dark"' in page  # the Dark tab
+    assert running.get(f"/inbox/{key}/body.html?scheme=dark")[0] == 200
     assert f'src="/inbox/{key}/cid/logo@preview.test"' in body
     with urllib.request.urlopen(f"{running.server.url}inbox/{key}/cid/logo@preview.test", timeout=5) as r:
         assert r.read() == b"\x89PNG\r\n\x1a\nfake-png-bytes"
@@ -110,3 +116,34 @@ def test_bad_paths_and_hosts_are_refused(running: Running, site: Path) -> None:
     (site / "issues" / "pic.png").write_bytes(b"\x89PNG-ish")
     status, headers, _ = running.get("/pic.png")  # an issue's relative image
     assert status == 200 and headers["Content-Type"] == "image/png"
+
+
+# Colours Chromium computed for the parts of the email a reader sees.
+COLOURS_JS = """[doc.body, doc.querySelector(".card td"), doc.querySelector("h1"),
+  doc.querySelector(".content p"), doc.querySelector(".masthead-name"), doc.querySelector(".footer a")]
+  .map(function (el) { var s = win.getComputedStyle(el); return [s.color, s.backgroundColor]; })"""
+
+
+def test_dark_tab_shows_the_emails_own_dark_styles(running: Running, tmp_path: Path) -> None:
+    """The Dark tab's email, in a browser left in light mode, looks as the email itself does
+    in a browser in dark mode."""
+    _, _, page = running.get("/")
+    assert 'data-tab="dark"' in page and 'id="tab-dark"' in page
+    version = running.state.version
+    assert page.count(f'src="/email.html?scheme=dark&amp;v={version}"') == 2
+    status, headers, dark = running.get(f"/email.html?scheme=dark&v={version}")
+    assert status == 200 and "sandbox" in headers["Content-Security-Policy"]
+    current = running.state.current
+    assert current is not None and "prefers-color-scheme: dark" in current.html
+    assert "prefers-color-scheme" not in dark and dark != current.html
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium installed")
+    (tmp_path / "own.html").write_text(current.html, encoding="utf-8")
+    (tmp_path / "tab.html").write_text(dark, encoding="utf-8")
+    in_dark_mode = probe(chromium, tmp_path / "own.html", [375], COLOURS_JS, workdir=tmp_path, dark=True,
+                         offline=True)
+    dark_tab = probe(chromium, tmp_path / "tab.html", [375], COLOURS_JS, workdir=tmp_path, offline=True)
+    assert dark_tab == in_dark_mode
+    page_colour = [int(c) for c in re.findall(r"\d+", dark_tab[0][0][1])]
+    assert max(page_colour) < 64  # a dark page, not the light one

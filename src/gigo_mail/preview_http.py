@@ -1,14 +1,15 @@
 """HTTP for the live preview: stdlib ThreadingHTTPServer, bound to 127.0.0.1 only.
 
 Routes
-    /                      the issue: desktop and mobile widths, text, source, report
-    /email.html            the compiled email (filled with sample values), for the iframes
+    /                      the issue: desktop and mobile widths, dark, text, source, report
+    /email.html            the compiled email (filled with sample values), for the iframes;
+                           ?scheme=dark applies its prefers-color-scheme: dark styles
     /email.txt             its plain-text part
     /version               {"version", "inbox"}; with ?after=N (and/or ?inbox=M) it waits
                            up to 25 s for a change: the pages' live reload
     /inbox                 messages captured by the built-in inbox, newest first
     /inbox/<id>            one message: widths, text, headers, raw source
-    /inbox/<id>/body.html  its HTML part, served for a sandboxed iframe
+    /inbox/<id>/body.html  its HTML part, served for a sandboxed iframe (?scheme=dark too)
     /inbox/<id>/cid/<cid>  an embedded (cid:) image of that message
     /static/<file>         the pages' CSS and JS
     anything else          a file from the issue's folder (relative images), if there is one
@@ -130,8 +131,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
             self._html(pages.preview_page(state, inbox_enabled=self.server.maildir is not None))
         elif path == "/email.html":
             current = state.current
-            body = current.html if current else pages.placeholder_email(state.error)
-            self._send(HTTPStatus.OK, body.encode("utf-8"), "text/html; charset=utf-8", csp=EMAIL_CSP)
+            self._email(current.html if current else pages.placeholder_email(state.error), query)
         elif path == "/email.txt":
             text = state.current.text if state.current else state.error
             self._send(HTTPStatus.OK, text.encode("utf-8"), "text/plain; charset=utf-8")
@@ -142,7 +142,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         elif path in ("/inbox", "/inbox/"):
             self._html(pages.inbox_page(state, self.server.maildir))
         elif match := _MESSAGE_ROUTE.match(path):
-            self._message(match.group(1), match.group(2), match.group(3))
+            self._message(match.group(1), match.group(2), match.group(3), query)
         else:
             self._issue_file(path)
 
@@ -172,7 +172,14 @@ class PreviewHandler(BaseHTTPRequestHandler):
             return
         self._send(HTTPStatus.OK, resource.read_bytes(), STATIC_TYPES[suffix], csp=None)
 
-    def _message(self, msg_id: str, sub: str | None, cid: str | None) -> None:
+    def _email(self, body: str, query: dict[str, list[str]]) -> None:
+        """Email HTML for a sandboxed iframe; ``?scheme=dark`` as a dark-mode client shows it."""
+        if query.get("scheme") == ["dark"]:
+            body = pages.as_in_dark_mode(body)
+        self._send(HTTPStatus.OK, body.encode("utf-8"), "text/html; charset=utf-8", csp=EMAIL_CSP)
+
+    def _message(self, msg_id: str, sub: str | None, cid: str | None,
+                 query: dict[str, list[str]]) -> None:
         maildir = self.server.maildir
         try:
             if maildir is None:
@@ -180,8 +187,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
             if sub is None:
                 self._html(pages.message_page(self.server.state, maildir, msg_id))
             elif sub == "body.html":
-                body = pages.message_html(maildir, msg_id)
-                self._send(HTTPStatus.OK, body.encode("utf-8"), "text/html; charset=utf-8", csp=EMAIL_CSP)
+                self._email(pages.message_html(maildir, msg_id), query)
             else:
                 content_type, data = pages.message_part(maildir, msg_id, cid or "")
                 self._send(HTTPStatus.OK, data, content_type, csp=EMAIL_CSP)

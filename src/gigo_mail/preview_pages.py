@@ -79,6 +79,27 @@ def preview_page(state: PreviewState, *, inbox_enabled: bool) -> str:
     )
 
 
+_STYLE_BLOCK = re.compile(r"(<style\b[^>]*>)(.*?)(</style>)", re.I | re.S)
+_SCHEME_QUERY = re.compile(r"\(\s*prefers-color-scheme\s*:\s*(dark|light)\s*\)", re.I)
+_SCHEME_META = re.compile(r"""(<meta\b[^>]*name=["'](?:supported-)?color-scheme["'][^>]*content=["'])"""
+                          r"""([^"']*\bdark\b[^"']*)(["'])""", re.I)
+
+
+def as_in_dark_mode(email_html: str) -> str:
+    """The email as a dark-mode client that honours its own styles shows it, in any browser:
+    ``prefers-color-scheme: dark`` rules always apply, ``light`` ones never, and a page that
+    declares dark support gets the browser's dark defaults. What Gmail or Outlook do on top
+    (inverting colours their own way) is not simulated."""
+    def media(match: re.Match[str]) -> str:
+        return "(min-width: 0px)" if match.group(1).lower() == "dark" else "(max-width: -1px)"
+
+    def block(match: re.Match[str]) -> str:
+        return match.group(1) + _SCHEME_QUERY.sub(media, match.group(2)) + match.group(3)
+
+    dark = _STYLE_BLOCK.sub(block, email_html)
+    return _SCHEME_META.sub(lambda m: m.group(1) + "dark" + m.group(3), dark)
+
+
 def placeholder_email(error: str) -> str:
     """What the iframes show before the first successful compile."""
     return ("<!doctype html><meta charset=utf-8><body style='font:14px sans-serif;color:#a00;padding:1em'>"
