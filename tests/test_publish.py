@@ -132,7 +132,7 @@ def test_sent_only_publishes_what_the_journal_says_was_sent(newsletter: Path) ->
 def test_issue_page_has_body_cards_feeds_and_subscribe_block(published: Path) -> None:
     page = (published / "issues" / "012" / "index.html").read_text()
     assert "<title>For you</title>" in page  # the subject's default(...), not a subscriber
-    assert "<h2>Hello friend</h2>" in page
+    assert "<h1>Hello friend</h1>" in page  # the body's `##` title is the page's h1
     assert "Dear reader, your address is reader in reader." in page
     assert '<meta property="og:title" content="For you">' in page
     assert '<meta property="og:description" content="Twelve for reader">' in page

@@ -47,7 +47,7 @@ def _generator(config: Config, items: list[WebIssue], self_path: str) -> FeedGen
     fg.author({"name": newsletter.name})
     fg.link(href=absolute(newsletter.site_url, self_path), rel="self")
     fg.link(href=home, rel="alternate")  # last: it is also RSS's channel <link>
-    fg.language("en")
+    fg.language(newsletter.lang)
     fg.generator("gigo-mail", __version__)
     fg.updated(_updated(items))
     fg.lastBuildDate(_updated(items))
@@ -82,7 +82,7 @@ def json_feed(config: Config, items: list[WebIssue]) -> bytes:
         "home_page_url": absolute(newsletter.site_url, ""),
         "feed_url": absolute(newsletter.site_url, JSON_NAME),
         "description": _description(config),
-        "language": "en",
+        "language": newsletter.lang,
         "authors": [{"name": newsletter.name}],
         "items": [],
     }
