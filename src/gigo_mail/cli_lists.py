@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 import sys
@@ -290,10 +291,9 @@ def _serve_unsubscribe_page(config: Config, host: str, port: int) -> None:
                       f"{escape(str(config.state_dir))}. Ctrl-C stops.")
         console.print("Put it behind HTTPS at the address of [newsletter] unsubscribe_url.")
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         serve_unsubscribe_page(config, host, port, ready)
-    except KeyboardInterrupt:
-        console.print("stopped")
+    console.print("stopped")
 
 
 def _show_suppressions(config: Config) -> None:

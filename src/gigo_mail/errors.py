@@ -47,6 +47,14 @@ class TokenError(GigoError):
     """An unsubscribe token is malformed or its signature does not verify."""
 
 
+class SyncError(GigoError):
+    """Suppressions could not be pulled from (or served to) the unsubscribe endpoint."""
+
+
+class MailSourceError(GigoError):
+    """The mailbox where answers arrive cannot be read (IMAP login, TLS, missing folder)."""
+
+
 class SMTPError(GigoError):
     """Base for SMTP problems."""
 

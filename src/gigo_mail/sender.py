@@ -211,9 +211,11 @@ class Sender:
                  transport_factory: Callable[[], Transport], options: SendOptions | None = None,
                  journal: Journal | None = None, on_progress: Callable[[SendStats], None] | None = None,
                  planned: int | None = None, selector: Selector | None = None,
-                 rng: Callable[[], float] = random.random) -> None:
+                 rng: Callable[[], float] = random.random,
+                 envelope_for: Callable[[Subscriber], str] | None = None) -> None:
         self.issue_key = issue_key
         self.envelope_from = envelope_from
+        self.envelope_for = envelope_for  # per-recipient envelope sender (VERP), else envelope_from
         self.build = build
         self.transport_factory = transport_factory
         self.options = options or SendOptions()
@@ -397,7 +399,8 @@ class Sender:
             def before_commit() -> None:
                 journal.mark_sending(issue_key, subscriber.key, subscriber.email, message.message_id)
         try:
-            reply = await transport.send(self.envelope_from, subscriber.smtp_address, message.data,
+            envelope = self.envelope_for(subscriber) if self.envelope_for else self.envelope_from
+            reply = await transport.send(envelope, subscriber.smtp_address, message.data,
                                          smtputf8=subscriber.needs_smtputf8, before_commit=before_commit)
         except SMTPSessionRefused as exc:  # about the session: nobody is charged, the run stops
             self._release(job, exc.code, exc.text)
