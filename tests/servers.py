@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from gigo_mail.config import Config
-from gigo_mail.unsubscribe_web import ServeLimits, make_server
+from gigo_mail.unsubscribe_web import DEFAULT_LIMITS, ServeLimits, make_server
 
 
 @contextmanager
-def running_page(config: Config, limits: ServeLimits = ServeLimits()) -> Iterator[str]:
+def running_page(config: Config, limits: ServeLimits = DEFAULT_LIMITS) -> Iterator[str]:
     """The page served by waitress in a thread; yields its base URL (http://127.0.0.1:PORT)."""
     server: Any = make_server(config, "127.0.0.1", 0, limits)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -189,7 +189,10 @@ class ServeLimits:
     loop_timeout: float = 1.0  # how long the event loop waits when nothing happens (shutdown latency)
 
 
-def make_server(config: Config, host: str, port: int, limits: ServeLimits = ServeLimits()) -> Any:
+DEFAULT_LIMITS = ServeLimits()
+
+
+def make_server(config: Config, host: str, port: int, limits: ServeLimits = DEFAULT_LIMITS) -> Any:
     """The page under waitress, bound and ready (``.effective_port``, ``.run()``, ``.close()``)."""
     from waitress.server import create_server
 
@@ -201,14 +204,15 @@ def make_server(config: Config, host: str, port: int, limits: ServeLimits = Serv
                              cleanup_interval=limits.cleanup_interval,
                              max_request_header_size=limits.max_header,
                              max_request_body_size=limits.max_body, inbuf_overflow=limits.max_body,
-                             asyncore_use_poll=True, asyncore_loop_timeout=limits.loop_timeout, ident="", expose_tracebacks=False,
+                             asyncore_use_poll=True, asyncore_loop_timeout=limits.loop_timeout, ident="",
+                             expose_tracebacks=False,
                              clear_untrusted_proxy_headers=True)
     except OSError as exc:
         raise GigoError(listen_failure(exc, f"{host}:{port}", "is the page already running?")) from exc
 
 
 def serve(config: Config, host: str, port: int, on_ready: Callable[[str], None] | None = None,
-          limits: ServeLimits = ServeLimits()) -> None:
+          limits: ServeLimits = DEFAULT_LIMITS) -> None:
     """Run the page until interrupted (put HTTPS in front of it)."""
     server = make_server(config, host, port, limits)
     try:
