@@ -548,3 +548,25 @@ def start_postfix() -> Iterator[Callable[..., PostfixServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def server_root() -> Iterator[Path]:
+    """A folder for private Postfix and Dovecot instances (reachable by their unprivileged users)."""
+    import shutil
+
+    from servers import server_dir
+
+    path = server_dir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot(server_root: Path) -> Iterator[Any]:
+    """A private Dovecot: IMAP over TLS on 127.0.0.1 (trustme certificate), one user and Maildir."""
+    from servers import Dovecot
+
+    server = Dovecot(server_root).start()
+    yield server
+    server.stop()
