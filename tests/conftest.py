@@ -562,11 +562,22 @@ def server_root() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture
-def dovecot(server_root: Path) -> Iterator[Any]:
-    """A private Dovecot: IMAP over TLS on 127.0.0.1 (trustme certificate), one user and Maildir."""
-    from servers import Dovecot
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator[Any]:
+    """One private Dovecot for the session: IMAP over TLS on 127.0.0.1 (trustme certificate), one user."""
+    import shutil
 
-    server = Dovecot(server_root).start()
+    from servers import Dovecot, server_dir
+
+    path = server_dir()
+    server = Dovecot(path).start()
     yield server
     server.stop()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot(dovecot_server: Any) -> Any:
+    """The session's Dovecot with an empty mailbox."""
+    dovecot_server.empty()
+    return dovecot_server

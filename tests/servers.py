@@ -151,6 +151,7 @@ ssl_cert = <{self.root}/dovecot-cert.pem
 ssl_key = <{self.root}/dovecot-key.pem
 ssl_min_protocol = TLSv1.2
 auth_mechanisms = plain
+auth_failure_delay = 0
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
 passdb {{
@@ -182,6 +183,25 @@ service imap-login {{
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for_port(self.port, self.proc, log)
         return self
+
+    def empty(self) -> None:
+        """Remove every message and folder, so the next test starts with an empty mailbox."""
+        import imaplib
+        import ssl
+
+        client = imaplib.IMAP4_SSL("127.0.0.1", self.port,
+                                   ssl_context=ssl.create_default_context(cafile=str(self.cafile)))
+        client.login(self.user, self.password)
+        _, folders = client.list()
+        for line in folders:
+            name = line.decode().rsplit(' "." ', 1)[-1] if isinstance(line, bytes) else ""
+            if name and name.strip('"') != "INBOX":
+                client.delete(name)
+        _, data = client.select("INBOX")
+        if data[0] != b"0":
+            client.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
+            client.expunge()
+        client.logout()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
