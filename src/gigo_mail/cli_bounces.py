@@ -86,7 +86,7 @@ def bounces(
         raise ConfigError("no mailbox to read: give --imap, --maildir or --mbox, or set [bounces] source "
                           "in gigo-mail.toml")
     folder = config.bounces.move_to if move_to is None else move_to
-    source = open_source(str(spec), _ask_password, config.bounces.cafile or None)
+    source = open_source(str(spec), _ask_password, config.imap_cafile or None)
     try:
         report = process_answers(config, source, dry_run=dry_run, move_to=folder)
     finally:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import mailbox
-import os
 import re
 import ssl
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+from . import env
 from .errors import ConfigError, MailSourceError
 
 FETCH_BATCH = 100
@@ -221,8 +221,8 @@ def open_source(spec: str, password: Callable[[str], str], cafile: str | None = 
     if spec.startswith("imaps://") or spec.startswith("imap://"):
         url = parse_imap_url(spec)
         prompt = f"IMAP password for {url.user} at {url.host}"
-        secret = os.environ.get("GIGO_IMAP_PASSWORD") or password(prompt)
-        return ImapSource(url, secret, cafile=cafile or os.environ.get("GIGO_IMAP_CAFILE") or None)
+        secret = env.imap_password() or password(prompt)
+        return ImapSource(url, secret, cafile=cafile)
     kind, colon, path = spec.partition(":")
     if colon and kind == "maildir":
         return MaildirSource(Path(path).expanduser())
