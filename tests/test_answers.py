@@ -198,3 +198,16 @@ def test_a_send_with_verp_gives_each_recipient_its_own_return_path(root: Path,
             assert record is not None and record.email.lower() == received.rcpt_tos[0].lower()
             assert received.parse()["From"].addresses[0].addr_spec == "newsletter@gigo.dev"
     assert len({m.mail_from for m in smtp_server.messages}) == len(smtp_server.messages) > 3, result.output
+
+
+def test_status_shows_bounces_and_the_complaint_rate_against_gmails_line(root: Path, tmp_path: Path) -> None:
+    folder = maildir_with(tmp_path / "Maildir", ["postfix-dsn-user-unknown.eml", "yahoo-arf-complaint.eml",
+                                                 "postfix-dsn-delayed.eml"])
+    process_answers(load_config(root), MaildirSource(folder))
+    result = runner.invoke(app, ["status", "011"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert re.search(r"^\s*hard bounces\s+1\s+suppressed", out, re.M)
+    assert re.search(r"^\s*soft bounces\s+1\b", out, re.M)
+    assert re.search(r"^\s*complaints\s+1\s+10\.00% of sent: over Gmail's line is 0\.3%", out, re.M)  # 1 of 10
+    assert "gone@example.net" in out and "annoyed@yahoo.example" in out

@@ -43,6 +43,7 @@ from .verp import VerpIndex
 
 ANSWERS_NAME = "answers.sqlite3"
 SOFT_BOUNCE_LIMIT = 3
+GMAIL_SPAM_LINE = 0.003  # Gmail's bulk sender rule: keep the reported spam rate under 0.3 %
 UNATTRIBUTED = "unattributed"
 REASONS = {HARD: "hard bounce", COMPLAINT: "complaint", UNSUBSCRIBE: "unsubscribe by mail"}
 SUMMARY_KINDS = (HARD, SOFT, COMPLAINT, UNSUBSCRIBE, AUTO_REPLY, OTHER, UNATTRIBUTED)
@@ -124,6 +125,18 @@ class AnswerStore:
         rows = self._query("SELECT kind, COUNT(DISTINCT key) FROM answers WHERE issue_key = ? GROUP BY kind",
                            (issue_key,))
         return Counter({str(kind): int(count) for kind, count in rows})  # type: ignore[call-overload]
+
+
+    def for_issue(self, issue_key: str) -> list[tuple[str, str, str]]:
+        """(kind, email, detail) of every attributed answer to one issue, oldest first."""
+        rows = self._query("SELECT kind, email, detail FROM answers WHERE issue_key = ? AND email != '' "
+                           "ORDER BY at, email", (issue_key,))
+        return [(str(kind), str(email), str(detail)) for kind, email, detail in rows]
+
+
+def complaint_rate(complaints: int, sent: int) -> float | None:
+    """Complaints per message delivered (the figure Gmail holds under GMAIL_SPAM_LINE)."""
+    return complaints / sent if sent else None
 
 
 @dataclass(frozen=True)
