@@ -112,8 +112,8 @@ class Bounces:
 
 
 # The sections of gigo-mail.toml, the keys spelled differently from their field, and the top level.
-SECTIONS: dict[str, type] = {"newsletter": Newsletter, "smtp": Smtp, "site": Site, "unsubscribe": UnsubscribeSync,
-                             "bounces": Bounces}
+SECTIONS: dict[str, type] = {"newsletter": Newsletter, "smtp": Smtp, "site": Site,
+                             "unsubscribe": UnsubscribeSync, "bounces": Bounces}
 _ALIASES: dict[str, dict[str, str]] = {"newsletter": {"from": "from_addr"}, "smtp": {}, "site": {},
                                        "unsubscribe": {}, "bounces": {}}
 TOP_LEVEL_KEYS = ("unsubscribe_secret",)
