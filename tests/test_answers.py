@@ -124,7 +124,7 @@ def test_verp_ties_a_bounce_that_quotes_nothing(root: Path, tmp_path: Path) -> N
                 b"<forwarded.elsewhere@other.example>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n")
 
     bare = bounce(verp, 1)
-    forged = bounce("bounce+011." + "a" * 16 + "@gigo.dev", 2)
+    forged = bounce("bounce+011." + "a" * 20 + "@gigo.dev", 2)
     (root / "gigo-mail.toml").write_text((root / "gigo-mail.toml").read_text()
                                          + '\n[bounces]\nreturn_path = "bounce@gigo.dev"\nverp = true\n')
     folder = maildir_with(tmp_path / "Maildir", [], [bare, forged])

@@ -3,7 +3,8 @@
 A bounce goes to the envelope sender, and many bounces quote nothing of the original
 message. With ``[bounces] verp = true`` each recipient gets its own envelope sender:
 the issue key and an 80-bit HMAC of (issue, recipient key) under the newsletter's
-secret, in lower-case base32 (some mail servers lower-case local parts). The MAC is
+secret, in lower-case hex (some mail servers change the case of local parts; hex is
+also cheaper to make than base32). The MAC is
 both the recipient's id and its signature: nobody without the secret can make an
 address that maps to a subscriber, and finding the recipient needs only the journal
 (:class:`VerpIndex`), one HMAC per recipient of that issue. The local part stays
@@ -12,8 +13,6 @@ under 64 octets (RFC 5321 4.5.3.1.1) for any address length.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import re
 
@@ -22,12 +21,22 @@ from .journal import Journal, Record
 _CONTEXT = b"gigo-mail verp v1\x00"
 MAC_BYTES = 10
 _ISSUE_RE = re.compile(r"^[a-z0-9_-]{1,24}$")
+_MAC_RE = re.compile(f"^[0-9a-f]{{{MAC_BYTES * 2}}}$")
+
+
+def _issue_mac(secret: bytes, issue_key: str) -> hmac.HMAC:
+    """The HMAC state after the context and the issue: each recipient then costs one copy and update."""
+    return hmac.new(secret, _CONTEXT + issue_key.lower().encode() + b"\x00", "sha256")
+
+
+def _mac(state: hmac.HMAC, key: str) -> str:
+    mac = state.copy()
+    mac.update(key.encode())
+    return mac.digest()[:MAC_BYTES].hex()
 
 
 def verp_mac(secret: bytes, issue_key: str, key: str) -> str:
-    digest = hmac.new(secret, _CONTEXT + issue_key.lower().encode() + b"\x00" + key.encode(),
-                      hashlib.sha256).digest()
-    return base64.b32encode(digest[:MAC_BYTES]).decode("ascii").lower()
+    return _mac(_issue_mac(secret, issue_key), key)
 
 
 class VerpAddresses:
@@ -39,12 +48,14 @@ class VerpAddresses:
         self.issue = issue_key.lower()
         self.enabled = bool(_ISSUE_RE.match(self.issue)) and "+" not in self.local
         self._prefix = f"{self.local}+{self.issue}."
+        self._suffix = f"@{self.domain}"
+        self._state = _issue_mac(secret, self.issue)
 
     def address(self, key: str) -> str:
         """The envelope sender for the recipient with this key; one HMAC."""
         if not self.enabled:
             return f"{self.local}@{self.domain}"
-        return f"{self._prefix}{verp_mac(self.secret, self.issue, key)}@{self.domain}"
+        return self._prefix + _mac(self._state, key) + self._suffix
 
 
 def parse_verp(address: str, base: str) -> tuple[str, str] | None:
@@ -57,7 +68,7 @@ def parse_verp(address: str, base: str) -> tuple[str, str] | None:
     if not plus or head.lower() != base_local.lower():
         return None
     issue, dot, mac = tail.lower().rpartition(".")
-    if not dot or not _ISSUE_RE.match(issue) or len(mac) != 16:
+    if not dot or not _ISSUE_RE.match(issue) or not _MAC_RE.match(mac):
         return None
     return issue, mac
 
@@ -82,6 +93,7 @@ class VerpIndex:
         if issue_key is None:
             return None
         if issue_key not in self._issues:
-            self._issues[issue_key] = {verp_mac(self.secret, issue_key, record.key): record
+            state = _issue_mac(self.secret, issue_key)
+            self._issues[issue_key] = {_mac(state, record.key): record
                                        for record in self.journal.recipients(issue_key)}
         return self._issues[issue_key].get(mac)
