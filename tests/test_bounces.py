@@ -91,3 +91,24 @@ def test_a_person_mentioning_a_mailer_daemon_is_not_a_bounce() -> None:
 ])
 def test_bounce_kind(status: str, diagnostic: str, kind: str) -> None:
     assert bounce_kind(status, diagnostic) == kind
+
+
+def test_raw_8bit_headers_do_not_trip_the_detectors() -> None:
+    """flufl.bounce's detectors call str methods on headers that compat32 hands out as Header objects
+    when they hold raw 8-bit bytes; the bounce is still read, and nothing is printed."""
+    raw_from = "From: Mäiler Dæmon <MAILER-DAEMON@qmail.example.org>".encode()
+    data = (ANSWERS / "qmail-bounce.eml").read_bytes().replace(b"From: MAILER-DAEMON@qmail.example.org", raw_from)
+    answer = classify(message_from_bytes(data, policy=policy.compat32))
+    assert answer.kind == HARD and [f.email for f in answer.failures] == ["old-user@qmail.example.org"]
+
+
+def test_mangled_corpus_never_raises() -> None:
+    import random
+
+    rnd = random.Random(7)
+    for path in sorted(ANSWERS.glob("*.eml")):
+        for _ in range(15):
+            data = bytearray(path.read_bytes())
+            for _ in range(rnd.randint(1, 30)):
+                data[rnd.randrange(len(data))] = rnd.randrange(256)
+            assert classify(message_from_bytes(bytes(data), policy=policy.compat32), MAILTO).kind

@@ -18,12 +18,19 @@ Pure classification of one parsed message; tying it to a subscriber is ``answers
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
 from flufl.bounce import all_failures
+
+# flufl.bounce logs a traceback for every detector that trips over a malformed message; a hostile
+# mailbox must not print them (the failure is handled below).
+logging.getLogger("flufl.bounce").addHandler(logging.NullHandler())
+logging.getLogger("flufl.bounce").propagate = False
 
 HARD = "hard bounce"
 SOFT = "soft bounce"
@@ -209,7 +216,13 @@ def _from_daemon(msg: Message) -> bool:
 def _nonstandard_bounce(msg: Message) -> Answer | None:
     if not _from_daemon(msg) and msg.get_content_type() != "multipart/report":
         return None
-    temporary, permanent = all_failures(msg)
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception:  # noqa: BLE001 - its detectors trip over malformed headers: try the strict parser
+        try:
+            temporary, permanent = all_failures(message_from_bytes(msg.as_bytes(), policy=policy.default))
+        except Exception:  # noqa: BLE001 - unreadable as a bounce: the caller reports it as other mail
+            return None
     failures = [Failure(a.decode("ascii", "replace"), HARD, "permanent failure") for a in sorted(permanent)]
     failures += [Failure(a.decode("ascii", "replace"), SOFT, "temporary failure")
                  for a in sorted(temporary - permanent)]
