@@ -97,7 +97,8 @@ def test_raw_8bit_headers_do_not_trip_the_detectors() -> None:
     """flufl.bounce's detectors call str methods on headers that compat32 hands out as Header objects
     when they hold raw 8-bit bytes; the bounce is still read, and nothing is printed."""
     raw_from = "From: Mäiler Dæmon <MAILER-DAEMON@qmail.example.org>".encode()
-    data = (ANSWERS / "qmail-bounce.eml").read_bytes().replace(b"From: MAILER-DAEMON@qmail.example.org", raw_from)
+    plain_from = b"From: MAILER-DAEMON@qmail.example.org"
+    data = (ANSWERS / "qmail-bounce.eml").read_bytes().replace(plain_from, raw_from)
     answer = classify(message_from_bytes(data, policy=policy.compat32))
     assert answer.kind == HARD and [f.email for f in answer.failures] == ["old-user@qmail.example.org"]
 
