@@ -138,6 +138,8 @@ class Journal:
         text = str(exc)
         if "locked" in text or "busy" in text:
             text += " (another gigo-mail process holds it; try again when it is done)"
+        elif "full" in text:  # SQLITE_FULL: "database or disk is full"
+            text += " (free some disk space, then run the same command again to resume)"
         return JournalError(f"{self.path}: cannot {action}: {text}")
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -257,10 +259,12 @@ class Journal:
         self._mark(MARK_OUTCOME, (issue_key, key, email, "failed", code, text or "", "", int(permanent),
                                    self._run_id, at, at), "record a failure")
 
-    def mark_uncertain(self, issue_key: str, key: str, email: str, text: str) -> None:
-        """The final dot went out and no reply came: it stays ``sending``, with the reason."""
+    def mark_uncertain(self, issue_key: str, key: str, email: str, text: str,
+                       code: int | None = None) -> None:
+        """The final dot went out and no reply came: it stays ``sending`` (its Message-ID kept),
+        with the reason."""
         at = now()
-        self._mark(MARK_OUTCOME, (issue_key, key, email, "sending", None, text or "", "", 0,
+        self._mark(MARK_OUTCOME, (issue_key, key, email, "sending", code, text or "", "", 0,
                                    self._run_id, at, at), "record an uncertain send")
 
     def mark_untried(self, issue_key: str, key: str, email: str, code: int | None, text: str) -> None:
