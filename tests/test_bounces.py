@@ -1,16 +1,38 @@
-"""Classification of the answers a send gets back, over a corpus of real-world formats."""
+"""Classification of the answers a send gets back, over a corpus of real-world formats; which
+refusals suppress for good, and the send path's use of it against a real aiosmtpd server."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 
-from gigo_mail.bounces import AUTO_REPLY, COMPLAINT, HARD, OTHER, SOFT, UNSUBSCRIBE, bounce_kind, classify
+from conftest import SmtpServer
+from gigo_mail.bounces import (
+    AUTO_REPLY,
+    COMPLAINT,
+    HARD,
+    OTHER,
+    SOFT,
+    UNSUBSCRIBE,
+    bounce_kind,
+    classify,
+    enhanced_code,
+    hard_bounce_reason,
+    mailbox_gone,
+)
+from gigo_mail.journal import Journal
+from gigo_mail.sender import Sender, SendOptions, SendResult
+from gigo_mail.subscribers import Subscriber, sample_subscriber
+from gigo_mail.transport import SmtpEndpoint, SmtpTransport, parse_smtp_url
 
 ANSWERS = Path(__file__).parent / "data" / "answers"
 MAILTO = "unsubscribe@gigo.dev"
+SENDER = "news@gigo.example"
 
 # file -> (kind, reported addresses, Message-ID of the original it quotes or None)
 CORPUS = {
@@ -113,3 +135,87 @@ def test_mangled_corpus_never_raises() -> None:
             for _ in range(rnd.randint(1, 30)):
                 data[rnd.randrange(len(data))] = rnd.randrange(256)
             assert classify(message_from_bytes(bytes(data), policy=policy.compat32), MAILTO).kind
+
+
+
+@pytest.mark.parametrize(("code", "text"), [
+    (550, "5.1.1 <ann@example.org>: Recipient address rejected: User unknown in virtual mailbox table"),
+    (550, "5.1.2 Host unknown"), (556, "5.1.10 Recipient address has null MX"),
+    (550, "5.2.1 The email account that you tried to reach is disabled."),
+    (550, "No such user here"), (550, "Requested action not taken: mailbox unavailable, user unknown"),
+    (553, "sorry, that domain isn't in my list of allowed rcpthosts; no such recipient"),
+])
+def test_mailbox_that_does_not_exist(code: int, text: str) -> None:
+    assert mailbox_gone(code, text)
+    assert hard_bounce_reason(code, text) == f"bounced: {code} {text}"
+
+
+@pytest.mark.parametrize(("code", "text"), [
+    (550, "5.7.1 Message rejected as spam"), (552, "5.3.4 Message size exceeds fixed limit"),
+    (554, "5.7.1 <ann@example.org>: Relay access denied"), (550, "Mailbox unavailable"),
+    (450, "4.1.1 user unknown (try again later)"), (421, "4.7.0 too many connections"),
+    (550, "5.7.1 user unknown is what we say to spammers"),  # the enhanced code decides
+    (None, "user unknown"),
+])
+def test_other_refusals_suppress_nothing(code: int | None, text: str) -> None:
+    assert not mailbox_gone(code, text) and hard_bounce_reason(code, text) is None
+
+
+def test_enhanced_code_is_found_in_the_text() -> None:
+    assert enhanced_code("550 5.1.10 null MX") == "5.1.10"
+    assert enhanced_code("version 1.2.3.4 is not a code") is None
+
+
+@dataclass(frozen=True)
+class Msg:
+    message_id: str
+    data: bytes
+
+
+def build(subscriber: Subscriber) -> Msg:
+    return Msg(f"<{subscriber.key}@gigo.example>",
+               f"From: <{SENDER}>\r\nTo: <{subscriber.smtp_address}>\r\nSubject: t\r\n\r\nhi\r\n".encode())
+
+
+def send(server: SmtpServer, journal: Journal, issue: str, rows: list[Subscriber], **options: object
+         ) -> SendResult:
+    endpoint = SmtpEndpoint(parse_smtp_url(server.url), timeout=5)
+    settings: dict[str, object] = {"concurrency": 2, "attempts": 2, "backoff": 0.01, "backoff_max": 0.02,
+                                   "min_rate": 500.0, **options}
+    sender = Sender(issue_key=issue, envelope_from=SENDER, build=build,
+                    transport_factory=lambda: SmtpTransport(endpoint),
+                    options=SendOptions(**settings), journal=journal)  # type: ignore[arg-type]
+    return asyncio.run(sender.run(rows))
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    with Journal(tmp_path / ".gigo" / "journal.sqlite3") as opened:
+        yield opened  # type: ignore[misc]
+
+
+def test_a_5_1_1_at_rcpt_suppresses_for_later_issues_other_5xx_do_not(
+        start_smtp: Callable[..., SmtpServer], journal: Journal) -> None:
+    server = start_smtp()
+    server.handler.rcpt_reply.update({
+        "gone@example.org": "550 5.1.1 <gone@example.org>: Recipient address rejected: User unknown",
+        "policy@example.org": "550 5.7.1 Rejected by policy"})
+    rows = [sample_subscriber(a) for a in ("ann@example.org", "gone@example.org", "policy@example.org")]
+    result = send(server, journal, "011", rows)
+    assert result.stats.sent == 1 and result.stats.failed == 2
+    assert journal.is_suppressed("gone@example.org") and not journal.is_suppressed("policy@example.org")
+    (entry,) = journal.suppressions()
+    assert entry.reason == "bounced: 550 5.1.1 <gone@example.org>: Recipient address rejected: User unknown"
+
+
+def test_soft_bounces_in_three_issues_in_a_row_suppress(start_smtp: Callable[..., SmtpServer],
+                                                        journal: Journal) -> None:
+    server = start_smtp()
+    server.handler.rcpt_reply["full@example.org"] = "452 4.2.2 Mailbox full"
+    rows = [sample_subscriber("full@example.org"), sample_subscriber("ann@example.org")]
+    for number, issue in enumerate(("011", "012", "013"), start=1):
+        send(server, journal, issue, rows, soft_bounce_limit=3)
+        assert journal.soft_bounces_in_a_row("full@example.org") == number
+        assert journal.is_suppressed("full@example.org") == (number == 3)
+    assert journal.soft_bounces_in_a_row("ann@example.org") == 0
+    assert journal.suppressions()[0].reason.startswith("soft bounces: 3 issues in a row (last: ")

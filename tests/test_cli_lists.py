@@ -62,9 +62,10 @@ def test_subscribers_check_reports_counts_and_lines(root: Path) -> None:
     assert count_of(out, "valid") == 5
     assert count_of(out, "invalid") == 1
     assert count_of(out, "duplicate") == 1
-    assert count_of(out, "unsubscribed") == 2
+    assert count_of(out, "unsubscribed") == 1
+    assert count_of(out, "bounced") == 1
     assert count_of(out, "suppressed") == 0
-    assert "delimiter ','" in out and "9 rows" in out
+    assert "delimiter ','" in out and "9 rows" in out and "plain CSV" in out
     assert "is a duplicate of line 3" in out
     table_lines = [line for line in out.splitlines() if "bob@" in line]
     assert table_lines and table_lines[0].split()[1] == "5"  # the invalid row, with its line number
@@ -216,3 +217,72 @@ def test_status_failed_to_stdout(root: Path) -> None:
     assert code == 0
     rows = list(csv.reader(out.splitlines()))
     assert rows[0] == ["email", "code", "text", "attempts", "updated_at"] and len(rows) == 24
+
+
+# --- importing and exporting the suppression list, and what check says about it -------------------
+
+EXPORTS = DATA / "exports"
+
+
+def suppressed(root: Path) -> dict[str, str]:
+    with Journal.for_root(root) as journal:
+        return {row.email: row.reason for row in journal.suppressions()}
+
+
+def test_unsubscribe_from_a_platform_export_imports_only_its_opted_out_rows(root: Path) -> None:
+    code, out, err = run("unsubscribe", "--from", str(EXPORTS / "kit.csv"))
+    assert code == 0, err
+    assert suppressed(root) == {"cancelled@example.org": "unsubscribed: imported from kit.csv",
+                                "pending@example.org": "unsubscribed: imported from kit.csv",
+                                "bounced@example.org": "bounced: imported from kit.csv"}
+    assert "Added 3 new addresses" in out
+    code, _, _ = run("unsubscribe", "--from", str(EXPORTS / "mailchimp_unsubscribed.csv"))
+    assert code == 0
+    assert {"olga.petrova@example.org", "noor@example.org"} <= set(suppressed(root))
+    assert "ingrid.berg@example.org" not in suppressed(root)
+
+
+def test_unsubscribe_from_a_plain_file_or_csv_imports_every_address(root: Path) -> None:
+    (root / "gone.txt").write_text("# people who asked by mail\nann@example.org\n\nBob@Example.org\n")
+    (root / "gone.csv").write_text("email,name\ncy@example.org,Cy\n")
+    assert run("unsubscribe", "--from", "gone.txt")[0] == 0
+    assert run("unsubscribe", "--from", "gone.csv", "--reason", "asked at the conference")[0] == 0
+    assert suppressed(root) == {"ann@example.org": "unsubscribed: imported from gone.txt",
+                                "Bob@Example.org": "unsubscribed: imported from gone.txt",
+                                "cy@example.org": "unsubscribed: asked at the conference"}
+
+
+def test_unsubscribe_from_a_file_with_a_bad_address_imports_nothing(root: Path) -> None:
+    (root / "gone.txt").write_text("ann@example.org\nnot an address@\n")
+    code, _, err = run("unsubscribe", "--from", "gone.txt")
+    assert code == 1 and "gone.txt:2:" in err and "nothing was imported" in err
+    assert not (root / ".gigo" / "journal.sqlite3").exists() or suppressed(root) == {}
+
+
+def test_unsubscribe_export_writes_the_list_with_reason_and_time(root: Path) -> None:
+    assert run("unsubscribe", "ann@example.org", "--reason", "asked")[0] == 0
+    assert run("unsubscribe", "--export", "out.csv")[0] == 0
+    rows = list(csv.DictReader((root / "out.csv").open(encoding="utf-8")))
+    assert [(r["email"], r["reason"]) for r in rows] == [("ann@example.org", "asked")]
+    assert rows[0]["at"].startswith("20")
+    code, out, _ = run("unsubscribe", "--export", "-")
+    assert code == 0 and out.splitlines() == ["email,reason,at", f"ann@example.org,asked,{rows[0]['at']}"]
+
+
+def test_subscribers_check_says_why_rows_are_suppressed(root: Path) -> None:
+    with Journal.for_root(root) as journal:
+        journal.suppress(["ann@example.com"], "bounced: 550 5.1.1 user unknown")
+        journal.suppress(["fay@example.org"], "unsubscribe link")
+    code, out, err = run("subscribers", "check", str(DATA / "subscribers_sample.csv"))
+    assert code == 0, err
+    line = next(line for line in out.splitlines() if line.strip().startswith("suppressed "))
+    assert count_of(out, "suppressed") == 2 and "1 bounced" in line and "1 unsubscribe link" in line
+
+
+def test_subscribers_check_names_the_format_and_refuses_unclear_values(root: Path) -> None:
+    code, out, _ = run("subscribers", "check", str(EXPORTS / "ghost.csv"))
+    assert code == 0 and "Ghost (members export)" in out and count_of(out, "unsubscribed") == 2
+    (root / "odd.csv").write_text("email,status\nann@example.org,pending\nbob@example.org,active\n")
+    code, out, err = run("subscribers", "check", "odd.csv")
+    assert code == 1 and count_of(out, "unclear") == 1 and count_of(out, "valid") == 1
+    assert "'status' ('pending')" in err and "a send would refuse to start" in err

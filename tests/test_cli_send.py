@@ -400,3 +400,80 @@ def test_postfix_recipient_refusal_is_the_only_failure(newsletter: Path,
         record = journal.record("050", "p3@example.com")
         assert journal.counts("050")["sent"] == 9
     assert record is not None and record.permanent and record.code == 550
+
+
+# --- lists from other platforms, segments, the dry run's plan --------------------------------------
+
+
+def write_rows(root: Path, text: str, name: str = "export.csv") -> Path:
+    path = root / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_unclear_opt_out_values_stop_the_send_and_the_dry_run(newsletter: Path,
+                                                              smtp_server: SmtpServer) -> None:
+    path = write_rows(newsletter, "email,name,city,Newsletter Consent\nann@example.org,Ann,Oslo,granted\n"
+                                  "bob@example.org,Bob,Rome,\ncy@example.org,Cy,Pune,revoked\n")
+    for extra in (["--yes", "--smtp", smtp_server.url], ["--dry-run", "--out", "outbox"]):
+        code, out, err = send("050", "--list", str(path), *extra)
+        assert code == 1
+        assert "cannot tell who opted out" in err and "'newsletter_consent' ('granted', 'revoked')" in err
+        assert "Traceback" not in err
+    assert smtp_server.messages == [] and not (newsletter / "outbox").exists()
+    config = newsletter / "gigo-mail.toml"
+    config.write_text(config.read_text() + '\n[list]\nopt_out_column = "Newsletter Consent"\n'
+                      'opt_out_values = ["revoked"]\n')
+    code, out, err = send("050", "--list", str(path), "--yes", "--smtp", smtp_server.url)
+    assert code == 0, err
+    assert sorted(smtp_server.handler.delivered_to()) == ["ann@example.org", "bob@example.org"]
+    assert "skipped: unsubscribed" in out
+
+
+def test_segment_by_tag_and_where_is_sent_and_recorded(newsletter: Path, smtp_server: SmtpServer) -> None:
+    path = write_rows(newsletter, "email,name,city,plan,tags\nann@example.org,Ann,Oslo,paid,\"beta, news\"\n"
+                                  "bob@example.org,Bob,Rome,free,news\ncy@example.org,Cy,Pune,paid,vip\n"
+                                  "di@example.org,Di,Lima,paid,news\n")
+    code, out, err = send("050", "--list", str(path), "--yes", "--smtp", smtp_server.url, "--tag", "news",
+                          "--tag", "vip", "--where", "plan == 'paid' and city != 'Lima'")
+    assert code == 0, err
+    assert sorted(smtp_server.handler.delivered_to()) == ["ann@example.org", "cy@example.org"]
+    assert "not in segment" in out and "tag: news | vip; where: plan == 'paid'" in " ".join(out.split())
+    assert "skipped: not in segment" not in out and "subscribers check" not in out  # not a problem row
+    with Journal.for_root(newsletter) as journal:
+        (run,) = journal.runs("050")
+    assert run.segment == "tag: news | vip; where: plan == 'paid' and city != 'Lima'"
+    result = runner.invoke(app, ["status", "050"], env={"COLUMNS": "250"})
+    assert "Segment" in result.stdout and "tag: news | vip" in result.stdout
+
+
+def test_a_where_naming_a_missing_column_is_one_line(newsletter: Path) -> None:
+    path = write_rows(newsletter, "email,name,city\nann@example.org,Ann,Oslo\n")
+    code, _, err = send("050", "--list", str(path), "--dry-run", "--where", "plann == 'paid'")
+    assert code == 1 and "'plann'" in err and "no such column" in err
+    code, _, err = send("050", "--list", str(path), "--dry-run", "--where", "plan = 'paid'")
+    assert code == 1 and "unexpected '='" in err
+
+
+def test_dry_run_prints_the_plan_and_no_write_says_rendered(newsletter: Path) -> None:
+    path = write_rows(newsletter, "email,name,city,status\nann@example.org,Ann,Oslo,subscribed\n"
+                                  "bob@example.org,Bob,Rome,unsubscribed\nbad@,X,Y,\n")
+    code, out, err = send("050", "--list", path.name, "--dry-run", "--no-write")
+    assert code == 0, err
+    assert "plain CSV" in out and "will get it" in out
+    assert "skipped: unsubscribed" in out and "skipped: invalid" in out
+    assert "export.csv:3: status is 'unsubscribed'" in out  # file:line, as a real send shows them
+    assert "rendered" in out and "written" not in out
+
+
+def test_test_send_and_preview_use_the_configured_lists_first_sendable_row(
+        newsletter: Path, smtp_server: SmtpServer) -> None:
+    config = newsletter / "gigo-mail.toml"
+    config.write_text(config.read_text() + '\n[list]\npath = "subscribers.csv"\n')
+    assert runner.invoke(app, ["unsubscribe", "ana@example.org"]).exit_code == 0  # the first row
+    code, _, err = send("050", "--to", "me@example.com", "--smtp", smtp_server.url)
+    assert code == 0, err
+    (received,) = smtp_server.messages
+    assert "Hello Björn Åström from Uppsala." in received.parse().get_body(("plain",)).get_content()
+    preview = runner.invoke(app, ["preview", "050", "--text"])
+    assert preview.exit_code == 0 and "Hello Björn Åström from Uppsala." in preview.stdout

@@ -26,7 +26,7 @@ def test_sample_rows_keep_physical_line_numbers() -> None:
         (3, "ann@example.com"), (9, "zoë@bücher.de"), (10, "用户@例子.广告"),
         (13, "eve@xn--bcher-kva.de"), (14, "fay@example.org")]
     assert [(r.line, r.kind) for r in skipped] == [
-        (5, "invalid"), (8, "duplicate"), (11, "unsubscribed"), (12, "unsubscribed")]
+        (5, "invalid"), (8, "duplicate"), (11, "unsubscribed"), (12, "bounced")]
 
 
 def test_quoted_newline_in_a_name_never_reaches_a_header() -> None:
@@ -86,18 +86,27 @@ def test_punycode_and_unicode_spellings_are_duplicates(tmp_path: Path) -> None:
     assert len(subscribers) == 1 and [r.kind for r in skipped] == ["duplicate"]
 
 
-@pytest.mark.parametrize("status", ["unsubscribed", "Unsubscribe", " BOUNCED ", "complained", "cleaned"])
-def test_do_not_mail_statuses_are_skipped(tmp_path: Path, status: str) -> None:
+@pytest.mark.parametrize(("status", "kind"), [
+    ("unsubscribed", "unsubscribed"), ("Unsubscribe", "unsubscribed"), ("complained", "unsubscribed"),
+    (" BOUNCED ", "bounced"), ("cleaned", "bounced")])
+def test_do_not_mail_statuses_are_skipped(tmp_path: Path, status: str, kind: str) -> None:
     path = write(tmp_path, f"email,status\nann@example.com,{status}\n")
     subscribers, skipped = split(read_subscribers(path))
     assert subscribers == []
-    assert [(r.kind, r.line) for r in skipped] == [("unsubscribed", 2)]
+    assert [(r.kind, r.line) for r in skipped] == [(kind, 2)]
 
 
-@pytest.mark.parametrize("status", ["", "subscribed", "active", "vip"])
-def test_other_statuses_are_mailed(tmp_path: Path, status: str) -> None:
+@pytest.mark.parametrize("status", ["", "subscribed", "active", "Confirmed"])
+def test_subscribed_statuses_are_mailed(tmp_path: Path, status: str) -> None:
     path = write(tmp_path, f"email,status\nann@example.com,{status}\n")
     assert [s.email for s in split(read_subscribers(path))[0]] == ["ann@example.com"]
+
+
+def test_a_status_nobody_defined_is_unclear_not_mailed(tmp_path: Path) -> None:
+    path = write(tmp_path, "email,status\nann@example.com,vip\nbob@example.com,active\n")
+    subscribers, skipped = split(read_subscribers(path))
+    assert [s.email for s in subscribers] == ["bob@example.com"]
+    assert [(r.kind, r.column, r.value) for r in skipped] == [("unclear", "status", "vip")]
 
 
 def test_suppressed_addresses_are_skipped_by_key(tmp_path: Path) -> None:
@@ -117,7 +126,8 @@ def test_suppressed_addresses_are_skipped_by_key(tmp_path: Path) -> None:
 def test_short_and_long_rows(tmp_path: Path) -> None:
     path = write(tmp_path, "name,email,city\nAnn,ann@example.com\nBob,bob@example.com,Rome,extra\n")
     ann, bob = split(read_subscribers(path))[0]
-    assert ann.fields == {"name": "Ann", "email": "ann@example.com", "city": ""}
+    assert ann.fields == {"name": "Ann", "email": "ann@example.com", "city": "", "first_name": "Ann",
+                          "last_name": ""}
     assert bob.fields["city"] == "Rome"
 
 
@@ -129,7 +139,8 @@ def test_check_list_counts_and_keeps_the_first_skipped_rows(tmp_path: Path) -> N
     path = write(tmp_path, "\n".join(rows) + "\n")
     report = check_list(path, lambda key: key == "blocked@example.com", keep=50)
     assert report.valid == 30
-    assert report.skipped_counts == {"invalid": 70, "duplicate": 1, "unsubscribed": 1, "suppressed": 1}
+    assert report.skipped_counts == {"invalid": 70, "duplicate": 1, "unsubscribed": 1, "bounced": 0,
+                                     "unclear": 0, "suppressed": 1}
     assert report.skipped_total == 73 and report.rows == 103
     assert len(report.skipped) == 50
     assert report.skipped[0].line == 32 and report.skipped[-1].line == 81

@@ -9,6 +9,8 @@ The modules, in the order an issue flows through them (see ARCHITECTURE.md)::
     slots             the per-recipient slot contract: tokens, values, filling
     compile           render -> MJML -> premailer, once per issue; the build report
     subscribers(_csv) the list: validate, dedupe, skip opted-out rows, stream
+    list_formats      platform exports: recognised by header, who opted out
+    segment           --tag / --where: which rows a run is for
     message           one subscriber's message as wire-ready bytes
     campaign          one send set up from the config and the options (the core entry point)
     selection         the resume policy: who in the list is sent in this run; the plan
@@ -16,6 +18,7 @@ The modules, in the order an issue flows through them (see ARCHITECTURE.md)::
     ratelimit         one adaptive rate for every connection
     transport, wire   SMTP (aiosmtplib) and .eml files for dry runs
     journal           who was sent what, in SQLite, so nothing is sent twice
+    bounces           which refusals mean the mailbox is gone (suppress for good)
     errors            every named error
     cli, cli_*        the commands: parse, call the core, draw with rich
 

@@ -1,6 +1,7 @@
-"""What an answer to a send is: a bounce, a complaint, an unsubscribe request, an auto-reply.
+"""What an answer to a send is (a bounce, a complaint, an unsubscribe request, an auto-reply),
+and which refusals mean "this mailbox does not exist", so the address is suppressed for good.
 
-Pure classification of one parsed message; tying it to a subscriber is ``answers``' job.
+Pure classification; tying an answer to a subscriber is ``answers``' job.
 
 * RFC 3464 delivery status notifications (``multipart/report;
   report-type=delivery-status``): one entry per recipient, hard or soft by its status
@@ -14,6 +15,15 @@ Pure classification of one parsed message; tying it to a subscriber is ``answers
   ``Auto-Submitted: auto-replied`` too.
 * Mail to the ``unsubscribe_mailto`` address, or with "unsubscribe" in its subject: a
   request from its From address.
+
+The mailbox-gone rule (:func:`mailbox_gone`, :func:`hard_bounce_reason`) is the one place
+for it, shared by the send path (a 5xx at RCPT) and the bounce processor (a DSN that
+arrives later). Only a refusal that names the mailbox as absent or disabled suppresses:
+enhanced status codes (RFC 3463) 5.1.1 bad destination mailbox, 5.1.2 bad destination
+system, 5.1.10 null MX (RFC 7505) and 5.2.1 mailbox disabled, or, from servers that send
+no enhanced code, the plain-text phrases that say the same. Every other 5xx (policy, spam,
+size, relaying) is recorded and suppresses nothing: retrying those after fixing the cause
+is the user's call.
 """
 
 from __future__ import annotations
@@ -274,3 +284,40 @@ def classify(msg: Message, unsubscribe_mailto: str = "") -> Answer:
     if answer is not None:
         return answer
     return Answer(OTHER, " ".join(_text(msg.get("subject")).split())[:120])
+
+
+GONE_CODES = frozenset({"5.1.1", "5.1.2", "5.1.10", "5.2.1"})
+_ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+# Plain-text equivalents, as common MTAs word them (Postfix, Exim, Sendmail, Exchange, Gmail...).
+_GONE_TEXT = re.compile(
+    r"user unknown|unknown user|no such (?:user|recipient|mailbox|person|account|address)"
+    r"|(?:recipient|addressee|mailbox|user) (?:unknown|not found)|unknown (?:recipient|mailbox)"
+    r"|(?:mailbox|user|account|address|recipient)(?: name)? (?:does not|doesn't|does no longer) exist"
+    r"|(?:mailbox|account) (?:is )?(?:disabled|deactivated|inactive)|invalid (?:recipient|mailbox)"
+    r"|host (?:or domain name )?not found|domain (?:does not exist|not found)|null mx",
+    re.IGNORECASE)
+
+
+def enhanced_code(text: str) -> str | None:
+    """The first enhanced status code (``5.1.1``) in a reply's text, if any."""
+    match = _ENHANCED.search(text)
+    return ".".join(match.groups()) if match else None
+
+
+def mailbox_gone(code: int | None, text: str) -> bool:
+    """Whether a refusal says the mailbox does not exist (or is disabled): a 5xx whose enhanced
+    code is one of GONE_CODES, or, with no enhanced code, whose text says so."""
+    if code is None or not 500 <= code <= 599:
+        return False
+    enhanced = enhanced_code(text)
+    if enhanced is not None:
+        return enhanced in GONE_CODES
+    return _GONE_TEXT.search(text) is not None
+
+
+def hard_bounce_reason(code: int | None, text: str) -> str | None:
+    """The suppression reason for a refusal that means the mailbox is gone, else None:
+    ``bounced: 550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown``."""
+    if not mailbox_gone(code, text):
+        return None
+    return f"bounced: {code} {' '.join(text.split())}"

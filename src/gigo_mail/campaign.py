@@ -6,6 +6,10 @@ destination (SMTP, or files for a dry run), opens the journal when the send is
 recorded, and counts the plan in one pass over the list. The command shows the
 result, asks, and calls ``Campaign.sender`` to run it. Nothing here prints.
 
+A list send and a list dry run count the same plan: the recognised list format, the
+rows skipped per reason (opt-outs, unclear opt-out values, outside the ``--tag`` /
+``--where`` segment, suppressed), and who is selected.
+
 Which sends touch the journal:
 
 * a list send records every outcome in it (created if needed);
@@ -31,9 +35,10 @@ from .errors import CompileError, ConfirmationRequired
 from .issue import find_issue
 from .journal import Journal
 from .message import MessageFactory
+from .segment import Segment
 from .selection import Selector, SendPlan, plan_send
 from .sender import Sender, SendOptions, SendStats
-from .subscribers import SkippedRow, Subscriber, read_subscribers, sample_subscriber
+from .subscribers import SkippedRow, Subscriber, configured_sample, read_subscribers, sample_subscriber
 from .sync import PullResult, pull_suppressions
 from .transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
 
@@ -55,16 +60,19 @@ class SendRequest:
     retry_failed: bool = False
     resend_uncertain: bool = False
     offline: bool = False  # do not pull suppressions from [unsubscribe] sync_url first
+    tags: tuple[str, ...] = ()  # --tag: rows with any of these tags
+    where: str | None = None  # --where: a segment.Segment expression
 
 
-def send_options(config: Config, request: SendRequest) -> SendOptions:
+def send_options(config: Config, request: SendRequest, segment: Segment | None = None) -> SendOptions:
     """The [smtp] settings, then the command's options. A dry run writes files one at a
     time and unpaced (nothing is on the wire), with the same attempts and max_errors."""
     smtp = config.smtp
     options = SendOptions.from_settings(
         smtp, concurrency=request.concurrency or smtp.concurrency,
         rate=smtp.rate if request.rate is None else request.rate, limit=request.limit,
-        retry_failed=request.retry_failed, resend_uncertain=request.resend_uncertain)
+        retry_failed=request.retry_failed, resend_uncertain=request.resend_uncertain,
+        segment=segment.describe() if segment else "", soft_bounce_limit=config.suppression.soft_bounces)
     return replace(options, concurrency=1, rate=0.0) if request.dry_run else options
 
 
@@ -93,9 +101,11 @@ class Campaign:
     folder: Path | None = None  # a dry run's .eml folder
     journal: Journal | None = None  # read (dry run) or written (list send)
     selector: Selector | None = None
-    plan: SendPlan | None = None  # a list send's plan, counted before asking
+    plan: SendPlan | None = None  # a list send's (or list dry run's) plan, counted before asking
     missing_columns: list[str] = field(default_factory=list)  # the issue reads them, the list lacks them
     pulled: PullResult | None = None  # suppressions pulled from sync_url before the plan
+    segment: Segment | None = None
+    list_format: str = ""  # the recognised format of the list, as shown to the user
 
     @property
     def issue_key(self) -> str:
@@ -115,10 +125,11 @@ class Campaign:
     def rows(self) -> Iterable[Subscriber | SkippedRow]:
         """A fresh stream of the recipients: the list is read again, never held in memory."""
         if self.request.to:
-            return [sample_subscriber(address) for address in self.request.to]
+            return test_recipients(self.compiled.config, self.request.to)
         assert self.request.list_path is not None
         suppressed = self.journal.is_suppressed if self.journal is not None else None
-        return read_subscribers(self.request.list_path, suppressed)
+        settings = self.compiled.config.list_settings
+        return read_subscribers(self.request.list_path, suppressed, settings=settings, segment=self.segment)
 
     def resend_uncertain_too(self) -> None:
         """The user said yes to re-sending the uncertain recipients: select and plan again."""
@@ -128,8 +139,7 @@ class Campaign:
         self.options = replace(self.options, resend_uncertain=True)
         self.selector = Selector(self.journal, self.issue_key, retry_failed=self.request.retry_failed,
                                  resend_uncertain=True)
-        self.plan = plan_send(read_subscribers(list_path, self.journal.is_suppressed),
-                              self.selector, self.request.limit)
+        _plan(self)
 
     def sender(self, on_progress: Callable[[SendStats], None] | None = None) -> Sender:
         return Sender(issue_key=self.issue_key, envelope_from=self.factory.envelope_from,
@@ -149,6 +159,37 @@ class Campaign:
         self.close()
 
 
+def test_recipients(config: Config, to: Iterable[str]) -> list[Subscriber]:
+    """--to recipients, filled with the configured list's first sendable row (else sample values),
+    so that a test copy shows what a real subscriber gets."""
+    row = configured_sample(config)
+    if row is None:
+        return [sample_subscriber(address) for address in to]
+    fields = {k: v for k, v in row.fields.items() if k != "email"}
+    return [sample_subscriber(address, row.name, fields=fields) for address in to]
+
+
+def _plan(campaign: Campaign) -> Campaign:
+    """Count the plan of a list send or list dry run in one pass (the list is opened once)."""
+    request, config = campaign.request, campaign.compiled.config
+    assert request.list_path is not None and campaign.selector is not None
+    suppressed = campaign.journal.is_suppressed if campaign.journal is not None else None
+    rows = read_subscribers(request.list_path, suppressed, settings=config.list_settings,
+                            segment=campaign.segment)
+    header = rows.header
+    if campaign.segment is not None:
+        try:
+            campaign.segment.check_fields(header.fields, header.open_ended, str(request.list_path))
+        except BaseException:
+            rows.close()
+            raise
+    campaign.list_format = header.format.label
+    if not header.open_ended:
+        campaign.missing_columns = sorted(campaign.compiled.required_columns - header.fields)
+    campaign.plan = plan_send(rows, campaign.selector, request.limit)
+    return campaign
+
+
 def prepare_send(config: Config, request: SendRequest,
                  ask_password: Callable[[SmtpUrl], str] | None = None) -> Campaign:
     """Compile, configure and plan one send (see the module docs); close the result when done."""
@@ -157,7 +198,8 @@ def prepare_send(config: Config, request: SendRequest,
         raise CompileError(f"issue {compiled.issue.key} has build errors ({compiled.report.errors[0]}); "
                            f"run 'gigo-mail build {compiled.issue.key}' and fix them first")
     config = compiled.config
-    options = send_options(config, request)
+    segment = Segment.build(request.tags, request.where)
+    options = send_options(config, request, segment)
     factory = MessageFactory(compiled, secret=config.secret(), test=bool(request.to))
 
     if request.dry_run:
@@ -166,8 +208,15 @@ def prepare_send(config: Config, request: SendRequest,
         journal = None if request.to else Journal.existing(config.root)
         selector = Selector(journal, compiled.issue.key, retry_failed=request.retry_failed,
                             resend_uncertain=request.resend_uncertain)
-        return Campaign(request, compiled, factory, options, lambda: transport, folder=folder,
-                        journal=journal, selector=selector)
+        campaign = Campaign(request, compiled, factory, options, lambda: transport, folder=folder,
+                            journal=journal, selector=selector, segment=segment)
+        if request.to:
+            return campaign
+        try:
+            return _plan(campaign)  # the same plan a real send shows
+        except BaseException:
+            campaign.close()
+            raise
 
     url = parse_smtp_url(config.smtp_url(request.smtp))
     endpoint = SmtpEndpoint(url, password=password_for(url, ask_password), timeout=config.smtp.timeout,
@@ -185,13 +234,15 @@ def prepare_send(config: Config, request: SendRequest,
         pulled = None
         if config.unsubscribe.sync_url and not request.offline:  # before the plan: it must see them
             pulled = pull_suppressions(config, journal)
-        selector = Selector(journal, compiled.issue.key, retry_failed=request.retry_failed,
-                            resend_uncertain=request.resend_uncertain)
-        rows = read_subscribers(request.list_path, journal.is_suppressed)
-        missing = sorted(compiled.required_columns - set(rows.columns))
-        plan = plan_send(rows, selector, request.limit)
     except BaseException:
         journal.close()
         raise
-    return Campaign(request, compiled, factory, options, make_transport, url=url, journal=journal,
-                    selector=selector, plan=plan, missing_columns=missing, pulled=pulled)
+    selector = Selector(journal, compiled.issue.key, retry_failed=request.retry_failed,
+                        resend_uncertain=request.resend_uncertain)
+    campaign = Campaign(request, compiled, factory, options, make_transport, url=url, journal=journal,
+                        selector=selector, segment=segment, pulled=pulled)
+    try:
+        return _plan(campaign)
+    except BaseException:
+        campaign.close()
+        raise

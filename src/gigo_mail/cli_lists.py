@@ -18,9 +18,11 @@ from .answers import GMAIL_SPAM_LINE, SOFT_BOUNCE_LIMIT, answer_counts, complain
 from .bounces import COMPLAINT, HARD, SOFT, UNSUBSCRIBE
 from .config import Config, load_config
 from .console import console, facts_table, local_time
-from .errors import GigoError, JournalError, SubscriberListError
+from .errors import GigoError, JournalError, SubscriberListError, UnclearOptOutError
 from .issue import resolve_issue_key
 from .journal import Journal, Record, Run
+from .list_formats import unclear_message
+from .list_import import suppressions_from_file
 from .subscribers import SKIP_KINDS, ListReport, check_address, check_list
 from .unsubscribe import verify_token
 from .unsubscribe_web import serve as serve_unsubscribe_page
@@ -43,13 +45,16 @@ def _duration(seconds: float | None) -> str:
 
 def _print_list_report(report: ListReport, limit: int) -> None:
     delimiter = {"\t": "tab"}.get(report.delimiter, f"'{report.delimiter}'")
-    console.print(f"[bold]{escape(str(report.path))}[/]: {report.rows:,} rows "
+    console.print(f"[bold]{escape(str(report.path))}[/]: {report.rows:,} rows, {escape(report.format)} "
                   f"(delimiter {delimiter}; columns: {escape(', '.join(report.columns))})")
     counts = facts_table("bold", "", "dim", right=1)
     note = f"{report.needs_smtputf8:,} need a server with SMTPUTF8" if report.needs_smtputf8 else ""
     counts.add_row("valid", f"{report.valid:,}", note)
     for kind in SKIP_KINDS:
-        counts.add_row(kind, f"{report.skipped_counts[kind]:,}", "")
+        why = ""
+        if kind == "suppressed" and report.suppressed_reasons:
+            why = ", ".join(f"{n:,} {reason}" for reason, n in report.suppressed_reasons.most_common())
+        counts.add_row(kind, f"{report.skipped_counts.get(kind, 0):,}", escape(why))
     console.print(counts)
     if not report.skipped:
         return
@@ -75,15 +80,19 @@ def subscribers_check(
     config = load_config()
     journal = Journal.existing(config.root)
     try:
-        suppressed = journal.suppressed_keys() if journal else set()
+        reasons = journal.suppression_reasons() if journal else {}
     finally:
         if journal:
             journal.close()
     try:
-        report = check_list(file, suppressed.__contains__ if suppressed else None, keep=limit)
+        report = check_list(file, reasons.__contains__ if reasons else None, keep=limit,
+                            settings=config.list_settings, suppression_reason=reasons.__getitem__)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     _print_list_report(report, limit)
+    if report.unclear:
+        raise UnclearOptOutError(unclear_message(str(file), report.unclear).replace(
+            "; nothing was sent", "; a send would refuse to start"))
 
 
 # --- status ---------------------------------------------------------------------------------------
@@ -91,17 +100,19 @@ def subscribers_check(
 
 def _runs_table(runs: list[Run]) -> Table:
     table = Table(title="Runs", title_justify="left")
+    segments = any(run.segment for run in runs)
     for name, justify in (("#", "right"), ("Started", "left"), ("Ended", "left"), ("Outcome", "left"),
                           ("Duration", "right"), ("Sent", "right"), ("Failed", "right"),
-                          ("Rate", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+                          ("Rate", "right")) + ((("Segment", "left"),) if segments else ()):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for run in runs:
         running = run.outcome is None
         rate = run.rate
         table.add_row(str(run.id), local_time(run.started), "running" if running else local_time(run.ended),
                       run.outcome or "[yellow]running[/]", _duration(run.duration),
                       f"{run.counts.get('sent', 0):,}", f"{run.counts.get('failed', 0):,}",
-                      f"{rate:,.1f}/s" if rate else "-")
+                      f"{rate:,.1f}/s" if rate else "-",
+                      *((escape(run.segment) or "whole list",) if segments else ()))
     return table
 
 
@@ -276,16 +287,29 @@ def unsubscribe(
     = False,
     host: Annotated[str, typer.Option("--host", help="With --serve: address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="With --serve: port.")] = 8026,
+    from_file: Annotated[Path | None, typer.Option(
+        "--from", metavar="FILE", help="Import addresses: one per line, a CSV with an email column, or a "
+        "platform export (its opted-out rows).")] = None,
+    export: Annotated[Path | None, typer.Option(
+        "--export", metavar="FILE", help="Write the suppression list as CSV (email, reason, at; '-' for "
+        "stdout).")] = None,
 ) -> None:
     """Stop mailing addresses: they go on the suppression list, which every send honours."""
-    modes = sum((bool(emails), token is not None, show, serve))
+    modes = sum((bool(emails), token is not None, show, serve, from_file is not None, export is not None))
     if modes != 1:
-        raise typer.BadParameter("give EMAIL addresses, --token TOKEN, --list or --serve (one of them)")
+        raise typer.BadParameter("give EMAIL addresses, --token TOKEN, --from FILE, --list, --export FILE "
+                                 "or --serve (one of them)")
     if remove and not emails:
         raise typer.BadParameter("--remove needs EMAIL addresses")
     config = load_config()
     if show:
         _show_suppressions(config)
+        return
+    if export is not None:
+        _export_suppressions(config, export)
+        return
+    if from_file is not None:
+        _import_suppressions(config, from_file, reason)
         return
     if serve:
         _serve_unsubscribe_page(config, host, port)
@@ -324,6 +348,46 @@ def _serve_unsubscribe_page(config: Config, host: str, port: int) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         serve_unsubscribe_page(config, host, port, ready)
     console.print("stopped")
+
+
+def _export_suppressions(config: Config, target: Path) -> None:
+    journal = Journal.existing(config.root)
+    try:
+        rows = journal.suppressions() if journal else []
+    finally:
+        if journal is not None:
+            journal.close()
+    handle: IO[str]
+    if str(target) == "-":
+        handle = sys.stdout
+    else:
+        try:
+            handle = target.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise GigoError(f"cannot write {target}: {exc.strerror}") from None
+    try:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "reason", "at"])
+        for row in rows:
+            writer.writerow([row.email, row.reason, row.at])
+    finally:
+        if handle is not sys.stdout:
+            handle.close()
+    if handle is not sys.stdout:
+        console.print(f"Wrote {len(rows):,} suppressed addresses to {escape(str(target))}.")
+
+
+def _import_suppressions(config: Config, path: Path, reason: str) -> None:
+    """All or nothing: the whole file is read (and every address checked) before any change."""
+    groups = suppressions_from_file(path, config.list_settings)
+    with Journal.for_root(config.root) as journal:
+        added = total = 0
+        for kind, addresses in groups.items():
+            total += len(addresses)
+            added += journal.suppress(addresses, f"{kind}: {reason or f'imported from {path.name}'}")
+    already = total - added
+    console.print(f"Added {added:,} new address{'es' if added != 1 else ''} from {escape(str(path))} to the "
+                  f"suppression list{f' ({already:,} already on it)' if already else ''}.")
 
 
 def _show_suppressions(config: Config) -> None:

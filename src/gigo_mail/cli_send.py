@@ -25,10 +25,11 @@ from .campaign import Campaign, SendRequest, prepare_send
 from .compile import CompiledIssue
 from .config import Smtp, load_config, shown_path
 from .console import console, err_console, facts_table
-from .errors import ConfirmationRequired
+from .errors import ConfirmationRequired, UnclearOptOutError
+from .list_formats import unclear_message
 from .selection import ALREADY_SENT, FAILED, NOT_FAILED, UNCERTAIN, SendPlan
 from .sender import Sender, SendResult, SendStats
-from .subscribers import SkippedRow, Subscriber
+from .subscribers import OUTSIDE_SEGMENT, SkippedRow, Subscriber
 from .transport import SmtpUrl
 
 
@@ -53,7 +54,7 @@ def _plan_rows(plan: SendPlan) -> list[tuple[str, str]]:
     if plan.beyond_limit:
         rows.append(("beyond --limit", str(plan.beyond_limit)))
     for kind, count in sorted(plan.skipped.items()):
-        rows.append((f"skipped: {kind}", str(count)))
+        rows.append((kind if kind == OUTSIDE_SEGMENT else f"skipped: {kind}", str(count)))
     return rows
 
 
@@ -61,7 +62,7 @@ def _show_skipped(plan: SendPlan, list_path: Path) -> None:
     """The first skipped rows with their line numbers, so a broken row is easy to find."""
     for row in plan.examples:
         console.print(f"[yellow]skipped[/] {escape(str(list_path))}:{row.line}: {escape(row.reason)}")
-    more = sum(plan.skipped.values()) - len(plan.examples)
+    more = sum(n for kind, n in plan.skipped.items() if kind != OUTSIDE_SEGMENT) - len(plan.examples)
     if more > 0:
         console.print(f"… and {more} more: gigo-mail subscribers check {escape(str(list_path))}")
 
@@ -74,12 +75,13 @@ def _warn_missing_columns(missing: list[str], list_path: Path) -> None:
                       f"(or its | default(...))")
 
 
-def _summary(result: SendResult, dry_run: bool) -> Table:
+def _summary(result: SendResult, dry_run: bool, written: bool = True) -> Table:
     stats = result.stats
     table = Table(title="dry run" if dry_run else "summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
-    table.add_row("written" if dry_run else "sent", f"[green]{stats.sent}[/]")
+    done = ("written" if written else "rendered") if dry_run else "sent"
+    table.add_row(done, f"[green]{stats.sent}[/]")
     table.add_row("failed", f"[red]{stats.failed}[/]" if stats.failed else "0")
     uncertain = stats.uncertain + result.abandoned
     if uncertain:
@@ -89,7 +91,7 @@ def _summary(result: SendResult, dry_run: bool) -> Table:
     for reason, count in sorted(stats.not_selected.items()):
         table.add_row(f"not sent: {reason}", str(count))
     for kind, count in sorted(stats.skipped.items()):
-        table.add_row(f"skipped: {kind}", str(count))
+        table.add_row(kind if kind == OUTSIDE_SEGMENT else f"skipped: {kind}", str(count))
     if stats.retries:
         table.add_row("retries", str(stats.retries))
     if stats.throttled:
@@ -182,7 +184,7 @@ def _send(campaign: Campaign) -> int:
     sender = campaign.sender(_progress_callback(progress, task_id))
     with progress or contextlib.nullcontext():
         result, interrupted = _run(sender, campaign.rows())
-    console.print(_summary(result, campaign.request.dry_run))
+    console.print(_summary(result, campaign.request.dry_run, not campaign.request.no_write))
     for failure in result.stats.failures[:10]:
         code = f"{failure.code} " if failure.code else ""
         console.print(f"[red]failed:[/] {escape(failure.email)}: {escape(code + failure.text)}",
@@ -216,9 +218,11 @@ def register(app: typer.Typer) -> None:
     def send(
         issue: Annotated[str, typer.Argument(help="Issue number (011 or 11) or path to its Markdown file.")],
         list_path: Annotated[Path | None, typer.Option(
-            "--list", "-l", help="Subscriber CSV (an email column).")] = None,
+            "--list", "-l", help="Subscriber list: a CSV with an email column, or a platform's export "
+            "as it is.")] = None,
         to: Annotated[list[str] | None, typer.Option(
-            "--to", help="Test send to this address ([TEST] subject, sample values, not journaled). "
+            "--to", help="Test send to this address ([TEST] subject, not journaled; values from the first "
+            "sendable row of [list] path, else sample values). "
             "Repeatable.")] = None,
         dry_run: Annotated[bool, typer.Option(
             "--dry-run", help="Render every message to .eml files; connect nowhere.")] = False,
@@ -241,6 +245,11 @@ def register(app: typer.Typer) -> None:
         resend_uncertain: Annotated[bool, typer.Option(
             "--resend-uncertain", help="Also re-send to recipients whose delivery was cut off mid-way "
             "(may duplicate).")] = False,
+        tag: Annotated[list[str] | None, typer.Option(
+            "--tag", help="Only rows with this tag (repeatable: any of them).")] = None,
+        where: Annotated[str | None, typer.Option(
+            "--where", metavar="EXPR",
+            help="Only rows matching EXPR, e.g. \"plan == 'paid' and country in ('NO','SE')\".")] = None,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
         offline: Annotated[bool, typer.Option(
             "--offline", help="Do not pull unsubscribes from [unsubscribe] sync_url first.")] = False,
@@ -253,13 +262,32 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("--no-write only goes with --dry-run", param_hint="--no-write")
         try:
             request = SendRequest(issue, list_path, tuple(to or ()), dry_run, out, no_write, limit, rate,
-                                  concurrency, smtp, retry_failed, resend_uncertain, offline)
+                                  concurrency, smtp, retry_failed, resend_uncertain, offline,
+                                  tuple(tag or ()), where)
             code = _command(request, yes)
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
             code = 130
         if code:
             raise typer.Exit(code)
+
+
+def _show_plan(campaign: Campaign, where: str, extra: list[tuple[str, str]]) -> SendPlan:
+    """What a list send (or its dry run) will do: the same lines for both. UnclearOptOutError,
+    after showing them, when the list holds opt-out values no rule explains."""
+    plan, list_path = campaign.plan, campaign.request.list_path
+    assert plan is not None and list_path is not None
+    facts = [("format", escape(campaign.list_format))]
+    if where != str(list_path):
+        facts.insert(0, ("list", escape(str(list_path))))
+    if campaign.segment is not None:
+        facts.append(("segment", escape(campaign.segment.describe())))
+    console.print(_header(campaign.compiled, where, [*facts, *extra, *_plan_rows(plan)]))
+    _show_skipped(plan, list_path)
+    _warn_missing_columns(campaign.missing_columns, list_path)
+    if plan.unclear:
+        raise UnclearOptOutError(unclear_message(str(list_path), plan.unclear))
+    return plan
 
 
 def _ask_password(url: SmtpUrl) -> str:
@@ -273,23 +301,28 @@ def _command(request: SendRequest, yes: bool) -> int:
         compiled = campaign.compiled
         if request.dry_run:
             where = "nowhere (render only)" if request.no_write else f"{campaign.folder}/*.eml"
-            console.print(_header(compiled, where, [("mode", "dry run: no connection, no journal")]))
+            mode = ("mode", "dry run: no connection, no journal")
+            if request.to:
+                console.print(_header(compiled, where, [mode]))
+                return _send(campaign)
+            _show_plan(campaign, where, [mode])
+            if campaign.plan is not None and campaign.plan.to_send == 0:
+                console.print("nothing to render: every row is skipped or already sent")
+                return 0
             return _send(campaign)
         if request.to:
             console.print(_header(compiled, ", ".join(request.to),
                                   [("server", str(campaign.url)), ("mode", "test send, not journaled")]))
             return _send(campaign)
-        plan, list_path = campaign.plan, request.list_path
-        assert plan is not None and list_path is not None
+        list_path = request.list_path
+        assert list_path is not None
         if campaign.pulled is not None:
             console.print(f"pulled {campaign.pulled.received:,} unsubscribes from "
                           f"{escape(campaign.pulled.url)} ({campaign.pulled.added:,} new)")
         elif request.offline and compiled.config.unsubscribe.sync_url:
             err_console.print("[yellow]offline:[/] unsubscribes made on the page since the last pull are "
                               "not known to this send")
-        console.print(_header(compiled, str(list_path), [("server", str(campaign.url)), *_plan_rows(plan)]))
-        _show_skipped(plan, list_path)
-        _warn_missing_columns(campaign.missing_columns, list_path)
+        plan = _show_plan(campaign, str(list_path), [("server", str(campaign.url))])
         uncertain = plan.not_selected[UNCERTAIN]
         if uncertain and not request.resend_uncertain and not yes and sys.stdin.isatty():
             console.print(f"[yellow]{uncertain} recipient(s) are uncertain:[/] an earlier run sent their "
@@ -297,8 +330,8 @@ def _command(request: SendRequest, yes: bool) -> int:
             if typer.confirm(f"Re-send those {uncertain} too (the same Message-ID as their first copy)?",
                              default=False):
                 campaign.resend_uncertain_too()
+                assert campaign.plan is not None
                 plan = campaign.plan
-                assert plan is not None
                 console.print(f"will get it: [bold]{plan.to_send}[/]")
         if plan.to_send == 0:
             if plan.not_selected[UNCERTAIN] or plan.not_selected[FAILED]:

@@ -40,6 +40,7 @@ from .slots import (
     sample_fields,
     values,
 )
+from .subscribers import list_sample_fields
 
 GMAIL_CLIP_BYTES = 102 * 1024
 GMAIL_CLIP_NEAR = 0.8  # warn from this share of the clip limit on
@@ -94,6 +95,8 @@ class CompiledIssue:
     preheader: SlotTemplate = field(default_factory=lambda: SlotTemplate(""))
     # The body alone (Markdown -> HTML, relative images as written): what the web page shows.
     body_html: SlotTemplate = field(default_factory=lambda: SlotTemplate(""))
+    # The first sendable row of the configured list ([list] path), for previews; None: sample values.
+    sample: dict[str, str] | None = None
 
     @property
     def required_columns(self) -> frozenset[str]:
@@ -107,7 +110,12 @@ class CompiledIssue:
         return values(self.slots, fields, name, email, unsubscribe_url)
 
     def sample_values(self) -> list[str]:
-        fields = sample_fields(self.required_columns)
+        """Values for previews: the configured list's first sendable row (a column it lacks is
+        empty, as for that subscriber), else made-up sample values."""
+        if self.sample is not None:
+            fields = {**dict.fromkeys(self.required_columns, ""), **self.sample}
+        else:
+            fields = sample_fields(self.required_columns)
         pattern = self.config.newsletter.unsubscribe_url or "#unsubscribe"
         url = pattern.replace("{token}", "preview-token").replace("{email}", fields["email"])
         return self.values(fields, fields["name"], fields["email"], url)
@@ -313,7 +321,7 @@ def compile_issue(config: Config, issue: Issue) -> CompiledIssue:
                              html=SlotTemplate(inlined), text=SlotTemplate(text),
                              images=images, report=report,
                              preheader=SlotTemplate(" ".join(preheader.split())),
-                             body_html=SlotTemplate(body_html))
+                             body_html=SlotTemplate(body_html), sample=list_sample_fields(config))
     sample_html = compiled.html.fill(escape_html(compiled.sample_values()))
     report.html_bytes = len(sample_html.encode("utf-8"))
     report.text_bytes = len(compiled.preview_text().encode("utf-8"))

@@ -87,7 +87,6 @@ class Site:
     subscribe_mailto: str = ""  # or an address to write to
 
 
-
 @dataclass(frozen=True)
 class UnsubscribeSync:
     """Where ``send`` pulls suppressions from when the one-click page runs on another machine."""
@@ -111,11 +110,43 @@ class Bounces:
         return self.return_path or from_address
 
 
+@dataclass(frozen=True)
+class ListSettings:
+    """[list]: the default list, and how to read a list no platform rule recognises.
+
+    ``path`` is the list previews and test sends take their values from. Any of the
+    column keys (``email``, names, ``tags``, ``opt_out_column``) describes a custom format,
+    which is then used for every list instead of recognising the platform."""
+
+    path: str = ""
+    email: str = ""
+    name: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    tags: str = ""
+    opt_out_column: str = ""
+    opt_out_values: tuple[str, ...] = ()
+    opt_in_values: tuple[str, ...] = ()
+    not_opt_out: tuple[str, ...] = ()  # columns that look like opt-out flags but are not
+
+    @property
+    def describes_format(self) -> bool:
+        return any((self.email, self.name, self.first_name, self.last_name, self.tags, self.opt_out_column))
+
+
+@dataclass(frozen=True)
+class SuppressionSettings:
+    """[suppression]: when an address stops being mailed without anyone asking."""
+
+    soft_bounces: int = 3  # consecutive issues with a transient failure before it is suppressed
+
+
 # The sections of gigo-mail.toml, the keys spelled differently from their field, and the top level.
 SECTIONS: dict[str, type] = {"newsletter": Newsletter, "smtp": Smtp, "site": Site,
-                             "unsubscribe": UnsubscribeSync, "bounces": Bounces}
+                             "unsubscribe": UnsubscribeSync, "bounces": Bounces, "list": ListSettings,
+                             "suppression": SuppressionSettings}
 _ALIASES: dict[str, dict[str, str]] = {"newsletter": {"from": "from_addr"}, "smtp": {}, "site": {},
-                                       "unsubscribe": {}, "bounces": {}}
+                                       "unsubscribe": {}, "bounces": {}, "list": {}, "suppression": {}}
 TOP_LEVEL_KEYS = ("unsubscribe_secret",)
 # front matter / toml key -> Newsletter field name
 _NEWSLETTER_KEYS = {f.name: f.name for f in fields(Newsletter)} | _ALIASES["newsletter"]
@@ -139,6 +170,8 @@ class Config:
     site: Site = field(default_factory=Site)
     unsubscribe: UnsubscribeSync = field(default_factory=UnsubscribeSync)
     bounces: Bounces = field(default_factory=Bounces)
+    list_settings: ListSettings = field(default_factory=ListSettings)
+    suppression: SuppressionSettings = field(default_factory=SuppressionSettings)
 
     @property
     def path(self) -> Path:
@@ -276,6 +309,19 @@ def load_config(root: Path | None = None) -> Config:
     if not LANG_TAG.match(str(newsletter.lang)):
         raise ConfigError(f"{path}: [newsletter] lang '{newsletter.lang}' is not a language tag; "
                           "write one like 'en', 'de' or 'pt-BR'")
+    list_table = dict(data.get("list", {}))
+    for key in ("opt_out_values", "opt_in_values", "not_opt_out"):
+        if key in list_table:
+            value = list_table[key]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{path}: [list] {key} must be a list of strings, e.g. [\"no\"]")
+            list_table[key] = tuple(value)
+    list_settings = _pick(ListSettings, list_table, f"{path} [list]", _ALIASES["list"])
+    suppression = _pick(SuppressionSettings, data.get("suppression", {}), f"{path} [suppression]",
+                        _ALIASES["suppression"])
+    if (not isinstance(suppression.soft_bounces, int) or isinstance(suppression.soft_bounces, bool)
+            or suppression.soft_bounces < 1):
+        raise ConfigError(f"{path}: [suppression] soft_bounces must be a whole number of issues, 1 or more")
     return Config(root=root, newsletter=newsletter, smtp=smtp,
                   unsubscribe_secret=str(data.get("unsubscribe_secret", "")), site=site, unsubscribe=sync,
-                  bounces=bounces)
+                  bounces=bounces, list_settings=list_settings, suppression=suppression)

@@ -154,3 +154,15 @@ def listen_failure(exc: OSError, where: str, busy_hint: str) -> str:
     if exc.errno == errno.EACCES:
         return f"not allowed to listen on {where}; use a port above 1023 with --port"
     return f"cannot listen on {where}: {exc.strerror or exc}; check --host and --port"
+
+
+class ListFormatError(SubscriberListError):
+    """A list's header cannot be read as any known format, or the [list] settings do not fit it."""
+
+
+class UnclearOptOutError(SubscriberListError):
+    """A list has values in an opt-out-looking column that no rule explains: stop and ask."""
+
+
+class SegmentError(GigoError):
+    """A --where expression or --tag does not parse or names a column the list lacks."""

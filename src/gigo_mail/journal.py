@@ -46,7 +46,9 @@ from typing import Any
 
 from .config import JOURNAL_NAME, journal_path
 from .errors import JournalError
+from .journal_bounces import BounceRecords
 from .journal_schema import (
+    ADDED_COLUMNS,
     MARK_OUTCOME,
     MARK_SENDING,
     RECORD_COLUMNS,
@@ -70,7 +72,7 @@ UNFINISHED = "unfinished"  # outcome of a run whose process died before end_run
 BUSY_TIMEOUT_MS = 10_000
 
 
-class Journal:
+class Journal(BounceRecords):
     """The delivery journal of one newsletter. Use as a context manager."""
 
     def __init__(self, path: Path) -> None:
@@ -115,6 +117,10 @@ class Journal:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            for table, column, declaration in ADDED_COLUMNS:
+                present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
             version = row[0]
             if version is None:
@@ -160,15 +166,16 @@ class Journal:
         """Whether some process (this one included) is sending ``issue_key`` right now."""
         return self._run_locks.active(issue_key)
 
-    def begin_run(self, issue_key: str, total: int | None) -> int:
-        """Start a run (``total`` recipients if known); JournalError if one is already sending it."""
+    def begin_run(self, issue_key: str, total: int | None, segment: str = "") -> int:
+        """Start a run (``total`` recipients if known, of ``segment``, "" for the whole list);
+        JournalError if one is already sending it."""
         self._run_locks.take(issue_key)
         try:
             with self._lock, self._transaction():
                 self._close_unfinished(issue_key)
                 cursor = self._db.execute(
-                    "INSERT INTO runs (issue_key, started, total, pid) VALUES (?, ?, ?, ?)",
-                    (issue_key, now(), total, os.getpid()))
+                    "INSERT INTO runs (issue_key, started, total, pid, segment) VALUES (?, ?, ?, ?, ?)",
+                    (issue_key, now(), total, os.getpid(), segment))
         except sqlite3.Error as exc:
             self._run_locks.release(issue_key)
             raise self._fail("record the start of a run", exc) from None
@@ -216,16 +223,16 @@ class Journal:
         ``ended`` now; one whose process died is ``unfinished``, ended at its last mark."""
         try:
             rows = self._db.execute(
-                "SELECT id, issue_key, started, ended, outcome, total, counts FROM runs "
+                "SELECT id, issue_key, started, ended, outcome, total, counts, segment FROM runs "
                 "WHERE issue_key = ? ORDER BY id", (issue_key,)).fetchall()
             result = []
-            for run_id, key, started, ended, outcome, total, counts in rows:
+            for run_id, key, started, ended, outcome, total, counts, segment in rows:
                 values = json.loads(counts or "{}")
                 if ended is None:  # running, or its process died and no run has closed it yet
                     values, last = self._run_counts(run_id)
                     outcome = None if self.run_active(key) else UNFINISHED
                     ended = last if outcome else now()
-                result.append(Run(run_id, key, started, ended, outcome, total, values))
+                result.append(Run(run_id, key, started, ended, outcome, total, values, segment or ""))
             return result
         except sqlite3.Error as exc:
             raise self._fail("read the runs", exc) from None

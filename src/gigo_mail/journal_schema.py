@@ -47,7 +47,18 @@ CREATE TABLE IF NOT EXISTS suppressed (
     reason TEXT NOT NULL DEFAULT '',
     at     TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS soft_bounces (
+    key       TEXT NOT NULL,
+    issue_key TEXT NOT NULL,
+    email     TEXT NOT NULL,
+    text      TEXT NOT NULL DEFAULT '',
+    at        TEXT NOT NULL,
+    PRIMARY KEY (key, issue_key)
+) WITHOUT ROWID;
 """
+# Columns added after a table first shipped (added in place when missing, so an older
+# gigo-mail can still read the file: it ignores them).
+ADDED_COLUMNS = (("runs", "segment", "TEXT NOT NULL DEFAULT ''"),)
 
 UPSERT = """
 INSERT INTO deliveries (issue_key, key, email, status, attempts, code, text, message_id, permanent,
@@ -106,6 +117,7 @@ class Run:
     outcome: str | None  # None while it runs
     total: int | None
     counts: dict[str, int] = field(default_factory=dict)
+    segment: str = ""  # the run's --tag/--where segment, "" for the whole list
 
     @property
     def duration(self) -> float | None:

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .subscribers import SkippedRow, Subscriber
+from .list_formats import UNCLEAR
+from .subscribers import OUTSIDE_SEGMENT, SkippedRow, Subscriber, note_unclear
 
 if TYPE_CHECKING:
     from .journal import Journal
@@ -85,6 +86,7 @@ class SendPlan:
     beyond_limit: int = 0
     needs_smtputf8: int = 0
     examples: list[SkippedRow] = field(default_factory=list)  # the first few skipped rows, to show
+    unclear: dict[str, set[str]] = field(default_factory=dict)  # opt-out column -> values no rule covers
 
 
 def plan_send(rows: Iterable[Subscriber | SkippedRow], selector: Selector, limit: int | None = None
@@ -93,7 +95,9 @@ def plan_send(rows: Iterable[Subscriber | SkippedRow], selector: Selector, limit
     for row in rows:
         if isinstance(row, SkippedRow):
             plan.skipped[row.kind] += 1
-            if len(plan.examples) < SHOWN_SKIPPED:
+            if row.kind == UNCLEAR:
+                note_unclear(plan.unclear, row)
+            if len(plan.examples) < SHOWN_SKIPPED and row.kind != OUTSIDE_SEGMENT:
                 plan.examples.append(row)
             continue
         reason = selector.reason_to_skip(row.key)

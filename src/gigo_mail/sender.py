@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .bounces import hard_bounce_reason
 from .config import Smtp
 from .errors import (
     GigoError,
@@ -104,6 +105,8 @@ class SendOptions:
     min_rate: float = 1.0  # throttling never slows the run below this (messages per second)
     window: int = 0  # recipients between reader and outcome; 0 = 32 per connection
     refusal_breaker: int = Smtp.refusal_breaker  # the same refusal for this many before any success: stop
+    segment: str = ""  # the list's segment (recorded with the run)
+    soft_bounce_limit: int = 3  # issues in a row with a transient failure before an address is suppressed
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -270,7 +273,8 @@ class Sender:
         await first.open()  # fatal problems surface here, before anyone is tried
         self.stats.connections += 1
         self.stats.started = time.monotonic()
-        run_id = self.journal.begin_run(self.issue_key, self.stats.planned) if self.journal else None
+        run_id = (self.journal.begin_run(self.issue_key, self.stats.planned, self.options.segment)
+                  if self.journal else None)
         selector = self.selector or Selector(self.journal, self.issue_key,
                                              retry_failed=self.options.retry_failed,
                                              resend_uncertain=self.options.resend_uncertain)
@@ -563,7 +567,10 @@ class Sender:
         return delay * (0.5 + self.rng())
 
     def _fail(self, job: _Job, code: int | None, text: str, *, permanent: bool, settle: bool = True) -> None:
-        if self._record_unsent(job, code, text, failed=True, permanent=permanent):
+        uncertain = self._record_unsent(job, code, text, failed=True, permanent=permanent)
+        if self.journal is not None:
+            self._remember_bounce(job.subscriber, code, text, permanent, counted=not uncertain)
+        if uncertain:
             self.stats.uncertain += 1
         else:
             self.stats.failed += 1
@@ -575,6 +582,21 @@ class Sender:
         if self.stats.errors >= self.options.max_errors and not self._stopping:
             self.stop(f"stopped after {self.stats.errors} errors (max_errors = {self.options.max_errors}); "
                       "fix the cause, then run the same command again to resume", "stopped")
+
+    def _remember_bounce(self, subscriber: Subscriber, code: int | None, text: str, permanent: bool,
+                         counted: bool = True) -> None:
+        """Suppression that stays: a recorded refusal saying the mailbox does not exist suppresses
+        the address for every later issue; a recipient given up on after transient failures counts
+        a soft bounce, unless an earlier copy may have arrived (``counted`` False: uncertain).
+        (Session refusals never get here: nobody is charged for them.)"""
+        assert self.journal is not None
+        if permanent:
+            reason = hard_bounce_reason(code, text)
+            if reason is not None:
+                self.journal.suppress([subscriber.email], reason)
+        elif code is not None and counted:  # a server's 4xx, not a connection that could not be opened
+            self.journal.record_soft_bounce(self.issue_key, subscriber.email, text,
+                                            self.options.soft_bounce_limit)
 
     def _progress(self, force: bool = False) -> None:
         if self.on_progress is None:

@@ -15,8 +15,6 @@ from typing import IO
 from .errors import SubscriberListError
 from .text import one_line
 
-# The address column: `email`, or failing that a common export spelling (Mailchimp: "Email Address").
-EMAIL_COLUMNS = ("email", "email address", "e-mail", "e-mail address")
 DELIMITERS = (",", ";", "\t")
 _BARE_CR = re.compile(r"(?<=\r)(?!\n)(?=.)", re.DOTALL)
 _LOOKS_LIKE_ADDRESS = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
@@ -119,7 +117,9 @@ def sniff_delimiter(header_line: str) -> str:
 
 
 class CsvTable:
-    """An open CSV file positioned after its header row."""
+    """An open CSV file positioned after its header row (``columns``: its names, lower-cased).
+
+    Which column holds the address is the list format's business (``list_formats``)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -158,13 +158,6 @@ class CsvTable:
             raise SubscriberListError(
                 f"{self.path.name}:{self.header_line}: unreadable header row: {exc}") from None
         self.columns = [clean_text(name).lower() for name in header]
-        email_column = next((c for c in EMAIL_COLUMNS if c in self.columns), None)
-        if email_column is None:
-            shown = ", ".join(repr(c) for c in self.columns if c) or "none"
-            raise SubscriberListError(
-                f"{self.path.name}:{self.header_line}: no 'email' column (columns: {shown}); "
-                "add a header row naming the address column 'email'")
-        self.email_index = self.columns.index(email_column)
         self.lines_before = self.header_line - 1 + self.reader.line_num  # physical lines consumed
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
