@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import mailbox
 import re
+import time
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
@@ -142,20 +144,89 @@ def test_unsubscribe_mail_only_from_a_subscribed_address(root: Path, tmp_path: P
     assert [o.kind for o in report.outcomes] == ["unattributed"] and suppressions(root) == {}
 
 
-def test_repeated_soft_bounces_suppress(root: Path, tmp_path: Path) -> None:
+def dated_now(data: bytes) -> bytes:
+    """The report dated after the test's deliveries (which the journal stamps now, to the
+    millisecond; a Date has whole seconds), as a real one is."""
+    later = formatdate(time.time() + 60, usegmt=True).encode()
+    return re.sub(rb"(?m)^Date: .*$", b"Date: " + later, data, count=1)
+
+
+def delayed_reports(root: Path, issues: tuple[str, ...]) -> list[bytes]:
+    """postfix-dsn-delayed.eml for slow@example.org on each issue (each delivered with a 250 first)."""
     delayed = (ANSWERS / "postfix-dsn-delayed.eml").read_bytes()
     with Journal.for_root(root) as journal:
-        for issue in ("012", "013"):
-            journal.mark_sent(issue, "slow@example.org", "slow@example.org", f"<{issue}.slow@gigo.dev>",
-                              250, "")
-    messages = [delayed.replace(b"672f1a2b.a1b2c3d4e5f6.8", f"{issue}.slow".encode())
-                .replace(b"5Ab3R81Sz0z9tS@", f"{issue}@".encode()) for issue in ("012", "013")]
-    folder = maildir_with(tmp_path / "Maildir", ["postfix-dsn-delayed.eml"], messages[:1])
+        for issue in issues:
+            if issue != "011":
+                journal.mark_sent(issue, "slow@example.org", "slow@example.org", f"<{issue}.slow@gigo.dev>",
+                                  250, "")
+    return [dated_now(delayed if issue == "011" else
+                      delayed.replace(b"672f1a2b.a1b2c3d4e5f6.8", f"{issue}.slow".encode())
+                      .replace(b"5Ab3R81Sz0z9tS@", f"{issue}@".encode())) for issue in issues]
+
+
+def test_repeated_soft_bounces_suppress(root: Path, tmp_path: Path) -> None:
+    messages = delayed_reports(root, ("011", "012", "013"))
+    folder = maildir_with(tmp_path / "Maildir", [], messages[:2])
     process_answers(load_config(root), MaildirSource(folder))
     assert suppressions(root) == {}  # two soft bounces: counted only
-    maildir_with(folder, [], messages[1:])
+    maildir_with(folder, [], messages[2:])
+    report = process_answers(load_config(root), MaildirSource(folder))
+    assert [(o.kind, o.suppressed) for o in report.outcomes] == [(SOFT, True)]
+    # the journal's count, the send path's: same reason as a send that gave up three issues in a row
+    assert suppressions(root)["slow@example.org"].startswith("soft bounces: 3 issues in a row (last: 4.4.1")
+    assert list(suppressions(root)) == ["slow@example.org"]
+
+
+def test_soft_bounce_limit_comes_from_the_config(root: Path, tmp_path: Path) -> None:
+    (root / "gigo-mail.toml").write_text((root / "gigo-mail.toml").read_text()
+                                         + "\n[suppression]\nsoft_bounces = 2\n")
+    messages = delayed_reports(root, ("011", "012"))
+    dry = process_answers(load_config(root), MaildirSource(maildir_with(tmp_path / "Dry", [], messages)),
+                          dry_run=True)
+    assert [(o.kind, o.suppressed) for o in dry.outcomes] == [(SOFT, False), (SOFT, False)]  # counts nothing
+    process_answers(load_config(root), MaildirSource(maildir_with(tmp_path / "Maildir", [], messages)))
+    assert suppressions(root)["slow@example.org"].startswith("soft bounces: 2 issues in a row")
+
+
+def test_a_soft_bounce_at_send_time_and_one_by_mail_count_together(root: Path, tmp_path: Path) -> None:
+    (root / "gigo-mail.toml").write_text((root / "gigo-mail.toml").read_text()
+                                         + "\n[suppression]\nsoft_bounces = 2\n")
+    with Journal.for_root(root) as journal:  # what the sender records when it gives up on 010
+        journal.mark_failed("010", address_key("slow@example.org"), "slow@example.org", 452,
+                            "4.2.2 mailbox full (gave up after 3 tries)", False)
+        journal.record_soft_bounce("010", "slow@example.org", "4.2.2 mailbox full", 2,
+                                   at="2000-01-01T00:00:00.000+00:00")
+    process_answers(load_config(root), MaildirSource(maildir_with(tmp_path / "Maildir", [],
+                                                                  delayed_reports(root, ("011",)))))
+    assert suppressions(root)["slow@example.org"].startswith("soft bounces: 2 issues in a row")
+
+
+def test_a_report_older_than_the_delivery_does_not_count(root: Path, tmp_path: Path) -> None:
+    """The report's own Date is the bounce's time: one written before the issue was delivered
+    again (here: the corpus's 2024 date) is not a soft bounce of that delivery."""
+    (root / "gigo-mail.toml").write_text((root / "gigo-mail.toml").read_text()
+                                         + "\n[suppression]\nsoft_bounces = 1\n")
+    folder = maildir_with(tmp_path / "Maildir", ["postfix-dsn-delayed.eml"])
     process_answers(load_config(root), MaildirSource(folder))
-    assert suppressions(root) == {"slow@example.org": "soft bounces"}
+    with Journal.for_root(root) as journal:
+        assert journal.soft_bounces_in_a_row("slow@example.org") == 0
+    assert suppressions(root) == {}
+
+
+def test_a_permanent_refusal_that_is_no_missing_mailbox_suppresses_nothing(root: Path,
+                                                                          tmp_path: Path) -> None:
+    gone = (ANSWERS / "postfix-dsn-user-unknown.eml").read_bytes()
+    spam = gone.replace(b"5.1.1", b"5.7.1").replace(b"User unknown in virtual mailbox table",
+                                                    b"Message rejected as spam")
+    folder = maildir_with(tmp_path / "Maildir", [], [spam])
+    result = runner.invoke(app, ["bounces", "--maildir", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^\s*other refusals\s+1\b", result.output, re.M), result.output
+    assert suppressions(root) == {}  # as a 5.7.1 at RCPT: recorded, not suppressed
+    assert re.search(r"^\s*other refusals\s+1\s+permanent, mailbox not gone",
+                     runner.invoke(app, ["status", "011"]).output, re.M)
+    with AnswerStore.for_root(root) as store:
+        assert store.counts("011")[HARD] == 0
 
 
 def test_mbox_source_and_move(root: Path, tmp_path: Path) -> None:

@@ -219,3 +219,21 @@ def test_soft_bounces_in_three_issues_in_a_row_suppress(start_smtp: Callable[...
         assert journal.is_suppressed("full@example.org") == (number == 3)
     assert journal.soft_bounces_in_a_row("ann@example.org") == 0
     assert journal.suppressions()[0].reason.startswith("soft bounces: 3 issues in a row (last: ")
+
+
+@pytest.mark.parametrize(("name", "gone"), [
+    ("postfix-dsn-user-unknown.eml", True), ("gmail-dsn-address-not-found.eml", True),
+    ("exim-bounce.eml", True),  # "account closed": no enhanced code, the plain words
+    ("qmail-bounce.eml", True), ("exchange-ndr.eml", True), ("postfix-old-notification.eml", True),
+    ("postfix-dsn-delayed.eml", False),  # transient: counted, never "gone"
+])
+def test_reported_failures_follow_the_send_paths_rule(name: str, gone: bool) -> None:
+    failure = classify(load(name), MAILTO).failures[0]  # type: ignore[arg-type]
+    assert failure.mailbox_gone is gone, failure
+    assert mailbox_gone(550, failure.detail) is gone  # the words a send would have got at RCPT
+
+
+def test_a_permanent_failure_that_names_no_missing_mailbox_is_not_gone() -> None:
+    spam = load("postfix-dsn-user-unknown.eml").as_bytes().replace(b"5.1.1", b"5.7.1")  # type: ignore[union-attr]
+    failure = classify(message_from_bytes(spam, policy=policy.compat32), MAILTO).failures[0]
+    assert failure.kind == HARD and not failure.mailbox_gone

@@ -18,7 +18,8 @@ The modules, in the order an issue flows through them (see ARCHITECTURE.md)::
     ratelimit         one adaptive rate for every connection
     transport, wire   SMTP (aiosmtplib) and .eml files for dry runs
     journal           who was sent what, in SQLite, so nothing is sent twice
-    bounces           which refusals mean the mailbox is gone (suppress for good)
+    bounces           what an answer is; which refusals mean the mailbox is gone (one rule for
+                      the send path and the answers)
     errors            every named error
     cli, cli_*        the commands: parse, call the core, draw with rich
 

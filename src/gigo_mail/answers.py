@@ -3,10 +3,14 @@
 Each message from a mail source is classified (``bounces.classify``), tied to the
 subscriber and issue it answers, acted on, and remembered:
 
-* hard bounce, complaint, unsubscribe request: the address goes on the suppression list
-  (reason ``hard bounce``, ``complaint``, ``unsubscribe by mail``);
-* soft bounce: counted; an address with SOFT_BOUNCE_LIMIT soft bounces on different
-  issues is suppressed too (reason ``soft bounces``);
+* hard bounce (a permanent failure that says the mailbox is gone, by the send path's rule:
+  ``bounces.says_gone``), complaint, unsubscribe request: the address goes on the
+  suppression list (reason ``hard bounce``, ``complaint``, ``unsubscribe by mail``);
+* any other permanent failure (policy, spam, size): recorded as ``refused``, suppresses
+  nothing, as at RCPT time;
+* soft bounce: counted in the journal (``Journal.record_soft_bounce``, at the report's
+  Date), the same count as the send path's; after ``[suppression] soft_bounces`` issues in
+  a row the journal suppresses the address (reason ``soft bounces: ...``);
 * auto-reply, or anything else: nothing.
 
 Attribution, most trusted first: the VERP address the answer was delivered to (or the
@@ -27,12 +31,14 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from email import message_from_bytes, policy
 from email.message import Message
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from . import bounces
-from .bounces import AUTO_REPLY, COMPLAINT, HARD, OTHER, SOFT, UNSUBSCRIBE, Answer
+from .bounces import AUTO_REPLY, COMPLAINT, HARD, OTHER, REFUSED, SOFT, UNSUBSCRIBE, Answer, Failure
 from .config import STATE_DIR, Config
 from .errors import JournalError
 from .journal import Journal, Record
@@ -42,11 +48,10 @@ from .subscribers import address_key
 from .verp import VerpIndex
 
 ANSWERS_NAME = "answers.sqlite3"
-SOFT_BOUNCE_LIMIT = 3
 GMAIL_SPAM_LINE = 0.003  # Gmail's bulk sender rule: keep the reported spam rate under 0.3 %
 UNATTRIBUTED = "unattributed"
 REASONS = {HARD: "hard bounce", COMPLAINT: "complaint", UNSUBSCRIBE: "unsubscribe by mail"}
-SUMMARY_KINDS = (HARD, SOFT, COMPLAINT, UNSUBSCRIBE, AUTO_REPLY, OTHER, UNATTRIBUTED)
+SUMMARY_KINDS = (HARD, REFUSED, SOFT, COMPLAINT, UNSUBSCRIBE, AUTO_REPLY, OTHER, UNATTRIBUTED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -114,11 +119,6 @@ class AnswerStore:
         except sqlite3.Error as exc:
             self._db.execute("ROLLBACK")
             raise JournalError(f"{self.path}: cannot record an answer: {exc}") from None
-
-    def soft_bounce_issues(self, key: str) -> set[str]:
-        """The issues this address soft-bounced on."""
-        rows = self._query("SELECT DISTINCT issue_key FROM answers WHERE key = ? AND kind = ?", (key, SOFT))
-        return {str(row[0]) for row in rows}
 
     def counts(self, issue_key: str) -> Counter[str]:
         """Answers per kind for one issue (each address counted once per kind)."""
@@ -194,18 +194,25 @@ class _Attributor:
             return None
 
 
+def _failure_kind(failure: Failure) -> str:
+    """HARD only when the mailbox is gone (the send path's rule); other permanent ones REFUSED."""
+    if failure.kind == HARD and not failure.mailbox_gone:
+        return REFUSED
+    return failure.kind
+
+
 def _targets(answer: Answer, who: _Attributor) -> list[tuple[str, Record, str]]:
     """(kind, record, detail) for each subscriber the answer is about."""
     if answer.kind in (HARD, SOFT):
         clue = who.by_clues(answer)
         if clue is not None:  # a VERP or Message-ID match names our subscriber, whatever address failed
             failure = next((f for f in answer.failures if f.kind == HARD), answer.failures[0])
-            return [(failure.kind, clue, failure.detail)]
+            return [(_failure_kind(failure), clue, failure.detail)]
         found = []
         for failure in answer.failures:
             record = who.by_address(failure.email)
             if record is not None:
-                found.append((failure.kind, record, failure.detail))
+                found.append((_failure_kind(failure), record, failure.detail))
         return found
     if answer.kind == COMPLAINT:
         clue = who.by_clues(answer)
@@ -220,6 +227,27 @@ def _targets(answer: Answer, who: _Attributor) -> list[tuple[str, Record, str]]:
 
 def _parse(data: bytes) -> Message:
     return message_from_bytes(data, policy=policy.compat32)
+
+
+def report_time(msg: Message) -> str:
+    """When the report was written (its Date, in the journal's UTC format), else now: a soft
+    bounce counts against the delivery it came after."""
+    try:
+        when = parsedate_to_datetime(str(msg.get("date", "")))
+    except (TypeError, ValueError, IndexError):
+        return now()
+    if when.tzinfo is None:
+        return now()
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _soft_bounce(journal: Journal, config: Config, record: Record, detail: str, at: str, dry_run: bool
+                 ) -> bool:
+    """Count a soft bounce the way the send path does; True if it (would) suppress the address."""
+    limit = config.suppression.soft_bounces
+    if dry_run:
+        return journal.soft_bounces_in_a_row(record.email) + 1 >= limit
+    return journal.record_soft_bounce(record.issue_key, record.email, detail, limit, at=at)
 
 
 def process_answers(config: Config, source: MailSource, *, dry_run: bool = False, move_to: str = "",
@@ -259,12 +287,10 @@ def process_answers(config: Config, source: MailSource, *, dry_run: bool = False
             rows = []
             for kind, record, detail in targets:
                 suppress = kind in REASONS
-                reason = REASONS.get(kind, "")
-                if kind == SOFT and len(store.soft_bounce_issues(record.key) | {record.issue_key}) \
-                        >= SOFT_BOUNCE_LIMIT:
-                    suppress, reason = True, "soft bounces"
                 if suppress and not dry_run:
-                    journal.suppress([record.email], reason)
+                    journal.suppress([record.email], REASONS[kind])
+                if kind == SOFT:
+                    suppress = _soft_bounce(journal, config, record, detail, report_time(msg), dry_run)
                 rows.append((kind, record.email, record.key, record.issue_key, detail))
                 report.outcomes.append(Outcome(kind, record.email, record.issue_key, detail, subject, sender,
                                                suppress))

@@ -47,9 +47,9 @@ SOFT = "soft bounce"
 COMPLAINT = "complaint"
 UNSUBSCRIBE = "unsubscribe"
 AUTO_REPLY = "auto-reply"
+REFUSED = "refused"  # a permanent failure that does not say the mailbox is gone: recorded, not suppressed
 OTHER = "other"  # none of the above: a person's reply, spam, a report we do not read
 
-_STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _MESSAGE_ID_RE = re.compile(r"^(?:message-id|original-message-id):\s*(<[^<>\s]+>)", re.I | re.M)
 _DAEMON_RE = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailer|bounces?|noreply-dsn)$", re.I)
 _DAEMON_NAME_RE = re.compile(r"mail delivery (system|subsystem)|mailer.?daemon", re.I)
@@ -60,13 +60,61 @@ _AUTO_SUBJECT_RE = re.compile(r"^\s*(out of (the )?office|automatic reply|auto(m
 ENVELOPE_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to", "cc")
 
 
+GONE_CODES = frozenset({"5.1.1", "5.1.2", "5.1.10", "5.2.1"})
+_ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+# Plain-text equivalents, as common MTAs word them (Postfix, Exim, Sendmail, Exchange, Gmail...).
+_GONE_TEXT = re.compile(
+    r"user unknown|unknown user|no such (?:user|recipient|mailbox|person|account|address)"
+    r"|(?:recipient|addressee|mailbox|user) (?:unknown|not found)|unknown (?:recipient|mailbox)"
+    r"|(?:mailbox|user|account|address|recipient)(?: name)? (?:does not|doesn't|does no longer) exist"
+    r"|(?:mailbox|account) (?:is )?(?:disabled|deactivated|inactive|closed)|invalid (?:recipient|mailbox)"
+    r"|host (?:or domain name )?not found|domain (?:does not exist|not found)|null mx",
+    re.IGNORECASE)
+
+
+def enhanced_code(text: str) -> str | None:
+    """The first enhanced status code (``5.1.1``) in a reply's text, if any."""
+    match = _ENHANCED.search(text)
+    return ".".join(match.groups()) if match else None
+
+
+def says_gone(text: str) -> bool:
+    """Whether a failure's words say the mailbox does not exist (or is disabled): its enhanced
+    code is one of GONE_CODES, or, with no enhanced code, its text says so."""
+    enhanced = enhanced_code(text)
+    if enhanced is not None:
+        return enhanced in GONE_CODES
+    return _GONE_TEXT.search(text) is not None
+
+
+def mailbox_gone(code: int | None, text: str) -> bool:
+    """Whether an SMTP refusal says the mailbox is gone: a 5xx that :func:`says_gone`. The bounce
+    processor applies the same words to a reported permanent failure (:attr:`Failure.mailbox_gone`)."""
+    if code is None or not 500 <= code <= 599:
+        return False
+    return says_gone(text)
+
+
+def hard_bounce_reason(code: int | None, text: str) -> str | None:
+    """The suppression reason for a refusal that means the mailbox is gone, else None:
+    ``bounced: 550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown``."""
+    if not mailbox_gone(code, text):
+        return None
+    return f"bounced: {code} {' '.join(text.split())}"
+
+
 @dataclass(frozen=True)
 class Failure:
     """One recipient a bounce reports, with the kind it gets."""
 
     email: str
-    kind: str  # HARD or SOFT
-    detail: str  # status code and diagnostic, for the report
+    kind: str  # HARD (permanent) or SOFT (transient)
+    detail: str  # status code and diagnostic (or the notification's words about it), for the report
+
+    @property
+    def mailbox_gone(self) -> bool:
+        """A permanent failure that says the mailbox does not exist: the send path's rule."""
+        return self.kind == HARD and says_gone(self.detail)
 
 
 @dataclass(frozen=True)
@@ -84,9 +132,9 @@ class Answer:
 def bounce_kind(status: str, diagnostic: str = "") -> str:
     """HARD for a permanent failure (5.x.x), SOFT for a transient one (4.x.x), by the status code
     (else by the SMTP reply code at the start of the diagnostic). The one rule for bounces."""
-    match = _STATUS_RE.search(status) or _STATUS_RE.search(diagnostic)
-    if match:
-        return HARD if match.group(1) == "5" else SOFT
+    enhanced = enhanced_code(status) or enhanced_code(diagnostic)
+    if enhanced:
+        return HARD if enhanced[0] == "5" else SOFT
     code = re.match(r"\s*(?:smtp;\s*)?([45])\d\d\b", diagnostic, re.I)
     if code:
         return HARD if code.group(1) == "5" else SOFT
@@ -233,15 +281,44 @@ def _nonstandard_bounce(msg: Message) -> Answer | None:
             temporary, permanent = all_failures(message_from_bytes(msg.as_bytes(), policy=policy.default))
         except Exception:  # noqa: BLE001 - unreadable as a bounce: the caller reports it as other mail
             return None
-    failures = [Failure(a.decode("ascii", "replace"), HARD, "permanent failure") for a in sorted(permanent)]
-    failures += [Failure(a.decode("ascii", "replace"), SOFT, "temporary failure")
-                 for a in sorted(temporary - permanent)]
+    reported = [(a.decode("ascii", "replace"), HARD) for a in sorted(permanent)]
+    reported += [(a.decode("ascii", "replace"), SOFT) for a in sorted(temporary - permanent)]
+    words = _notification_words(msg, [address for address, _ in reported])
+    failures = [Failure(address, kind, words.get(address) or
+                        ("permanent failure" if kind == HARD else "temporary failure"))
+                for address, kind in reported]
     if not failures:
         return None
     kind = HARD if permanent else SOFT
     subject = " ".join(_text(msg.get("subject")).split())
     return Answer(kind, f"{failures[0].detail}: {subject}"[:200], tuple(failures),
                   envelope=_envelope(msg, _original(msg), []), message_ids=tuple(_quoted_message_ids(msg)))
+
+
+_QUOTE_START_RE = re.compile(r"^\s*-+\s*(below this line|original message|this is a copy)", re.I | re.M)
+
+
+def _notification_words(msg: Message, addresses: list[str]) -> dict[str, str]:
+    """What a non-standard bounce says about each address: its human-readable part (not the
+    quoted original) from the address up to the next reported one, for the mailbox-gone rule."""
+    text = ""
+    for part in msg.walk():
+        if part.get_content_maintype() == "message":
+            break  # the enclosed original, and everything after it
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            text = (payload.decode("utf-8", "replace") if isinstance(payload, bytes)
+                    else str(part.get_payload()))
+            break
+    quote = _QUOTE_START_RE.search(text)
+    text = text[:quote.start()] if quote else text
+    lowered = text.lower()
+    starts = sorted((lowered.find(a.lower()), a) for a in addresses if a.lower() in lowered)
+    words: dict[str, str] = {}
+    for index, (start, address) in enumerate(starts):
+        end = starts[index + 1][0] if index + 1 < len(starts) else start + 500
+        words[address] = " ".join(text[start + len(address):end].strip(" <>:\r\n\t").split())[:300]
+    return words
 
 
 def is_auto_reply(msg: Message) -> bool:
@@ -284,40 +361,3 @@ def classify(msg: Message, unsubscribe_mailto: str = "") -> Answer:
     if answer is not None:
         return answer
     return Answer(OTHER, " ".join(_text(msg.get("subject")).split())[:120])
-
-
-GONE_CODES = frozenset({"5.1.1", "5.1.2", "5.1.10", "5.2.1"})
-_ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
-# Plain-text equivalents, as common MTAs word them (Postfix, Exim, Sendmail, Exchange, Gmail...).
-_GONE_TEXT = re.compile(
-    r"user unknown|unknown user|no such (?:user|recipient|mailbox|person|account|address)"
-    r"|(?:recipient|addressee|mailbox|user) (?:unknown|not found)|unknown (?:recipient|mailbox)"
-    r"|(?:mailbox|user|account|address|recipient)(?: name)? (?:does not|doesn't|does no longer) exist"
-    r"|(?:mailbox|account) (?:is )?(?:disabled|deactivated|inactive)|invalid (?:recipient|mailbox)"
-    r"|host (?:or domain name )?not found|domain (?:does not exist|not found)|null mx",
-    re.IGNORECASE)
-
-
-def enhanced_code(text: str) -> str | None:
-    """The first enhanced status code (``5.1.1``) in a reply's text, if any."""
-    match = _ENHANCED.search(text)
-    return ".".join(match.groups()) if match else None
-
-
-def mailbox_gone(code: int | None, text: str) -> bool:
-    """Whether a refusal says the mailbox does not exist (or is disabled): a 5xx whose enhanced
-    code is one of GONE_CODES, or, with no enhanced code, whose text says so."""
-    if code is None or not 500 <= code <= 599:
-        return False
-    enhanced = enhanced_code(text)
-    if enhanced is not None:
-        return enhanced in GONE_CODES
-    return _GONE_TEXT.search(text) is not None
-
-
-def hard_bounce_reason(code: int | None, text: str) -> str | None:
-    """The suppression reason for a refusal that means the mailbox is gone, else None:
-    ``bounced: 550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown``."""
-    if not mailbox_gone(code, text):
-        return None
-    return f"bounced: {code} {' '.join(text.split())}"

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .answers import UNATTRIBUTED, AnswersReport, process_answers
-from .bounces import AUTO_REPLY, COMPLAINT, HARD, OTHER, SOFT, UNSUBSCRIBE
+from .bounces import AUTO_REPLY, COMPLAINT, HARD, OTHER, REFUSED, SOFT, UNSUBSCRIBE
 from .config import load_config
 from .console import console, facts_table
 from .errors import ConfigError, MailSourceError
@@ -28,7 +28,8 @@ def _ask_password(prompt: str) -> str:
 def _summary(report: AnswersReport, dry_run: bool) -> Table:
     table = facts_table("bold", "", "dim", right=1)
     verb = "would suppress" if dry_run else "suppressed"
-    rows = [(HARD, "hard bounces", verb), (SOFT, "soft bounces", "counted"), (COMPLAINT, "complaints", verb),
+    rows = [(HARD, "hard bounces", verb), (REFUSED, "other refusals", "recorded: the mailbox is not gone"),
+            (SOFT, "soft bounces", "counted"), (COMPLAINT, "complaints", verb),
             (UNSUBSCRIBE, "unsubscribes", verb)]
     for kind, label, note in rows:
         table.add_row(label, str(report.count(kind)), note if report.count(kind) else "")
@@ -45,7 +46,7 @@ def _summary(report: AnswersReport, dry_run: bool) -> Table:
 
 
 def _details(report: AnswersReport, limit: int) -> None:
-    acted = [o for o in report.outcomes if o.kind in (HARD, SOFT, COMPLAINT, UNSUBSCRIBE)]
+    acted = [o for o in report.outcomes if o.kind in (HARD, REFUSED, SOFT, COMPLAINT, UNSUBSCRIBE)]
     if acted:
         table = Table(title="Answers", title_justify="left")
         for name in ("Kind", "Email", "Issue", "Detail"):

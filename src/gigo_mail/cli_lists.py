@@ -14,8 +14,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .answers import GMAIL_SPAM_LINE, SOFT_BOUNCE_LIMIT, answer_counts, complaint_rate
-from .bounces import COMPLAINT, HARD, SOFT, UNSUBSCRIBE
+from .answers import GMAIL_SPAM_LINE, answer_counts, complaint_rate
+from .bounces import COMPLAINT, HARD, REFUSED, SOFT, UNSUBSCRIBE
 from .config import Config, load_config
 from .console import console, facts_table, local_time
 from .errors import GigoError, JournalError, SubscriberListError, UnclearOptOutError
@@ -153,15 +153,18 @@ def _print_common_refusal(failures: list[Record], issue_key: str) -> None:
                       f"--requeue {escape(code)}[/] returns them to the queue.")
 
 
-def _answer_rows(root: Path, issue_key: str, sent: int, table: Table) -> list[tuple[str, str, str]]:
+def _answer_rows(root: Path, issue_key: str, sent: int, table: Table, soft_limit: int
+                 ) -> list[tuple[str, str, str]]:
     """Bounces, complaints (with the rate against Gmail's line) and unsubscribes by mail."""
     with answer_counts(root) as store:
         if store is None:
             return []
         counts, answers = store.counts(issue_key), store.for_issue(issue_key)
     table.add_row("hard bounces", f"{counts[HARD]:,}", "suppressed" if counts[HARD] else "")
+    if counts[REFUSED]:
+        table.add_row("other refusals", f"{counts[REFUSED]:,}", "permanent, mailbox not gone: not suppressed")
     table.add_row("soft bounces", f"{counts[SOFT]:,}",
-                  f"counted; suppressed after {SOFT_BOUNCE_LIMIT} issues" if counts[SOFT] else "")
+                  f"counted; suppressed after {soft_limit} issues in a row" if counts[SOFT] else "")
     rate = complaint_rate(counts[COMPLAINT], sent)
     line = f"Gmail's line is {GMAIL_SPAM_LINE:.1%}"
     note = "" if rate is None else (f"[bold red]{rate:.2%} of sent: over {line}[/]" if rate >= GMAIL_SPAM_LINE
@@ -171,7 +174,7 @@ def _answer_rows(root: Path, issue_key: str, sent: int, table: Table) -> list[tu
     return answers
 
 
-def _print_status(root: Path, journal: Journal, issue_key: str, shown: int) -> None:
+def _print_status(root: Path, journal: Journal, issue_key: str, shown: int, soft_limit: int) -> None:
     counts = journal.counts(issue_key)
     runs = journal.runs(issue_key)
     failures = journal.failures(issue_key)
@@ -190,7 +193,7 @@ def _print_status(root: Path, journal: Journal, issue_key: str, shown: int) -> N
                   "or send --resend-uncertain)"
                   if counts["sending"] else "")
     table.add_row("pending", f"{counts['pending']:,}", "")
-    answers = _answer_rows(root, issue_key, counts["sent"], table)
+    answers = _answer_rows(root, issue_key, counts["sent"], table, soft_limit)
     last_total = runs[-1].total if runs else None
     if last_total is not None and last_total > recorded:
         table.add_row("not tried", f"{last_total - recorded:,}", f"of {last_total:,} in the last run's list")
@@ -264,7 +267,7 @@ def status(
             if str(failed) == "-":
                 return
             console.print(f"Wrote {written:,} failures to {escape(str(failed))}")
-        _print_status(config.root, journal, issue_key, limit)
+        _print_status(config.root, journal, issue_key, limit, config.suppression.soft_bounces)
     finally:
         if journal is not None:
             journal.close()
