@@ -26,6 +26,7 @@ from .env import smtp_password
 from .errors import CompileError, ConfirmationRequired
 from .issue import find_issue
 from .journal import Journal
+from .dkim_sign import signer_for
 from .message import MessageFactory
 from .selection import Selector, SendPlan, plan_send
 from .sender import Sender, SendOptions, SendStats
@@ -151,7 +152,8 @@ def prepare_send(config: Config, request: SendRequest,
                            f"run 'gigo-mail build {compiled.issue.key}' and fix them first")
     config = compiled.config
     options = send_options(config, request)
-    factory = MessageFactory(compiled, secret=config.secret(), test=bool(request.to))
+    factory = MessageFactory(compiled, secret=config.secret(), test=bool(request.to),
+                             signer=signer_for(config))
 
     if request.dry_run:
         folder = request.out or build_dir(compiled) / "outbox"

@@ -87,9 +87,44 @@ class Site:
     subscribe_mailto: str = ""  # or an address to write to
 
 
+@dataclass(frozen=True)
+class Dkim:
+    """Where the DKIM keys are. The keys themselves never live here: a file or the environment."""
+
+    selector: str = ""
+    key_file: str = ""  # PEM, relative to the newsletter root; env GIGO_DKIM_KEY holds the PEM instead
+    domain: str = ""  # d=; the From domain when empty
+    ed25519_selector: str = ""  # an optional second signature (RFC 8463), never instead of RSA
+    ed25519_key_file: str = ""  # env GIGO_DKIM_ED25519_KEY holds the PEM instead
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.selector)
+
+    def key_pem(self, root: Path, ed25519: bool = False) -> tuple[bytes | None, str]:
+        """The PEM (or None when not configured) and where it came from, for messages.
+
+        Order: env GIGO_DKIM_KEY (GIGO_DKIM_ED25519_KEY), then ``key_file``.
+        """
+        name_of_env = env.DKIM_ED25519_KEY if ed25519 else env.DKIM_KEY
+        value = env.get(name_of_env)
+        if value:
+            return value.encode(), f"env {name_of_env}"
+        name = self.ed25519_key_file if ed25519 else self.key_file
+        if not name:
+            return None, ""
+        path = root / name
+        try:
+            return path.read_bytes(), str(path)
+        except OSError as exc:
+            key = "ed25519_key_file" if ed25519 else "key_file"
+            raise ConfigError(f"{root / CONFIG_NAME} [dkim] {key}: cannot read {path}: {exc.strerror}; "
+                              f"fix the path or set {name_of_env}") from exc
+
+
 # The sections of gigo-mail.toml, the keys spelled differently from their field, and the top level.
-SECTIONS: dict[str, type] = {"newsletter": Newsletter, "smtp": Smtp, "site": Site}
-_ALIASES: dict[str, dict[str, str]] = {"newsletter": {"from": "from_addr"}, "smtp": {}, "site": {}}
+SECTIONS: dict[str, type] = {"newsletter": Newsletter, "smtp": Smtp, "site": Site, "dkim": Dkim}
+_ALIASES: dict[str, dict[str, str]] = {"newsletter": {"from": "from_addr"}, "smtp": {}, "site": {}, "dkim": {}}
 TOP_LEVEL_KEYS = ("unsubscribe_secret",)
 # front matter / toml key -> Newsletter field name
 _NEWSLETTER_KEYS = {f.name: f.name for f in fields(Newsletter)} | _ALIASES["newsletter"]
@@ -111,6 +146,7 @@ class Config:
     smtp: Smtp
     unsubscribe_secret: str = ""
     site: Site = field(default_factory=Site)
+    dkim: Dkim = field(default_factory=Dkim)
 
     @property
     def path(self) -> Path:
@@ -229,10 +265,13 @@ def load_config(root: Path | None = None) -> Config:
     site = _pick(Site, data.get("site", {}), f"{path} [site]", _ALIASES["site"])
     if not isinstance(site.per_page, int) or isinstance(site.per_page, bool) or site.per_page < 1:
         raise ConfigError(f"{path}: [site] per_page must be a whole number of at least 1")
+    dkim = _pick(Dkim, data.get("dkim", {}), f"{path} [dkim]", _ALIASES["dkim"])
+    if (dkim.key_file or dkim.domain) and not dkim.selector:
+        raise ConfigError(f"{path}: [dkim] needs a 'selector' (the name in selector._domainkey.domain)")
     if newsletter.images not in ("embed", "link"):
         raise ConfigError(f"{path}: [newsletter] images must be 'embed' or 'link'")
     if not LANG_TAG.match(str(newsletter.lang)):
         raise ConfigError(f"{path}: [newsletter] lang '{newsletter.lang}' is not a language tag; "
                           "write one like 'en', 'de' or 'pt-BR'")
     return Config(root=root, newsletter=newsletter, smtp=smtp,
-                  unsubscribe_secret=str(data.get("unsubscribe_secret", "")), site=site)
+                  unsubscribe_secret=str(data.get("unsubscribe_secret", "")), site=site, dkim=dkim)

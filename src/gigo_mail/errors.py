@@ -47,6 +47,10 @@ class TokenError(GigoError):
     """An unsubscribe token is malformed or its signature does not verify."""
 
 
+class DkimError(GigoError):
+    """A DKIM key is missing, unreadable or unusable."""
+
+
 class SMTPError(GigoError):
     """Base for SMTP problems."""
 
