@@ -54,9 +54,20 @@ def _root(
 
 def _register_all() -> None:
     # Each area keeps its commands in its own module; see cli_*.py.
-    from . import cli_build, cli_dkim, cli_inbox, cli_lists, cli_preview, cli_publish, cli_send, cli_workflow
+    from . import (
+        cli_build,
+        cli_check,
+        cli_dkim,
+        cli_inbox,
+        cli_lists,
+        cli_preview,
+        cli_publish,
+        cli_send,
+        cli_workflow,
+    )
 
-    for module in (cli_build, cli_preview, cli_send, cli_lists, cli_inbox, cli_workflow, cli_publish, cli_dkim):
+    for module in (cli_build, cli_check, cli_preview, cli_send, cli_lists, cli_inbox, cli_workflow, cli_publish,
+                   cli_dkim):
         module.register(app)
 
 

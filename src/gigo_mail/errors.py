@@ -51,6 +51,10 @@ class DkimError(GigoError):
     """A DKIM key is missing, unreadable or unusable."""
 
 
+class CheckError(GigoError):
+    """A preflight check could not run at all (a bad --dns, a resolver that never answers)."""
+
+
 class SMTPError(GigoError):
     """Base for SMTP problems."""
 

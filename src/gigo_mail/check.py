@@ -1,0 +1,51 @@
+"""`gigo-mail check`: one preflight before a send, as a list of findings.
+
+DNS for the From domain, the issue's build report and placeholders, its links and
+images, client compatibility from the caniemail data, and SpamAssassin's local score.
+Nothing is ever sent to a hosted checker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .check_dns import check_dns, make_resolver
+from .check_report import CheckReport, Finding
+from .compile import CompiledIssue
+from .scaffold import PLACEHOLDERS
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    dns: str | None = None  # HOST:PORT of a resolver; the system's when None
+    offline: bool = False  # no link or remote image requests
+    smtp_url: str | None = None  # the relay SPF must allow (default: the config's)
+    timeout: float = 5.0  # per link request
+    quick: bool = False  # the subset `send` runs first: DNS with short timeouts, no links, no spam
+
+
+def check_issue(compiled: CompiledIssue) -> list[Finding]:
+    """The build report as findings, and front matter still as `gigo-mail new` wrote it."""
+    findings = [Finding.fail("issue", "build", error) for error in compiled.report.errors]
+    findings += [Finding.warn("issue", "build", warning) for warning in compiled.report.warnings]
+    issue = compiled.issue
+    for key, placeholder in PLACEHOLDERS.items():
+        value = str(issue.meta.get(key, ""))
+        if value and value.startswith(placeholder):
+            findings.append(Finding.fail("issue", key, f"{issue.display_path}: the {key} is still the "
+                                                      f"placeholder '{value}'; write the real one"))
+    if not findings:
+        findings.append(Finding.ok("issue", "build", f"{compiled.report.html_bytes / 1024:.1f} KB of HTML, "
+                                                     "no warnings"))
+    return findings
+
+
+def run_check(compiled: CompiledIssue, options: CheckOptions) -> CheckReport:
+    """Every check, in the order a sender reads them."""
+    report = CheckReport()
+    report.findings += check_dns(compiled.config, make_resolver(options.dns, 1.5 if options.quick else 3.0),
+                                 options.smtp_url)
+    if options.quick:
+        return report
+    report.findings += check_issue(compiled)
+    return report
