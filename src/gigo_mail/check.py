@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .check_dns import check_dns, make_resolver
+from .check_links import check_images, check_links
 from .check_report import CheckReport, Finding
 from .compile import CompiledIssue
 from .scaffold import PLACEHOLDERS
@@ -48,4 +49,6 @@ def run_check(compiled: CompiledIssue, options: CheckOptions) -> CheckReport:
     if options.quick:
         return report
     report.findings += check_issue(compiled)
+    report.findings += check_links(compiled, options.timeout, options.offline)
+    report.findings += check_images(compiled)
     return report
