@@ -144,3 +144,21 @@ def test_a_resolver_that_never_answers_is_one_finding(tmp_path: Path, monkeypatc
 def test_a_bad_dns_option_is_a_clear_error() -> None:
     with pytest.raises(CheckError, match="IP:PORT"):
         make_resolver("resolver.example:53")
+
+
+def test_check_passes_on_the_good_domain_and_names_each_broken_record(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dns_server: DnsServer) -> None:
+    newsletter(tmp_path / "good", "good.test", monkeypatch)
+    result = runner.invoke(app, ["check", "011", "--dns", dns_server.address, "--offline"])
+    assert result.exit_code == 0, result.stdout
+    assert "ready" in result.stdout and "FAIL" not in result.stdout
+    for area in ("DNS", "Issue", "Links", "Clients", "Spam"):
+        assert area in result.stdout
+    newsletter(tmp_path / "broken", "broken.test", monkeypatch)
+    result = runner.invoke(app, ["check", "011", "--dns", dns_server.address, "--offline"])
+    assert result.exit_code == 1
+    failed = [line for line in result.stdout.splitlines() if line.lstrip().startswith("FAIL")]
+    for record in ("SPF broken.test", "DKIM s1._domainkey.broken.test", "DMARC _dmarc.broken.test",
+                   "MX broken.test"):
+        assert any(record in line for line in failed), (record, result.stdout)
+    assert "4 failed" in result.stdout

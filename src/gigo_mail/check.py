@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .check_compat import check_compat
 from .check_dns import check_dns, make_resolver
 from .check_links import check_images, check_links
 from .check_report import CheckReport, Finding
+from .check_spam import check_spam
 from .compile import CompiledIssue
 from .scaffold import PLACEHOLDERS
 
@@ -51,4 +53,6 @@ def run_check(compiled: CompiledIssue, options: CheckOptions) -> CheckReport:
     report.findings += check_issue(compiled)
     report.findings += check_links(compiled, options.timeout, options.offline)
     report.findings += check_images(compiled)
+    report.findings += check_compat(compiled)
+    report.findings += check_spam(compiled)
     return report
