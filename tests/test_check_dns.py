@@ -11,12 +11,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
 from conftest import DnsServer
+from gigo_mail.check import preflight
 from gigo_mail.check_dns import check_dns, make_resolver
 from gigo_mail.check_report import FAIL, OK, WARN
 from gigo_mail.cli import app
+from gigo_mail.compile import compile_issue
 from gigo_mail.config import load_config
 from gigo_mail.dkim_sign import public_record
 from gigo_mail.errors import CheckError
+from gigo_mail.issue import find_issue
 from support import make_newsletter
 
 runner = CliRunner()
@@ -162,3 +165,14 @@ def test_check_passes_on_the_good_domain_and_names_each_broken_record(
                    "MX broken.test"):
         assert any(record in line for line in failed), (record, result.stdout)
     assert "4 failed" in result.stdout
+
+
+def test_send_preflight_is_dns_only_and_only_for_a_remote_relay(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dns_server: DnsServer) -> None:
+    root = newsletter(tmp_path / "broken", "broken.test", monkeypatch)
+    compiled = compile_issue(load_config(root), find_issue(root, "011"))
+    problems = preflight(compiled, "smtp://smtp.relay.test:587", dns=dns_server.address)
+    assert {f.area for f in problems} == {"dns"}
+    assert {f.subject for f in problems} == {"SPF broken.test", "DKIM s1._domainkey.broken.test",
+                                             "DMARC _dmarc.broken.test", "MX broken.test"}
+    assert preflight(compiled, "smtp://127.0.0.1:1025", dns=dns_server.address) == []

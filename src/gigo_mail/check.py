@@ -43,6 +43,17 @@ def check_issue(compiled: CompiledIssue) -> list[Finding]:
     return findings
 
 
+def preflight(compiled: CompiledIssue, smtp_url: str, dns: str | None = None) -> list[Finding]:
+    """What `send` warns about first: the DNS checks, with short timeouts, for a remote relay only
+    (a send into the local capture inbox or a test server needs no DNS)."""
+    from .transport import parse_smtp_url
+
+    if parse_smtp_url(smtp_url).is_loopback:
+        return []
+    report = run_check(compiled, CheckOptions(dns=dns, smtp_url=smtp_url, quick=True))
+    return report.failed + report.warnings
+
+
 def run_check(compiled: CompiledIssue, options: CheckOptions) -> CheckReport:
     """Every check, in the order a sender reads them."""
     report = CheckReport()

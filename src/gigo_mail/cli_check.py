@@ -8,10 +8,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .check import CheckOptions, run_check
+from .check import CheckOptions, preflight, run_check
 from .check_report import AREAS, FAIL, OK, SKIP, WARN, CheckReport
 from .cli_build import compile_ref
-from .console import console
+from .compile import CompiledIssue
+from .console import console, err_console
 
 MARKS = {OK: "[green]ok[/]", WARN: "[yellow]warn[/]", FAIL: "[bold red]FAIL[/]", SKIP: "[dim]skip[/]"}
 
@@ -30,6 +31,17 @@ def show_check(report: CheckReport) -> None:
         console.print(table)
     verdict = (f"[bold red]{len(report.failed)} failed[/]" if report.failed else "[bold green]ready[/]")
     console.print(f"\n{verdict}, {len(report.warnings)} warning(s)")
+
+
+def warn_before_send(compiled: CompiledIssue, smtp_url: str) -> None:
+    """The quick preflight's problems as warnings: a send goes on, but the sender knows."""
+    problems = preflight(compiled, smtp_url)
+    for finding in problems:
+        err_console.print(f"[yellow]warning:[/] {escape(finding.subject)}: {escape(finding.detail)}",
+                          soft_wrap=True)
+    if problems:
+        err_console.print(f"[yellow]warning:[/] run 'gigo-mail check {compiled.issue.key}' for the full "
+                          "preflight", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
