@@ -22,11 +22,11 @@ from types import TracebackType
 
 from .compile import CompiledIssue, build_dir, compile_issue
 from .config import Config
+from .dkim_sign import signer_for
 from .env import smtp_password
 from .errors import CompileError, ConfirmationRequired
 from .issue import find_issue
 from .journal import Journal
-from .dkim_sign import signer_for
 from .message import MessageFactory
 from .selection import Selector, SendPlan, plan_send
 from .sender import Sender, SendOptions, SendStats

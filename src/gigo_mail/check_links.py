@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from . import __version__
 from .check_report import Finding
 from .compile import CompiledIssue
-from .render import SLOT_RE
+from .slots import SLOT_RE
 
 MAX_IMAGE_BYTES = 1024 * 1024
 MAX_IMAGE_WIDTH = 1200
