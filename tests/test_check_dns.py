@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 
 from conftest import DnsServer
 from gigo_mail.check import preflight
-from gigo_mail.check_dns import check_dns, make_resolver
+from gigo_mail.check_dns import Lookup, SpfEvaluator, check_dns, make_resolver
 from gigo_mail.check_report import FAIL, OK, WARN
 from gigo_mail.cli import app
 from gigo_mail.compile import compile_issue
@@ -176,3 +177,21 @@ def test_send_preflight_is_dns_only_and_only_for_a_remote_relay(
     assert {f.subject for f in problems} == {"SPF broken.test", "DKIM s1._domainkey.broken.test",
                                              "DMARC _dmarc.broken.test", "MX broken.test"}
     assert preflight(compiled, "smtp://127.0.0.1:1025", dns=dns_server.address) == []
+
+
+@pytest.mark.parametrize(("record", "expected"), [
+    ("v=spf1 a/24 -all", "pass"),
+    ("v=spf1 a -all", "fail"),
+    ("v=spf1 mx:relay.test ~all", "pass"),
+    ("v=spf1 redirect=_spf.relay.test", "pass"),
+    ("v=spf1 ip6:2001:db8::/32 ?all", "neutral"),
+    ("v=spf1 include:nothing.relay.test -all", "permerror: nothing.relay.test has no SPF record"),
+    ("v=spf1 bogus:x -all", "permerror: unknown mechanism bogus:x"),
+])
+def test_spf_evaluation(start_dns: Callable[[list[str], list[str]], DnsServer], record: str,
+                        expected: str) -> None:
+    server = start_dns(["spf.test", "relay.test"], [
+        txt("spf.test", record), "host-record=spf.test,192.0.2.1", "mx-host=relay.test,smtp.relay.test,5",
+        txt("_spf.relay.test", "v=spf1 ip4:192.0.2.0/24 -all"), f"host-record=smtp.relay.test,{RELAY}"])
+    lookup = Lookup(make_resolver(server.address))
+    assert SpfEvaluator(lookup).evaluate("spf.test", ipaddress.ip_address(RELAY)) == expected

@@ -95,8 +95,18 @@ def aligned(a: str, b: str, strict: bool) -> bool:
     return a == b if strict else organizational(a) == organizational(b)
 
 
+def _within(ip: Address, address: Address, prefix: str) -> bool:
+    """``ip`` is ``address``, or in its /prefix network (SPF's a/24 and mx/24)."""
+    if not prefix or ip.version != address.version:
+        return ip == address
+    try:
+        return ip in ipaddress.ip_network(f"{address}/{prefix}", strict=False)
+    except ValueError:
+        return False
+
+
 @dataclass
-class _Spf:
+class SpfEvaluator:
     lookup: Lookup
     lookups: int = 0
 
@@ -113,7 +123,8 @@ class _Spf:
             qualifier = term[0] if term[0] in "+-~?" else "+"
             mechanism = term.lstrip("+-~?")
             name, _, value = mechanism.partition(":")
-            name = name.lower().split("/")[0]
+            name, _, cidr = name.lower().partition("/")  # a/24, mx/24
+            value = value or (f"{domain}/{cidr}" if cidr else "")
             if name.startswith("redirect="):
                 redirect = mechanism.split("=", 1)[1]
                 continue
@@ -131,10 +142,11 @@ class _Spf:
                     matched = ip in ipaddress.ip_network(value, strict=False)
                 except ValueError:
                     return f"permerror: bad {term}"
-            elif name == "a":
-                matched = ip in self.lookup.addresses(value or domain)
-            elif name == "mx":
-                matched = any(ip in self.lookup.addresses(host) for host in self.lookup.mx(value or domain))
+            elif name in ("a", "mx"):
+                target, _, prefix = (value or domain).partition("/")
+                hosts = [target] if name == "a" else self.lookup.mx(target)
+                matched = any(_within(ip, address, prefix) for host in hosts
+                              for address in self.lookup.addresses(host))
             elif name == "include":
                 result = self.evaluate(value, ip, depth + 1)
                 if result.startswith("permerror"):
@@ -189,7 +201,7 @@ def check_spf(domain: str, lookup: Lookup, relay: str, addresses: list[Address])
     if not addresses:
         why = "the relay is this machine" if relay else "no relay configured"
         return Finding.ok("dns", subject, f"{records[0]} (relay not checked: {why})")
-    results = {str(ip): _Spf(lookup).evaluate(domain, ip) for ip in addresses}
+    results = {str(ip): SpfEvaluator(lookup).evaluate(domain, ip) for ip in addresses}
     bad = {ip: r for ip, r in results.items() if r != "pass"}
     if bad:
         ip, result = next(iter(bad.items()))
