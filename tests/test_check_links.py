@@ -73,7 +73,7 @@ class Site(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def site() -> Iterator[str]:
+def web() -> Iterator[str]:
     Site.release.clear()
     Site.seen = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
@@ -93,9 +93,9 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def compiled_with(root: Path, site: str) -> object:
-    body = (f"[ok]({site}/ok) [no head]({site}/no-head) [gone]({site}/gone) [slow]({site}/slow)\n\n"
-            f"[again]({site}/ok)\n\n![wide]({site}/wide.png)\n\n![heavy]({site}/heavy.png)\n\n"
+def compiled_with(root: Path, web: str) -> object:
+    body = (f"[ok]({web}/ok) [no head]({web}/no-head) [gone]({web}/gone) [slow]({web}/slow)\n\n"
+            f"[again]({web}/ok)\n\n![wide]({web}/wide.png)\n\n![heavy]({web}/heavy.png)\n\n"
             "[refused](http://127.0.0.1:9/closed)\n")
     write_issue(root, "060.md", "subject: Links\npreheader: p", body)
     return compile_issue(load_config(root), find_issue(root, "060"))
@@ -105,8 +105,8 @@ def by_subject(findings: list, needle: str) -> list[tuple[str, str]]:  # type: i
     return [(f.level, f.detail) for f in findings if needle in f.subject]
 
 
-def test_each_link_is_asked_once_concurrently_and_dead_ones_fail(root: Path, site: str) -> None:
-    compiled = compiled_with(root, site)
+def test_each_link_is_asked_once_concurrently_and_dead_ones_fail(root: Path, web: str) -> None:
+    compiled = compiled_with(root, web)
     findings = check_links(compiled, timeout=2.0, offline=False)  # type: ignore[arg-type]
     assert by_subject(findings, "/ok") == [(OK, "HTTP 200")]
     assert by_subject(findings, "/no-head") == [(OK, "HTTP 200")]  # HEAD refused, GET answered
@@ -125,8 +125,8 @@ def test_each_link_is_asked_once_concurrently_and_dead_ones_fail(root: Path, sit
     assert any(level == FAIL and "over 1 MB" in detail for level, detail in heavy)
 
 
-def test_offline_requests_nothing(root: Path, site: str) -> None:
-    findings = check_links(compiled_with(root, site), timeout=0.5, offline=True)  # type: ignore[arg-type]
+def test_offline_requests_nothing(root: Path, web: str) -> None:
+    findings = check_links(compiled_with(root, web), timeout=0.5, offline=True)  # type: ignore[arg-type]
     assert Site.seen == []
     assert any(f.level == SKIP and "--offline" in f.detail for f in findings)
 
@@ -145,11 +145,11 @@ def test_local_images_are_measured_from_the_file(root: Path) -> None:
 
 
 def test_check_runs_everything_and_the_cli_exit_code_follows_failures(
-        root: Path, site: str, start_dns: Callable[[list[str], list[str]], DnsServer],
+        root: Path, web: str, start_dns: Callable[[list[str], list[str]], DnsServer],
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     dns = start_dns(["gigo.dev"], []).address  # a domain with no records at all
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # SpamAssassin's own test is in test_check_spam
-    compiled = compiled_with(root, site)
+    compiled = compiled_with(root, web)
     report = run_check(compiled, CheckOptions(dns=dns, offline=True))  # type: ignore[arg-type]
     assert {f.area for f in report.findings} == {"dns", "issue", "links", "compat", "spam"}
     assert "SPF gigo.dev" in {f.subject for f in report.failed}
