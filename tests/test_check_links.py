@@ -40,6 +40,7 @@ HEAVY = png(700, 700, noise=True)  # random pixels do not compress: over 1 MB
 
 class Site(BaseHTTPRequestHandler):
     release = threading.Event()  # /slow waits for it: the client's timeout fires first
+    pair = threading.Barrier(2, timeout=5)  # /pair1 and /pair2 answer only when both are asked at once
     seen: list[tuple[str, str]] = []
 
     def log_message(self, *args: object) -> None:
@@ -47,10 +48,16 @@ class Site(BaseHTTPRequestHandler):
 
     def _reply(self, body: bool) -> None:
         self.seen.append((self.command, self.path))
-        routes = {"/ok": (200, b"ok", "text/html"), "/wide.png": (200, WIDE, "image/png"),
+        routes = {"/ok": (200, b"ok", "text/html"), "/pair1": (200, b"", "text/html"),
+                  "/pair2": (200, b"", "text/html"), "/wide.png": (200, WIDE, "image/png"),
                   "/heavy.png": (200, HEAVY, "image/png")}
         if self.path == "/slow":
             self.release.wait(10)
+        if self.path in ("/pair1", "/pair2") and self.command == "HEAD":
+            try:
+                self.pair.wait()
+            except threading.BrokenBarrierError:
+                self.path = "/sequential"  # a 404: the checker asked one after the other
         if self.path == "/no-head" and self.command == "HEAD":
             status, data, kind = 405, b"", "text/plain"
         elif self.path == "/no-head":
@@ -75,6 +82,7 @@ class Site(BaseHTTPRequestHandler):
 @pytest.fixture
 def web() -> Iterator[str]:
     Site.release.clear()
+    Site.pair.reset()
     Site.seen = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
     server.daemon_threads = True
@@ -96,7 +104,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def compiled_with(root: Path, web: str) -> object:
     body = (f"[ok]({web}/ok) [no head]({web}/no-head) [gone]({web}/gone) [slow]({web}/slow)\n\n"
             f"[again]({web}/ok)\n\n![wide]({web}/wide.png)\n\n![heavy]({web}/heavy.png)\n\n"
-            "[refused](http://127.0.0.1:9/closed)\n")
+            f"[refused](http://127.0.0.1:9/closed) [a]({web}/pair1) [b]({web}/pair2)\n")
     write_issue(root, "060.md", "subject: Links\npreheader: p", body)
     return compile_issue(load_config(root), find_issue(root, "060"))
 
@@ -111,6 +119,8 @@ def test_each_link_is_asked_once_concurrently_and_dead_ones_fail(root: Path, web
     assert by_subject(findings, "/ok") == [(OK, "HTTP 200")]
     assert by_subject(findings, "/no-head") == [(OK, "HTTP 200")]  # HEAD refused, GET answered
     assert by_subject(findings, "/gone") == [(FAIL, "link: HTTP 404")]
+    # each of these answers only while the other is being asked: the checker asks concurrently
+    assert by_subject(findings, "/pair1") == by_subject(findings, "/pair2") == [(OK, "HTTP 200")]
     [(level, detail)] = by_subject(findings, "/slow")
     assert level == FAIL and "timed out" in detail
     [(level, detail)] = by_subject(findings, "127.0.0.1:9/closed")

@@ -14,6 +14,7 @@ import subprocess
 
 from .check_report import Finding
 from .compile import CompiledIssue
+from .errors import GigoError
 from .message import MessageFactory
 from .subscribers import sample_subscriber
 
@@ -64,7 +65,10 @@ def check_spam(compiled: CompiledIssue) -> list[Finding]:
     command = _command()
     if command is None:
         return [Finding.skip("spam", "SpamAssassin", f"not installed; {INSTALL_HINT}")]
-    factory = MessageFactory(compiled, secret=b"check")
+    try:
+        factory = MessageFactory(compiled, secret=b"check")
+    except GigoError as exc:  # no From or unsubscribe address: the issue part says so too
+        return [Finding.skip("spam", "SpamAssassin", f"no message to score: {exc}")]
     message = factory.build(sample_subscriber("reader@example.org", "Ada Lovelace")).data
     try:
         done = subprocess.run(command, input=message, capture_output=True, timeout=TIMEOUT)
