@@ -66,8 +66,8 @@ def _register_all() -> None:
         cli_workflow,
     )
 
-    for module in (cli_build, cli_check, cli_preview, cli_send, cli_lists, cli_inbox, cli_workflow, cli_publish,
-                   cli_dkim):
+    for module in (cli_build, cli_check, cli_preview, cli_send, cli_lists, cli_inbox, cli_workflow,
+                   cli_publish, cli_dkim):
         module.register(app)
 
 
