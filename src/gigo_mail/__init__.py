@@ -10,6 +10,7 @@ The modules, in the order an issue flows through them (see ARCHITECTURE.md)::
     compile           render -> MJML -> premailer, once per issue; the build report
     subscribers(_csv) the list: validate, dedupe, skip opted-out rows, stream
     message           one subscriber's message as wire-ready bytes
+    dkim_sign         its DKIM signature, over the final bytes
     campaign          one send set up from the config and the options (the core entry point)
     selection         the resume policy: who in the list is sent in this run; the plan
     sender            the engine: worker pool, retries, error threshold, rate limit
@@ -22,7 +23,8 @@ The modules, in the order an issue flows through them (see ARCHITECTURE.md)::
 Around the pipeline: preview (the live preview server), inbox (the capture SMTP
 server), unsubscribe and unsubscribe_web (the one-click unsubscribe page),
 publish (the static web archive and its feeds: publish_pages, publish_feeds,
-publish_serve, site_paths), screenshot, scaffold.
+publish_serve, site_paths), check (the preflight: check_dns, check_links,
+check_compat, check_spam, check_report), screenshot, scaffold.
 
 What a program may import from here: ``make_app(config)``, the unsubscribe page as a
 WSGI app for any WSGI server, and ``load_config`` to make its argument.
