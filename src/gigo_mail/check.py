@@ -16,6 +16,7 @@ from .check_report import CheckReport, Finding
 from .check_spam import check_spam
 from .compile import CompiledIssue
 from .scaffold import PLACEHOLDERS
+from .transport import parse_smtp_url
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,6 @@ def check_issue(compiled: CompiledIssue) -> list[Finding]:
 def preflight(compiled: CompiledIssue, smtp_url: str, dns: str | None = None) -> list[Finding]:
     """What `send` warns about first: the DNS checks, with short timeouts, for a remote relay only
     (a send into the local capture inbox or a test server needs no DNS)."""
-    from .transport import parse_smtp_url
-
     if parse_smtp_url(smtp_url).is_loopback:
         return []
     report = run_check(compiled, CheckOptions(dns=dns, smtp_url=smtp_url, quick=True))

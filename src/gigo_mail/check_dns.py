@@ -167,7 +167,7 @@ class SpfEvaluator:
 def relay_addresses(config: Config, lookup: Lookup, smtp_url: str | None) -> tuple[str, list[Address]]:
     """The relay's host and addresses, when they can be known (not the local capture inbox)."""
     try:
-        url = parse_smtp_url(smtp_url or config.smtp.url)
+        url = parse_smtp_url(config.smtp_url(smtp_url))
     except GigoError:
         return "", []
     if url.is_loopback:

@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         offline: Annotated[bool, typer.Option(
             "--offline", help="Do not request links or remote images.")] = False,
         smtp: Annotated[str | None, typer.Option(
-            "--smtp", help="The relay SPF must allow (default: [smtp] url).")] = None,
+            "--smtp", help="The relay SPF must allow (default: GIGO_SMTP_URL, else [smtp] url).")] = None,
         timeout: Annotated[float, typer.Option(
             "--timeout", min=0.1, help="Seconds to wait for each link.")] = 5.0,
     ) -> None:
