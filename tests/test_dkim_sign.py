@@ -196,6 +196,8 @@ def test_keygen_writes_a_private_key_and_prints_only_the_public_record(newslette
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
+    public = serialization.load_pem_public_key((newsletter / ".gigo" / "dkim-k1.pub.pem").read_bytes())
+    assert public.public_numbers() == key.public_key().public_numbers()  # type: ignore[union-attr]
     out = result.stdout.replace("\n", "")
     assert "k1._domainkey.gigo.dev" in out
     assert "".join(part.strip('"') for part in public_record(key).split()) in \

@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from .config import STATE_DIR, find_root, load_config, shown_path
 from .console import console
-from .dkim_sign import generate_key, public_record, write_private_key, zone_entry
+from .dkim_sign import generate_key, public_record, write_key_pair, zone_entry
 
 dkim_app = typer.Typer(help="DKIM keys for signing every message.", no_args_is_help=True)
 
@@ -30,17 +30,17 @@ def keygen(
     ed25519: Annotated[bool, typer.Option(
         "--ed25519", help="An Ed25519 key (RFC 8463) for a second signature beside RSA.")] = False,
 ) -> None:
-    """Write a 2048-bit RSA (or Ed25519) private key and print the TXT record to publish."""
+    """Write a 2048-bit RSA (or Ed25519) key pair and print the TXT record to publish."""
     root = find_root()
     config = load_config(root)
     selector = selector or f"gigo{date.today():%Y%m}" + ("e" if ed25519 else "")
     domain = domain or config.dkim.domain or config.newsletter.from_domain
     path = out or root / STATE_DIR / f"dkim-{selector}.pem"
     key = generate_key("ed25519" if ed25519 else "rsa")
-    write_private_key(path, key)
+    public = write_key_pair(path, key)
     record = public_record(key)
     console.print(f"Wrote the private key to [bold]{escape(shown_path(path))}[/] "
-                  "(mode 600; keep it out of git).")
+                  f"(mode 600; keep it out of git) and the public key to {escape(shown_path(public))}.")
     console.print(f"\nPublish this TXT record at [bold]{escape(selector)}._domainkey.{escape(domain)}[/]:\n")
     console.print(escape(zone_entry(selector, domain, record)), soft_wrap=True)
     console.print("\nThen add to gigo-mail.toml:\n")

@@ -192,20 +192,35 @@ def generate_key(kind: str = "rsa") -> PrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def write_private_key(path: Path, key: PrivateKey) -> None:
-    """PEM, readable by the owner only; an existing file is never overwritten."""
+def public_key_path(path: Path) -> Path:
+    """Where keygen puts the public half: ``dkim-s1.pem`` -> ``dkim-s1.pub.pem``."""
+    return path.with_name(path.stem + ".pub.pem")
+
+
+def write_key_pair(path: Path, key: PrivateKey) -> Path:
+    """The private key as PEM readable by the owner only, and the public key beside it.
+    An existing file is never overwritten. Returns the public key's path."""
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
+    public = public_key_path(path)
+    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    written: list[Path] = []
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise DkimError(f"{path} already exists; keygen never overwrites a key (choose --out or "
+        for target, data, mode in ((path, pem, 0o600), (public, public_pem, 0o644)):
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            written.append(target)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+    except FileExistsError as exc:
+        for done in written:  # no half pair left behind
+            done.unlink()
+        raise DkimError(f"{exc.filename} already exists; keygen never overwrites a key (choose --out or "
                         "a new --selector)") from None
     except OSError as exc:
-        raise DkimError(f"cannot write {path}: {exc.strerror}") from exc
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
+        raise DkimError(f"cannot write {exc.filename or path}: {exc.strerror}") from exc
+    return public
 
 
 def zone_entry(selector: str, domain: str, record: str) -> str:
