@@ -28,16 +28,23 @@ class CheckOptions:
     quick: bool = False  # the subset `send` runs first: DNS with short timeouts, no links, no spam
 
 
-def check_issue(compiled: CompiledIssue) -> list[Finding]:
-    """The build report as findings, and front matter still as `gigo-mail new` wrote it."""
-    findings = [Finding.fail("issue", "build", error) for error in compiled.report.errors]
-    findings += [Finding.warn("issue", "build", warning) for warning in compiled.report.warnings]
+def placeholders_left(compiled: CompiledIssue) -> list[Finding]:
+    """Front matter still as `gigo-mail new` wrote it."""
     issue = compiled.issue
+    findings = []
     for key, placeholder in PLACEHOLDERS.items():
         value = str(issue.meta.get(key, ""))
         if value and value.startswith(placeholder):
             findings.append(Finding.fail("issue", key, f"{issue.display_path}: the {key} is still the "
                                                       f"placeholder '{value}'; write the real one"))
+    return findings
+
+
+def check_issue(compiled: CompiledIssue) -> list[Finding]:
+    """The build report as findings, and the placeholders left."""
+    findings = [Finding.fail("issue", "build", error) for error in compiled.report.errors]
+    findings += [Finding.warn("issue", "build", warning) for warning in compiled.report.warnings]
+    findings += placeholders_left(compiled)
     if not findings:
         findings.append(Finding.ok("issue", "build", f"{compiled.report.html_bytes / 1024:.1f} KB of HTML, "
                                                      "no warnings"))
@@ -51,6 +58,12 @@ def preflight(compiled: CompiledIssue, smtp_url: str, dns: str | None = None) ->
         return []
     report = run_check(compiled, CheckOptions(dns=dns, smtp_url=smtp_url, quick=True))
     return report.failed + report.warnings
+
+
+def local_checks(compiled: CompiledIssue) -> list[Finding]:
+    """The part of the preflight that needs no network and no SpamAssassin, for the preview
+    (which shows the build report itself): placeholders, local images, client scores."""
+    return placeholders_left(compiled) + check_images(compiled) + check_compat(compiled)
 
 
 def run_check(compiled: CompiledIssue, options: CheckOptions) -> CheckReport:

@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from lxml import html as lxml_html
-from PIL import Image, UnidentifiedImageError
 
 from . import __version__
 from .check_report import Finding
 from .compile import CompiledIssue
+from .images import image_size
 from .slots import SLOT_RE
 
 MAX_IMAGE_BYTES = 1024 * 1024
@@ -49,22 +49,13 @@ def links(compiled: CompiledIssue) -> Iterator[Link]:
         yield Link(url, element.sourceline or 0, element.tag == "img")
 
 
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from an image's header, None when it is not an image Pillow knows."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError, ValueError):
-        return None
-
-
 def _image_findings(subject: str, data: bytes, complete: bool) -> list[Finding]:
     findings = []
     if len(data) > MAX_IMAGE_BYTES:
         size = f"{len(data) / MAX_IMAGE_BYTES:.1f} MB" if complete else "over 1 MB"
         findings.append(Finding.fail("images", subject, f"{size}: keep images under 1 MB "
                                                         "(slow on phones, clipped by some clients)"))
-    dimensions = image_size(data)
+    dimensions = image_size(io.BytesIO(data))
     if dimensions and dimensions[0] > MAX_IMAGE_WIDTH:
         findings.append(Finding.warn("images", subject, f"{dimensions[0]} x {dimensions[1]} px: wider than "
                                                         f"{MAX_IMAGE_WIDTH} px; Outlook may draw it at full "
