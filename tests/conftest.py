@@ -69,6 +69,10 @@ class FaultyHandler:
     rcpt_reply: dict[str, str] = field(default_factory=dict)
     # recipient -> [tries left, reply]: reply for the first N RCPTs, then accept
     rcpt_fail_first: dict[str, list[Any]] = field(default_factory=dict)
+    # reply to MAIL FROM for the next N transactions overall: [N, "454 4.7.0 TLS required"]
+    mail_fail_first: list[Any] | None = None
+    # session number -> greeting sent instead of the 220, then the connection is closed
+    greeting_reply: dict[int, str] = field(default_factory=dict)
     # reply to the final dot of the first N messages overall, e.g. (3, "451 4.3.0 slow down")
     data_fail_first: tuple[int, str] | None = None
     # abort the connection, unanswered, when a session's message number N+1 arrives
@@ -88,6 +92,17 @@ class FaultyHandler:
         if self.pipelining:
             responses.insert(-1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(self, server: SMTP, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        with self._lock:
+            pending = self.mail_fail_first
+            if pending and pending[0] > 0:
+                pending[0] -= 1
+                return str(pending[1])
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: SMTP, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -142,6 +157,14 @@ class _CountingSMTP(SMTP):
             self._gigo_handler.sessions += 1
             session.gigo_number = self._gigo_handler.sessions
         return session
+
+    async def _handle_client(self) -> None:
+        refusal = self._gigo_handler.greeting_reply.get(self.session.gigo_number)
+        if refusal is None:
+            await super()._handle_client()
+            return
+        await self.push(refusal)
+        self.transport.close()
 
 
 @dataclass
@@ -630,3 +653,35 @@ def start_dns(tmp_path: Path) -> Iterator[Callable[[list[str], list[str]], DnsSe
     yield start
     for server in servers:
         server.stop()
+
+@pytest.fixture
+def server_root() -> Iterator[Path]:
+    """A folder for private Postfix and Dovecot instances (reachable by their unprivileged users)."""
+    import shutil
+
+    from servers import server_dir
+
+    path = server_dir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator[Any]:
+    """One private Dovecot for the session: IMAP over TLS on 127.0.0.1 (trustme certificate), one user."""
+    import shutil
+
+    from servers import Dovecot, server_dir
+
+    path = server_dir()
+    server = Dovecot(path).start()
+    yield server
+    server.stop()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot(dovecot_server: Any) -> Any:
+    """The session's Dovecot with an empty mailbox."""
+    dovecot_server.empty()
+    return dovecot_server

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
+
+import pytest
 
 from gigo_mail.subscribers import SkippedRow, Subscriber
 
@@ -118,3 +123,28 @@ def touch_later(path: Path) -> None:
     """Make sure the mtime moves even on filesystems with coarse timestamps."""
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+
+
+# -- a disk that fills up ----------------------------------------------------------------------
+
+@contextmanager
+def tiny_disk(folder: Path, size: str = "1m") -> Iterator[Path]:
+    """A real tmpfs of ``size`` mounted at ``folder`` (skips without root or mount)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root and mount")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+
+
+def fill_disk(folder: Path, leave: int) -> None:
+    """Fill the file system of ``folder`` until about ``leave`` bytes are free."""
+    stat = os.statvfs(folder)
+    with (folder / "filler").open("wb") as handle:
+        handle.write(b"\0" * max(0, stat.f_bavail * stat.f_frsize - leave))

@@ -20,7 +20,7 @@ from conftest import SmtpServer, TlsFiles
 from gigo_mail.cli import app
 from gigo_mail.journal import Journal
 from gigo_mail.unsubscribe import verify_token
-from support import make_newsletter, write_issue
+from support import fill_disk, make_newsletter, tiny_disk, write_issue
 
 SECRET = "test-secret"
 ISSUE_BODY = "Hello {{ subscriber.name }} from {{ subscriber.city }}.\n\nSome news.\n"
@@ -227,6 +227,25 @@ def test_sigint_stops_saves_and_resumes_without_duplicates(newsletter: Path, smt
     assert code == 0, err2
     delivered = smtp_server.handler.delivered_to()
     assert len(delivered) == 60 and set(delivered.values()) == {1}
+
+
+def test_a_full_disk_shows_the_error_that_stopped_the_run(newsletter: Path, smtp_server: SmtpServer) -> None:
+    csv_path = write_list(newsletter, 300)
+    with tiny_disk(newsletter / ".gigo"):
+        Journal.for_root(newsletter).close()
+        fill_disk(newsletter / ".gigo", leave=120_000)  # room for the first few dozen marks
+        code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", smtp_server.url)
+        assert code == 1
+        error = " ".join(line for line in err.splitlines() if "error:" in line or "full" in line)
+        assert "database or disk is full" in error and "free some disk space" in error
+        assert "cannot record a send" in error or "cannot record a delivery" in error, err
+        assert "end of a run" not in err and "Traceback" not in err
+        assert "summary" in out and "outcome" in out
+        with Journal.for_root(newsletter) as journal:  # read-only: whoever has it is recorded
+            for address in smtp_server.handler.delivered_to():
+                record = journal.record("050", address)
+                assert record is not None and record.status in ("sent", "sending")
+    assert 0 < len(smtp_server.messages) < 300
 
 
 def test_bad_rows_are_shown_with_line_numbers_and_the_rest_sent(newsletter: Path,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from gigo_mail.selection import Selector, plan_send
 from gigo_mail.sender import Sender, SendOptions, SendResult, SendStats
 from gigo_mail.subscribers import SkippedRow, Subscriber, sample_subscriber
 from gigo_mail.transport import SmtpEndpoint, SmtpTransport, parse_smtp_url
+from support import fill_disk, tiny_disk
 
 SENDER = "news@gigo.example"
 ISSUE = "011"
@@ -332,3 +333,133 @@ def test_refusals_held_before_the_first_success_are_recorded_after_it(smtp_serve
     assert journal.counts(ISSUE)["failed"] == 2
 
 
+
+
+# --- a 4xx about the session is nobody's soft bounce ---------------------------------------------
+
+def test_a_deferred_session_is_retried_on_new_connections_and_charges_nobody(
+        any_smtp_server: SmtpServer, journal: Journal) -> None:
+    handler = any_smtp_server.handler
+    handler.mail_fail_first = [3, "451 4.3.0 Temporary server error, try again later"]  # MAIL FROM
+    rows = people(10)
+    result = send(any_smtp_server, rows, journal, attempts=1, concurrency=4)  # one try per recipient
+    assert result.ok and (result.stats.sent, result.stats.failed) == (10, 0)
+    assert handler.mail_fail_first == [0, handler.mail_fail_first[1]]  # all three happened
+    assert handler.sessions >= 4 + 3 - 1  # each deferral: a new connection
+    assert set(handler.delivered_to().values()) == {1} and len(handler.delivered_to()) == 10
+    assert journal.counts(ISSUE)["sent"] == 10
+
+
+def test_a_421_greeting_mid_run_is_retried_with_backoff(smtp_server: SmtpServer, journal: Journal) -> None:
+    handler = smtp_server.handler
+    handler.greeting_reply.update({2: "421 4.3.2 Too busy, try later", 3: "421 4.3.2 Too busy, try later"})
+    rows = people(6)
+    result = send(smtp_server, rows, journal, concurrency=1, max_per_connection=2, attempts=3)
+    assert result.ok and result.stats.sent == 6, result.reason
+    assert handler.sessions >= 5 and set(handler.delivered_to().values()) == {1}
+
+
+@pytest.mark.parametrize("fault", ["tls required", "421 greeting"])
+def test_a_persistent_session_4xx_stops_the_run_in_one_line_and_fails_nobody(
+        fault: str, smtp_server: SmtpServer, journal: Journal) -> None:
+    handler = smtp_server.handler
+    if fault == "tls required":
+        handler.mail_fail_first = [10**6, "454 4.7.0 TLS required: use STARTTLS"]
+        shown = "454 4.7.0 TLS required"
+    else:  # the first connection is fine; every reconnect is turned away
+        handler.greeting_reply.update(dict.fromkeys(range(2, 100), "421 4.3.2 Service not available"))
+        shown = "421 4.3.2 Service not available"
+    rows = people(40)
+    result = send(smtp_server, rows, journal, concurrency=2, attempts=3, max_per_connection=1, max_errors=5)
+    assert result.outcome == "failed", result.reason
+    assert shown in result.reason and "times in a row" in result.reason and "\n" not in result.reason
+    assert result.stats.failed == 0 and result.stats.failures == []
+    assert journal.counts(ISSUE)["failed"] == 0  # no soft bounce recorded for a session fault
+    handler.mail_fail_first, handler.greeting_reply = None, {}
+    again = send(smtp_server, rows, journal)
+    assert again.ok and set(handler.delivered_to().values()) == {1} and len(handler.delivered_to()) == 40
+
+
+def test_per_recipient_4xx_at_rcpt_is_still_charged(smtp_server: SmtpServer, journal: Journal) -> None:
+    for i, reply in enumerate(("450 4.2.1 mailbox busy", "451 4.7.1 greylisted", "452 4.2.2 over quota")):
+        smtp_server.handler.rcpt_reply[f"user{i}@example.com"] = reply
+    result = send(smtp_server, people(5), journal, attempts=2)
+    assert (result.stats.sent, result.stats.failed) == (2, 3) and result.outcome == "unresolved"
+    assert {f.email for f in result.stats.failures} == {f"user{i}@example.com" for i in range(3)}
+    assert all(smtp_server.handler.rcpt_attempts[f"user{i}@example.com"] == 2 for i in range(3))
+
+
+# --- a recipient re-sent because it was uncertain stays uncertain until a copy is accepted --------
+
+def _leave_uncertain(server: SmtpServer, journal: Journal, rows: list[Subscriber]) -> dict[str, str]:
+    server.handler.drop_after, server.handler.drop_at = 3, "kept"  # each session: the 4th 250 lost
+    first = send(server, rows, journal, concurrency=2)
+    assert first.stats.uncertain > 0
+    server.handler.drop_after = None
+    return {r.key: r.message_id for r in journal.uncertain(ISSUE)}
+
+
+@pytest.mark.parametrize("fault", ["530 at MAIL FROM", "dropped before the dot", "550 at RCPT",
+                                   "454 at MAIL FROM"])
+def test_a_failed_resend_keeps_the_recipient_uncertain_with_its_first_message_id(
+        fault: str, start_smtp: Callable[..., SmtpServer], journal: Journal) -> None:
+    server = start_smtp(pipelining=True)
+    rows = people(24)
+    uncertain = _leave_uncertain(server, journal, rows)
+    handler = server.handler
+    if fault == "530 at MAIL FROM":
+        handler.mail_fail_first = [10**6, "530 5.7.0 Authentication required"]
+    elif fault == "454 at MAIL FROM":
+        handler.mail_fail_first = [10**6, "454 4.7.0 TLS required"]
+    elif fault == "dropped before the dot":
+        handler.drop_after, handler.drop_at = 0, "rcpt"
+    else:
+        handler.rcpt_reply.update(dict.fromkeys(uncertain, "550 5.1.1 no such user"))
+    received = len(handler.messages)
+    resend = send(server, rows, journal, concurrency=2, attempts=2, resend_uncertain=True)
+    assert not resend.ok and resend.stats.sent == 0 and resend.stats.failed == 0
+    assert len(handler.messages) == received  # no copy went out
+    assert {r.key: r.message_id for r in journal.uncertain(ISSUE)} == uncertain  # same ones, same ids
+    assert journal.counts(ISSUE)["pending"] == journal.counts(ISSUE)["failed"] == 0
+
+    handler.mail_fail_first, handler.drop_after = None, None
+    handler.rcpt_reply.clear()
+    fixed = send(server, rows, journal, concurrency=2, resend_uncertain=True)
+    assert fixed.ok and fixed.stats.sent == len(uncertain)
+    for key, message_id in uncertain.items():
+        ids = {m.data.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0].decode()
+               for m in handler.messages if m.rcpt_tos == [key]}
+        assert ids == {message_id}
+
+
+# --- a full disk: the first error is the one shown, and nobody who got it is forgotten ------------
+
+@pytest.fixture(params=["tmpfs", "page limit"])
+def full_journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Journal]:
+    """A journal that runs out of room after a few marks: on a tiny tmpfs that fills up for real
+    (ENOSPC; needs root and mount), or capped with SQLite's max_page_count (SQLITE_FULL)."""
+    folder = tmp_path / "disk"
+    if request.param == "page limit":
+        with Journal(folder / "journal.sqlite3") as opened:
+            pages = opened._db.execute("PRAGMA page_count").fetchone()[0]
+            opened._db.execute(f"PRAGMA max_page_count = {pages + 2}")
+            yield opened
+        return
+    with tiny_disk(folder), Journal(folder / "journal.sqlite3") as opened:
+        fill_disk(folder, leave=40_000)  # the run's first few marks fit, then the disk is full
+        yield opened
+
+
+def test_a_full_disk_stops_the_run_with_the_first_error_and_forgets_nobody(
+        smtp_server: SmtpServer, full_journal: Journal) -> None:
+    rows = people(300)
+    result = send(smtp_server, rows, full_journal, concurrency=3)  # returns: no error replaces the first
+    assert result.outcome == "failed"
+    assert "database or disk is full" in result.reason and "free some disk space" in result.reason
+    assert "cannot record a send" in result.reason or "cannot record a delivery" in result.reason
+    delivered = smtp_server.handler.delivered_to()
+    assert 0 < len(delivered) < 300 and set(delivered.values()) == {1}
+    for address in delivered:  # whoever the server has is sent or, at worst, uncertain: never forgotten
+        record = full_journal.record(ISSUE, address)
+        assert record is not None and record.status in ("sent", "sending"), address
+    assert result.stats.sent == full_journal.counts(ISSUE)["sent"]

@@ -21,10 +21,11 @@ The modules, in the order an issue flows through them (see ARCHITECTURE.md)::
     cli, cli_*        the commands: parse, call the core, draw with rich
 
 Around the pipeline: preview (the live preview server), inbox (the capture SMTP
-server), unsubscribe and unsubscribe_web (the one-click unsubscribe page),
-publish (the static web archive and its feeds: publish_pages, publish_feeds,
-publish_serve, site_paths), check (the preflight: check_dns, check_links,
-check_compat, check_spam, check_report), screenshot, scaffold.
+server), unsubscribe and unsubscribe_web (the one-click unsubscribe page), sync
+(its suppressions pulled before a send), verp, mailsource, bounces and answers (what
+comes back after a send, acted on), publish (the static web archive and its feeds:
+publish_pages, publish_feeds, publish_serve, site_paths), check (the preflight:
+check_dns, check_links, check_compat, check_spam, check_report), screenshot, scaffold.
 
 What a program may import from here: ``make_app(config)``, the unsubscribe page as a
 WSGI app for any WSGI server, and ``load_config`` to make its argument.

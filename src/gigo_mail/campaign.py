@@ -11,6 +11,10 @@ Which sends touch the journal:
 * a list send records every outcome in it (created if needed);
 * a dry run reads it, if it exists, to select like the real send would, and writes nothing;
 * a test send (``--to``) neither reads nor writes it.
+
+A list send first pulls new suppressions from ``[unsubscribe] sync_url`` (the
+one-click page on another machine) into the journal, so the plan skips them; if the
+pull fails, the send does not start (SyncError), unless the request is ``offline``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from .message import MessageFactory
 from .selection import Selector, SendPlan, plan_send
 from .sender import Sender, SendOptions, SendStats
 from .subscribers import SkippedRow, Subscriber, read_subscribers, sample_subscriber
+from .sync import PullResult, pull_suppressions
 from .transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
 
 
@@ -50,6 +55,7 @@ class SendRequest:
     smtp: str | None = None  # --smtp URL
     retry_failed: bool = False
     resend_uncertain: bool = False
+    offline: bool = False  # do not pull suppressions from [unsubscribe] sync_url first
 
 
 def send_options(config: Config, request: SendRequest) -> SendOptions:
@@ -90,6 +96,7 @@ class Campaign:
     selector: Selector | None = None
     plan: SendPlan | None = None  # a list send's plan, counted before asking
     missing_columns: list[str] = field(default_factory=list)  # the issue reads them, the list lacks them
+    pulled: PullResult | None = None  # suppressions pulled from sync_url before the plan
 
     @property
     def issue_key(self) -> str:
@@ -129,7 +136,7 @@ class Campaign:
         return Sender(issue_key=self.issue_key, envelope_from=self.factory.envelope_from,
                       build=self.factory.build, transport_factory=self.make_transport, options=self.options,
                       journal=self.journal if self.records else None, on_progress=on_progress,
-                      planned=self.planned, selector=self.selector)
+                      planned=self.planned, selector=self.selector, envelope_for=self.factory.envelope_for)
 
     def close(self) -> None:
         if self.journal is not None:
@@ -177,6 +184,9 @@ def prepare_send(config: Config, request: SendRequest,
     assert request.list_path is not None
     journal = Journal.for_root(config.root)
     try:
+        pulled = None
+        if config.unsubscribe.sync_url and not request.offline:  # before the plan: it must see them
+            pulled = pull_suppressions(config, journal)
         selector = Selector(journal, compiled.issue.key, retry_failed=request.retry_failed,
                             resend_uncertain=request.resend_uncertain)
         rows = read_subscribers(request.list_path, journal.is_suppressed)
@@ -186,4 +196,4 @@ def prepare_send(config: Config, request: SendRequest,
         journal.close()
         raise
     return Campaign(request, compiled, factory, options, make_transport, url=url, journal=journal,
-                    selector=selector, plan=plan, missing_columns=missing)
+                    selector=selector, plan=plan, missing_columns=missing, pulled=pulled)

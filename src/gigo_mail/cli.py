@@ -55,6 +55,7 @@ def _root(
 def _register_all() -> None:
     # Each area keeps its commands in its own module; see cli_*.py.
     from . import (
+        cli_bounces,
         cli_build,
         cli_check,
         cli_dkim,
@@ -66,8 +67,8 @@ def _register_all() -> None:
         cli_workflow,
     )
 
-    for module in (cli_build, cli_check, cli_preview, cli_send, cli_lists, cli_inbox, cli_workflow,
-                   cli_publish, cli_dkim):
+    for module in (cli_build, cli_check, cli_preview, cli_send, cli_lists, cli_bounces, cli_inbox,
+                   cli_workflow, cli_publish, cli_dkim):
         module.register(app)
 
 

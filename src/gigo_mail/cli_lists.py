@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 import sys
@@ -13,6 +14,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from .answers import GMAIL_SPAM_LINE, SOFT_BOUNCE_LIMIT, answer_counts, complaint_rate
+from .bounces import COMPLAINT, HARD, SOFT, UNSUBSCRIBE
 from .config import Config, load_config
 from .console import console, facts_table, local_time
 from .errors import GigoError, JournalError, SubscriberListError
@@ -139,7 +142,25 @@ def _print_common_refusal(failures: list[Record], issue_key: str) -> None:
                       f"--requeue {escape(code)}[/] returns them to the queue.")
 
 
-def _print_status(journal: Journal, issue_key: str, shown: int) -> None:
+def _answer_rows(root: Path, issue_key: str, sent: int, table: Table) -> list[tuple[str, str, str]]:
+    """Bounces, complaints (with the rate against Gmail's line) and unsubscribes by mail."""
+    with answer_counts(root) as store:
+        if store is None:
+            return []
+        counts, answers = store.counts(issue_key), store.for_issue(issue_key)
+    table.add_row("hard bounces", f"{counts[HARD]:,}", "suppressed" if counts[HARD] else "")
+    table.add_row("soft bounces", f"{counts[SOFT]:,}",
+                  f"counted; suppressed after {SOFT_BOUNCE_LIMIT} issues" if counts[SOFT] else "")
+    rate = complaint_rate(counts[COMPLAINT], sent)
+    line = f"Gmail's line is {GMAIL_SPAM_LINE:.1%}"
+    note = "" if rate is None else (f"[bold red]{rate:.2%} of sent: over {line}[/]" if rate >= GMAIL_SPAM_LINE
+                                    else f"{rate:.2%} of sent ({line})")
+    table.add_row("complaints", f"{counts[COMPLAINT]:,}", note)
+    table.add_row("unsubscribed by mail", f"{counts[UNSUBSCRIBE]:,}", "")
+    return answers
+
+
+def _print_status(root: Path, journal: Journal, issue_key: str, shown: int) -> None:
     counts = journal.counts(issue_key)
     runs = journal.runs(issue_key)
     failures = journal.failures(issue_key)
@@ -158,6 +179,7 @@ def _print_status(journal: Journal, issue_key: str, shown: int) -> None:
                   "or send --resend-uncertain)"
                   if counts["sending"] else "")
     table.add_row("pending", f"{counts['pending']:,}", "")
+    answers = _answer_rows(root, issue_key, counts["sent"], table)
     last_total = runs[-1].total if runs else None
     if last_total is not None and last_total > recorded:
         table.add_row("not tried", f"{last_total - recorded:,}", f"of {last_total:,} in the last run's list")
@@ -175,6 +197,15 @@ def _print_status(journal: Journal, issue_key: str, shown: int) -> None:
             console.print(f"... and {len(failures) - shown:,} more failures "
                           "(write them all with --failed FILE)")
         _print_common_refusal(failures, issue_key)
+    if answers:
+        answered = Table(title="Answers (from gigo-mail bounces)", title_justify="left")
+        for name in ("Kind", "Email", "Detail"):
+            answered.add_column(name, overflow="fold")
+        for kind, email, detail in answers[:shown]:
+            answered.add_row(kind, escape(email), escape(detail))
+        console.print(answered)
+        if len(answers) > shown:
+            console.print(f"... and {len(answers) - shown:,} more answers")
     uncertain = journal.uncertain(issue_key, limit=shown + 1)
     if uncertain:
         listing = ", ".join(escape(record.email) for record in uncertain[:shown])
@@ -222,7 +253,7 @@ def status(
             if str(failed) == "-":
                 return
             console.print(f"Wrote {written:,} failures to {escape(str(failed))}")
-        _print_status(journal, issue_key, limit)
+        _print_status(config.root, journal, issue_key, limit)
     finally:
         if journal is not None:
             journal.close()
@@ -290,10 +321,9 @@ def _serve_unsubscribe_page(config: Config, host: str, port: int) -> None:
                       f"{escape(str(config.state_dir))}. Ctrl-C stops.")
         console.print("Put it behind HTTPS at the address of [newsletter] unsubscribe_url.")
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         serve_unsubscribe_page(config, host, port, ready)
-    except KeyboardInterrupt:
-        console.print("stopped")
+    console.print("stopped")
 
 
 def _show_suppressions(config: Config) -> None:

@@ -243,6 +243,8 @@ def register(app: typer.Typer) -> None:
             "--resend-uncertain", help="Also re-send to recipients whose delivery was cut off mid-way "
             "(may duplicate).")] = False,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+        offline: Annotated[bool, typer.Option(
+            "--offline", help="Do not pull unsubscribes from [unsubscribe] sync_url first.")] = False,
     ) -> None:
         """Send an issue to a subscriber list (or --to yourself, or --dry-run to files)."""
         if not to and list_path is None:
@@ -252,7 +254,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("--no-write only goes with --dry-run", param_hint="--no-write")
         try:
             request = SendRequest(issue, list_path, tuple(to or ()), dry_run, out, no_write, limit, rate,
-                                  concurrency, smtp, retry_failed, resend_uncertain)
+                                  concurrency, smtp, retry_failed, resend_uncertain, offline)
             code = _command(request, yes)
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
@@ -282,6 +284,12 @@ def _command(request: SendRequest, yes: bool) -> int:
             return _send(campaign)
         plan, list_path = campaign.plan, request.list_path
         assert plan is not None and list_path is not None
+        if campaign.pulled is not None:
+            console.print(f"pulled {campaign.pulled.received:,} unsubscribes from "
+                          f"{escape(campaign.pulled.url)} ({campaign.pulled.added:,} new)")
+        elif request.offline and compiled.config.unsubscribe.sync_url:
+            err_console.print("[yellow]offline:[/] unsubscribes made on the page since the last pull are "
+                              "not known to this send")
         console.print(_header(compiled, str(list_path), [("server", str(campaign.url)), *_plan_rows(plan)]))
         _show_skipped(plan, list_path)
         _warn_missing_columns(campaign.missing_columns, list_path)

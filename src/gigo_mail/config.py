@@ -122,10 +122,35 @@ class Dkim:
                               f"fix the path or set {name_of_env}") from exc
 
 
+
+@dataclass(frozen=True)
+class UnsubscribeSync:
+    """Where ``send`` pulls suppressions from when the one-click page runs on another machine."""
+
+    sync_url: str = ""  # e.g. "https://gigo.dev/suppressions"; empty: the page runs here (or not at all)
+    cafile: str = ""  # a private CA bundle for sync_url (PEM)
+
+
+@dataclass(frozen=True)
+class Bounces:
+    """Where the answers to a send arrive, and how a bounce is tied to its recipient."""
+
+    source: str = ""  # "imaps://user@host/INBOX", "maildir:PATH" or "mbox:PATH"
+    move_to: str = ""  # a folder for processed messages; empty: remembered by Message-ID instead
+    return_path: str = ""  # envelope sender for the list; empty: the From address
+    verp: bool = False  # envelope sender bounce+<token>@domain (needs a catch-all on that domain)
+    cafile: str = ""  # a private CA bundle for the IMAP server (PEM)
+
+    def envelope_base(self, from_address: str) -> str:
+        """The return address that bounces go to (before any VERP token)."""
+        return self.return_path or from_address
+
+
 # The sections of gigo-mail.toml, the keys spelled differently from their field, and the top level.
-SECTIONS: dict[str, type] = {"newsletter": Newsletter, "smtp": Smtp, "site": Site, "dkim": Dkim}
+SECTIONS: dict[str, type] = {"newsletter": Newsletter, "smtp": Smtp, "site": Site, "dkim": Dkim,
+                             "unsubscribe": UnsubscribeSync, "bounces": Bounces}
 _ALIASES: dict[str, dict[str, str]] = {"newsletter": {"from": "from_addr"}, "smtp": {}, "site": {},
-                                       "dkim": {}}
+                                       "dkim": {}, "unsubscribe": {}, "bounces": {}}
 TOP_LEVEL_KEYS = ("unsubscribe_secret",)
 # front matter / toml key -> Newsletter field name
 _NEWSLETTER_KEYS = {f.name: f.name for f in fields(Newsletter)} | _ALIASES["newsletter"]
@@ -148,6 +173,8 @@ class Config:
     unsubscribe_secret: str = ""
     site: Site = field(default_factory=Site)
     dkim: Dkim = field(default_factory=Dkim)
+    unsubscribe: UnsubscribeSync = field(default_factory=UnsubscribeSync)
+    bounces: Bounces = field(default_factory=Bounces)
 
     @property
     def path(self) -> Path:
@@ -181,6 +208,16 @@ class Config:
     def smtp_cafile(self) -> str:
         """A private CA to trust: [smtp] cafile, else env GIGO_SMTP_CAFILE ('' for none)."""
         return self.smtp.cafile or env.smtp_cafile()
+
+    @property
+    def sync_cafile(self) -> str:
+        """A private CA for sync_url: [unsubscribe] cafile, else env GIGO_SYNC_CAFILE."""
+        return self.unsubscribe.cafile or env.sync_cafile()
+
+    @property
+    def imap_cafile(self) -> str:
+        """A private CA for the IMAP server: [bounces] cafile, else env GIGO_IMAP_CAFILE."""
+        return self.bounces.cafile or env.imap_cafile()
 
     def secret(self) -> bytes:
         """The HMAC key for unsubscribe tokens.
@@ -269,10 +306,15 @@ def load_config(root: Path | None = None) -> Config:
     dkim = _pick(Dkim, data.get("dkim", {}), f"{path} [dkim]", _ALIASES["dkim"])
     if (dkim.key_file or dkim.domain) and not dkim.selector:
         raise ConfigError(f"{path}: [dkim] needs a 'selector' (the name in selector._domainkey.domain)")
+    sync = _pick(UnsubscribeSync, data.get("unsubscribe", {}), f"{path} [unsubscribe]", {})
+    bounces = _pick(Bounces, data.get("bounces", {}), f"{path} [bounces]", {})
+    if bounces.verp and "@" not in bounces.envelope_base(newsletter.from_address):
+        raise ConfigError(f"{path}: [bounces] verp = true needs return_path (or from) to be an address")
     if newsletter.images not in ("embed", "link"):
         raise ConfigError(f"{path}: [newsletter] images must be 'embed' or 'link'")
     if not LANG_TAG.match(str(newsletter.lang)):
         raise ConfigError(f"{path}: [newsletter] lang '{newsletter.lang}' is not a language tag; "
                           "write one like 'en', 'de' or 'pt-BR'")
     return Config(root=root, newsletter=newsletter, smtp=smtp,
-                  unsubscribe_secret=str(data.get("unsubscribe_secret", "")), site=site, dkim=dkim)
+                  unsubscribe_secret=str(data.get("unsubscribe_secret", "")), site=site, dkim=dkim,
+                  unsubscribe=sync, bounces=bounces)

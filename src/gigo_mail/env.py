@@ -14,6 +14,9 @@ SMTP_URL = "GIGO_SMTP_URL"
 SMTP_PASSWORD = "GIGO_SMTP_PASSWORD"
 SMTP_CAFILE = "GIGO_SMTP_CAFILE"
 UNSUBSCRIBE_SECRET = "GIGO_UNSUBSCRIBE_SECRET"
+SYNC_CAFILE = "GIGO_SYNC_CAFILE"
+IMAP_PASSWORD = "GIGO_IMAP_PASSWORD"
+IMAP_CAFILE = "GIGO_IMAP_CAFILE"
 CHROMIUM = "GIGO_CHROMIUM"
 DKIM_KEY = "GIGO_DKIM_KEY"  # the RSA private key's PEM text, instead of [dkim] key_file
 DKIM_ED25519_KEY = "GIGO_DKIM_ED25519_KEY"
@@ -38,6 +41,18 @@ def smtp_cafile() -> str:
 
 def unsubscribe_secret() -> str:
     return os.environ.get(UNSUBSCRIBE_SECRET, "")
+
+
+def sync_cafile() -> str:
+    return get(SYNC_CAFILE)
+
+
+def imap_password() -> str:
+    return os.environ.get(IMAP_PASSWORD, "")  # as written
+
+
+def imap_cafile() -> str:
+    return get(IMAP_CAFILE)
 
 
 def chromium() -> str:

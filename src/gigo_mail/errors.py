@@ -55,6 +55,14 @@ class CheckError(GigoError):
     """A preflight check could not run at all (a bad --dns, a resolver that never answers)."""
 
 
+class SyncError(GigoError):
+    """Suppressions could not be pulled from (or served to) the unsubscribe endpoint."""
+
+
+class MailSourceError(GigoError):
+    """The mailbox where answers arrive cannot be read (IMAP login, TLS, missing folder)."""
+
+
 class SMTPError(GigoError):
     """Base for SMTP problems."""
 
@@ -92,12 +100,15 @@ class SMTPSessionRefused(SMTPFatalError):
 
 
 class SMTPTransientError(SMTPResponseError):
-    """A 4xx reply or a dropped connection before the final dot: worth retrying later."""
+    """A 4xx reply or a dropped connection before the final dot: worth retrying later.
+    ``about_session``: a 4xx about the session (421, a deferred MAIL FROM, "TLS required"),
+    to retry on a new connection without charging the recipient a try."""
 
     def __init__(self, message: str, code: int | None = None, text: str = "", *,
-                 timed_out: bool = False) -> None:
+                 timed_out: bool = False, about_session: bool = False) -> None:
         super().__init__(message, code, text)
         self.timed_out = timed_out
+        self.about_session = about_session
 
 
 class SMTPUncertainError(SMTPResponseError):

@@ -138,6 +138,8 @@ class Journal:
         text = str(exc)
         if "locked" in text or "busy" in text:
             text += " (another gigo-mail process holds it; try again when it is done)"
+        elif "full" in text:  # SQLITE_FULL: "database or disk is full"
+            text += " (free some disk space, then run the same command again to resume)"
         return JournalError(f"{self.path}: cannot {action}: {text}")
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -257,10 +259,12 @@ class Journal:
         self._mark(MARK_OUTCOME, (issue_key, key, email, "failed", code, text or "", "", int(permanent),
                                    self._run_id, at, at), "record a failure")
 
-    def mark_uncertain(self, issue_key: str, key: str, email: str, text: str) -> None:
-        """The final dot went out and no reply came: it stays ``sending``, with the reason."""
+    def mark_uncertain(self, issue_key: str, key: str, email: str, text: str,
+                       code: int | None = None) -> None:
+        """The final dot went out and no reply came: it stays ``sending`` (its Message-ID kept),
+        with the reason."""
         at = now()
-        self._mark(MARK_OUTCOME, (issue_key, key, email, "sending", None, text or "", "", 0,
+        self._mark(MARK_OUTCOME, (issue_key, key, email, "sending", code, text or "", "", 0,
                                    self._run_id, at, at), "record an uncertain send")
 
     def mark_untried(self, issue_key: str, key: str, email: str, code: int | None, text: str) -> None:
@@ -393,3 +397,44 @@ class Journal:
             return [Suppression(*row) for row in rows]
         except sqlite3.Error as exc:
             raise self._fail("read the suppression list", exc) from None
+
+    def suppressions_since(self, at: str, key: str = "", limit: int = 1000) -> list[Suppression]:
+        """Suppressions after the cursor (``at``, ``key``), oldest first: one page of a sync."""
+        try:
+            rows = self._db.execute("SELECT key, email, reason, at FROM suppressed WHERE (at, key) > (?, ?) "
+                                    "ORDER BY at, key LIMIT ?", (at, key, limit))
+            return [Suppression(*row) for row in rows]
+        except sqlite3.Error as exc:
+            raise self._fail("read the suppression list", exc) from None
+
+    # --- answers (bounces, complaints) ---------------------------------------------------------------
+
+    def find_message(self, message_id: str) -> Record | None:
+        """The recipient a Message-ID was sent to (``<...>`` or bare), or None."""
+        bare = message_id.strip().strip("<>")
+        if not bare:
+            return None
+        try:
+            row = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE message_id = ?",
+                                   (f"<{bare}>",)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+        return record_from_row(row) if row else None
+
+    def recipients(self, issue_key: str) -> list[Record]:
+        """Everyone the journal has for an issue, in any status."""
+        try:
+            rows = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE issue_key = ?",
+                                    (issue_key,))
+            return [record_from_row(row) for row in rows]
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+
+    def latest_delivery(self, key: str) -> Record | None:
+        """The most recent delivery to an address (any issue), or None if it was never mailed."""
+        try:
+            row = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE key = ? "
+                                   "ORDER BY updated_at DESC LIMIT 1", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+        return record_from_row(row) if row else None

@@ -33,6 +33,7 @@ from .errors import ConfigError
 from .slots import SAMPLE_VALUES, sample_fields, split
 from .text import one_line
 from .unsubscribe import make_token, unsubscribe_url
+from .verp import VerpAddresses
 
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
@@ -44,6 +45,8 @@ class Recipient(Protocol):
 
     @property
     def email(self) -> str: ...
+    @property
+    def key(self) -> str: ...
     @property
     def smtp_address(self) -> str: ...
     @property
@@ -167,9 +170,13 @@ class MessageFactory:
         self.test = test
         self._secret = secret
         self._newsletter = newsletter
-        display, self.envelope_from = parseaddr(newsletter.from_addr)
-        if "@" not in self.envelope_from:
+        display, self.from_address = parseaddr(newsletter.from_addr)
+        if "@" not in self.from_address:
             raise ConfigError(f"[newsletter] from = '{newsletter.from_addr}' has no valid address")
+        bounces = compiled.config.bounces
+        self.envelope_from = bounces.envelope_base(self.from_address)
+        verp = VerpAddresses(self.envelope_from, secret, compiled.issue.key)
+        self._verp = verp if bounces.verp and not test and verp.enabled else None
         self._domain = newsletter.from_domain
         self._id_prefix = f"{int(time.time()):x}.{os.urandom(6).hex()}"
         self._ids = count(1)
@@ -192,7 +199,7 @@ class MessageFactory:
     def _prebuild(self, display: str) -> tuple[bytes, tuple[bytes, bytes, bytes]]:
         n = self._newsletter
         boundary = f"=_gigo_{os.urandom(8).hex()}"
-        head = [_address_header("From", display, self.envelope_from)]
+        head = [_address_header("From", display, self.from_address)]
         if n.reply_to:
             rname, raddr = parseaddr(n.reply_to)
             head.append(_address_header("Reply-To", rname, raddr))
@@ -234,6 +241,12 @@ class MessageFactory:
             stamp = format_datetime(datetime.fromtimestamp(now, UTC))  # "+0000", not "-0000"
             self._date_header = f"Date: {stamp}\r\n".encode()
         return self._date_header
+
+    def envelope_for(self, subscriber: Recipient) -> str:
+        """The envelope sender for one recipient: its VERP address when enabled, else the return path."""
+        if self._verp is None:
+            return self.envelope_from
+        return self._verp.address(subscriber.key)
 
     def unsubscribe_link(self, email: str) -> str:
         pattern = self._newsletter.unsubscribe_url

@@ -20,8 +20,15 @@ Shape of a run::
   denied) stops the run and charges no recipient. Until the first message is accepted,
   the refusal breaker holds refusals of unknown scope; the same reply for
   ``refusal_breaker`` different recipients stops the run instead of recording bounces.
+* A 4xx about the session (421, a deferred MAIL FROM, "TLS required") or a failed
+  reconnect is nobody's soft bounce: the recipient goes back to the queue uncharged and
+  the next connection waits a backoff; ``attempts`` of them per connection in a row,
+  with nothing accepted, stop the run.
+* A recipient re-sent because it was uncertain stays uncertain, with its first
+  Message-ID, unless the server accepts the new copy (``_record_unsent``).
 * Fatal failures (login refused, TLS failure, unreachable server at the start) raise
-  before anyone is tried; mid-run they stop the run with its state saved.
+  before anyone is tried; mid-run they stop the run with its state saved. An error at
+  the end of the run (a full disk) never hides the one that stopped it.
 * ``stop()`` (Ctrl-C) stops taking recipients and lets in-flight messages finish,
   for at most ``drain_timeout`` seconds.
 
@@ -211,9 +218,11 @@ class Sender:
                  transport_factory: Callable[[], Transport], options: SendOptions | None = None,
                  journal: Journal | None = None, on_progress: Callable[[SendStats], None] | None = None,
                  planned: int | None = None, selector: Selector | None = None,
-                 rng: Callable[[], float] = random.random) -> None:
+                 rng: Callable[[], float] = random.random,
+                 envelope_for: Callable[[Subscriber], str] | None = None) -> None:
         self.issue_key = issue_key
         self.envelope_from = envelope_from
+        self.envelope_for = envelope_for  # per-recipient envelope sender (VERP), else envelope_from
         self.build = build
         self.transport_factory = transport_factory
         self.options = options or SendOptions()
@@ -232,7 +241,7 @@ class Sender:
         self._producer_done = False
         self._finished = asyncio.Event()
         self._timers: set[asyncio.TimerHandle] = set()
-        self._connect_failures = 0  # in a row, pool-wide
+        self._session_faults = 0  # failed reconnects and 4xx about the session since the last 250, pool-wide
         self._last_progress = 0.0
         self._crash: Exception | None = None
         self._accepted = False  # the server has accepted a message in this run
@@ -286,13 +295,17 @@ class Sender:
                 for task in pending:
                     task.cancel()
             await asyncio.gather(producer, *workers, return_exceptions=True)
-            self._record_held()
-            if self._outcome == "complete" and (self.stats.failed or self.stats.uncertain or abandoned
-                                                or self.stats.not_selected[UNCERTAIN]
-                                                or self.stats.not_selected[FAILED]):
-                self._outcome = "unresolved"
-            if self.journal is not None and run_id is not None:
-                self.journal.end_run(run_id, self._outcome)
+            try:
+                self._record_held()
+                if self._outcome == "complete" and (self.stats.failed or self.stats.uncertain or abandoned
+                                                    or self.stats.not_selected[UNCERTAIN]
+                                                    or self.stats.not_selected[FAILED]):
+                    self._outcome = "unresolved"
+                if self.journal is not None and run_id is not None:
+                    self.journal.end_run(run_id, self._outcome)
+            except GigoError as exc:  # the disk is full, say: the error that stopped the run stays shown
+                if self._outcome in ("complete", "unresolved"):
+                    self._outcome, self._reason = "failed", str(exc)
             self._progress(force=True)
         if self._crash is not None:
             raise self._crash
@@ -361,26 +374,33 @@ class Sender:
                 await asyncio.shield(transport.close())
 
     async def _reopen(self, transport: Transport, job: _Job) -> bool:
+        if self._session_faults:  # the last sessions failed: give the server a moment
+            await asyncio.sleep(self._backoff(min(self._session_faults, 6)))
+            if self._stopping:
+                return False
         try:
             await transport.open()
-        except SMTPConnectFailed as exc:
-            self._connect_failures += 1
-            self.stats.errors += 1
-            limit = self.options.attempts * self.options.concurrency
-            if self._connect_failures >= limit:
-                self.stop(f"{exc} ({self._connect_failures} connection attempts in a row failed); "
-                          "run the same command again to resume", "failed")
-                return False
-            job.tries += 1
-            self._retry_later(job, None, str(exc))
-            await asyncio.sleep(self._backoff(min(self._connect_failures, 6)))
+        except SMTPConnectFailed as exc:  # refused, dropped, or a 421 greeting
+            self._session_fault(job, exc)
             return False
         except SMTPFatalError as exc:
             self.stop(str(exc), "failed")
             return False
-        self._connect_failures = 0
         self.stats.connections += 1
         return True
+
+    def _session_fault(self, job: _Job, exc: SMTPConnectFailed | SMTPTransientError) -> None:
+        """Trouble with the session, not with this recipient: a failed reconnect, or a 4xx about
+        the session. The recipient goes back to the queue without being charged a try, and the
+        next connection waits a backoff; ``attempts`` faults per connection in a row, with
+        nothing accepted since, stop the run."""
+        self._session_faults += 1
+        if self._session_faults >= self.options.attempts * self.options.concurrency:
+            self.stop(f"{exc} ({self._session_faults} times in a row, on new connections, with nothing "
+                      "accepted since); no recipient was charged for it; run the same command again "
+                      "to resume", "failed")
+            return
+        self._retry_later(job, getattr(exc, "code", None), str(exc))
 
     async def _deliver(self, transport: Transport, job: _Job) -> None:
         subscriber = job.subscriber
@@ -397,7 +417,8 @@ class Sender:
             def before_commit() -> None:
                 journal.mark_sending(issue_key, subscriber.key, subscriber.email, message.message_id)
         try:
-            reply = await transport.send(self.envelope_from, subscriber.smtp_address, message.data,
+            envelope = self.envelope_for(subscriber) if self.envelope_for else self.envelope_from
+            reply = await transport.send(envelope, subscriber.smtp_address, message.data,
                                          smtputf8=subscriber.needs_smtputf8, before_commit=before_commit)
         except SMTPSessionRefused as exc:  # about the session: nobody is charged, the run stops
             self._release(job, exc.code, exc.text)
@@ -419,13 +440,17 @@ class Sender:
                 self.stats.throttled += 1
                 self.limiter.on_throttle()
                 self.stats.rate_limit = self.limiter.rate
-            job.tries += 1
             text = exc.text or str(exc)
+            if exc.about_session:  # not this recipient's: a new connection, uncharged
+                await transport.close()
+                self._record_unsent(job, exc.code, text, failed=False)  # not "sending" any more
+                self._session_fault(job, exc)
+                return
+            job.tries += 1
             if job.tries >= self.options.attempts:
                 self._fail(job, exc.code, f"{text} (gave up after {job.tries} tries)", permanent=False)
             else:
-                if journal is not None:  # not "sending" any more: it did not go through
-                    journal.mark_failed(issue_key, subscriber.key, subscriber.email, exc.code, text, False)
+                self._record_unsent(job, exc.code, text, failed=True)  # not "sending" any more
                 self._retry_later(job, exc.code, text)
             return
         if journal is not None:
@@ -433,6 +458,7 @@ class Sender:
                               reply.code, reply.text)
         self.stats.sent += 1
         self._timed_out.clear()
+        self._session_faults = 0
         if not self._accepted:
             self._accepted = True
             self._record_held()
@@ -490,13 +516,31 @@ class Sender:
 
     def _release(self, job: _Job, code: int | None, text: str, *, settle: bool = True) -> None:
         """Back to the queue for the next run: the refusal was not about this recipient."""
-        subscriber = job.subscriber
-        if self.journal is not None:
-            self.journal.mark_untried(self.issue_key, subscriber.key, subscriber.email, code,
-                                      f"not tried: {text}")
-        self.stats.untried += 1
+        if self._record_unsent(job, code, text, failed=False):
+            self.stats.uncertain += 1
+        else:
+            self.stats.untried += 1
         if settle:
             self._settle()
+
+    def _record_unsent(self, job: _Job, code: int | None, text: str, *, failed: bool,
+                       permanent: bool = False) -> bool:
+        """Journal a recipient this attempt did not deliver: ``failed`` (``permanent`` or not), or
+        back to ``pending`` for the next run. One re-sent because it was uncertain stays uncertain,
+        with its first Message-ID, whatever went wrong: nothing short of a 250 for the new copy
+        says whether the first one arrived. Returns True for those."""
+        subscriber, journal = job.subscriber, self.journal
+        uncertain = job.first_id is not None
+        if journal is None:
+            return uncertain
+        if uncertain:
+            journal.mark_uncertain(self.issue_key, subscriber.key, subscriber.email,
+                                   f"still uncertain, the re-send failed: {text}", code)
+        elif failed:
+            journal.mark_failed(self.issue_key, subscriber.key, subscriber.email, code, text, permanent)
+        else:
+            journal.mark_untried(self.issue_key, subscriber.key, subscriber.email, code, f"not tried: {text}")
+        return uncertain
 
     def _retry_later(self, job: _Job, code: int | None, text: str) -> None:
         if job.tries >= self.options.attempts:
@@ -519,13 +563,13 @@ class Sender:
         return delay * (0.5 + self.rng())
 
     def _fail(self, job: _Job, code: int | None, text: str, *, permanent: bool, settle: bool = True) -> None:
-        subscriber = job.subscriber
-        if self.journal is not None:
-            self.journal.mark_failed(self.issue_key, subscriber.key, subscriber.email, code, text, permanent)
-        self.stats.failed += 1
+        if self._record_unsent(job, code, text, failed=True, permanent=permanent):
+            self.stats.uncertain += 1
+        else:
+            self.stats.failed += 1
+            if len(self.stats.failures) < KEEP_FAILURES:
+                self.stats.failures.append(Failure(job.subscriber.email, code, text, permanent))
         self.stats.errors += 1
-        if len(self.stats.failures) < KEEP_FAILURES:
-            self.stats.failures.append(Failure(subscriber.email, code, text, permanent))
         if settle:
             self._settle()
         if self.stats.errors >= self.options.max_errors and not self._stopping:

@@ -210,6 +210,7 @@ _SESSION_TEXT = re.compile(r"authenticat|auth(entication)? required|log ?in (fir
                            r"access denied|sender address rejected|not authori[sz]ed to (relay|send)",
                            re.IGNORECASE)
 _SESSION_STATUS = frozenset({(7, 0), (7, 8), (7, 9), (7, 11), (7, 14)})  # RFC 3463/4954/7504 security
+_TLS_TEXT = re.compile(r"starttls|tls (is )?required|encryption (is )?required", re.IGNORECASE)
 
 
 def enhanced_status(text: str) -> tuple[int, int] | None:
@@ -240,13 +241,20 @@ def _error_for(reply: Reply, stage: str, recipient: str, where: str = "the serve
     and texts like "Relay access denied" are about the session: fatal, no recipient is
     charged. X.1.x (address) and X.2.x (mailbox) are about the recipient. Anything else is
     a permanent failure of unknown scope, which the engine's refusal breaker watches.
+    A 4xx is about the session on the same terms, or as a 421 or "TLS required"; any other
+    4xx (450, 451, 452 to RCPT, a deferred message) is this recipient's to retry.
     """
     text = f"{recipient}: server answered {stage} with {reply}"
-    if 400 <= reply.code < 500:
-        return SMTPTransientError(text, reply.code, reply.text)
     status = enhanced_status(reply.text)
-    if (stage == "MAIL FROM" or reply.code == 530 or (status is not None and status in _SESSION_STATUS)
-            or _SESSION_TEXT.search(reply.text)):
+    about_session = (stage == "MAIL FROM" or reply.code in (421, 530)
+                     or (status is not None and status in _SESSION_STATUS)
+                     or _SESSION_TEXT.search(reply.text) is not None)
+    if 400 <= reply.code < 500:
+        if about_session or _TLS_TEXT.search(reply.text):
+            return SMTPTransientError(f"{where} answered {stage} with {reply}", reply.code, reply.text,
+                                      about_session=True)
+        return SMTPTransientError(text, reply.code, reply.text)
+    if about_session:
         return SMTPSessionRefused(f"{where} answered {stage} with {reply}: {_session_hint(reply, stage)}; "
                                   "no recipient was marked failed", reply.code, reply.text)
     return SMTPPermanentError(text, reply.code, reply.text,
@@ -302,6 +310,9 @@ class SmtpTransport:
                 await client.ehlo()
         except aiosmtplib.SMTPAuthenticationError as exc:
             client.close()
+            if 400 <= exc.code < 500:  # "454 4.7.0 Temporary authentication failure": not the password
+                raise SMTPConnectFailed(f"{endpoint.where} deferred the login for '{url.user}': "
+                                        f"{exc.code} {exc.message}") from None
             raise SMTPFatalError(f"{endpoint.where} refused login for '{url.user}': {exc.code} "
                                  f"{exc.message}; check GIGO_SMTP_PASSWORD") from None
         except (aiosmtplib.SMTPException, OSError) as exc:
@@ -331,6 +342,8 @@ class SmtpTransport:
                                      f"{cause.strerror}")
         if isinstance(cause, ConnectionRefusedError):
             return SMTPConnectFailed(f"{where} refused the connection; is the SMTP server running?")
+        if isinstance(exc, aiosmtplib.SMTPResponseException) and 400 <= exc.code < 500:
+            return SMTPConnectFailed(f"{where} deferred the session: {exc.code} {exc.message}")  # 421 busy
         if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
             return SMTPFatalError(f"{where} refused the session: {exc.code} {exc.message}")
         if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):

@@ -1,10 +1,15 @@
 """The page behind ``unsubscribe_url``: one-click unsubscribe (RFC 8058) that lands in
 the suppression list every send honours.
 
-A small WSGI app (stdlib only), so it runs under ``gigo-mail unsubscribe --serve``
-behind any HTTPS reverse proxy, or under any WSGI server. It serves exactly the path of
-``[newsletter] unsubscribe_url`` and reads the token where the pattern puts
-``{token}`` (a query parameter or a path segment).
+A small WSGI app, run by ``gigo-mail unsubscribe --serve`` under waitress (threads,
+timeouts for slow and idle clients, header and body limits) behind any HTTPS reverse
+proxy, or mounted in any WSGI server. It serves the path of ``[newsletter]
+unsubscribe_url`` and reads the token where the pattern puts ``{token}`` (a query
+parameter or a path segment), plus ``/healthz`` (200 "ok" once the journal opens) and
+``/suppressions`` (the suppression list for ``send`` on another machine, behind the
+sync key; see ``sync``). Every request is treated as hostile: bodies are capped before
+they are read, a bad Content-Length is a 400, nothing the client sends is echoed
+unescaped, and there is no access log (it would hold subscribers' tokens).
 
 * ``POST`` (what Gmail and Yahoo send for one-click, body ``List-Unsubscribe=One-Click``,
   and what the confirmation button sends): verify the token, suppress the address, 200.
@@ -17,17 +22,43 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from .config import Config
 from .errors import ConfigError, GigoError, TokenError, listen_failure
 from .journal import Journal
+from .sync import SYNC_PATH, authorized
+from .sync import page as sync_page
 from .unsubscribe import verify_token
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
-MAX_BODY = 4096
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+MAX_BODY = 4096  # "List-Unsubscribe=One-Click" is 26 bytes; the page's form sends the same
+HEALTH_PATH = "/healthz"
+_SECURITY_HEADERS = [("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"),
+                     ("X-Robots-Tag", "noindex"), ("X-Content-Type-Options", "nosniff"),
+                     ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
+                                                 "form-action 'self'; frame-ancestors 'none'")]
+
+
+class _BadBody(Exception):
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """The request body, at most MAX_BODY bytes; a bad or too large Content-Length is refused
+    before anything is read (a negative one must not mean "read everything")."""
+    raw = str(environ.get("CONTENT_LENGTH") or "0").strip()
+    if not raw.isdigit() or not raw.isascii():
+        raise _BadBody("400 Bad Request")
+    length = int(raw)
+    if length > MAX_BODY:
+        raise _BadBody("413 Content Too Large")
+    return environ["wsgi.input"].read(length) if length else b""
 
 
 class TokenLocation:
@@ -69,7 +100,14 @@ def _page(title: str, body: str, newsletter: str) -> bytes:
             ).encode()
 
 
-def make_app(config: Config) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+def _plain(start: StartResponse, status: str, body: bytes, content_type: str = "text/plain; charset=utf-8",
+           extra: Iterable[tuple[str, str]] = ()) -> list[bytes]:
+    start(status, [("Content-Type", content_type), ("Content-Length", str(len(body))), *_SECURITY_HEADERS,
+                   *extra])
+    return [body]
+
+
+def make_app(config: Config) -> WsgiApp:
     """The WSGI app for ``config``'s newsletter; suppressions go to its journal."""
     where = str(config.path)
     location = TokenLocation(config.newsletter.unsubscribe_url, where)
@@ -78,14 +116,35 @@ def make_app(config: Config) -> Callable[[dict[str, Any], StartResponse], Iterab
 
     def respond(start: StartResponse, status: str, title: str, body: str) -> list[bytes]:
         page = _page(title, body, name)
-        start(status, [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page))),
-                       ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"),
-                       ("X-Robots-Tag", "noindex")])
-        return [page]
+        return _plain(start, status, page, "text/html; charset=utf-8")
+
+    def health(start: StartResponse) -> list[bytes]:
+        try:
+            with Journal.for_root(config.root) as journal:
+                journal.is_suppressed("")
+        except GigoError:
+            return _plain(start, "503 Service Unavailable", b"journal unavailable\n")
+        return _plain(start, "200 OK", b"ok\n")
+
+    def suppressions(environ: dict[str, Any], start: StartResponse) -> list[bytes]:
+        if not authorized(secret, str(environ.get("HTTP_AUTHORIZATION", ""))):
+            return _plain(start, "401 Unauthorized", b"a sync key is required\n",
+                          extra=[("WWW-Authenticate", 'Bearer realm="gigo-mail"')])
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        after_at = query.get("after_at", [""])[0][:64]
+        after_key = query.get("after_key", [""])[0][:400]
+        with Journal.for_root(config.root) as journal:
+            body = sync_page(journal, after_at, after_key)
+        return _plain(start, "200 OK", body, "application/json")
 
     def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
-        token = location.token(environ.get("PATH_INFO", "/"), environ.get("QUERY_STRING", ""))
+        path = environ.get("PATH_INFO", "/")
+        if path == HEALTH_PATH and method in ("GET", "HEAD"):
+            return health(start)
+        if path == SYNC_PATH and method in ("GET", "HEAD"):
+            return suppressions(environ, start)
+        token = location.token(path, environ.get("QUERY_STRING", ""))
         if token is None:
             return respond(start, "404 Not Found", "Not found", "<p>There is nothing here.</p>")
         try:
@@ -96,11 +155,9 @@ def make_app(config: Config) -> Callable[[dict[str, Any], StartResponse], Iterab
                            "itself, or reply to the newsletter and ask to be removed.</p>")
         if method == "POST":
             try:
-                length = min(int(environ.get("CONTENT_LENGTH") or 0), MAX_BODY)
-            except ValueError:
-                length = 0
-            if length:
-                environ["wsgi.input"].read(length)  # "List-Unsubscribe=One-Click" or the form's button
+                _read_body(environ)  # "List-Unsubscribe=One-Click" or the form's button
+            except _BadBody as exc:
+                return respond(start, exc.status, "Not accepted", "<p>Use the link in the email.</p>")
             with Journal.for_root(config.root) as journal:
                 journal.suppress([address], "one-click unsubscribe")
             return respond(start, "200 OK", "You are unsubscribed",
@@ -119,20 +176,49 @@ def make_app(config: Config) -> Callable[[dict[str, Any], StartResponse], Iterab
     return app
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        """No access log: it would hold subscribers' tokens."""
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one client may cost the server. The defaults suit a page behind an HTTPS proxy."""
+
+    threads: int = 8  # requests handled at once; reading and writing are asynchronous
+    connection_limit: int = 200  # open connections; more wait in the backlog
+    channel_timeout: float = 30.0  # seconds without progress before a connection is closed
+    cleanup_interval: float = 10.0  # how often idle connections are looked for
+    max_header: int = 16 * 1024
+    max_body: int = MAX_BODY
+    loop_timeout: float = 1.0  # how long the event loop waits when nothing happens (shutdown latency)
 
 
-def serve(config: Config, host: str, port: int, on_ready: Callable[[str], None] | None = None) -> None:
-    """Run the app with the stdlib server until interrupted (put HTTPS in front of it)."""
+DEFAULT_LIMITS = ServeLimits()
+
+
+def make_server(config: Config, host: str, port: int, limits: ServeLimits = DEFAULT_LIMITS) -> Any:
+    """The page under waitress, bound and ready (``.effective_port``, ``.run()``, ``.close()``)."""
+    from waitress.server import create_server
+
     app = make_app(config)
     try:
-        server = make_server(host, port, app, handler_class=_QuietHandler)
+        return create_server(app, host=host, port=port, threads=limits.threads,
+                             connection_limit=limits.connection_limit,
+                             channel_timeout=limits.channel_timeout,
+                             cleanup_interval=limits.cleanup_interval,
+                             max_request_header_size=limits.max_header,
+                             max_request_body_size=limits.max_body, inbuf_overflow=limits.max_body,
+                             asyncore_use_poll=True, asyncore_loop_timeout=limits.loop_timeout, ident="",
+                             expose_tracebacks=False,
+                             clear_untrusted_proxy_headers=True)
     except OSError as exc:
         raise GigoError(listen_failure(exc, f"{host}:{port}", "is the page already running?")) from exc
-    with server:
+
+
+def serve(config: Config, host: str, port: int, on_ready: Callable[[str], None] | None = None,
+          limits: ServeLimits = DEFAULT_LIMITS) -> None:
+    """Run the page until interrupted (put HTTPS in front of it)."""
+    server = make_server(config, host, port, limits)
+    try:
         if on_ready is not None:
             path = TokenLocation(config.newsletter.unsubscribe_url, "").path
-            on_ready(f"http://{host}:{server.server_port}{path}")
-        server.serve_forever()
+            on_ready(f"http://{host}:{server.effective_port}{path}")
+        server.run()
+    finally:
+        server.close()
