@@ -573,6 +573,87 @@ def start_postfix() -> Iterator[Callable[..., PostfixServer]]:
         server.stop()
 
 
+class DnsServer:
+    """dnsmasq on 127.0.0.1 serving only the records a test gives it (no upstream, no /etc/hosts)."""
+
+    BINARY = "/usr/sbin/dnsmasq"
+
+    def __init__(self, folder: Path, zones: list[str], lines: list[str]) -> None:
+        import shutil
+        import socket
+        import subprocess
+
+        binary = shutil.which("dnsmasq") or (self.BINARY if Path(self.BINARY).exists() else None)
+        if binary is None:
+            pytest.skip("dnsmasq is not installed (Debian: dnsmasq-base)")
+        conf = folder / "dnsmasq.conf"
+        conf.write_text("\n".join([*(f"local=/{zone}/" for zone in zones), *lines]) + "\n")
+        for _ in range(5):  # a free UDP port may be taken between probe and bind: try again
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = int(probe.getsockname()[1])
+            self.process = subprocess.Popen(
+                [binary, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
+                 f"--port={self.port}",
+                 "--listen-address=127.0.0.1", "--bind-interfaces", f"--conf-file={conf}",
+                 f"--pid-file={folder / 'dnsmasq.pid'}", "--user=" + _current_user(), "--log-facility=-"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            if self._ready():
+                return
+            self.process.kill()
+            self.process.wait()
+        raise RuntimeError("dnsmasq did not start")
+
+    def _ready(self) -> bool:
+        import dns.exception
+        import dns.message
+        import dns.query
+
+        for _ in range(100):
+            if self.process.poll() is not None:
+                return False
+            try:
+                dns.query.udp(dns.message.make_query("ready.invalid.", "A"), "127.0.0.1", port=self.port,
+                              timeout=0.1)
+                return True
+            except (dns.exception.Timeout, OSError):
+                continue
+        return False
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(5)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+
+def _current_user() -> str:
+    import os
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+@pytest.fixture
+def start_dns(tmp_path: Path) -> Iterator[Callable[[list[str], list[str]], DnsServer]]:
+    """Factory: start_dns(zones, dnsmasq config lines) -> a running DnsServer."""
+    servers: list[DnsServer] = []
+
+    def start(zones: list[str], lines: list[str]) -> DnsServer:
+        folder = tmp_path / f"dns{len(servers)}"
+        folder.mkdir()
+        server = DnsServer(folder, zones, lines)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
 @pytest.fixture
 def server_root() -> Iterator[Path]:
     """A folder for private Postfix and Dovecot instances (reachable by their unprivileged users)."""

@@ -39,6 +39,11 @@ def test_page_shows_both_widths_text_source_and_report(running: Running) -> None
     assert f"{current.html_bytes} bytes" in page
     assert "104448 bytes" in page
     assert "Content-Security-Policy" in headers
+    # the preflight's offline part: a score per client family, escaped, and where the rest is
+    assert "<h2>Preflight</h2>" in page and "Outlook " in page and "Samsung Email " in page
+    assert "&lt;style&gt; element" in page and "<style> element" not in page
+    assert "gigo-mail check 007" in page
+    assert {f.area for f in current.checks} >= {"compat"}
 
     status, headers, email_html = running.get("/email.html")
     assert status == 200

@@ -12,6 +12,7 @@ The modules, in the order an issue flows through them (see ARCHITECTURE.md)::
     list_formats      platform exports: recognised by header, who opted out
     segment           --tag / --where: which rows a run is for
     message           one subscriber's message as wire-ready bytes
+    dkim_sign         its DKIM signature, over the final bytes
     campaign          one send set up from the config and the options (the core entry point)
     selection         the resume policy: who in the list is sent in this run; the plan
     sender            the engine: worker pool, retries, error threshold, rate limit
@@ -27,7 +28,8 @@ Around the pipeline: preview (the live preview server), inbox (the capture SMTP
 server), unsubscribe and unsubscribe_web (the one-click unsubscribe page), sync
 (its suppressions pulled before a send), verp, mailsource, bounces and answers (what
 comes back after a send, acted on), publish (the static web archive and its feeds:
-publish_pages, publish_feeds, publish_serve, site_paths), screenshot, scaffold.
+publish_pages, publish_feeds, publish_serve, site_paths), check (the preflight:
+check_dns, check_links, check_compat, check_spam, check_report), screenshot, scaffold.
 
 What a program may import from here: ``make_app(config)``, the unsubscribe page as a
 WSGI app for any WSGI server, and ``load_config`` to make its argument.

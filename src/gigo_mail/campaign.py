@@ -30,6 +30,7 @@ from types import TracebackType
 
 from .compile import CompiledIssue, build_dir, compile_issue
 from .config import Config
+from .dkim_sign import signer_for
 from .env import smtp_password
 from .errors import CompileError, ConfirmationRequired
 from .issue import find_issue
@@ -200,7 +201,8 @@ def prepare_send(config: Config, request: SendRequest,
     config = compiled.config
     segment = Segment.build(request.tags, request.where)
     options = send_options(config, request, segment)
-    factory = MessageFactory(compiled, secret=config.secret(), test=bool(request.to))
+    factory = MessageFactory(compiled, secret=config.secret(), test=bool(request.to),
+                             signer=signer_for(config))
 
     if request.dry_run:
         folder = request.out or build_dir(compiled) / "outbox"

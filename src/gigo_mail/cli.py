@@ -57,6 +57,8 @@ def _register_all() -> None:
     from . import (
         cli_bounces,
         cli_build,
+        cli_check,
+        cli_dkim,
         cli_inbox,
         cli_lists,
         cli_preview,
@@ -65,8 +67,8 @@ def _register_all() -> None:
         cli_workflow,
     )
 
-    for module in (cli_build, cli_preview, cli_send, cli_lists, cli_bounces, cli_inbox, cli_workflow,
-                   cli_publish):
+    for module in (cli_build, cli_check, cli_preview, cli_send, cli_lists, cli_bounces, cli_inbox,
+                   cli_workflow, cli_publish, cli_dkim):
         module.register(app)
 
 

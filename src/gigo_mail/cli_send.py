@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .campaign import Campaign, SendRequest, prepare_send
+from .cli_check import warn_before_send
 from .compile import CompiledIssue
 from .config import Smtp, load_config, shown_path
 from .console import console, err_console, facts_table
@@ -299,6 +300,8 @@ def _command(request: SendRequest, yes: bool) -> int:
     ask = _ask_password if sys.stdin.isatty() else None
     with prepare_send(load_config(), request, ask) as campaign:
         compiled = campaign.compiled
+        if campaign.url is not None:
+            warn_before_send(compiled, str(campaign.url))
         if request.dry_run:
             where = "nowhere (render only)" if request.no_write else f"{campaign.folder}/*.eml"
             mode = ("mode", "dry run: no connection, no journal")

@@ -88,6 +88,41 @@ class Site:
 
 
 @dataclass(frozen=True)
+class Dkim:
+    """Where the DKIM keys are. The keys themselves never live here: a file or the environment."""
+
+    selector: str = ""
+    key_file: str = ""  # PEM, relative to the newsletter root; env GIGO_DKIM_KEY holds the PEM instead
+    domain: str = ""  # d=; the From domain when empty
+    ed25519_selector: str = ""  # an optional second signature (RFC 8463), never instead of RSA
+    ed25519_key_file: str = ""  # env GIGO_DKIM_ED25519_KEY holds the PEM instead
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.selector)
+
+    def key_pem(self, root: Path, ed25519: bool = False) -> tuple[bytes | None, str]:
+        """The PEM (or None when not configured) and where it came from, for messages.
+
+        Order: env GIGO_DKIM_KEY (GIGO_DKIM_ED25519_KEY), then ``key_file``.
+        """
+        name_of_env = env.DKIM_ED25519_KEY if ed25519 else env.DKIM_KEY
+        value = env.get(name_of_env)
+        if value:
+            return value.encode(), f"env {name_of_env}"
+        name = self.ed25519_key_file if ed25519 else self.key_file
+        if not name:
+            return None, ""
+        path = root / name
+        try:
+            return path.read_bytes(), str(path)
+        except OSError as exc:
+            key = "ed25519_key_file" if ed25519 else "key_file"
+            raise ConfigError(f"{root / CONFIG_NAME} [dkim] {key}: cannot read {path}: {exc.strerror}; "
+                              f"fix the path or set {name_of_env}") from exc
+
+
+@dataclass(frozen=True)
 class UnsubscribeSync:
     """Where ``send`` pulls suppressions from when the one-click page runs on another machine."""
 
@@ -142,11 +177,12 @@ class SuppressionSettings:
 
 
 # The sections of gigo-mail.toml, the keys spelled differently from their field, and the top level.
-SECTIONS: dict[str, type] = {"newsletter": Newsletter, "smtp": Smtp, "site": Site,
+SECTIONS: dict[str, type] = {"newsletter": Newsletter, "smtp": Smtp, "site": Site, "dkim": Dkim,
                              "unsubscribe": UnsubscribeSync, "bounces": Bounces, "list": ListSettings,
                              "suppression": SuppressionSettings}
 _ALIASES: dict[str, dict[str, str]] = {"newsletter": {"from": "from_addr"}, "smtp": {}, "site": {},
-                                       "unsubscribe": {}, "bounces": {}, "list": {}, "suppression": {}}
+                                       "dkim": {}, "unsubscribe": {}, "bounces": {}, "list": {},
+                                       "suppression": {}}
 TOP_LEVEL_KEYS = ("unsubscribe_secret",)
 # front matter / toml key -> Newsletter field name
 _NEWSLETTER_KEYS = {f.name: f.name for f in fields(Newsletter)} | _ALIASES["newsletter"]
@@ -168,6 +204,7 @@ class Config:
     smtp: Smtp
     unsubscribe_secret: str = ""
     site: Site = field(default_factory=Site)
+    dkim: Dkim = field(default_factory=Dkim)
     unsubscribe: UnsubscribeSync = field(default_factory=UnsubscribeSync)
     bounces: Bounces = field(default_factory=Bounces)
     list_settings: ListSettings = field(default_factory=ListSettings)
@@ -300,6 +337,9 @@ def load_config(root: Path | None = None) -> Config:
     site = _pick(Site, data.get("site", {}), f"{path} [site]", _ALIASES["site"])
     if not isinstance(site.per_page, int) or isinstance(site.per_page, bool) or site.per_page < 1:
         raise ConfigError(f"{path}: [site] per_page must be a whole number of at least 1")
+    dkim = _pick(Dkim, data.get("dkim", {}), f"{path} [dkim]", _ALIASES["dkim"])
+    if (dkim.key_file or dkim.domain) and not dkim.selector:
+        raise ConfigError(f"{path}: [dkim] needs a 'selector' (the name in selector._domainkey.domain)")
     sync = _pick(UnsubscribeSync, data.get("unsubscribe", {}), f"{path} [unsubscribe]", {})
     bounces = _pick(Bounces, data.get("bounces", {}), f"{path} [bounces]", {})
     if bounces.verp and "@" not in bounces.envelope_base(newsletter.from_address):
@@ -323,5 +363,5 @@ def load_config(root: Path | None = None) -> Config:
             or suppression.soft_bounces < 1):
         raise ConfigError(f"{path}: [suppression] soft_bounces must be a whole number of issues, 1 or more")
     return Config(root=root, newsletter=newsletter, smtp=smtp,
-                  unsubscribe_secret=str(data.get("unsubscribe_secret", "")), site=site, unsubscribe=sync,
-                  bounces=bounces, list_settings=list_settings, suppression=suppression)
+                  unsubscribe_secret=str(data.get("unsubscribe_secret", "")), site=site, dkim=dkim,
+                  unsubscribe=sync, bounces=bounces, list_settings=list_settings, suppression=suppression)

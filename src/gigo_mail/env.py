@@ -1,6 +1,6 @@
 """Every environment variable gigo-mail reads, read here and nowhere else.
 
-Secrets (the SMTP password, the unsubscribe secret) come from here, a file or a
+Secrets (the SMTP password, the unsubscribe secret, DKIM keys) come from here, a file or a
 prompt, never from a command-line argument. Where a value from the environment
 ranks against gigo-mail.toml and the command line is decided in ``config``.
 """
@@ -18,6 +18,8 @@ SYNC_CAFILE = "GIGO_SYNC_CAFILE"
 IMAP_PASSWORD = "GIGO_IMAP_PASSWORD"
 IMAP_CAFILE = "GIGO_IMAP_CAFILE"
 CHROMIUM = "GIGO_CHROMIUM"
+DKIM_KEY = "GIGO_DKIM_KEY"  # the RSA private key's PEM text, instead of [dkim] key_file
+DKIM_ED25519_KEY = "GIGO_DKIM_ED25519_KEY"
 
 
 def get(name: str) -> str:

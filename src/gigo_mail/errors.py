@@ -47,6 +47,14 @@ class TokenError(GigoError):
     """An unsubscribe token is malformed or its signature does not verify."""
 
 
+class DkimError(GigoError):
+    """A DKIM key is missing, unreadable or unusable."""
+
+
+class CheckError(GigoError):
+    """A preflight check could not run at all (a bad --dns, a resolver that never answers)."""
+
+
 class SyncError(GigoError):
     """Suppressions could not be pulled from (or served to) the unsubscribe endpoint."""
 

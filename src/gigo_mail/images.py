@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from lxml import html as lxml_html
 from PIL import Image, UnidentifiedImageError
@@ -51,11 +52,12 @@ class Sized:
                 "give its width and height to set one")
 
 
-def image_size(path: Path) -> tuple[int, int] | None:
+def image_size(source: Path | IO[bytes]) -> tuple[int, int] | None:
     """(width, height) in pixels as a mail client shows it (EXIF rotation applied), or None
-    when the file is not an image Pillow can read (SVG, say)."""
+    when the file (or the bytes, e.g. a downloaded image's first megabyte) is not an image
+    Pillow can read (SVG, say)."""
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             width, height = image.size
             if image.getexif().get(_EXIF_ORIENTATION) in _ROTATED:
                 width, height = height, width

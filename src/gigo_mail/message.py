@@ -28,6 +28,7 @@ from itertools import count
 from typing import Protocol
 
 from .compile import CompiledIssue
+from .dkim_sign import DkimSigner
 from .errors import ConfigError
 from .slots import SAMPLE_VALUES, sample_fields, split
 from .text import one_line
@@ -158,7 +159,8 @@ def _address_header(name: str, display: str, address: str) -> bytes:
 class MessageFactory:
     """Builds each subscriber's message from one compiled issue."""
 
-    def __init__(self, compiled: CompiledIssue, *, secret: bytes, test: bool = False) -> None:
+    def __init__(self, compiled: CompiledIssue, *, secret: bytes, test: bool = False,
+                 signer: DkimSigner | None = None) -> None:
         newsletter = compiled.config.newsletter
         compiled.config.require("from_addr")
         if not (newsletter.unsubscribe_url or newsletter.unsubscribe_mailto):
@@ -190,6 +192,9 @@ class MessageFactory:
                   if newsletter.unsubscribe_mailto else "")
         self._unsubscribe_tail = (f",\r\n {mailto}" if mailto else "").encode("ascii") + CRLF
         self._unsubscribe_mailto_only = f"List-Unsubscribe: {mailto}\r\n".encode("ascii")
+        self._signer = signer
+        if signer is not None:
+            signer.prepare([*self._skeleton, *self._text.literals, *self._html.literals, SOFT_BREAK])
 
     def _prebuild(self, display: str) -> tuple[bytes, tuple[bytes, bytes, bytes]]:
         n = self._newsletter
@@ -203,7 +208,7 @@ class MessageFactory:
         if n.unsubscribe_url:
             head.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
         head.append(b"MIME-Version: 1.0\r\n")
-        head.append(f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode())
+        head.append(f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'.encode())
         text_head = (f"--{boundary}\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n"
                      "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode()
         html_part_head = (b'Content-Type: text/html; charset="utf-8"\r\n'
@@ -273,17 +278,15 @@ class MessageFactory:
         else:
             subject_header = self._subject_static
         text_head, html_head, end = self._skeleton
-        parts = [
+        head = [
             _address_header("To", subscriber.name, subscriber.smtp_address),
             subject_header,
             self._date(),
             f"Message-ID: {message_id}\r\n".encode(),
             self._list_unsubscribe(url),
             self._static_head,
-            text_head,
-            *self._text.render(text_values),
-            html_head,
-            *self._html.render(html_values),
-            end,
         ]
-        return BuiltMessage(message_id, b"".join(parts))
+        body = [text_head, *self._text.render(text_values), html_head, *self._html.render(html_values), end]
+        if self._signer is not None:  # the bytes are final here: sign exactly what is sent
+            head.insert(0, self._signer.signature_fields(b"".join(head), body))
+        return BuiltMessage(message_id, b"".join([*head, CRLF, *body]))

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from .check import local_checks
+from .check_report import Finding
 from .compile import GMAIL_CLIP_BYTES, compile_issue
 from .config import CONFIG_NAME, load_config
 from .errors import GigoError
@@ -44,6 +46,7 @@ class Rendered:
     compile_ms: float = 0.0
     images: tuple[str, ...] = ()  # how each local image travels; sizes not known
     folder: Path | None = None  # where the issue's relative images live
+    checks: tuple[Finding, ...] = ()  # the preflight's offline part (check.local_checks)
 
     @property
     def clip_ratio(self) -> float:
@@ -75,6 +78,7 @@ class IssueBuilder:
             compile_ms=report.compile_ms,
             images=tuple(report.images),
             folder=self.issue.folder,
+            checks=tuple(local_checks(compiled)),
         )
 
     def watch_paths(self) -> list[Path]:

@@ -100,13 +100,21 @@ def next_number(root: Path) -> int:
     return max(numbers, default=0) + 1
 
 
+# What `new` writes for a field the author must still fill in (check fails while it is there).
+PLACEHOLDERS = {
+    "title": "Title of issue ",
+    "subject": "Subject line of issue ",
+    "preheader": "One line that inboxes show after the subject; keep it under 90 characters",
+}
+
+
 def issue_text(number: int, today: date, title: str | None = None) -> str:
     """The Markdown file of a fresh issue: front matter to fill in, and a first heading."""
     meta = {
         "number": number,
-        "title": title or f"Title of issue {number:03d}",
-        "subject": title or f"Subject line of issue {number:03d}",
-        "preheader": "One line that inboxes show after the subject; keep it under 90 characters",
+        "title": title or f"{PLACEHOLDERS['title']}{number:03d}",
+        "subject": title or f"{PLACEHOLDERS['subject']}{number:03d}",
+        "preheader": PLACEHOLDERS["preheader"],
         "date": today,
     }
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
