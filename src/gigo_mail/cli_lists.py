@@ -25,7 +25,6 @@ from .list_formats import unclear_message
 from .list_import import suppressions_from_file
 from .subscribers import SKIP_KINDS, ListReport, check_address, check_list
 from .unsubscribe import verify_token
-from .unsubscribe_web import serve as serve_unsubscribe_page
 
 subscribers_app = typer.Typer(help="Check subscriber lists.", no_args_is_help=True)
 
@@ -343,6 +342,8 @@ def unsubscribe(
 
 
 def _serve_unsubscribe_page(config: Config, host: str, port: int) -> None:
+    from .unsubscribe_web import serve as serve_unsubscribe_page  # the web server only when serving
+
     def ready(url: str) -> None:
         console.print(f"One-click unsubscribe page at {escape(url)}; suppressions go to "
                       f"{escape(str(config.state_dir))}. Ctrl-C stops.")

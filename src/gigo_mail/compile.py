@@ -3,6 +3,8 @@
 The result keeps per-recipient values as slot tokens (see ``slots``, the slot
 contract), so sending fills them and never compiles again. Compiling
 touches no network: MJML is asked for no web fonts, and premailer may not fetch.
+premailer, cssutils, lxml and mjml are imported here when compiling, not at import
+time: ``gigo-mail --help`` and ``status`` never load them.
 """
 
 from __future__ import annotations
@@ -17,10 +19,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import premailer
-from lxml import html as lxml_html
-from mjml import mjml2html
 
 from . import markdown
 from .config import Config
@@ -141,6 +139,8 @@ class CompiledIssue:
 def _premailer(html: str) -> str:
     """Inline the CSS. lxml drops the doctype; put it back, or browsers and some mail
     clients fall into quirks mode and the layout's widths and line heights shift."""
+    import premailer
+
     try:
         inlined = premailer.Premailer(
             html,
@@ -213,6 +213,8 @@ def _check(html: str, issue: Issue, report: BuildReport) -> None:
     elif level == "near":
         report.warnings.append(f"HTML is {size / 1024:.1f} KB, over {GMAIL_CLIP_NEAR * 100:.0f} % of Gmail's "
                                "102 KB clipping limit")
+    from lxml import html as lxml_html
+
     doc = lxml_html.fromstring(html)
     for img in doc.iter("img"):
         if not (img.get("alt") or "").strip():
@@ -306,6 +308,8 @@ def compile_issue(config: Config, issue: Issue) -> CompiledIssue:
     template = config.newsletter.template
     body_html = markdown.to_html(body_md)
     mjml_source = render(html_env, f"{template}/email.mjml.j2", {**context, "body": markup(body_html)})
+    from mjml import mjml2html
+
     try:
         compiled_html = mjml2html(mjml_source, fonts={})
     except ValueError as exc:

@@ -22,10 +22,12 @@ import weakref
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+if TYPE_CHECKING:  # aiosmtpd is imported when an inbox starts, not for every command
+    from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from .config import STATE_DIR, find_root
 from .errors import listen_failure
@@ -101,15 +103,23 @@ class Chaos:
 
 def _accept_any_login(*_: Any) -> AuthResult:
     """The inbox needs no login, but accepts one so a config with a user name works."""
+    from aiosmtpd.smtp import AuthResult
+
     return AuthResult(success=True)
 
 
-class _InboxSMTP(SMTP):
-    async def push(self, status: Any) -> None:
-        await super().push(status)
-        # RFC 5321: 421 means the server closes the channel; chaos mode honours that.
-        if str(status).startswith("421") and self.transport is not None:
-            self.transport.close()
+@cache
+def _inbox_smtp() -> type[SMTP]:
+    from aiosmtpd.smtp import SMTP
+
+    class _InboxSMTP(SMTP):
+        async def push(self, status: Any) -> None:
+            await super().push(status)
+            # RFC 5321: 421 means the server closes the channel; chaos mode honours that.
+            if str(status).startswith("421") and self.transport is not None:
+                self.transport.close()
+
+    return _InboxSMTP
 
 
 class _Handler:
@@ -168,7 +178,7 @@ class InboxServer:
 
     # -- receiving -------------------------------------------------------------------------
     def _make_protocol(self) -> SMTP:
-        protocol = _InboxSMTP(
+        protocol = _inbox_smtp()(
             _Handler(self), loop=self._loop, enable_SMTPUTF8=True, decode_data=False,
             hostname="gigo-mail-inbox", ident="gigo-mail inbox", data_size_limit=_MAX_MESSAGE,
             authenticator=_accept_any_login, auth_require_tls=False,

@@ -41,8 +41,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from email_validator import EmailNotValidError, validate_email
-
 from .config import Config, ListSettings
 from .errors import SubscriberListError
 from .list_formats import (
@@ -122,7 +120,11 @@ class ListReport:
 
 
 def _validate(email: str) -> tuple[str, str, bool]:
-    """(key, smtp_address, needs_smtputf8) or EmailNotValidError."""
+    """(key, smtp_address, needs_smtputf8) or ValueError (email-validator's EmailNotValidError).
+
+    email-validator is imported on first use, so commands that read no list never load it."""
+    from email_validator import validate_email
+
     checked = validate_email(email, check_deliverability=False, allow_smtputf8=True)
     key = checked.normalized.lower()
     if checked.ascii_email:
@@ -130,7 +132,7 @@ def _validate(email: str) -> tuple[str, str, bool]:
     return key, f"{checked.local_part}@{checked.ascii_domain}", True
 
 
-def _why(exc: EmailNotValidError) -> str:
+def _why(exc: ValueError) -> str:
     """email-validator's explanation, without its final period (it goes mid-sentence)."""
     return str(exc).rstrip(".")
 
@@ -145,7 +147,7 @@ def address_key(email: str) -> str:
         return text.lower()
     try:
         return _validate(text)[0]
-    except EmailNotValidError:
+    except ValueError:
         return unicodedata.normalize("NFC", text).lower()
 
 
@@ -154,7 +156,7 @@ def check_address(email: str) -> str:
     text = email.strip()
     try:
         return _validate(text)[0]
-    except EmailNotValidError as exc:
+    except ValueError as exc:
         raise SubscriberListError(f"'{text}' is not a valid address: {_why(exc)}") from None
 
 
@@ -166,7 +168,7 @@ def sample_subscriber(email: str, name: str = "", *, fields: Mapping[str, str] |
     text = email.strip()
     try:
         key, smtp_address, needs_utf8 = _validate(text)
-    except EmailNotValidError as exc:
+    except ValueError as exc:
         raise SubscriberListError(f"'{text}' is not a valid address: {_why(exc)}") from None
     values = {"email": text, "name": clean_text(name)}
     values.update({k.strip().lower(): clean_text(str(v)) for k, v in (fields or {}).items()})
@@ -290,7 +292,7 @@ def _stream(table: CsvTable, columns: list[str], fmt: ListFormat,
             continue
         try:
             key, smtp_address, needs_utf8 = _validate(email)
-        except EmailNotValidError as exc:
+        except ValueError as exc:
             yield SkippedRow(line, email, "invalid", f"'{email}' is not a valid address: {_why(exc)}")
             continue
         first_line = seen.add(key, line)

@@ -20,10 +20,8 @@ import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
-
-import aiosmtplib
 
 from .config import Smtp
 from .errors import (
@@ -37,6 +35,9 @@ from .errors import (
 )
 from .net import is_loopback
 from .wire import Reply, ReplyReader, WireClosed, WireTimeout
+
+if TYPE_CHECKING:  # imported on the first connection, not by every command
+    import aiosmtplib
 
 __all__ = [
     "FileTransport",
@@ -293,6 +294,8 @@ class SmtpTransport:
 
     async def open(self) -> None:
         """Connect, greet, secure and log in; then take over the socket for the hot path."""
+        import aiosmtplib
+
         await self.close()
         endpoint, url = self.endpoint, self.endpoint.url
         use_tls = url.tls == "implicit"
@@ -333,6 +336,8 @@ class SmtpTransport:
         self.messages = 0
 
     def _open_error(self, exc: BaseException) -> SMTPFatalError:
+        import aiosmtplib
+
         where, cause = self.endpoint.where, _root_cause(exc)
         if isinstance(cause, ssl.SSLError) or "SSL" in str(exc):
             reason = getattr(cause, "verify_message", None) or getattr(cause, "reason", None) or cause
