@@ -1,6 +1,6 @@
 """How fast does `gigo-mail send` deliver, and how much memory does it take?
 
-Run: python bench/send_bench.py [--messages 10000] [--repeat 3] [--dry-run-rows 1000000]
+Run: python bench/send_bench.py [--messages 20000] [--repeat 3] [--dry-run-rows 1000000]
 
 Into Postfix's smtp-sink on 127.0.0.1 (an aiosmtpd sink if smtp-sink is missing: it
 saturates near 700 msg/s, so the figures are then the sink's, and the script says so):
@@ -15,7 +15,8 @@ saturates near 700 msg/s, so the figures are then the sink's, and the script say
 
 Each runs in its own process; peak RSS comes from wait4(). Medians over the repeats.
 Then peak RSS of a --dry-run --no-write over a generated list of --dry-run-rows rows
-(every message rendered, none written: writing a million files measures the disk).
+(every message rendered, none written: writing a million files measures the disk),
+and how long `gigo-mail --help` takes (median of 11).
 """
 
 from __future__ import annotations
@@ -44,6 +45,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{what} did not start on port {port}")
+
+
+def factory_for(root: Path) -> int:
+    """The size of one subscriber's message of issue 011 (what smtp-source sends)."""
+    from gigo_mail.subscribers import sample_subscriber
+
+    _, factory = _factory(root)
+    return len(factory.build(sample_subscriber("reader1@example.com", "Reader 1")).data)
 
 
 def make_root(folder: Path, rows: int) -> Path:
@@ -127,14 +147,35 @@ def _finish(process: subprocess.Popen[bytes], out: bytes, err: bytes) -> dict[st
 def timed(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
           ) -> tuple[float, float, int, bytes]:
     """(seconds, peak RSS MB, exit code, stderr) of a child process, via wait4."""
+    seconds, peak, code, err, _ = timed_cpu(command, cwd, env)
+    return seconds, peak, code, err
+
+
+def timed_cpu(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+              ) -> tuple[float, float, int, bytes, float]:
+    """timed(), and the CPU seconds (user + system) the child used."""
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert process.stderr is not None
+    err = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
-    err = process.stderr.read()
     process.returncode = os.waitstatus_to_exitcode(status)
-    return seconds, usage.ru_maxrss / 1024, process.returncode, err
+    return seconds, usage.ru_maxrss / 1024, process.returncode, err, usage.ru_utime + usage.ru_stime
+
+
+def startup(repeat: int = 11) -> tuple[float, float]:
+    """Median seconds of `gigo-mail --help`, and of a bare `python -c pass` (the floor)."""
+    def median_of(command: list[str]) -> float:
+        runs = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
+            runs.append(time.perf_counter() - start)
+        return statistics.median(runs)
+
+    gigo = [sys.executable, "-c", "from gigo_mail.cli import main; main()", "--help"]
+    return median_of(gigo), median_of([sys.executable, "-c", "pass"])
 
 
 def measured_child(mode: str, root: Path, url: str, count: int) -> dict[str, float]:
@@ -164,14 +205,7 @@ class Sink:
             command = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}", "-c",
                        "aiosmtpd.handlers.Sink"]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit(f"{self.kind} did not start on port {self.port}")
+        wait_for_port(self.port, self.kind)
 
     @property
     def url(self) -> str:
@@ -185,7 +219,7 @@ class Sink:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dry-run-rows", type=int, default=1_000_000, help="0 to skip")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -203,10 +237,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="gigo-send-bench-"))
     try:
         root = make_root(work / "nl", args.messages)
-        _, factory = _factory(root)
-        from gigo_mail.subscribers import sample_subscriber
-
-        size = len(factory.build(sample_subscriber("reader1@example.com", "Reader 1")).data)
+        size = factory_for(root)
         sink = Sink()
         print(f"sink: {sink.kind} on 127.0.0.1:{sink.port}; {args.messages:,} messages of issue 011, "
               f"{size / 1024:.1f} KB each; {args.repeat} repeats; {os.cpu_count()} CPUs")
@@ -215,6 +246,7 @@ def main() -> None:
         figures: dict[str, list[float]] = {"ours": [], "cli": [], "baseline": [], "persistent": [],
                                            "smtp-source": []}
         rss: dict[str, list[float]] = {"ours": [], "cli": [], "baseline": [], "persistent": []}
+        cpu_us: list[float] = []  # CPU of the whole command per message
         env = {**os.environ, "GIGO_UNSUBSCRIBE_SECRET": "bench"}
         gigo = [sys.executable, "-c", "from gigo_mail.cli import main; main()"]
         for round_ in range(1, args.repeat + 1):
@@ -225,12 +257,13 @@ def main() -> None:
             rss["ours"].append(ours["rss_mb"])
 
             shutil.rmtree(root / ".gigo", ignore_errors=True)
-            seconds, peak, code, err = timed([*gigo, "send", "011", "--list", "list.csv", "--yes",
-                                              "--smtp", sink.url], cwd=root, env=env)
+            seconds, peak, code, err, cpu = timed_cpu([*gigo, "send", "011", "--list", "list.csv", "--yes",
+                                                       "--smtp", sink.url], cwd=root, env=env)
             if code != 0:
                 raise SystemExit(f"gigo-mail send failed: {err.decode()[-1000:]}")
             figures["cli"].append(args.messages / seconds)
             rss["cli"].append(peak)
+            cpu_us.append(cpu / args.messages * 1e6)
 
             # a new connection per message is slow: 2,000 of them give a stable rate
             for mode, count in (("baseline", min(args.messages, 2000)), ("persistent", args.messages)):
@@ -259,6 +292,11 @@ def main() -> None:
                 print(f"{label:<44} {statistics.median(figures[key]):15,.0f} {memory}")
         ratio = statistics.median(figures["ours"]) / statistics.median(figures["baseline"])
         print(f"ratio ours / baseline: {ratio:.1f}x")
+        print(f"whole command: {statistics.median(cpu_us):.0f} µs of CPU per message, "
+              f"peak RSS {statistics.median(rss['cli']):.0f} MB (target < 150 MB)")
+        if figures["smtp-source"]:
+            versus = statistics.median(figures["cli"]) / statistics.median(figures["smtp-source"])
+            print(f"whole command / smtp-source: {versus:.2f}x (target >= 0.35x)")
 
         if args.dry_run_rows:
             big = make_root(work / "big", args.dry_run_rows)
@@ -268,6 +306,9 @@ def main() -> None:
                 raise SystemExit(f"dry run failed: {err.decode()[-1000:]}")
             print(f"dry run, {args.dry_run_rows:,} rows rendered (--no-write): {seconds:.0f} s, "
                   f"{args.dry_run_rows / seconds:,.0f} msg/s, peak RSS {peak:.0f} MB")
+        help_s, python_s = startup()
+        print(f"gigo-mail --help: {help_s * 1000:.0f} ms (median of 11; target < 250 ms); "
+              f"python -c pass: {python_s * 1000:.0f} ms")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

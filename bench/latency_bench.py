@@ -1,0 +1,103 @@
+"""How fast does gigo-mail send to a server 50 ms away, where round trips set the pace?
+
+Run: python bench/latency_bench.py [--rtt 50] [--messages 1200] [--repeat 3]
+
+Postfix's smtp-sink (PIPELINING, no CHUNKING) behind ``delay_proxy.py`` (its own
+process), which holds every chunk ``rtt / 2`` each way. Side by side, medians of
+``--repeat`` rounds:
+
+* gigo-mail: the real engine, default settings (8 connections, journal on), issue 011;
+* smtp-source: Postfix's C load generator through the same proxy, 8 sessions, the same
+  message size (it opens a connection per message and does not pipeline);
+* the limit: 8 connections at one round trip per message is ``8 / rtt`` msg/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from send_bench import SOURCE, Sink, factory_for, free_port, make_root, measured_child, timed, wait_for_port
+
+HERE = Path(__file__).resolve().parent
+
+
+class Proxy:
+    """delay_proxy.py in its own process, so it never shares the sender's event loop."""
+
+    def __init__(self, rtt_ms: float, target_port: int) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "delay_proxy.py"), "--rtt", str(rtt_ms),
+             "--listen", f"127.0.0.1:{self.port}", "--to", f"127.0.0.1:{target_port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, "delay_proxy")
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rtt", type=float, default=50.0, help="round trip in milliseconds")
+    parser.add_argument("--messages", type=int, default=1200)
+    parser.add_argument("--source-messages", type=int, default=240)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="gigo-latency-bench-"))
+    sink = proxy = None
+    try:
+        root = make_root(work / "nl", args.messages)
+        size = factory_for(root)
+        sink = Sink()
+        if sink.kind != "smtp-sink":
+            raise SystemExit("this benchmark needs Postfix's smtp-sink (apt-get install postfix)")
+        proxy = Proxy(args.rtt, sink.port)
+        limit = 8 / (args.rtt / 1000)
+        print(f"smtp-sink behind a {args.rtt:g} ms round-trip proxy; {args.messages:,} messages of issue 011 "
+              f"({size / 1024:.1f} KB); {args.repeat} repeats; {os.cpu_count()} CPUs")
+        ours: list[float] = []
+        source: list[float] = []
+        for round_ in range(1, args.repeat + 1):
+            shutil.rmtree(root / ".gigo", ignore_errors=True)
+            result = measured_child("ours", root, proxy.url, args.messages)
+            assert result["sent"] == args.messages, result
+            ours.append(result["sent"] / result["seconds"])
+            if os.path.exists(SOURCE):
+                seconds, _, code, err = timed([SOURCE, "-s", "8", "-m", str(args.source_messages), "-l",
+                                               str(size), "-d", f"127.0.0.1:{proxy.port}"])
+                if code == 0:
+                    source.append(args.source_messages / seconds)
+            print(f"round {round_}: gigo-mail {ours[-1]:,.1f} msg/s"
+                  + (f", smtp-source {source[-1]:,.1f} msg/s" if source else ""), flush=True)
+        print()
+        median = statistics.median(ours)
+        print(f"{'client':<52} {'msg/s (median)':>15}")
+        print(f"{'gigo-mail engine, 8 connections':<52} {median:15,.1f}")
+        if source:
+            print(f"{'smtp-source (C), 8 sessions':<52} {statistics.median(source):15,.1f}")
+        print(f"{'limit at 1 round trip per message (8 / RTT)':<52} {limit:15,.1f}")
+        print(f"gigo-mail / one-round-trip limit: {median / limit:.2f}"
+              + (f"; gigo-mail / smtp-source: {median / statistics.median(source):.1f}x" if source else ""))
+    finally:
+        for server in (proxy, sink):
+            if server is not None:
+                server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
