@@ -80,6 +80,8 @@ class FaultyHandler:
     # where drop_after strikes: "rcpt" (before the final dot), "dot" (after it, message
     # lost) or "kept" (after it, message stored: a queued message whose 250 was lost)
     drop_at: str = "dot"
+    # called with the envelope when a message's final dot has arrived, before the reply
+    on_data: Callable[[Any], None] | None = None
     messages: list[Received] = field(default_factory=list)
     sessions: int = 0
     rcpt_attempts: Counter[str] = field(default_factory=Counter)
@@ -124,6 +126,8 @@ class FaultyHandler:
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
         number = session.gigo_number
+        if self.on_data is not None:
+            self.on_data(envelope)
         with self._lock:
             dropping = self.drop_after is not None and self._per_session[number] >= self.drop_after
             if dropping and self.drop_at == "dot":

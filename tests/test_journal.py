@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -229,3 +230,30 @@ def test_requeue_returns_only_the_named_refusal(journal: Journal) -> None:
     selector = Selector(journal, ISSUE)
     assert selector.reason_to_skip("a@example.com") is None  # the next run sends it
     assert selector.reason_to_skip("b@example.com") == "failed"  # the real bounce stays
+
+
+def test_grouped_marks_commit_once_per_event_loop_turn(journal: Journal) -> None:
+    """In a send run, the marks of one loop turn share a commit; committed() waits for it."""
+    other = sqlite3.connect(journal.path)
+
+    def visible() -> int:
+        return int(other.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0])
+
+    async def go() -> tuple[int, int, int]:
+        journal.group_commits(asyncio.get_running_loop())
+        for i in range(3):
+            journal.mark_sending(ISSUE, f"r{i}@example.com", f"r{i}@example.com", f"<{i}@x>")
+        before = visible()
+        await journal.committed()
+        after = visible()
+        journal.mark_sent(ISSUE, "r0@example.com", "r0@example.com", "<0@x>", 250, "ok")
+        journal.group_commits(None)  # commits what is open
+        return before, after, visible()
+
+    before, after, last = asyncio.run(go())
+    assert (before, after, last) == (0, 3, 3)
+    status = "SELECT status FROM deliveries WHERE key = ?"
+    assert other.execute(status, ("r0@example.com",)).fetchone() == ("sent",)
+    journal.mark_failed(ISSUE, "r1@example.com", "r1@example.com", 550, "no", True)  # at once again
+    assert other.execute(status, ("r1@example.com",)).fetchone() == ("failed",)
+    other.close()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,6 +86,27 @@ def test_every_message_arrives_once_and_is_journaled(any_smtp_server: SmtpServer
     record = journal.record(ISSUE, "user7@example.com")
     assert record is not None and record.message_id.endswith(".user7@example.com@gigo.example>")
     assert any_smtp_server.handler.sessions <= 4
+
+
+def test_sending_is_committed_before_the_final_dot_and_sent_only_after_the_250(
+        any_smtp_server: SmtpServer, journal: Journal) -> None:
+    """Marks are committed in groups, one per event-loop turn; what another process reads
+    from the file when the server has the message is 'sending', never nothing, never 'sent'."""
+    seen: dict[str, str | None] = {}
+    reader = sqlite3.connect(journal.path, check_same_thread=False)
+
+    def on_data(envelope: Any) -> None:
+        for address in envelope.rcpt_tos:
+            row = reader.execute("SELECT status FROM deliveries WHERE key = ?", (address,)).fetchone()
+            seen[address] = row[0] if row else None
+
+    any_smtp_server.handler.on_data = on_data
+    rows = people(60)
+    result = send(any_smtp_server, rows, journal)
+    reader.close()
+    assert result.ok and len(seen) == 60
+    assert set(seen.values()) == {"sending"}
+    assert journal.counts(ISSUE)["sent"] == 60
 
 
 def test_451_is_retried_then_delivered_and_550_is_recorded(any_smtp_server: SmtpServer,

@@ -16,6 +16,14 @@ after the server's 250 for that DATA. Every mark commits at once: after a
 ``synchronous=NORMAL`` survives a killed process; only a power cut may lose the
 last few commits).
 
+A send run commits in groups instead (:meth:`Journal.group_commits`): the marks
+made in one turn of the event loop go into one transaction, committed at the end
+of that turn, and the sender awaits :meth:`Journal.committed` after
+``mark_sending``, so no final dot leaves before its ``sending`` mark is in the
+file. A crash can then lose only marks whose outcome is still open on the
+wire (an uncommitted ``sent`` leaves the recipient ``sending``: uncertain, never
+silently lost).
+
 The one unavoidable window: the server has accepted a message (sent its 250) but
 the process dies before ``mark_sent`` commits. No journal can close it, because
 the acceptance and the record are two different machines. The ``sending`` state
@@ -35,12 +43,13 @@ process dies) and refuses a second run. Runs that never reached ``end_run``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +86,13 @@ class Journal(BounceRecords):
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._run_locks = RunLocks(self.path.parent)
         self._run_id: int | None = None
+        self._group_loop: asyncio.AbstractEventLoop | None = None  # set by group_commits
+        self._group_open = False  # a grouped transaction is open, its commit scheduled
+        self._group_waiter: asyncio.Future[None] | None = None
+        self._group_error: JournalError | None = None  # a grouped commit failed: no more marks
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
@@ -132,6 +145,7 @@ class Journal(BounceRecords):
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        self._commit_group()
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -151,8 +165,58 @@ class Journal(BounceRecords):
     # --- lifecycle -------------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.group_commits(None)
         self._run_locks.close()
         self._db.close()
+
+    # --- grouped commits (a send run) ------------------------------------------------------------
+
+    def group_commits(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """From now on, commit the marks of each event-loop turn of ``loop`` together (one
+        commit instead of one per mark); ``None`` commits what is open and goes back to
+        committing every mark at once."""
+        if loop is None:
+            self._commit_group()
+        self._group_loop = loop
+
+    async def committed(self) -> None:
+        """Wait until every mark made so far is in the file; JournalError if the commit failed."""
+        if self._group_error is not None:
+            raise self._group_error
+        if not self._group_open:
+            return
+        if self._group_waiter is None:
+            assert self._group_loop is not None
+            self._group_waiter = self._group_loop.create_future()
+        await asyncio.shield(self._group_waiter)
+
+    def _commit_group_soon(self) -> None:
+        """The end of an event-loop turn: commit its marks. A failure reaches whoever waits
+        in ``committed`` (a sender about to write a final dot) and every later mark."""
+        try:
+            self._commit_group()
+        except JournalError as exc:
+            self._group_error = exc
+
+    def _commit_group(self) -> None:
+        if not self._group_open:
+            return
+        self._group_open = False
+        waiter, self._group_waiter = self._group_waiter, None
+        try:
+            with self._lock:
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            error = self._fail("record a send", exc)
+            with self._lock, suppress(sqlite3.Error):
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(error)
+                waiter.exception()  # retrieved here too: nobody may be left to await it
+            raise error from None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def __enter__(self) -> Journal:
         return self
@@ -240,8 +304,14 @@ class Journal(BounceRecords):
     # --- deliveries --------------------------------------------------------------------------------
 
     def _mark(self, sql: str, params: tuple[Any, ...], action: str) -> None:
+        if self._group_error is not None:
+            raise self._group_error
         try:
             with self._lock:
+                if self._group_loop is not None and not self._group_open:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._group_open = True
+                    self._group_loop.call_soon(self._commit_group_soon)
                 self._db.execute(sql, params)
         except sqlite3.Error as exc:
             raise self._fail(action, exc) from None

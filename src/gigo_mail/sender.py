@@ -275,6 +275,8 @@ class Sender:
         self.stats.started = time.monotonic()
         run_id = (self.journal.begin_run(self.issue_key, self.stats.planned, self.options.segment)
                   if self.journal else None)
+        if self.journal is not None:  # one commit per event-loop turn, not two per message
+            self.journal.group_commits(asyncio.get_running_loop())
         selector = self.selector or Selector(self.journal, self.issue_key,
                                              retry_failed=self.options.retry_failed,
                                              resend_uncertain=self.options.resend_uncertain)
@@ -310,6 +312,9 @@ class Sender:
             except GigoError as exc:  # the disk is full, say: the error that stopped the run stays shown
                 if self._outcome in ("complete", "unresolved"):
                     self._outcome, self._reason = "failed", str(exc)
+            finally:
+                if self.journal is not None:
+                    self.journal.group_commits(None)
             self._progress(force=True)
         if self._crash is not None:
             raise self._crash
@@ -418,8 +423,9 @@ class Sender:
         message = job.message
         before_commit = None
         if journal is not None:
-            def before_commit() -> None:
+            async def before_commit() -> None:  # "sending" is in the file before the final dot leaves
                 journal.mark_sending(issue_key, subscriber.key, subscriber.email, message.message_id)
+                await journal.committed()
         try:
             envelope = self.envelope_for(subscriber) if self.envelope_for else self.envelope_from
             reply = await transport.send(envelope, subscriber.smtp_address, message.data,

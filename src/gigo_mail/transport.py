@@ -18,6 +18,7 @@ import functools
 import re
 import socket
 import ssl
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -74,7 +75,10 @@ class Transport(Protocol):
 
 
 class BeforeCommit(Protocol):
-    def __call__(self) -> None: ...
+    """Runs just before the final dot; may return an awaitable the dot then waits for
+    (the journal's commit of the "sending" mark)."""
+
+    def __call__(self) -> Awaitable[None] | None: ...
 
 
 # --- the SMTP URL ---------------------------------------------------------------------
@@ -429,8 +433,10 @@ class SmtpTransport:
                         raise _error_for(reply, stage, recipient, self.endpoint.where)
             if not reader.usable:  # closed after its 354: nothing of the message went out
                 raise WireClosed(reader.closed_reason or "closed the connection")
-            if before_commit is not None:
-                before_commit()
+            if before_commit is not None and (pending := before_commit()) is not None:
+                await pending  # the journal's commit of the "sending" mark
+                if not reader.usable:
+                    raise WireClosed(reader.closed_reason or "closed the connection")
             committed = True
             transport.write(payload)
             await reader.drain()
@@ -510,8 +516,8 @@ class FileTransport:
                    before_commit: BeforeCommit | None = None) -> Reply:
         self.count += 1
         self.messages += 1
-        if before_commit is not None:
-            before_commit()
+        if before_commit is not None and (pending := before_commit()) is not None:
+            await pending
         if self.keep:
             name = f"{self.count:06d}-{_UNSAFE_NAME.sub('_', recipient)[:80]}.eml"
             try:
