@@ -23,6 +23,7 @@ from gigo_mail.issue import find_issue
 from gigo_mail.message import MessageFactory
 from gigo_mail.subscribers import sample_subscriber
 from gigo_mail.unsubscribe import verify_token
+from gigo_mail.wire import dot_stuff
 from support import GIF, make_newsletter, write_image_issue, write_issue
 
 SECRET = b"test-secret"
@@ -272,3 +273,24 @@ def test_spamassassin_finds_no_hidden_text(factory: MessageFactory, tmp_path: Pa
     assert score, report[-2000:]
     assert "HTML_FONT_LOW_CONTRAST" not in report and "HTML_OBFUSCATE" not in report
     assert float(score.group(1)) < 1.0
+
+
+@pytest.fixture(scope="module")
+def slotted(root: Path) -> MessageFactory:
+    """An issue whose values start lines (after a line break, and at the start of the body)."""
+    write_issue(root, "032.md", "subject: s\npreheader: p",
+                "{{ subscriber.name }}\n\n.literal line\n\n{{ subscriber.city }} and {{ subscriber.name }}\n")
+    return MessageFactory(compile_issue(load_config(root), find_issue(root, "32")), secret=SECRET)
+
+
+@pytest.mark.parametrize("name", ["Ana", ".Dot first", "a." * 60, ".", "x" * 75 + ".tail", "Zoë .. ünïcode",
+                                  "line\n.break"])
+def test_wire_form_prepared_once_is_exactly_the_dot_stuffed_message(factory: MessageFactory,
+                                                                    slotted: MessageFactory,
+                                                                    name: str) -> None:
+    """The DATA payload joined from pieces stuffed once per issue equals stuffing the whole."""
+    for which in (factory, slotted):
+        built = which.build(sample_subscriber("ana@example.org", name, fields={"city": ".Paris"}))
+        assert built.data.count(b"\r\n.") >= 1  # both issues have lines that need stuffing
+        assert built.wire == dot_stuff(built.data)
+        assert built.wire.endswith(b"\r\n.\r\n")

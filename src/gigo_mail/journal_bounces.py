@@ -20,7 +20,7 @@ class BounceRecords:
     """Soft-bounce counting and suppression reasons over the journal's tables."""
 
     _db: sqlite3.Connection
-    _lock: threading.Lock
+    _lock: threading.RLock  # re-entrant: a grouped commit may be flushed from inside a transaction
 
     def _transaction(self) -> AbstractContextManager[None]:  # provided by Journal
         raise NotImplementedError

@@ -21,7 +21,6 @@ import binascii
 import html
 import os
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, formataddr, parseaddr
 from itertools import count
@@ -34,6 +33,7 @@ from .slots import SAMPLE_VALUES, sample_fields, split
 from .text import one_line
 from .unsubscribe import make_token, unsubscribe_url
 from .verp import VerpAddresses
+from .wire import WireForm
 
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
@@ -57,10 +57,22 @@ class Recipient(Protocol):
     def fields(self) -> dict[str, str]: ...
 
 
-@dataclass(frozen=True, slots=True)
 class BuiltMessage:
-    message_id: str
-    data: bytes  # RFC 5322, CRLF line endings, not dot-stuffed
+    """One recipient's message: ``data`` as RFC 5322 bytes (CRLF, not dot-stuffed, what
+    BDAT and files take), ``wire`` as DATA sends it (dot-stuffed, with its final dot)."""
+
+    __slots__ = ("message_id", "data", "_pieces", "_form")
+
+    def __init__(self, message_id: str, pieces: list[bytes], form: WireForm) -> None:
+        self.message_id = message_id
+        self.data = b"".join(pieces)
+        self._pieces = pieces
+        self._form = form
+
+    @property
+    def wire(self) -> bytes:
+        """The DATA payload; the shared stretches were stuffed once per issue."""
+        return self._form.payload(self._pieces)
 
 
 QP_LINE = 76  # RFC 2045 6.7, the "=" of a soft break included
@@ -195,6 +207,8 @@ class MessageFactory:
         self._signer = signer
         if signer is not None:
             signer.prepare([*self._skeleton, *self._text.literals, *self._html.literals, SOFT_BREAK])
+        self._wire = WireForm([*self._html.literals, *self._text.literals, *self._skeleton, SOFT_BREAK, CRLF,
+                               self._static_head, self._subject_static, self._unsubscribe_mailto_only])
 
     def _prebuild(self, display: str) -> tuple[bytes, tuple[bytes, bytes, bytes]]:
         n = self._newsletter
@@ -289,4 +303,4 @@ class MessageFactory:
         body = [text_head, *self._text.render(text_values), html_head, *self._html.render(html_values), end]
         if self._signer is not None:  # the bytes are final here: sign exactly what is sent
             head.insert(0, self._signer.signature_fields(b"".join(head), body))
-        return BuiltMessage(message_id, b"".join([*head, CRLF, *body]))
+        return BuiltMessage(message_id, [*head, CRLF, *body], self._wire)

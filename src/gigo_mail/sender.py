@@ -429,7 +429,8 @@ class Sender:
         try:
             envelope = self.envelope_for(subscriber) if self.envelope_for else self.envelope_from
             reply = await transport.send(envelope, subscriber.smtp_address, message.data,
-                                         smtputf8=subscriber.needs_smtputf8, before_commit=before_commit)
+                                         smtputf8=subscriber.needs_smtputf8, before_commit=before_commit,
+                                         wire=getattr(message, "wire", None))  # prepared by message.py
         except SMTPSessionRefused as exc:  # about the session: nobody is charged, the run stops
             self._release(job, exc.code, exc.text)
             self.stop(str(exc), "failed")
@@ -466,6 +467,7 @@ class Sender:
         if journal is not None:
             journal.mark_sent(issue_key, subscriber.key, subscriber.email, message.message_id,
                               reply.code, reply.text)
+            await journal.committed()  # counted sent once the file says so (a full disk: it stays uncertain)
         self.stats.sent += 1
         self._timed_out.clear()
         self._session_faults = 0

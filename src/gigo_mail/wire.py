@@ -1,7 +1,14 @@
-"""The hot-path reply reader: an asyncio Protocol swapped onto an established SMTP socket.
+"""Bytes on the wire: the DATA form of a message, and the hot-path reply reader.
 
+The DATA form (CRLF line endings, dot-stuffed, ending with the ``.`` line) is what
+RFC 5321 puts on the wire. :func:`dot_stuff` makes it from any bytes;
+:class:`WireForm` makes it from a message built of pieces, most of which are the same
+for every recipient: their stuffed forms are computed once per issue, so a
+recipient's DATA payload costs a join, not scans over the whole message.
+
+The reply reader is an asyncio Protocol swapped onto an established SMTP socket.
 aiosmtplib's protocol parses one reply per ``data_received`` wake-up and expects one
-command in flight, so PIPELINING's three replies arriving in one packet would be lost.
+command in flight, so PIPELINING's replies arriving in one packet would be lost.
 This reader parses every complete reply in the buffer, queues them, and wakes the
 sender once the number of replies it asked for is there.
 """
@@ -9,8 +16,71 @@ sender once the number of replies it asked for is there.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
+from collections.abc import Iterable
 from typing import NamedTuple
+
+_BARE_EOL = re.compile(rb"\r\n|\r|\n")
+
+
+def _crlf(data: bytes) -> bytes:
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
+        data = _BARE_EOL.sub(b"\r\n", data)
+    return data
+
+
+def _stuff(piece: bytes, line_start: bool) -> bytes:
+    """``piece`` with CRLF line endings and every line that starts with a dot doubled;
+    ``line_start``: the piece begins a line."""
+    piece = _crlf(piece)
+    if line_start and piece[:1] == b".":
+        piece = b"." + piece
+    if b"\n." in piece:  # a scan is 4x cheaper than a replace that finds nothing
+        piece = piece.replace(b"\r\n.", b"\r\n..")
+    return piece
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """The DATA payload for ``data``, ending with the terminating ``.`` line.
+
+    CRLF line endings are checked with C-speed scans and one ``bytes.replace`` does the
+    stuffing; anything else is normalised first, so handmade bytes are safe too."""
+    data = _stuff(data, True)
+    return data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n")
+
+
+class WireForm:
+    """The DATA payload of messages made of pieces, with the fixed pieces prepared once.
+
+    ``fixed`` are the pieces shared by every message (an issue's literal stretches and
+    header blocks): their stuffed forms are computed here, for a piece that begins a line
+    and for one that does not. Any other piece (a recipient's values) is stuffed as it
+    comes; those are a few hundred bytes."""
+
+    def __init__(self, fixed: Iterable[bytes]) -> None:
+        self._forms: dict[int, tuple[bytes, bytes, bytes]] = {}
+        for piece in fixed:
+            self._forms[id(piece)] = (piece, _stuff(piece, False), _stuff(piece, True))
+
+    def payload(self, pieces: Iterable[bytes]) -> bytes:
+        """What ``dot_stuff(b"".join(pieces))`` returns, for a fraction of its cost."""
+        out = []
+        line_start = True
+        forms = self._forms
+        for piece in pieces:
+            if not piece:
+                continue
+            known = forms.get(id(piece))
+            if known is not None and known[0] is piece:
+                piece = known[2] if line_start else known[1]
+            else:
+                piece = _stuff(piece, line_start)
+            out.append(piece)
+            line_start = piece[-1:] == b"\n"
+        out.append(b".\r\n" if line_start else b"\r\n.\r\n")
+        return b"".join(out)
 
 MAX_REPLY_BYTES = 64 * 1024
 
