@@ -9,7 +9,9 @@ import pytest
 
 from gigo_mail.errors import SubscriberListError
 from gigo_mail.subscribers import (
+    SkippedRow,
     Subscriber,
+    ValidatedAddresses,
     address_key,
     check_list,
     read_subscribers,
@@ -160,3 +162,23 @@ def test_sample_subscriber_for_test_sends() -> None:
     assert ann.fields["first_name"] == "Ann" and ann.fields["email"] == "Ann@Example.com"
     with pytest.raises(SubscriberListError, match="not a valid address"):
         sample_subscriber("nobody@")
+
+
+def test_a_second_pass_sharing_validated_addresses_gives_the_same_rows(tmp_path: Path) -> None:
+    """The plan pass validates; the send pass reuses that for plain addresses only, and
+    yields exactly what a fresh pass would."""
+    path = tmp_path / "list.csv"
+    path.write_text("email,name\nAnn@Example.COM,Ann\nbob@example.org,Bob\n\"q.\\\"x\\\"\"@example.org,Q\n"
+                    "zoë@exämple.org,Zoë\nnot-an-address,X\nBOB@example.org,Dup\n", encoding="utf-8")
+    fresh = list(read_subscribers(path))
+    validated = ValidatedAddresses()
+    first = list(read_subscribers(path, validated=validated))
+    assert len(validated) == 3  # Ann, bob and BOB (checked before the duplicate test); not the UTF-8 one
+    second = list(read_subscribers(path, validated=validated))
+    assert first == fresh and second == fresh
+    ann = next(row for row in second if isinstance(row, Subscriber) and row.name == "Ann")
+    assert (ann.key, ann.smtp_address, ann.needs_smtputf8) == ("ann@example.com", "Ann@example.com", False)
+    edited = tmp_path / "edited.csv"  # a row changed between the passes is validated afresh
+    edited.write_text("email\nAnn@Example..COM\n", encoding="utf-8")
+    (row,) = read_subscribers(edited, validated=validated)
+    assert isinstance(row, SkippedRow) and row.kind == "invalid"

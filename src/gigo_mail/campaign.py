@@ -39,7 +39,14 @@ from .message import MessageFactory
 from .segment import Segment
 from .selection import Selector, SendPlan, plan_send
 from .sender import Sender, SendOptions, SendStats
-from .subscribers import SkippedRow, Subscriber, configured_sample, read_subscribers, sample_subscriber
+from .subscribers import (
+    SkippedRow,
+    Subscriber,
+    ValidatedAddresses,
+    configured_sample,
+    read_subscribers,
+    sample_subscriber,
+)
 from .sync import PullResult, pull_suppressions
 from .transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
 
@@ -107,6 +114,8 @@ class Campaign:
     pulled: PullResult | None = None  # suppressions pulled from sync_url before the plan
     segment: Segment | None = None
     list_format: str = ""  # the recognised format of the list, as shown to the user
+    # a list send: what the plan pass validated, so the send pass re-validates no plain address
+    validated: ValidatedAddresses | None = None
 
     @property
     def issue_key(self) -> str:
@@ -130,7 +139,8 @@ class Campaign:
         assert self.request.list_path is not None
         suppressed = self.journal.is_suppressed if self.journal is not None else None
         settings = self.compiled.config.list_settings
-        return read_subscribers(self.request.list_path, suppressed, settings=settings, segment=self.segment)
+        return read_subscribers(self.request.list_path, suppressed, settings=settings, segment=self.segment,
+                                validated=self.validated)
 
     def resend_uncertain_too(self) -> None:
         """The user said yes to re-sending the uncertain recipients: select and plan again."""
@@ -176,7 +186,7 @@ def _plan(campaign: Campaign) -> Campaign:
     assert request.list_path is not None and campaign.selector is not None
     suppressed = campaign.journal.is_suppressed if campaign.journal is not None else None
     rows = read_subscribers(request.list_path, suppressed, settings=config.list_settings,
-                            segment=campaign.segment)
+                            segment=campaign.segment, validated=campaign.validated)
     header = rows.header
     if campaign.segment is not None:
         try:
@@ -242,7 +252,7 @@ def prepare_send(config: Config, request: SendRequest,
     selector = Selector(journal, compiled.issue.key, retry_failed=request.retry_failed,
                         resend_uncertain=request.resend_uncertain)
     campaign = Campaign(request, compiled, factory, options, make_transport, url=url, journal=journal,
-                        selector=selector, segment=segment, pulled=pulled)
+                        selector=selector, segment=segment, pulled=pulled, validated=ValidatedAddresses())
     try:
         return _plan(campaign)
     except BaseException:

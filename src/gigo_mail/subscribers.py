@@ -60,8 +60,8 @@ from .segment import Segment
 from .subscribers_csv import CsvTable, DigestSet, clean_text
 
 __all__ = ["EMAIL_COLUMNS", "OUTSIDE_SEGMENT", "SKIP_KINDS", "DigestSet", "ListHeader", "ListReport",
-           "SkippedRow", "Subscriber", "SubscriberRows", "address_key", "check_address", "check_list",
-           "clean_text", "describe_list", "first_sendable", "note_unclear", "read_subscribers",
+           "SkippedRow", "Subscriber", "SubscriberRows", "ValidatedAddresses", "address_key", "check_address",
+           "check_list", "clean_text", "describe_list", "first_sendable", "note_unclear", "read_subscribers",
            "sample_subscriber"]
 
 OUTSIDE_SEGMENT = "not in segment"
@@ -130,6 +130,40 @@ def _validate(email: str) -> tuple[str, str, bool]:
     if checked.ascii_email:
         return key, checked.ascii_email, False
     return key, f"{checked.local_part}@{checked.ascii_domain}", True
+
+
+def _plain_form(email: str) -> str:
+    local, _, domain = email.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+class ValidatedAddresses:
+    """Addresses a pass over a list has validated, so the next pass over it (the send
+    after the plan) need not run email-validator on them again.
+
+    Only plain addresses are kept (ASCII, whose validated forms are the address with its
+    domain lower-cased, and that lower-cased as the key): for those the result is known
+    from the text itself. Kept as 8-byte digests, so a million rows take a few MB."""
+
+    __slots__ = ("_digests",)
+
+    def __init__(self) -> None:
+        self._digests = DigestSet()
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    def validate(self, email: str) -> tuple[str, str, bool]:
+        """(key, smtp_address, needs_smtputf8), as ``_validate`` gives them; ValueError if invalid."""
+        if email in self._digests:
+            plain = _plain_form(email)
+            return plain.lower(), plain, False
+        result = _validate(email)
+        key, smtp_address, needs_utf8 = result
+        if not needs_utf8 and email.isascii() and smtp_address == _plain_form(email) \
+                and key == smtp_address.lower():
+            self._digests.add(email, 1)
+        return result
 
 
 def _why(exc: ValueError) -> str:
@@ -219,10 +253,11 @@ class SubscriberRows(Iterator[Subscriber | SkippedRow]):
     row has) is known before any row is read."""
 
     def __init__(self, table: CsvTable, columns: list[str], fmt: ListFormat,
-                 suppressed: Callable[[str], bool] | None, segment: Segment | None) -> None:
+                 suppressed: Callable[[str], bool] | None, segment: Segment | None,
+                 validated: ValidatedAddresses | None = None) -> None:
         self.header = _list_header(table, columns, fmt)
         self.columns: list[str] = self.header.columns
-        self._rows = _stream(table, columns, fmt, suppressed, segment)
+        self._rows = _stream(table, columns, fmt, suppressed, segment, validated)
 
     def __next__(self) -> Subscriber | SkippedRow:
         return next(self._rows)
@@ -232,15 +267,17 @@ class SubscriberRows(Iterator[Subscriber | SkippedRow]):
 
 
 def read_subscribers(path: Path, suppressed: Callable[[str], bool] | None = None, *,
-                     settings: ListSettings | None = None, segment: Segment | None = None) -> SubscriberRows:
+                     settings: ListSettings | None = None, segment: Segment | None = None,
+                     validated: ValidatedAddresses | None = None) -> SubscriberRows:
     """Stream the list: a Subscriber for each row to mail, a SkippedRow for the others.
 
     The file is opened, its header checked and its format recognised now
     (SubscriberListError at once); rows are read as the iterator is consumed.
     ``suppressed(key)`` says whether an address is on the suppression list; rows outside
-    ``segment`` come out as SkippedRow kind ``not in segment``."""
+    ``segment`` come out as SkippedRow kind ``not in segment``. Passes that share
+    ``validated`` validate each plain address once."""
     table, columns, fmt = _open(path, settings)
-    return SubscriberRows(table, columns, fmt, suppressed, segment)
+    return SubscriberRows(table, columns, fmt, suppressed, segment, validated)
 
 
 def _derive_names(values: dict[str, str]) -> str:
@@ -271,8 +308,9 @@ def _decide(rules: list[tuple[int, OptOutRule]], cells: list[str]) -> tuple[str,
 
 
 def _stream(table: CsvTable, columns: list[str], fmt: ListFormat,
-            suppressed: Callable[[str], bool] | None, segment: Segment | None
-            ) -> Iterator[Subscriber | SkippedRow]:
+            suppressed: Callable[[str], bool] | None, segment: Segment | None,
+            validated: ValidatedAddresses | None = None) -> Iterator[Subscriber | SkippedRow]:
+    validate = validated.validate if validated is not None else _validate
     width = len(columns)
     email_index = columns.index(fmt.email_column)
     # (index, normalized name, lower-cased header if it differs): the first column of a name wins
@@ -291,7 +329,7 @@ def _stream(table: CsvTable, columns: list[str], fmt: ListFormat,
             yield SkippedRow(line, "", "invalid", "no address in the email column")
             continue
         try:
-            key, smtp_address, needs_utf8 = _validate(email)
+            key, smtp_address, needs_utf8 = validate(email)
         except ValueError as exc:
             yield SkippedRow(line, email, "invalid", f"'{email}' is not a valid address: {_why(exc)}")
             continue

@@ -52,6 +52,16 @@ class DigestSet:
         value = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
         return value or 1  # 0 marks an empty slot
 
+    def __contains__(self, key: str) -> bool:
+        value = self.digest(key)
+        slots, mask = self._slots, self._mask
+        index = value & mask
+        while (found := slots[index]) != 0:
+            if found == value:
+                return True
+            index = (index + 1) & mask
+        return False
+
     def add(self, key: str, line: int) -> int:
         """Add ``key``; return 0 if it is new, else the line where it was first added."""
         value = self.digest(key)
