@@ -43,7 +43,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -61,7 +61,7 @@ from .errors import (
 from .ratelimit import RateLimiter
 from .selection import FAILED, UNCERTAIN, Selector
 from .subscribers import SkippedRow, Subscriber
-from .transport import THROTTLE_CODES, Transport
+from .transport import THROTTLE_CODES, Envelope, Transport
 
 if TYPE_CHECKING:
     from .journal import Journal
@@ -289,6 +289,8 @@ class Sender:
         finally:
             self._stopping = True
             producer.cancel()
+            for _ in workers:  # wakes workers waiting for work (a streaming one may still be busy)
+                self._queue.put_nowait(None)
             # Idle workers (waiting for work, a rate slot or a reconnect) go at once;
             # busy ones get drain_timeout to hear the server's reply.
             for task in workers:
@@ -356,31 +358,86 @@ class Sender:
         self._progress()
 
     async def _worker(self, transport: Transport) -> None:
+        """One connection's loop. With PIPELINING the next recipient's envelope rides with this
+        message's final dot (one round trip per message); with CHUNKING too, up to the
+        transport's ``in_flight`` BDAT transactions are on the wire at once."""
         task = asyncio.current_task()
+        job: _Job | None = None  # taken, and paced; perhaps already on the wire ahead
+        streamed: set[asyncio.Task[None]] = set()
         try:
-            while not self._stopping:
-                job = await self._queue.get()
-                if job is None or self._stopping:
-                    break
-                await self.limiter.acquire()
-                if self._stopping:
-                    break
+            while True:
+                if job is None:
+                    if self._stopping:
+                        break
+                    job = await self._queue.get()
+                    if job is None or self._stopping:
+                        break
+                    await self.limiter.acquire()
+                    if self._stopping:
+                        break
                 reconnect = not transport.is_open or transport.messages >= self.options.max_per_connection
-                if reconnect and not await self._reopen(transport, job):
+                if reconnect:
+                    if streamed:  # let the transactions on the wire finish first
+                        await asyncio.wait(streamed)
+                    if not await self._reopen(transport, job):
+                        job = None
+                        continue
+                if getattr(transport, "streams", False):
+                    setattr(task, "gigo_busy", True)  # noqa: B010
+                    while len(streamed) >= max(1, getattr(transport, "in_flight", 1)):
+                        await asyncio.wait(streamed, return_when=asyncio.FIRST_COMPLETED)
+                    child = asyncio.create_task(self._guarded(self._deliver(transport, job)))
+                    streamed.add(child)
+                    child.add_done_callback(streamed.discard)
+                    job = None
                     continue
+                following = self._following(transport)
+                if following is not None:
+                    await self.limiter.acquire()  # unlimited: returns at once, counts the message
                 setattr(task, "gigo_busy", True)  # noqa: B010
                 try:
-                    await self._deliver(transport, job)
+                    await self._deliver(transport, job, following)
                 finally:
                     setattr(task, "gigo_busy", False)  # noqa: B010
+                job = following
         except GigoError as exc:  # the journal cannot be written, or the like: stop, say why
             self.stop(str(exc), "failed")
         except Exception as exc:  # a bug: stop cleanly, then let it surface
             self._crash = exc
             self.stop(f"internal error: {exc!r}", "failed")
         finally:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(transport.close())
+            try:
+                if streamed:
+                    await asyncio.wait(streamed)
+            finally:
+                for child in streamed:
+                    child.cancel()
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(transport.close())
+
+    async def _guarded(self, delivery: Awaitable[None]) -> None:
+        """A streamed delivery runs as its own task: its errors stop the run as the worker's would."""
+        try:
+            await delivery
+        except GigoError as exc:
+            self.stop(str(exc), "failed")
+        except Exception as exc:
+            self._crash = exc
+            self.stop(f"internal error: {exc!r}", "failed")
+
+    def _following(self, transport: Transport) -> _Job | None:
+        """The recipient whose envelope can go out with this message's final dot: one that is
+        waiting now, on a pipelining connection with room, when no rate limit paces starts."""
+        if (self._stopping or not getattr(transport, "pipelining", False) or self.limiter.rate is not None
+                or transport.messages + 1 >= self.options.max_per_connection):
+            return None
+        try:
+            job = self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+        if job is None:  # the stop signal: leave it for the loop
+            self._queue.put_nowait(None)
+        return job
 
     async def _reopen(self, transport: Transport, job: _Job) -> bool:
         if self._session_faults:  # the last sessions failed: give the server a moment
@@ -411,7 +468,21 @@ class Sender:
             return
         self._retry_later(job, getattr(exc, "code", None), str(exc))
 
-    async def _deliver(self, transport: Transport, job: _Job) -> None:
+
+    def _envelope_of(self, job: _Job | None) -> Envelope | None:
+        """The next message's envelope, built now so it can go ahead; None if it cannot."""
+        if job is None:
+            return None
+        if job.message is None:
+            try:
+                job.message = (self.build(job.subscriber, job.first_id) if job.first_id
+                               else self.build(job.subscriber))
+            except GigoError:
+                return None  # its own delivery records why
+        sender = self.envelope_for(job.subscriber) if self.envelope_for else self.envelope_from
+        return Envelope(sender, job.subscriber.smtp_address, job.message.data, job.subscriber.needs_smtputf8)
+
+    async def _deliver(self, transport: Transport, job: _Job, following: _Job | None = None) -> None:
         subscriber = job.subscriber
         journal, issue_key = self.journal, self.issue_key
         if job.message is None:
@@ -430,7 +501,8 @@ class Sender:
             envelope = self.envelope_for(subscriber) if self.envelope_for else self.envelope_from
             reply = await transport.send(envelope, subscriber.smtp_address, message.data,
                                          smtputf8=subscriber.needs_smtputf8, before_commit=before_commit,
-                                         wire=getattr(message, "wire", None))  # prepared by message.py
+                                         wire=getattr(message, "wire", None),  # prepared by message.py
+                                         then=self._envelope_of(following))
         except SMTPSessionRefused as exc:  # about the session: nobody is charged, the run stops
             self._release(job, exc.code, exc.text)
             self.stop(str(exc), "failed")

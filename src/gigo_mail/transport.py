@@ -35,7 +35,7 @@ from .errors import (
     SMTPUncertainError,
 )
 from .net import is_loopback
-from .wire import Reply, ReplyReader, WireClosed, WireTimeout, dot_stuff
+from .wire import Reply, ReplyReader, WireClosed, WireTimeout, crlf_lines, dot_stuff
 
 if TYPE_CHECKING:  # imported on the first connection, not by every command
     import aiosmtplib
@@ -47,6 +47,7 @@ __all__ = [
     "SmtpEndpoint",
     "SmtpTransport",
     "SmtpUrl",
+    "Envelope",
     "Transport",
     "dot_stuff",
     "enhanced_status",
@@ -69,9 +70,20 @@ class Transport(Protocol):
     async def open(self) -> None: ...
 
     async def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool = False,
-                   before_commit: BeforeCommit | None = None, wire: bytes | None = None) -> Reply: ...
+                   before_commit: BeforeCommit | None = None, wire: bytes | None = None,
+                   then: Envelope | None = None) -> Reply: ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The next message a connection will carry (what PIPELINING sends ahead)."""
+
+    sender: str
+    recipient: str
+    data: bytes
+    smtputf8: bool = False
 
 
 class BeforeCommit(Protocol):
@@ -165,6 +177,9 @@ class SmtpEndpoint:
     data_timeout: float = Smtp.data_timeout  # the reply to the final dot (RFC 5321 4.5.3.2.6)
     cafile: str | None = None
     local_hostname: str | None = None
+    # With CHUNKING and PIPELINING, BDAT transactions on the wire at once per connection;
+    # a crash leaves up to this many per connection uncertain.
+    in_flight: int = 4
 
     @property
     def where(self) -> str:
@@ -266,9 +281,14 @@ class SmtpTransport:
         self._reader: ReplyReader | None = None
         self._transport: asyncio.WriteTransport | None = None
         self.pipelining = False
+        self.chunking = False
         self.smtputf8 = False
         self.eightbitmime = False
+        self.in_flight = endpoint.in_flight  # BDAT transactions on the wire at once
         self.messages = 0  # transactions tried on the current connection
+        self._early: tuple[str, list[Reply]] | None = None  # replies to a transaction sent ahead
+        self._slots: asyncio.Semaphore | None = None
+        self._turn: asyncio.Future[None] | None = None  # the last streamed transaction's replies
 
     @property
     def is_open(self) -> bool:
@@ -309,6 +329,10 @@ class SmtpTransport:
             raise SMTPConnectFailed(f"{endpoint.where} closed the connection after the greeting")
         self._client = client
         self.pipelining = client.supports_extension("pipelining")
+        self.chunking = client.supports_extension("chunking")
+        self._slots = asyncio.Semaphore(max(1, self.in_flight))
+        self._early = None
+        self._turn = None
         self.smtputf8 = client.supports_extension("smtputf8")
         self.eightbitmime = client.supports_extension("8bitmime")
         self._reader = ReplyReader()
@@ -360,18 +384,8 @@ class SmtpTransport:
             return "the server's certificate has expired; the server's admin must renew it"
         return "if the server uses a private CA, set GIGO_SMTP_CAFILE to its certificate"
 
-    async def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool = False,
-                   before_commit: BeforeCommit | None = None, wire: bytes | None = None) -> Reply:
-        """Deliver one message to one recipient; return the server's 250 reply.
-
-        ``before_commit`` runs just before the final dot goes out (the journal marks the
-        recipient "sending" there: from then on delivery is uncertain until the reply).
-        ``wire`` is ``data``'s DATA payload when the caller has it ready (``BuiltMessage.wire``);
-        otherwise it is made here with :func:`dot_stuff`.
-        """
-        reader, transport = self._reader, self._transport
-        if reader is None or transport is None or not reader.usable:
-            raise SMTPTransientError(f"{recipient}: connection to {self.endpoint.where} is closed")
+    def _envelope(self, sender: str, recipient: str, data: bytes, smtputf8: bool) -> bytes:
+        """MAIL FROM and RCPT TO for one message; SMTPPermanentError if it cannot go here."""
         _envelope_address(sender, "sender")
         _envelope_address(recipient, "recipient")
         utf8 = smtputf8 or not recipient.isascii() or not sender.isascii()
@@ -385,32 +399,79 @@ class SmtpTransport:
         if utf8:
             params += " SMTPUTF8"
         encoding = "utf-8" if utf8 else "ascii"
-        mail = f"MAIL FROM:<{sender}>{params}\r\n".encode(encoding)
-        rcpt = f"RCPT TO:<{recipient}>\r\n".encode(encoding)
+        return f"MAIL FROM:<{sender}>{params}\r\nRCPT TO:<{recipient}>\r\n".encode(encoding)
+
+    @property
+    def streams(self) -> bool:
+        """CHUNKING and PIPELINING: whole BDAT transactions go out back to back."""
+        return self.chunking and self.pipelining and self.in_flight > 1
+
+    def _lost(self, recipient: str, exc: WireClosed, committed: bool
+              ) -> SMTPTransientError | SMTPUncertainError:
+        """The connection failed: before any byte of the message, a retry is safe; after it,
+        the server may have the message (uncertain, never retried)."""
+        timed_out = isinstance(exc, WireTimeout)
+        if committed:
+            return SMTPUncertainError(
+                f"{recipient}: {self.endpoint.where} {exc} after the final dot; the server may "
+                "have the message", f"no reply after the final dot: {exc}", timed_out=timed_out)
+        return SMTPTransientError(f"{recipient}: {self.endpoint.where} {exc}", None, str(exc),
+                                  timed_out=timed_out)
+
+    async def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool = False,
+                   before_commit: BeforeCommit | None = None, wire: bytes | None = None,
+                   then: Envelope | None = None) -> Reply:
+        """Deliver one message to one recipient; return the server's 250 reply.
+
+        ``before_commit`` runs just before the final dot goes out (the journal marks the
+        recipient "sending" there: from then on delivery is uncertain until the reply).
+        ``wire`` is ``data``'s DATA payload when the caller has it ready (``BuiltMessage.wire``);
+        otherwise it is made here with :func:`dot_stuff`.
+
+        ``then`` (PIPELINING, RFC 2920) is the next message this connection will carry: its
+        MAIL FROM, RCPT TO and DATA go out in the same write as this message's final dot,
+        and their replies are read with this message's 250, so each message costs one round
+        trip. Their outcome belongs to the next ``send`` for that recipient, never to this
+        one. When the server offers CHUNKING too, messages go out as ``BDAT n LAST``
+        transactions, up to ``in_flight`` of them on the wire at once (concurrent calls).
+        """
+        reader, transport = self._reader, self._transport
+        if reader is None or transport is None or not reader.usable:
+            raise SMTPTransientError(f"{recipient}: connection to {self.endpoint.where} is closed")
+        early, self._early = self._early, None
+        if early is not None and early[0] != recipient:
+            # the transaction sent ahead is not this one: leave it by dropping the connection
+            await self.close()
+            raise SMTPTransientError(f"{recipient}: connection to {self.endpoint.where} was reset")
+        commands = self._envelope(sender, recipient, data, smtputf8)
+        if self.streams:
+            return await self._send_chunk(recipient, commands, data, before_commit, wire is not None)
         payload = dot_stuff(data) if wire is None else wire
         timeout = self.endpoint.timeout
         self.messages += 1
         committed = False  # from the first byte of the payload on, the server may keep the message
+        ahead = b""
         try:
-            if self.pipelining:
-                transport.write(mail + rcpt + b"DATA\r\n")
-                mail_r, rcpt_r, data_r = await reader.read(3, timeout)
-                if mail_r.code != 250 or rcpt_r.code != 250 or data_r.code != 354:
-                    if data_r.code == 354:  # a lax server took DATA anyway: send an empty message
-                        transport.write(b".\r\n")
-                        await reader.read(1, timeout)
-                    await self._after_failure(mail_r if mail_r.code != 250 else rcpt_r)
-                    stage = "MAIL FROM" if mail_r.code != 250 else "RCPT TO" if rcpt_r.code != 250 else "DATA"
-                    bad = mail_r if mail_r.code != 250 else rcpt_r if rcpt_r.code != 250 else data_r
-                    raise _error_for(bad, stage, recipient, self.endpoint.where)
+            if early is not None:
+                await self._check_envelope(early[1], recipient)
+            elif self.pipelining:
+                transport.write(commands + b"DATA\r\n")
+                await self._check_envelope(await reader.read(3, timeout), recipient)
             else:
-                for command, stage, expected in ((mail, "MAIL FROM", 250), (rcpt, "RCPT TO", 250),
+                mail, _, rcpt = commands.partition(b"\r\n")
+                for command, stage, expected in ((mail + b"\r\n", "MAIL FROM", 250), (rcpt, "RCPT TO", 250),
                                                  (b"DATA\r\n", "DATA", 354)):
                     transport.write(command)
                     (reply,) = await reader.read(1, timeout)
                     if reply.code != expected:
                         await self._after_failure(reply)
                         raise _error_for(reply, stage, recipient, self.endpoint.where)
+            if then is not None and self.pipelining:
+                try:
+                    ahead = self._envelope(then.sender, then.recipient, then.data, then.smtputf8)
+                    ahead += b"DATA\r\n"
+                except SMTPPermanentError:
+                    ahead = b""  # its own send says why
             if not reader.usable:  # closed after its 354: nothing of the message went out
                 raise WireClosed(reader.closed_reason or "closed the connection")
             if before_commit is not None and (pending := before_commit()) is not None:
@@ -418,22 +479,88 @@ class SmtpTransport:
                 if not reader.usable:
                     raise WireClosed(reader.closed_reason or "closed the connection")
             committed = True
-            transport.write(payload)
+            transport.write(payload + ahead if ahead else payload)
             await reader.drain()
             (final,) = await reader.read(1, self.endpoint.data_timeout)
         except WireClosed as exc:
             await self.close()
-            timed_out = isinstance(exc, WireTimeout)
-            if committed:
-                raise SMTPUncertainError(
-                    f"{recipient}: {self.endpoint.where} {exc} after the final dot; the server may "
-                    "have the message", f"no reply after the final dot: {exc}", timed_out=timed_out) from None
-            raise SMTPTransientError(f"{recipient}: {self.endpoint.where} {exc}", None, str(exc),
-                                     timed_out=timed_out) from None
+            raise self._lost(recipient, exc, committed) from None
+        if ahead and then is not None:
+            await self._read_ahead(then.recipient, final)
         if final.code != 250:
             if final.code == 421:
                 await self.close()
             raise _error_for(final, "the message", recipient, self.endpoint.where)
+        return final
+
+    async def _read_ahead(self, recipient: str, final: Reply) -> None:
+        """Collect the replies to the next transaction's MAIL, RCPT and DATA (sent with the
+        last final dot) for the next send to ``recipient``; on trouble, start it afresh."""
+        reader = self._reader
+        if final.code == 421 or reader is None:
+            await self.close()
+            return
+        try:
+            self._early = (recipient, await reader.read(3, self.endpoint.timeout))
+        except WireClosed:
+            await self.close()
+
+    async def _check_envelope(self, replies: list[Reply], recipient: str) -> None:
+        """Raise the error for a refused MAIL FROM, RCPT TO or DATA (after leaving the
+        connection clean for the next message)."""
+        mail_r, rcpt_r, data_r = replies
+        if mail_r.code == 250 and rcpt_r.code == 250 and data_r.code == 354:
+            return
+        if data_r.code == 354 and self._transport is not None and self._reader is not None:
+            # a lax server took DATA anyway: send an empty message (it has no recipient)
+            self._transport.write(b".\r\n")
+            await self._reader.read(1, self.endpoint.timeout)
+        await self._after_failure(mail_r if mail_r.code != 250 else rcpt_r)
+        stage = "MAIL FROM" if mail_r.code != 250 else "RCPT TO" if rcpt_r.code != 250 else "DATA"
+        bad = mail_r if mail_r.code != 250 else rcpt_r if rcpt_r.code != 250 else data_r
+        raise _error_for(bad, stage, recipient, self.endpoint.where)
+
+    async def _send_chunk(self, recipient: str, commands: bytes, data: bytes,
+                          before_commit: BeforeCommit | None, prepared: bool) -> Reply:
+        """One BDAT transaction, written whole without waiting for the ones before it.
+
+        RSET first, so that whatever the transaction before it left (a refused recipient),
+        this one starts clean; its replies are read in the order the transactions went out.
+        The message goes out in the same write as its envelope, so ``sending`` is committed
+        before that write, and from then on a lost connection leaves it uncertain."""
+        assert self._slots is not None
+        async with self._slots:
+            reader, transport = self._reader, self._transport
+            if reader is None or transport is None or not reader.usable:
+                raise SMTPTransientError(f"{recipient}: connection to {self.endpoint.where} is closed")
+            body = data if prepared else crlf_lines(data)
+            if before_commit is not None and (pending := before_commit()) is not None:
+                await pending
+            if not reader.usable:
+                raise SMTPTransientError(f"{recipient}: connection to {self.endpoint.where} is closed")
+            self.messages += 1
+            transport.write(b"RSET\r\n" + commands + b"BDAT %d LAST\r\n" % len(body) + body)
+            reader.owed += 4
+            turn, self._turn = self._turn, asyncio.get_running_loop().create_future()
+            mine = self._turn
+            try:
+                if turn is not None:
+                    await asyncio.shield(turn)
+                await reader.drain()
+                _, mail_r, rcpt_r = await reader.read(3, self.endpoint.timeout)
+                (final,) = await reader.read(1, self.endpoint.data_timeout)
+            except WireClosed as exc:
+                await self.close()
+                raise self._lost(recipient, exc, True) from None
+            finally:
+                mine.set_result(None)
+                if self._turn is mine:
+                    self._turn = None
+        for reply, stage in ((mail_r, "MAIL FROM"), (rcpt_r, "RCPT TO"), (final, "the message")):
+            if reply.code != 250:
+                if reply.code == 421:
+                    await self.close()
+                raise _error_for(reply, stage, recipient, self.endpoint.where)
         return final
 
     async def _after_failure(self, reply: Reply) -> None:
@@ -450,6 +577,7 @@ class SmtpTransport:
         """Say QUIT (briefly) and drop the connection. Safe to call twice."""
         reader, transport, client = self._reader, self._transport, self._client
         self._reader = self._transport = self._client = None
+        self._early = None
         if reader is not None and transport is not None and reader.usable:
             try:
                 transport.write(b"QUIT\r\n")
@@ -493,7 +621,8 @@ class FileTransport:
         self.messages = 0
 
     async def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool = False,
-                   before_commit: BeforeCommit | None = None, wire: bytes | None = None) -> Reply:
+                   before_commit: BeforeCommit | None = None, wire: bytes | None = None,
+                   then: Envelope | None = None) -> Reply:
         self.count += 1
         self.messages += 1
         if before_commit is not None and (pending := before_commit()) is not None:

@@ -24,7 +24,8 @@ from typing import NamedTuple
 _BARE_EOL = re.compile(rb"\r\n|\r|\n")
 
 
-def _crlf(data: bytes) -> bytes:
+def crlf_lines(data: bytes) -> bytes:
+    """``data`` with every line ending CRLF (BDAT sends bytes as they are)."""
     crlf = data.count(b"\r\n")
     if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
         data = _BARE_EOL.sub(b"\r\n", data)
@@ -34,7 +35,7 @@ def _crlf(data: bytes) -> bytes:
 def _stuff(piece: bytes, line_start: bool) -> bytes:
     """``piece`` with CRLF line endings and every line that starts with a dot doubled;
     ``line_start``: the piece begins a line."""
-    piece = _crlf(piece)
+    piece = crlf_lines(piece)
     if line_start and piece[:1] == b".":
         piece = b"." + piece
     if b"\n." in piece:  # a scan is 4x cheaper than a replace that finds nothing
@@ -118,6 +119,7 @@ class ReplyReader(asyncio.Protocol):
         self._paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self.transport: asyncio.BaseTransport | None = None
+        self.owed = 0  # replies to commands already written (BDAT streaming keeps count)
 
     def attach(self, transport: asyncio.BaseTransport) -> None:
         """Called after ``transport.set_protocol(self)`` (which skips connection_made)."""
@@ -128,7 +130,7 @@ class ReplyReader(asyncio.Protocol):
     @property
     def usable(self) -> bool:
         """Open, and no reply arrived unasked (a stray 421 means the server is leaving)."""
-        return (self._closed is None and not self._replies and self.transport is not None
+        return (self._closed is None and len(self._replies) <= self.owed and self.transport is not None
                 and not self.transport.is_closing())
 
     @property
@@ -222,6 +224,7 @@ class ReplyReader(asyncio.Protocol):
                 if self._timeout_hit:
                     raise WireTimeout(self._closed or "did not answer")
                 raise WireClosed(self._closed or "closed the connection")
+        self.owed = max(0, self.owed - count)
         return [replies.popleft() for _ in range(count)]
 
     def _timed_out(self, waiter: asyncio.Future[None], timeout: float) -> None:
