@@ -20,6 +20,8 @@ from gigo_mail.selection import Selector, plan_send
 from gigo_mail.sender import Sender, SendOptions, SendResult, SendStats
 from gigo_mail.subscribers import SkippedRow, Subscriber, sample_subscriber
 from gigo_mail.transport import SmtpEndpoint, SmtpTransport, parse_smtp_url
+from pipeline_probe import PipelineProbe
+from postfix import PostfixServer, require_postfix
 from support import fill_disk, tiny_disk
 
 SENDER = "news@gigo.example"
@@ -107,6 +109,73 @@ def test_sending_is_committed_before_the_final_dot_and_sent_only_after_the_250(
     assert result.ok and len(seen) == 60
     assert set(seen.values()) == {"sending"}
     assert journal.counts(ISSUE)["sent"] == 60
+
+
+def test_one_round_trip_per_message_the_next_envelope_rides_with_the_final_dot(journal: Journal) -> None:
+    """RFC 2920: each final dot goes out with the next transaction's MAIL, RCPT and DATA;
+    the server sees the next MAIL FROM before it has answered the message."""
+    probe = PipelineProbe(expect=6).start()
+    try:
+        result = send(probe, people(6), journal, concurrency=1)  # type: ignore[arg-type]
+    finally:
+        probe.stop()
+    assert result.ok and result.stats.sent == 6
+    assert probe.ahead == [True] * 5
+    assert probe.delivered == [f"user{i}@example.com" for i in range(6)]
+    assert journal.counts(ISSUE)["sent"] == 6
+
+
+def test_a_refusal_of_the_envelope_sent_ahead_is_that_recipients_own(journal: Journal) -> None:
+    """The next transaction's RCPT is answered with the previous message's 250: the refusal
+    is charged to the next recipient, and the message before it is sent."""
+    probe = PipelineProbe(expect=3, refuse=frozenset({"user2@example.com"})).start()
+    try:
+        result = send(probe, people(4), journal, concurrency=1)  # type: ignore[arg-type]
+    finally:
+        probe.stop()
+    assert (result.stats.sent, result.stats.failed) == (3, 1)
+    assert probe.delivered == ["user0@example.com", "user1@example.com", "user3@example.com"]
+    assert probe.ahead[0] is True  # user1's envelope went with user0's dot, user2's with user1's
+    states = {k: journal.record(ISSUE, f"{k}@example.com") for k in ("user1", "user2", "user3")}
+    assert states["user1"].status == "sent"  # type: ignore[union-attr]
+    failed = states["user2"]
+    assert failed is not None and (failed.status, failed.code, failed.permanent) == ("failed", 550, True)
+    assert states["user3"].status == "sent"  # type: ignore[union-attr]
+
+
+def test_chunking_streams_bdat_transactions_to_postfix_and_ties_each_reply_to_its_own(
+        journal: Journal) -> None:
+    """Postfix smtpd offers CHUNKING: whole BDAT transactions go out back to back, up to
+    in_flight per connection; the refused recipient in the middle of a stream is the only
+    failure, and every other message reaches Postfix whole (its size and Message-ID)."""
+    require_postfix()
+    postfix = PostfixServer(reject=("user7@example.com",)).start()
+    opened: list[SmtpTransport] = []
+    endpoint = SmtpEndpoint(parse_smtp_url(postfix.url), timeout=10, in_flight=4)
+
+    def factory() -> SmtpTransport:
+        opened.append(SmtpTransport(endpoint))
+        return opened[-1]
+
+    try:
+        sender = Sender(issue_key=ISSUE, envelope_from=SENDER, build=build, transport_factory=factory,
+                        options=SendOptions(concurrency=2), journal=journal)
+        rows = people(40)
+        result = asyncio.run(sender.run(rows))
+        log = postfix.wait_for_log(" disconnect from ", 2)
+    finally:
+        postfix.stop()
+    assert (result.stats.sent, result.stats.failed) == (39, 1)
+    failure = journal.record(ISSUE, "user7@example.com")
+    assert failure is not None and (failure.status, failure.code, failure.permanent) == ("failed", 554, True)
+    assert "Recipient address rejected" in failure.text
+    assert journal.counts(ISSUE)["sent"] == 39
+    assert all(t.chunking and t.pipelining for t in opened if t.messages)
+    bdat = [int(part.split("=")[1].split("/")[0]) for part in log.split() if part.startswith("bdat=")]
+    assert sum(bdat) == 39  # every accepted message came as BDAT
+    for row in rows:  # Postfix parsed each accepted message (the BDAT length framed it right)
+        seen = f"message-id=<{row.key}@gigo.example>" in log
+        assert seen == (row.key != "user7@example.com"), row.key
 
 
 def test_451_is_retried_then_delivered_and_550_is_recorded(any_smtp_server: SmtpServer,
