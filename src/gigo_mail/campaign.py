@@ -232,7 +232,8 @@ def prepare_send(config: Config, request: SendRequest,
 
     url = parse_smtp_url(config.smtp_url(request.smtp))
     endpoint = SmtpEndpoint(url, password=password_for(url, ask_password), timeout=config.smtp.timeout,
-                            data_timeout=config.smtp.data_timeout, cafile=config.smtp_cafile or None)
+                            data_timeout=config.smtp.data_timeout, cafile=config.smtp_cafile or None,
+                            in_flight=max(1, config.smtp.in_flight))
 
     def make_transport() -> Transport:
         return SmtpTransport(endpoint)

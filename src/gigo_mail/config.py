@@ -74,6 +74,9 @@ class Smtp:
     data_timeout: float = 600.0  # seconds for the reply to the final dot (RFC 5321 4.5.3.2.6)
     refusal_breaker: int = 5  # the same refusal for this many recipients before any success stops the run
     cafile: str = ""  # a private CA bundle to trust besides the system's (PEM)
+    # With CHUNKING and PIPELINING: BDAT transactions on the wire at once per connection.
+    # A crash leaves up to this many per connection uncertain (1 = one at a time).
+    in_flight: int = 4
 
 
 @dataclass(frozen=True)

@@ -177,9 +177,7 @@ class SmtpEndpoint:
     data_timeout: float = Smtp.data_timeout  # the reply to the final dot (RFC 5321 4.5.3.2.6)
     cafile: str | None = None
     local_hostname: str | None = None
-    # With CHUNKING and PIPELINING, BDAT transactions on the wire at once per connection;
-    # a crash leaves up to this many per connection uncertain.
-    in_flight: int = 4
+    in_flight: int = 4  # [smtp] in_flight: BDAT transactions on the wire at once per connection
 
     @property
     def where(self) -> str:
