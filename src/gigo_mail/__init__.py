@@ -37,7 +37,20 @@ WSGI app for any WSGI server, and ``load_config`` to make its argument.
 
 __version__ = "0.1.0"
 
-from .config import load_config  # noqa: E402 - after __version__, which the CLI imports
-from .unsubscribe_web import make_app  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402 - after __version__, which the CLI imports
+
+from .config import load_config  # noqa: E402
+
+if TYPE_CHECKING:
+    from .unsubscribe_web import make_app
 
 __all__ = ["__version__", "load_config", "make_app"]
+
+
+def __getattr__(name: str) -> Any:
+    """``make_app`` is imported on first use: the CLI never loads the web server for --help."""
+    if name == "make_app":
+        from .unsubscribe_web import make_app
+
+        return make_app
+    raise AttributeError(f"module 'gigo_mail' has no attribute {name!r}")

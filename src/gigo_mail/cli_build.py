@@ -3,33 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from .compile import (
-    GMAIL_CLIP_BYTES,
-    BuildReport,
-    CompiledIssue,
-    build_dir,
-    clip_level,
-    compile_issue,
-    write_build,
-)
 from .config import load_config
 from .console import console, facts_table
-from .issue import find_issue
+
+if TYPE_CHECKING:  # compiling is imported when a command compiles, not for --help
+    from .compile import BuildReport, CompiledIssue
 
 
 def compile_ref(ref: str, root: Path | None = None) -> CompiledIssue:
     """Load the config, resolve the issue reference and compile it: the start of every command."""
+    from .compile import compile_issue
+    from .issue import find_issue
+
     config = load_config(root)
     return compile_issue(config, find_issue(config.root, ref))
 
 
 def show_report(compiled: CompiledIssue, paths: dict[str, Path] | None = None) -> None:
     """The build report as a small rich table, then warnings and errors one per line."""
+    from .compile import GMAIL_CLIP_BYTES, clip_level
+
     report: BuildReport = compiled.report
     table = facts_table("bold", "", tight=True)
     issue = compiled.issue
@@ -59,6 +57,8 @@ def register(app: typer.Typer) -> None:
         = None,
     ) -> None:
         """Compile an issue to build/ISSUE/email.html and email.txt, and check it."""
+        from .compile import build_dir, write_build
+
         compiled = compile_ref(issue)
         paths = write_build(compiled, out or build_dir(compiled))
         show_report(compiled, paths)

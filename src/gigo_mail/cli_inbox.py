@@ -8,7 +8,7 @@ import threading
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -16,15 +16,10 @@ from rich.text import Text
 
 from .config import shown_path
 from .console import console, err_console
-from .inbox import (
-    DEFAULT_HOST,
-    DEFAULT_PORT,
-    CapturedMessage,
-    InboxServer,
-    clear,
-    default_maildir,
-)
-from .net import is_loopback
+from .net import INBOX_HOST, INBOX_PORT, is_loopback
+
+if TYPE_CHECKING:  # the inbox server loads when it runs, not for --help
+    from .inbox import CapturedMessage
 
 
 class FailOn(StrEnum):
@@ -57,10 +52,10 @@ def _install_sigterm(handler: signal._HANDLER) -> signal._HANDLER | None:
 
 def inbox(
     port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535,
-                                      help="Port to listen on (0 picks a free one).")] = DEFAULT_PORT,
+                                      help="Port to listen on (0 picks a free one).")] = INBOX_PORT,
     host: Annotated[str, typer.Option(
         "--host", help="Address to listen on. Anything but loopback lets others drop mail in.")
-    ] = DEFAULT_HOST,
+    ] = INBOX_HOST,
     maildir: Annotated[Path | None, typer.Option(
         "--maildir", file_okay=False, help="Maildir to store messages in (default: .gigo/inbox).")
     ] = None,
@@ -83,6 +78,8 @@ def inbox(
     lands in a Maildir any mail client can open. It accepts any recipient and any
     login, and never relays. Ctrl-C stops it; that is a normal stop (exit 0).
     """
+    from .inbox import InboxServer, clear, default_maildir
+
     folder = maildir or default_maildir()
     if clear_inbox:
         removed = clear(folder)

@@ -8,30 +8,32 @@ is saved, the summary is printed).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .campaign import Campaign, SendRequest, prepare_send
-from .cli_check import warn_before_send
-from .compile import CompiledIssue
 from .config import Smtp, load_config, shown_path
 from .console import console, err_console, facts_table
 from .errors import ConfirmationRequired, UnclearOptOutError
 from .list_formats import unclear_message
-from .selection import ALREADY_SENT, FAILED, NOT_FAILED, UNCERTAIN, SendPlan
-from .sender import Sender, SendResult, SendStats
-from .subscribers import OUTSIDE_SEGMENT, SkippedRow, Subscriber
-from .transport import SmtpUrl
+from .subscribers import OUTSIDE_SEGMENT
+
+if TYPE_CHECKING:  # the engine is imported when a send runs, not for --help
+    from rich.progress import Progress
+
+    from .campaign import Campaign, SendRequest
+    from .compile import CompiledIssue
+    from .selection import SendPlan
+    from .sender import Sender, SendResult, SendStats
+    from .subscribers import SkippedRow, Subscriber
+    from .transport import SmtpUrl
 
 
 def _header(compiled: CompiledIssue, where: str, extra: Iterable[tuple[str, str]] = ()) -> Table:
@@ -46,6 +48,8 @@ def _header(compiled: CompiledIssue, where: str, extra: Iterable[tuple[str, str]
 
 
 def _plan_rows(plan: SendPlan) -> list[tuple[str, str]]:
+    from .selection import ALREADY_SENT, FAILED, NOT_FAILED, UNCERTAIN
+
     rows = [("will get it", f"[bold]{plan.to_send}[/]")]
     labels = {ALREADY_SENT: "already have it", UNCERTAIN: "uncertain (use --resend-uncertain)",
               FAILED: "failed before (use --retry-failed)", NOT_FAILED: "not failed before"}
@@ -107,6 +111,8 @@ def _summary(result: SendResult, dry_run: bool, written: bool = True) -> Table:
 
 def _run(sender: Sender, rows: Iterable[Subscriber | SkippedRow]) -> tuple[SendResult, bool]:
     """Run the engine; the first Ctrl-C stops gracefully, a second one quits at once."""
+    import asyncio
+
     interrupted = False
 
     async def main() -> SendResult:
@@ -175,6 +181,8 @@ def _unresolved(result: SendResult, issue_key: str, list_path: Path) -> None:
 
 def _send(campaign: Campaign) -> int:
     """Run the prepared send with a progress bar, then draw the summary; the exit code."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("[green]{task.fields[sent]} sent[/] [red]{task.fields[failed]} failed[/]"),
                TextColumn("{task.fields[rate]:.0f} msg/s"), TimeRemainingColumn())
@@ -261,6 +269,8 @@ def register(app: typer.Typer) -> None:
                                      param_hint="--list")
         if no_write and not dry_run:
             raise typer.BadParameter("--no-write only goes with --dry-run", param_hint="--no-write")
+        from .campaign import SendRequest
+
         try:
             request = SendRequest(issue, list_path, tuple(to or ()), dry_run, out, no_write, limit, rate,
                                   concurrency, smtp, retry_failed, resend_uncertain, offline,
@@ -297,10 +307,16 @@ def _ask_password(url: SmtpUrl) -> str:
 
 def _command(request: SendRequest, yes: bool) -> int:
     """Prepare the send in the core, show it, ask, run it."""
+    from .campaign import prepare_send
+    from .selection import FAILED, UNCERTAIN
+    from .sender import SendResult, SendStats
+
     ask = _ask_password if sys.stdin.isatty() else None
     with prepare_send(load_config(), request, ask) as campaign:
         compiled = campaign.compiled
         if campaign.url is not None:
+            from .cli_check import warn_before_send
+
             warn_before_send(compiled, str(campaign.url))
         if request.dry_run:
             where = "nowhere (render only)" if request.no_write else f"{campaign.folder}/*.eml"

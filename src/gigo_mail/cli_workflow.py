@@ -4,7 +4,7 @@ and what was sent)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -12,9 +12,10 @@ from rich.table import Table
 
 from .config import CONFIG_NAME, find_root, shown_path
 from .console import console, facts_table, local_time
-from .issue import Issue, list_issues
-from .journal import Journal, Run
-from .scaffold import create_issue, create_newsletter
+
+if TYPE_CHECKING:  # the issue reader and the journal load when a command needs them
+    from .issue import Issue
+    from .journal import Run
 
 
 def init(
@@ -23,6 +24,8 @@ def init(
         "--name", help="The newsletter's name (default: from the folder name).")] = None,
 ) -> None:
     """Start a new newsletter: settings, a first issue, a template and sample subscribers."""
+    from .scaffold import create_newsletter
+
     create_newsletter(folder, name)
     where = shown_path(folder)
     console.print(f"Created a newsletter in [bold]{escape(where)}/[/]:")
@@ -52,6 +55,8 @@ def new(
 ) -> None:
     """Create the next issue (issues/NNN.md) with its front matter ready to fill in."""
     root = find_root()
+    from .scaffold import create_issue
+
     created = create_issue(root, title)
     console.print(f"Created issue {created.number:03d}: [bold]{escape(shown_path(created.path))}[/]")
     what = "preheader" if title else "title, subject and preheader"
@@ -69,6 +74,9 @@ def _last_run(runs: list[Run]) -> str:
 
 def issues() -> None:
     """List the issues: number, date, subject, and what the journal says was sent."""
+    from .issue import list_issues
+    from .journal import Journal
+
     root = find_root()
     found: list[Issue] = list_issues(root)
     journal = Journal.existing(root)  # listing must not create state

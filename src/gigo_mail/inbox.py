@@ -43,6 +43,7 @@ from .inbox_maildir import (
     message_path,
     related_part,
 )
+from .net import INBOX_HOST, INBOX_PORT
 
 __all__ = [
     "CapturedMessage", "InboxError", "InboxServer", "clear", "list_messages", "load_message",
@@ -51,8 +52,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 1025
+DEFAULT_HOST = INBOX_HOST
+DEFAULT_PORT = INBOX_PORT
 INBOX_DIR = "inbox"
 FAIL_ON = ("rcpt", "data")
 _MAX_MESSAGE = 64 * 1024 * 1024

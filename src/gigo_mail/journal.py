@@ -43,7 +43,6 @@ process dies) and refuses a second run. Runs that never reached ``end_run``
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sqlite3
@@ -51,7 +50,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import JOURNAL_NAME, journal_path
 from .errors import JournalError
@@ -71,6 +70,9 @@ from .journal_schema import (
 )
 from .runlock import RunLocks
 from .subscribers import address_key
+
+if TYPE_CHECKING:  # only a send run groups commits; status and friends need no event loop
+    import asyncio
 
 __all__ = ["JOURNAL_NAME", "OUTCOMES", "SCHEMA_VERSION", "STATUSES", "UNFINISHED", "Journal", "Record", "Run",
            "Suppression"]
@@ -181,6 +183,8 @@ class Journal(BounceRecords):
 
     async def committed(self) -> None:
         """Wait until every mark made so far is in the file; JournalError if the commit failed."""
+        import asyncio
+
         if self._group_error is not None:
             raise self._group_error
         if not self._group_open:

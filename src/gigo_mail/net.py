@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 
+# Where the capture inbox listens unless told otherwise (the default [smtp] url points there).
+INBOX_HOST = "127.0.0.1"
+INBOX_PORT = 1025
+
 
 def is_loopback(host: str) -> bool:
     """True if only this machine can reach ``host``."""
