@@ -375,7 +375,9 @@ class Sender:
                     await self.limiter.acquire()
                     if self._stopping:
                         break
-                reconnect = not transport.is_open or transport.messages >= self.options.max_per_connection
+                # streamed transactions count from when they are started, not when they are written
+                used = transport.messages + len(streamed)
+                reconnect = not transport.is_open or used >= self.options.max_per_connection
                 if reconnect:
                     if streamed:  # let the transactions on the wire finish first
                         await asyncio.wait(streamed)
