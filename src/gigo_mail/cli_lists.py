@@ -19,7 +19,6 @@ from .bounces import COMPLAINT, HARD, REFUSED, SOFT, UNSUBSCRIBE
 from .config import Config, load_config
 from .console import console, facts_table, local_time
 from .errors import GigoError, JournalError, SubscriberListError, UnclearOptOutError
-from .issue import resolve_issue_key
 from .journal import Journal, Record, Run
 from .list_formats import unclear_message
 from .list_import import suppressions_from_file
@@ -243,6 +242,8 @@ def status(
     if requeue is not None and not re.fullmatch(r"[245]\d\d|[245]\.\d{1,3}\.\d{1,3}", requeue):
         raise typer.BadParameter("give a reply code like 554 or an enhanced status like 5.7.1",
                                  param_hint="--requeue")
+    from .issue import resolve_issue_key  # the issue reader (YAML) only for this command
+
     config = load_config()
     journal = Journal.existing(config.root)
     try:

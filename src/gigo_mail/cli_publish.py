@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from .config import shown_path
 from .console import console, err_console, facts_table
-from .publish import PublishReport
+
+if TYPE_CHECKING:  # the site builder loads when publishing, not for --help
+    from .publish import PublishReport
 
 
 def show_report(report: PublishReport) -> None:
