@@ -572,11 +572,12 @@ class SmtpTransport:
             await self.close()
 
     async def close(self) -> None:
-        """Say QUIT (briefly) and drop the connection. Safe to call twice."""
+        """Say QUIT (briefly) and drop the connection. Safe to call twice. With streamed
+        transactions still owed replies, it just drops it (they see the close)."""
         reader, transport, client = self._reader, self._transport, self._client
         self._reader = self._transport = self._client = None
         self._early = None
-        if reader is not None and transport is not None and reader.usable:
+        if reader is not None and transport is not None and reader.usable and not reader.owed:
             try:
                 transport.write(b"QUIT\r\n")
                 await reader.read(1, min(self.endpoint.timeout, 2.0))
