@@ -1,6 +1,6 @@
 """How fast does gigo-mail send to a server 50 ms away, where round trips set the pace?
 
-Run: python bench/latency_bench.py [--rtt 50] [--messages 1200] [--repeat 3]
+Run: python bench/latency_bench.py [--rtt 50] [--messages 1200] [--repeat 3] [--postfix]
 
 Postfix's smtp-sink (PIPELINING, no CHUNKING) behind ``delay_proxy.py`` (its own
 process), which holds every chunk ``rtt / 2`` each way. Side by side, medians of
@@ -10,6 +10,11 @@ process), which holds every chunk ``rtt / 2`` each way. Side by side, medians of
 * smtp-source: Postfix's C load generator through the same proxy, 8 sessions, the same
   message size (it opens a connection per message and does not pipeline);
 * the limit: 8 connections at one round trip per message is ``8 / rtt`` msg/s.
+
+``--postfix`` puts a private Postfix smtpd (tests/conftest.py's: its own config and queue
+in a temporary folder, mail discarded; needs root) behind the proxy instead: it offers
+CHUNKING, so gigo-mail streams BDAT transactions (``in_flight`` 4), shown next to the same
+engine with ``in_flight`` 1 (DATA, one round trip per message) and smtp-source.
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1200)
     parser.add_argument("--source-messages", type=int, default=240)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--postfix", action="store_true", help="a private Postfix smtpd (CHUNKING); root")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="gigo-latency-bench-"))
@@ -80,14 +86,22 @@ def main() -> None:
     try:
         root = make_root(work / "nl", args.messages)
         size = factory_for(root)
-        sink = Sink()
-        if sink.kind != "smtp-sink":
-            raise SystemExit("this benchmark needs Postfix's smtp-sink (apt-get install postfix)")
+        if args.postfix:
+            sys.path.insert(0, str(HERE.parent / "tests"))
+            from conftest import PostfixServer
+
+            sink = PostfixServer("permit_mynetworks, reject").start()
+        else:
+            sink = Sink()
+            if sink.kind != "smtp-sink":
+                raise SystemExit("this benchmark needs Postfix's smtp-sink (apt-get install postfix)")
         proxy = Proxy(args.rtt, sink.port)
         limit = 8 / (args.rtt / 1000)
-        print(f"smtp-sink behind a {args.rtt:g} ms round-trip proxy; {args.messages:,} messages of issue 011 "
+        server = "Postfix smtpd (CHUNKING)" if args.postfix else "smtp-sink"
+        print(f"{server} behind a {args.rtt:g} ms round-trip proxy; {args.messages:,} messages of issue 011 "
               f"({size / 1024:.1f} KB); {args.repeat} repeats; {os.cpu_count()} CPUs")
         ours: list[float] = []
+        one: list[float] = []  # --postfix: in_flight 1
         source: list[float] = []
         rtts: list[float] = []
         for round_ in range(1, args.repeat + 1):
@@ -96,17 +110,26 @@ def main() -> None:
             result = measured_child("ours", root, proxy.url, args.messages)
             assert result["sent"] == args.messages, result
             ours.append(result["sent"] / result["seconds"])
+            if args.postfix:
+                shutil.rmtree(root / ".gigo", ignore_errors=True)
+                result = measured_child("ours", root, proxy.url, args.messages, in_flight=1)
+                one.append(result["sent"] / result["seconds"])
             if os.path.exists(SOURCE):
                 seconds, _, code, err = timed([SOURCE, "-s", "8", "-m", str(args.source_messages), "-l",
                                                str(size), "-d", f"127.0.0.1:{proxy.port}"])
                 if code == 0:
                     source.append(args.source_messages / seconds)
             print(f"round {round_}: gigo-mail {ours[-1]:,.1f} msg/s"
+                  + (f", in_flight 1 {one[-1]:,.1f} msg/s" if one else "")
                   + (f", smtp-source {source[-1]:,.1f} msg/s" if source else ""), flush=True)
         print()
         median = statistics.median(ours)
         print(f"{'client':<52} {'msg/s (median)':>15}")
-        print(f"{'gigo-mail engine, 8 connections':<52} {median:15,.1f}")
+        label = "gigo-mail engine, 8 connections" + (", in_flight 4 (BDAT)" if args.postfix else "")
+        print(f"{label:<52} {median:15,.1f}")
+        if one:
+            label = "gigo-mail engine, 8 connections, in_flight 1 (DATA)"
+            print(f"{label:<52} {statistics.median(one):15,.1f}")
         if source:
             print(f"{'smtp-source (C), 8 sessions':<52} {statistics.median(source):15,.1f}")
         print(f"{'limit at 1 round trip per message (8 / RTT)':<52} {limit:15,.1f}")

@@ -95,14 +95,14 @@ def _factory(root: Path):  # type: ignore[no-untyped-def]
     return compiled, MessageFactory(compiled, secret=b"bench")
 
 
-def child_ours(root: Path, url: str) -> dict[str, float]:
+def child_ours(root: Path, url: str, in_flight: int = 4) -> dict[str, float]:
     from gigo_mail.journal import Journal
     from gigo_mail.sender import Sender, SendOptions
     from gigo_mail.subscribers import read_subscribers
     from gigo_mail.transport import SmtpEndpoint, SmtpTransport, parse_smtp_url
 
     compiled, factory = _factory(root)
-    endpoint = SmtpEndpoint(parse_smtp_url(url))
+    endpoint = SmtpEndpoint(parse_smtp_url(url), in_flight=in_flight)
     with Journal.for_root(root) as journal:
         sender = Sender(issue_key="011", envelope_from=factory.envelope_from, build=factory.build,
                         transport_factory=lambda: SmtpTransport(endpoint), options=SendOptions(),
@@ -178,9 +178,9 @@ def startup(repeat: int = 11) -> tuple[float, float]:
     return median_of(gigo), median_of([sys.executable, "-c", "pass"])
 
 
-def measured_child(mode: str, root: Path, url: str, count: int) -> dict[str, float]:
+def measured_child(mode: str, root: Path, url: str, count: int, in_flight: int = 4) -> dict[str, float]:
     command = [sys.executable, __file__, "--child", mode, "--root", str(root), "--url", url,
-               "--messages", str(count)]
+               "--messages", str(count), "--in-flight", str(in_flight)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None and process.stderr is not None
     out = process.stdout.read()
@@ -225,10 +225,11 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--in-flight", type=int, default=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child == "ours":
-        print(json.dumps(child_ours(args.root, args.url)))
+        print(json.dumps(child_ours(args.root, args.url, args.in_flight)))
         return
     if args.child in ("baseline", "persistent"):
         print(json.dumps(child_baseline(args.root, args.url, args.messages, args.child == "baseline")))
