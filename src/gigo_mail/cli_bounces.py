@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .answers import UNATTRIBUTED, AnswersReport, process_answers
-from .bounces import AUTO_REPLY, COMPLAINT, HARD, OTHER, REFUSED, SOFT, UNSUBSCRIBE
 from .config import load_config
 from .console import console, facts_table
 from .errors import ConfigError, MailSourceError
-from .mailsource import open_source
+
+if TYPE_CHECKING:  # the bounce reader (flufl.bounce, IMAP) loads when the command runs
+    from .answers import AnswersReport
 
 
 def _ask_password(prompt: str) -> str:
@@ -26,6 +26,9 @@ def _ask_password(prompt: str) -> str:
 
 
 def _summary(report: AnswersReport, dry_run: bool) -> Table:
+    from .answers import UNATTRIBUTED
+    from .bounces import AUTO_REPLY, COMPLAINT, HARD, OTHER, REFUSED, SOFT, UNSUBSCRIBE
+
     table = facts_table("bold", "", "dim", right=1)
     verb = "would suppress" if dry_run else "suppressed"
     rows = [(HARD, "hard bounces", verb), (REFUSED, "other refusals", "recorded: the mailbox is not gone"),
@@ -46,6 +49,9 @@ def _summary(report: AnswersReport, dry_run: bool) -> Table:
 
 
 def _details(report: AnswersReport, limit: int) -> None:
+    from .answers import UNATTRIBUTED
+    from .bounces import COMPLAINT, HARD, REFUSED, SOFT, UNSUBSCRIBE
+
     acted = [o for o in report.outcomes if o.kind in (HARD, REFUSED, SOFT, COMPLAINT, UNSUBSCRIBE)]
     if acted:
         table = Table(title="Answers", title_justify="left")
@@ -87,6 +93,9 @@ def bounces(
         raise ConfigError("no mailbox to read: give --imap, --maildir or --mbox, or set [bounces] source "
                           "in gigo-mail.toml")
     folder = config.bounces.move_to if move_to is None else move_to
+    from .answers import process_answers
+    from .mailsource import open_source
+
     source = open_source(str(spec), _ask_password, config.imap_cafile or None)
     try:
         report = process_answers(config, source, dry_run=dry_run, move_to=folder)

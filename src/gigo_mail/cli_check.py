@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .check import CheckOptions, preflight, run_check
 from .check_report import AREAS, FAIL, OK, SKIP, WARN, CheckReport
 from .cli_build import compile_ref
-from .compile import CompiledIssue
 from .console import console, err_console
+
+if TYPE_CHECKING:  # the checks (DNS, links, the compiler) load when a command checks
+    from .compile import CompiledIssue
 
 MARKS = {OK: "[green]ok[/]", WARN: "[yellow]warn[/]", FAIL: "[bold red]FAIL[/]", SKIP: "[dim]skip[/]"}
 
@@ -35,6 +36,8 @@ def show_check(report: CheckReport) -> None:
 
 def warn_before_send(compiled: CompiledIssue, smtp_url: str) -> None:
     """The quick preflight's problems as warnings: a send goes on, but the sender knows."""
+    from .check import preflight
+
     problems = preflight(compiled, smtp_url)
     for finding in problems:
         err_console.print(f"[yellow]warning:[/] {escape(finding.subject)}: {escape(finding.detail)}",
@@ -58,6 +61,8 @@ def register(app: typer.Typer) -> None:
             "--timeout", min=0.1, help="Seconds to wait for each link.")] = 5.0,
     ) -> None:
         """Is an issue ready to send? DNS (SPF, DKIM, DMARC, MX), links, images, clients, spam score."""
+        from .check import CheckOptions, run_check
+
         compiled = compile_ref(issue)
         report = run_check(compiled, CheckOptions(dns=dns, offline=offline, smtp_url=smtp, timeout=timeout))
         show_check(report)
