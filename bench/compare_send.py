@@ -2,12 +2,13 @@
 
 Run: python bench/compare_send.py --rev 0bc6998 [--messages 20000] [--repeat 3]
 
-Both send issue 011 to the same generated list into one Postfix smtp-sink, alternating, with
-smtp-source (8 sessions, same message size) in every round as the reference. The older
-revision's ``src/`` is taken with ``git archive`` into a temporary folder and put first on
-PYTHONPATH (its dependencies must be installed in this environment). Prints msg/s, CPU per
-message (user + system, from wait4) and peak RSS, medians of the rounds, and each one's
-ratio to smtp-source.
+Each sends its own issue 011 (its own gigo-mail.toml, templates and issues, so the message
+sizes may differ; both are printed) to the same generated list into one Postfix smtp-sink,
+alternating, with smtp-source (8 sessions, this checkout's message size) in every round as the
+reference. The older revision is taken with ``git archive`` into a temporary folder and its
+``src/`` put first on PYTHONPATH (its dependencies must be installed in this environment).
+Prints msg/s, CPU per message (user + system, from wait4) and peak RSS, medians of the
+rounds, and each one's ratio to smtp-source.
 """
 
 from __future__ import annotations
@@ -37,22 +38,24 @@ def main() -> None:
     try:
         old = work / "old"
         old.mkdir()
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.rev, "src"], check=True,
-                                 capture_output=True).stdout
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.rev, "src", "gigo-mail.toml",
+                                  "templates", "issues"], check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
-        root = make_root(work / "nl", args.messages)
-        size = factory_for(root)
+        roots = {args.rev: make_root(work / "old-nl", args.messages, old),
+                 "this checkout": make_root(work / "nl", args.messages)}
+        size = factory_for(roots["this checkout"])
         sink = Sink()
         if sink.kind != "smtp-sink":
             raise SystemExit("this comparison needs Postfix's smtp-sink (apt-get install postfix)")
-        print(f"{args.messages:,} messages of issue 011 ({size / 1024:.1f} KB) into smtp-sink; "
-              f"{args.rev} against this checkout; {args.repeat} rounds; {os.cpu_count()} CPUs")
+        print(f"{args.messages:,} messages of issue 011 into smtp-sink, each revision its own (this "
+              f"checkout's: {size / 1024:.1f} KB); {args.repeat} rounds; {os.cpu_count()} CPUs")
         runs: dict[str, list[tuple[float, float, float]]] = {args.rev: [], "this checkout": []}
         source: list[float] = []
         gigo = [sys.executable, "-c", "from gigo_mail.cli import main; main()", "send", "011", "--list",
                 "list.csv", "--yes", "--smtp", sink.url]
         for round_ in range(1, args.repeat + 1):
             for name, path in ((args.rev, old / "src"), ("this checkout", REPO / "src")):
+                root = roots[name]
                 shutil.rmtree(root / ".gigo", ignore_errors=True)
                 env = {**os.environ, "GIGO_UNSUBSCRIBE_SECRET": "bench", "PYTHONPATH": str(path)}
                 seconds, peak, code, err, cpu = timed_cpu(gigo, cwd=root, env=env)

@@ -66,10 +66,11 @@ def factory_for(root: Path) -> int:
     return len(factory.build(sample_subscriber("reader1@example.com", "Reader 1")).data)
 
 
-def make_root(folder: Path, rows: int) -> Path:
+def make_root(folder: Path, rows: int, repo: Path = REPO) -> Path:
+    """A newsletter with ``repo``'s config, templates and issues and a generated list."""
     folder.mkdir(parents=True)
     for name in ("gigo-mail.toml", "templates", "issues"):
-        source = REPO / name
+        source = repo / name
         if source.is_dir():
             shutil.copytree(source, folder / name)
         else:
