@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 HEAVY = ("premailer", "cssutils", "lxml", "mjml", "jinja2", "gigo_mail.markdown", "frontmatter", "aiosmtplib",
+         "flufl", "cryptography", "imaplib",
          "aiosmtpd", "email_validator", "asyncio", "wsgiref", "gigo_mail.compile", "gigo_mail.sender")
 
 

@@ -14,7 +14,6 @@ from rich.markup import escape
 
 from .config import STATE_DIR, find_root, load_config, shown_path
 from .console import console
-from .dkim_sign import generate_key, public_record, write_key_pair, zone_entry
 
 dkim_app = typer.Typer(help="DKIM keys for signing every message.", no_args_is_help=True)
 
@@ -31,6 +30,8 @@ def keygen(
         "--ed25519", help="An Ed25519 key (RFC 8463) for a second signature beside RSA.")] = False,
 ) -> None:
     """Write a 2048-bit RSA (or Ed25519) key pair and print the TXT record to publish."""
+    from .dkim_sign import generate_key, public_record, write_key_pair, zone_entry  # cryptography, only here
+
     root = find_root()
     config = load_config(root)
     selector = selector or f"gigo{date.today():%Y%m}" + ("e" if ed25519 else "")

@@ -14,8 +14,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .answers import GMAIL_SPAM_LINE, answer_counts, complaint_rate
-from .bounces import COMPLAINT, HARD, REFUSED, SOFT, UNSUBSCRIBE
 from .config import Config, load_config
 from .console import console, facts_table, local_time
 from .errors import GigoError, JournalError, SubscriberListError, UnclearOptOutError
@@ -154,6 +152,9 @@ def _print_common_refusal(failures: list[Record], issue_key: str) -> None:
 def _answer_rows(root: Path, issue_key: str, sent: int, table: Table, soft_limit: int
                  ) -> list[tuple[str, str, str]]:
     """Bounces, complaints (with the rate against Gmail's line) and unsubscribes by mail."""
+    from .answers import GMAIL_SPAM_LINE, answer_counts, complaint_rate  # the bounce reader only here
+    from .bounces import COMPLAINT, HARD, REFUSED, SOFT, UNSUBSCRIBE
+
     with answer_counts(root) as store:
         if store is None:
             return []
