@@ -40,11 +40,20 @@ def placeholders_left(compiled: CompiledIssue) -> list[Finding]:
     return findings
 
 
+def view_link(compiled: CompiledIssue) -> list[Finding]:
+    """The email's "View in browser" link leads to a page that was never published."""
+    from .publish import dead_view_link_warning  # the site builder loads only for a full check
+
+    warning = dead_view_link_warning(compiled.config, compiled.issue)
+    return [Finding.warn("issue", "view in browser", warning)] if warning else []
+
+
 def check_issue(compiled: CompiledIssue) -> list[Finding]:
     """The build report as findings, and the placeholders left."""
     findings = [Finding.fail("issue", "build", error) for error in compiled.report.errors]
     findings += [Finding.warn("issue", "build", warning) for warning in compiled.report.warnings]
     findings += placeholders_left(compiled)
+    findings += view_link(compiled)
     if not findings:
         findings.append(Finding.ok("issue", "build", f"{compiled.report.html_bytes / 1024:.1f} KB of HTML, "
                                                      "no warnings"))
