@@ -16,57 +16,21 @@ body hash alone, and of signing with dkimpy's pure-Python RSA (for comparison). 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from send_bench import SOURCE, Sink, make_root, timed  # noqa: E402
+from send_bench import SIGNING, SOURCE, Sink, make_root, measured_child, timed  # noqa: E402
+from send_bench import _factory as factory_with  # noqa: E402
 
 
 def _factory(root: Path, mode: str):  # type: ignore[no-untyped-def]
-    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-
-    from gigo_mail.compile import compile_issue
-    from gigo_mail.config import load_config
-    from gigo_mail.dkim_sign import DkimKey, DkimSigner
-    from gigo_mail.issue import find_issue
-    from gigo_mail.message import MessageFactory
-
-    config = load_config(root)
-    compiled = compile_issue(config, find_issue(config.root, "011"))
-    signer = None
-    if mode != "unsigned":
-        keys = [DkimKey("s1", rsa.generate_private_key(public_exponent=65537, key_size=2048))]
-        if mode == "rsa+ed25519":
-            keys.append(DkimKey("e1", ed25519.Ed25519PrivateKey.generate()))
-        signer = DkimSigner("gigo.dev", keys)
-    return MessageFactory(compiled, secret=b"bench", signer=signer)
-
-
-def child(root: Path, url: str, mode: str) -> dict[str, float]:
-    from gigo_mail.journal import Journal
-    from gigo_mail.sender import Sender, SendOptions
-    from gigo_mail.subscribers import read_subscribers
-    from gigo_mail.transport import SmtpEndpoint, SmtpTransport, parse_smtp_url
-
-    factory = _factory(root, mode)
-    endpoint = SmtpEndpoint(parse_smtp_url(url))
-    with Journal.for_root(root) as journal:
-        sender = Sender(issue_key="011", envelope_from=factory.envelope_from, build=factory.build,
-                        transport_factory=lambda: SmtpTransport(endpoint), options=SendOptions(),
-                        journal=journal)
-        start = time.perf_counter()
-        result = asyncio.run(sender.run(read_subscribers(root / "list.csv", journal.is_suppressed)))
-        seconds = time.perf_counter() - start
-    return {"sent": result.stats.sent, "seconds": seconds}
+    return factory_with(root, mode)[1]
 
 
 def per_message(root: Path) -> None:
@@ -115,13 +79,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cpu-only", action="store_true", help="only the per-message CPU figures")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        print(json.dumps(child(args.root, args.url, args.child)))
-        return
 
     work = Path(tempfile.mkdtemp(prefix="gigo-dkim-bench-"))
     try:
@@ -135,16 +93,12 @@ def main() -> None:
         sink = Sink()
         print(f"sink: {sink.kind} on 127.0.0.1:{sink.port}; {args.messages:,} messages of issue 011, "
               f"{size / 1024:.1f} KB each; {args.repeat} repeats; {os.cpu_count()} CPUs")
-        modes = ("unsigned", "rsa", "rsa+ed25519")
+        modes = SIGNING
         figures: dict[str, list[float]] = {m: [] for m in (*modes, "smtp-source")}
         for round_ in range(1, args.repeat + 1):
             for mode in modes:
                 shutil.rmtree(root / ".gigo", ignore_errors=True)
-                run = subprocess.run([sys.executable, __file__, "--child", mode, "--root", str(root),
-                                      "--url", sink.url], capture_output=True, text=True)
-                if run.returncode != 0:
-                    raise SystemExit(f"{mode} failed: {run.stderr[-1000:]}")
-                result = json.loads(run.stdout.strip().splitlines()[-1])
+                result = measured_child("ours", root, sink.url, args.messages, signing=mode)
                 assert result["sent"] == args.messages, result
                 figures[mode].append(result["sent"] / result["seconds"])
             if os.path.exists(SOURCE):

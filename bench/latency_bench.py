@@ -1,6 +1,6 @@
 """How fast does gigo-mail send to a server 50 ms away, where round trips set the pace?
 
-Run: python bench/latency_bench.py [--rtt 50] [--messages 1200] [--repeat 3] [--postfix]
+Run: python bench/latency_bench.py [--rtt 50] [--messages 1200] [--repeat 3] [--postfix] [--dkim]
 
 Postfix's smtp-sink (PIPELINING, no CHUNKING) behind ``delay_proxy.py`` (its own
 process), which holds every chunk ``rtt / 2`` each way. Side by side, medians of
@@ -15,6 +15,9 @@ process), which holds every chunk ``rtt / 2`` each way. Side by side, medians of
 in a temporary folder, mail discarded; needs root) behind the proxy instead: it offers
 CHUNKING, so gigo-mail streams BDAT transactions (``in_flight`` 4), shown next to the same
 engine with ``in_flight`` 1 (DATA, one round trip per message) and smtp-source.
+
+``--dkim`` adds the same engine with every message RSA-2048 DKIM-signed, in every round
+between the unsigned run and smtp-source.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ def main() -> None:
     parser.add_argument("--source-messages", type=int, default=240)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postfix", action="store_true", help="a private Postfix smtpd (CHUNKING); root")
+    parser.add_argument("--dkim", action="store_true", help="also send RSA-signed, in the same rounds")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="gigo-latency-bench-"))
@@ -102,6 +106,7 @@ def main() -> None:
               f"({size / 1024:.1f} KB); {args.repeat} repeats; {os.cpu_count()} CPUs")
         ours: list[float] = []
         one: list[float] = []  # --postfix: in_flight 1
+        signed: list[float] = []  # --dkim
         source: list[float] = []
         rtts: list[float] = []
         for round_ in range(1, args.repeat + 1):
@@ -114,6 +119,11 @@ def main() -> None:
                 shutil.rmtree(root / ".gigo", ignore_errors=True)
                 result = measured_child("ours", root, proxy.url, args.messages, in_flight=1)
                 one.append(result["sent"] / result["seconds"])
+            if args.dkim:
+                shutil.rmtree(root / ".gigo", ignore_errors=True)
+                result = measured_child("ours", root, proxy.url, args.messages, signing="rsa")
+                assert result["sent"] == args.messages, result
+                signed.append(result["sent"] / result["seconds"])
             if os.path.exists(SOURCE):
                 seconds, _, code, err = timed([SOURCE, "-s", "8", "-m", str(args.source_messages), "-l",
                                                str(size), "-d", f"127.0.0.1:{proxy.port}"])
@@ -121,6 +131,7 @@ def main() -> None:
                     source.append(args.source_messages / seconds)
             print(f"round {round_}: gigo-mail {ours[-1]:,.1f} msg/s"
                   + (f", in_flight 1 {one[-1]:,.1f} msg/s" if one else "")
+                  + (f", DKIM-signed {signed[-1]:,.1f} msg/s" if signed else "")
                   + (f", smtp-source {source[-1]:,.1f} msg/s" if source else ""), flush=True)
         print()
         median = statistics.median(ours)
@@ -130,6 +141,9 @@ def main() -> None:
         if one:
             label = "gigo-mail engine, 8 connections, in_flight 1 (DATA)"
             print(f"{label:<52} {statistics.median(one):15,.1f}")
+        if signed:
+            label = "gigo-mail engine, 8 connections, DKIM RSA-2048"
+            print(f"{label:<52} {statistics.median(signed):15,.1f}")
         if source:
             print(f"{'smtp-source (C), 8 sessions':<52} {statistics.median(source):15,.1f}")
         print(f"{'limit at 1 round trip per message (8 / RTT)':<52} {limit:15,.1f}")
@@ -138,6 +152,8 @@ def main() -> None:
               f"8 / measured RTT = {8 / rtt:,.1f} msg/s")
         print(f"gigo-mail / one-round-trip limit: {median / limit:.2f}"
               + (f"; gigo-mail / smtp-source: {median / statistics.median(source):.1f}x" if source else ""))
+        if signed:
+            print(f"DKIM-signed / unsigned: {statistics.median(signed) / median:.2f}")
     finally:
         for server in (proxy, sink):
             if server is not None:

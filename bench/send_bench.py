@@ -85,7 +85,12 @@ def make_root(folder: Path, rows: int, repo: Path = REPO) -> Path:
 
 # --- children (each measured in its own process) ------------------------------------------------
 
-def _factory(root: Path):  # type: ignore[no-untyped-def]
+SIGNING = ("unsigned", "rsa", "rsa+ed25519")
+
+
+def _factory(root: Path, signing: str = "unsigned"):  # type: ignore[no-untyped-def]
+    """Issue 011's MessageFactory; ``signing`` "rsa" adds a DKIM signature (a fresh 2048-bit
+    key), "rsa+ed25519" an Ed25519 one beside it."""
     from gigo_mail.compile import compile_issue
     from gigo_mail.config import load_config
     from gigo_mail.issue import find_issue
@@ -93,16 +98,26 @@ def _factory(root: Path):  # type: ignore[no-untyped-def]
 
     config = load_config(root)
     compiled = compile_issue(config, find_issue(config.root, "011"))
-    return compiled, MessageFactory(compiled, secret=b"bench")
+    signer = None
+    if signing != "unsigned":
+        from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+        from gigo_mail.dkim_sign import DkimKey, DkimSigner
+
+        keys = [DkimKey("s1", rsa.generate_private_key(public_exponent=65537, key_size=2048))]
+        if signing == "rsa+ed25519":
+            keys.append(DkimKey("e1", ed25519.Ed25519PrivateKey.generate()))
+        signer = DkimSigner("gigo.dev", keys)
+    return compiled, MessageFactory(compiled, secret=b"bench", signer=signer)
 
 
-def child_ours(root: Path, url: str, in_flight: int = 4) -> dict[str, float]:
+def child_ours(root: Path, url: str, in_flight: int = 4, signing: str = "unsigned") -> dict[str, float]:
     from gigo_mail.journal import Journal
     from gigo_mail.sender import Sender, SendOptions
     from gigo_mail.subscribers import read_subscribers
     from gigo_mail.transport import SmtpEndpoint, SmtpTransport, parse_smtp_url
 
-    compiled, factory = _factory(root)
+    compiled, factory = _factory(root, signing)
     endpoint = SmtpEndpoint(parse_smtp_url(url), in_flight=in_flight)
     with Journal.for_root(root) as journal:
         sender = Sender(issue_key="011", envelope_from=factory.envelope_from, build=factory.build,
@@ -179,9 +194,10 @@ def startup(repeat: int = 11) -> tuple[float, float]:
     return median_of(gigo), median_of([sys.executable, "-c", "pass"])
 
 
-def measured_child(mode: str, root: Path, url: str, count: int, in_flight: int = 4) -> dict[str, float]:
+def measured_child(mode: str, root: Path, url: str, count: int, in_flight: int = 4,
+                   signing: str = "unsigned") -> dict[str, float]:
     command = [sys.executable, __file__, "--child", mode, "--root", str(root), "--url", url,
-               "--messages", str(count), "--in-flight", str(in_flight)]
+               "--messages", str(count), "--in-flight", str(in_flight), "--signing", signing]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None and process.stderr is not None
     out = process.stdout.read()
@@ -227,10 +243,11 @@ def main() -> None:
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--in-flight", type=int, default=4, help=argparse.SUPPRESS)
+    parser.add_argument("--signing", choices=SIGNING, default="unsigned", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child == "ours":
-        print(json.dumps(child_ours(args.root, args.url, args.in_flight)))
+        print(json.dumps(child_ours(args.root, args.url, args.in_flight, args.signing)))
         return
     if args.child in ("baseline", "persistent"):
         print(json.dumps(child_baseline(args.root, args.url, args.messages, args.child == "baseline")))
