@@ -39,16 +39,20 @@ __version__ = "0.1.0"
 
 from typing import TYPE_CHECKING, Any  # noqa: E402 - after __version__, which the CLI imports
 
-from .config import load_config  # noqa: E402
-
 if TYPE_CHECKING:
+    from .config import load_config
     from .unsubscribe_web import make_app
 
 __all__ = ["__version__", "load_config", "make_app"]
 
 
 def __getattr__(name: str) -> Any:
-    """``make_app`` is imported on first use: the CLI never loads the web server for --help."""
+    """The exports are imported on first use: ``python -m gigo_mail --help`` loads neither
+    the config reader nor the web server through the package."""
+    if name == "load_config":
+        from .config import load_config
+
+        return load_config
     if name == "make_app":
         from .unsubscribe_web import make_app
 

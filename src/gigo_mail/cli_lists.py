@@ -8,7 +8,7 @@ import re
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -17,11 +17,10 @@ from rich.table import Table
 from .config import Config, load_config
 from .console import console, facts_table, local_time
 from .errors import GigoError, JournalError, SubscriberListError, UnclearOptOutError
-from .journal import Journal, Record, Run
-from .list_formats import unclear_message
-from .list_import import suppressions_from_file
-from .subscribers import SKIP_KINDS, ListReport, check_address, check_list
-from .unsubscribe import verify_token
+
+if TYPE_CHECKING:  # the journal and the list reader load when a command runs, not for --help
+    from .journal import Journal, Record, Run
+    from .subscribers import ListReport
 
 subscribers_app = typer.Typer(help="Check subscriber lists.", no_args_is_help=True)
 
@@ -40,6 +39,8 @@ def _duration(seconds: float | None) -> str:
 
 
 def _print_list_report(report: ListReport, limit: int) -> None:
+    from .subscribers import SKIP_KINDS
+
     delimiter = {"\t": "tab"}.get(report.delimiter, f"'{report.delimiter}'")
     console.print(f"[bold]{escape(str(report.path))}[/]: {report.rows:,} rows, {escape(report.format)} "
                   f"(delimiter {delimiter}; columns: {escape(', '.join(report.columns))})")
@@ -73,6 +74,10 @@ def subscribers_check(
     limit: Annotated[int, typer.Option("--limit", min=0, help="How many skipped rows to list.")] = 50,
 ) -> None:
     """Read a subscriber list and report what a send would do with each row; sends nothing."""
+    from .journal import Journal
+    from .list_formats import unclear_message
+    from .subscribers import check_list
+
     config = load_config()
     journal = Journal.existing(config.root)
     try:
@@ -244,6 +249,7 @@ def status(
         raise typer.BadParameter("give a reply code like 554 or an enhanced status like 5.7.1",
                                  param_hint="--requeue")
     from .issue import resolve_issue_key  # the issue reader (YAML) only for this command
+    from .journal import Journal
 
     config = load_config()
     journal = Journal.existing(config.root)
@@ -305,6 +311,10 @@ def unsubscribe(
                                  "or --serve (one of them)")
     if remove and not emails:
         raise typer.BadParameter("--remove needs EMAIL addresses")
+    from .journal import Journal
+    from .subscribers import check_address
+    from .unsubscribe import verify_token
+
     config = load_config()
     if show:
         _show_suppressions(config)
@@ -357,6 +367,8 @@ def _serve_unsubscribe_page(config: Config, host: str, port: int) -> None:
 
 
 def _export_suppressions(config: Config, target: Path) -> None:
+    from .journal import Journal
+
     journal = Journal.existing(config.root)
     try:
         rows = journal.suppressions() if journal else []
@@ -385,6 +397,9 @@ def _export_suppressions(config: Config, target: Path) -> None:
 
 def _import_suppressions(config: Config, path: Path, reason: str) -> None:
     """All or nothing: the whole file is read (and every address checked) before any change."""
+    from .journal import Journal
+    from .list_import import suppressions_from_file
+
     groups = suppressions_from_file(path, config.list_settings)
     with Journal.for_root(config.root) as journal:
         added = total = 0
@@ -397,6 +412,8 @@ def _import_suppressions(config: Config, path: Path, reason: str) -> None:
 
 
 def _show_suppressions(config: Config) -> None:
+    from .journal import Journal
+
     journal = Journal.existing(config.root)
     try:
         rows = journal.suppressions() if journal else []

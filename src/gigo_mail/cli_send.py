@@ -22,10 +22,8 @@ from rich.table import Table
 from .config import Smtp, load_config, shown_path
 from .console import console, err_console, facts_table
 from .errors import ConfirmationRequired, UnclearOptOutError
-from .list_formats import unclear_message
-from .subscribers import OUTSIDE_SEGMENT
 
-if TYPE_CHECKING:  # the engine is imported when a send runs, not for --help
+if TYPE_CHECKING:  # the engine and the list reader are imported when a send runs, not for --help
     from rich.progress import Progress
 
     from .campaign import Campaign, SendRequest
@@ -49,6 +47,7 @@ def _header(compiled: CompiledIssue, where: str, extra: Iterable[tuple[str, str]
 
 def _plan_rows(plan: SendPlan) -> list[tuple[str, str]]:
     from .selection import ALREADY_SENT, FAILED, NOT_FAILED, UNCERTAIN
+    from .subscribers import OUTSIDE_SEGMENT
 
     rows = [("will get it", f"[bold]{plan.to_send}[/]")]
     labels = {ALREADY_SENT: "already have it", UNCERTAIN: "uncertain (use --resend-uncertain)",
@@ -65,6 +64,8 @@ def _plan_rows(plan: SendPlan) -> list[tuple[str, str]]:
 
 def _show_skipped(plan: SendPlan, list_path: Path) -> None:
     """The first skipped rows with their line numbers, so a broken row is easy to find."""
+    from .subscribers import OUTSIDE_SEGMENT
+
     for row in plan.examples:
         console.print(f"[yellow]skipped[/] {escape(str(list_path))}:{row.line}: {escape(row.reason)}")
     more = sum(n for kind, n in plan.skipped.items() if kind != OUTSIDE_SEGMENT) - len(plan.examples)
@@ -81,6 +82,8 @@ def _warn_missing_columns(missing: list[str], list_path: Path) -> None:
 
 
 def _summary(result: SendResult, dry_run: bool, written: bool = True) -> Table:
+    from .subscribers import OUTSIDE_SEGMENT
+
     stats = result.stats
     table = Table(title="dry run" if dry_run else "summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -297,6 +300,8 @@ def _show_plan(campaign: Campaign, where: str, extra: list[tuple[str, str]]) -> 
     _show_skipped(plan, list_path)
     _warn_missing_columns(campaign.missing_columns, list_path)
     if plan.unclear:
+        from .list_formats import unclear_message
+
         raise UnclearOptOutError(unclear_message(str(list_path), plan.unclear))
     return plan
 

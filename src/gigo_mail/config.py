@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
-import tomllib
 from dataclasses import dataclass, field, fields, replace
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +44,8 @@ class Newsletter:
     @property
     def from_address(self) -> str:
         """The bare address of From, used as envelope sender and Message-ID domain."""
+        from email.utils import parseaddr  # here, not at import: every command's --help imports this module
+
         return parseaddr(self.from_addr)[1]
 
     @property
@@ -269,6 +268,8 @@ class Config:
         try:
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
+                import secrets
+
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w") as fh:
                     fh.write(secrets.token_hex(32))
@@ -324,6 +325,8 @@ def _pick(cls: type, table: dict[str, Any], where: str, aliases: dict[str, str])
 def load_config(root: Path | None = None) -> Config:
     """Read gigo-mail.toml from ``root`` (or the nearest parent). A missing file is allowed:
     defaults apply, and commands that need a value say which one is missing."""
+    import tomllib  # only reading needs the parser; the CLI imports this module for its defaults
+
     root = find_root(root)
     path = root / CONFIG_NAME
     data: dict[str, Any] = {}
