@@ -16,7 +16,8 @@ saturates near 700 msg/s, so the figures are then the sink's, and the script say
 Each runs in its own process; peak RSS comes from wait4(). Medians over the repeats.
 Then peak RSS of a --dry-run --no-write over a generated list of --dry-run-rows rows
 (every message rendered, none written: writing a million files measures the disk),
-and how long `gigo-mail --help` takes (median of 11).
+and how long `gigo-mail --help` and `gigo-mail status 011` take (medians of 5, alternating,
+against `python -c "import typer, rich.console"`); `--startup-only` measures only those.
 """
 
 from __future__ import annotations
@@ -180,18 +181,28 @@ def timed_cpu(command: list[str], cwd: Path | None = None, env: dict[str, str] |
     return seconds, usage.ru_maxrss / 1024, process.returncode, err, usage.ru_utime + usage.ru_stime
 
 
-def startup(repeat: int = 11) -> tuple[float, float]:
-    """Median seconds of `gigo-mail --help`, and of a bare `python -c pass` (the floor)."""
-    def median_of(command: list[str]) -> float:
-        runs = []
-        for _ in range(repeat):
+def startup(root: Path, repeat: int = 5) -> dict[str, float]:
+    """Median seconds of `gigo-mail --help`, of `gigo-mail status 011` in ``root``, of importing
+    typer and rich.console (what any Typer + rich CLI pays) and of `python -c pass` (the floor).
+    The four alternate in every round, so the machine's load falls on all of them alike."""
+    gigo = [sys.executable, "-c", "from gigo_mail.cli import main; main()"]
+    commands = {"--help": [*gigo, "--help"], "status 011": [*gigo, "status", "011"],
+                "import typer, rich.console": [sys.executable, "-c", "import typer, rich.console"],
+                "pass": [sys.executable, "-c", "pass"]}
+    runs: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, command in commands.items():
             start = time.perf_counter()
-            subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
-            runs.append(time.perf_counter() - start)
-        return statistics.median(runs)
+            subprocess.run(command, stdout=subprocess.DEVNULL, check=True, cwd=root)
+            runs[name].append(time.perf_counter() - start)
+    return {name: statistics.median(seconds) for name, seconds in runs.items()}
 
-    gigo = [sys.executable, "-c", "from gigo_mail.cli import main; main()", "--help"]
-    return median_of(gigo), median_of([sys.executable, "-c", "pass"])
+
+def print_startup(root: Path) -> None:
+    ms = {name: f"{seconds * 1000:.0f} ms" for name, seconds in startup(root).items()}
+    print(f"gigo-mail --help: {ms['--help']}, status 011 (no journal yet): {ms['status 011']} "
+          f"(medians of 5; target < 250 ms); python -c \"import typer, rich.console\": "
+          f"{ms['import typer, rich.console']}; python -c pass: {ms['pass']}")
 
 
 def measured_child(mode: str, root: Path, url: str, count: int, in_flight: int = 4,
@@ -239,6 +250,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dry-run-rows", type=int, default=1_000_000, help="0 to skip")
+    parser.add_argument("--startup-only", action="store_true", help="only time --help and status")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -255,6 +267,9 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="gigo-send-bench-"))
     try:
+        if args.startup_only:
+            print_startup(make_root(work / "nl", 10))
+            return
         root = make_root(work / "nl", args.messages)
         size = factory_for(root)
         sink = Sink()
@@ -326,9 +341,7 @@ def main() -> None:
                 raise SystemExit(f"dry run failed: {err.decode()[-1000:]}")
             print(f"dry run, {args.dry_run_rows:,} rows rendered (--no-write): {seconds:.0f} s, "
                   f"{args.dry_run_rows / seconds:,.0f} msg/s, peak RSS {peak:.0f} MB")
-        help_s, python_s = startup()
-        print(f"gigo-mail --help: {help_s * 1000:.0f} ms (median of 11; target < 250 ms); "
-              f"python -c pass: {python_s * 1000:.0f} ms")
+        print_startup(root)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
