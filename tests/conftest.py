@@ -456,125 +456,27 @@ def start_stalled() -> Iterator[Callable[..., StalledServer]]:
         server.stop()
 
 
-POSTFIX = Path("/usr/sbin/postfix")
-_MASTER_CF = """\
-127.0.0.1:{port} inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
-
-
-class PostfixServer:
-    """Postfix smtpd on 127.0.0.1 with its own config and queue in a temporary folder (never
-    the machine's). Accepted mail goes to the discard transport; ``log`` is its maillog."""
-
-    def __init__(self, restrictions: str) -> None:
-        import socket
-        import tempfile
-
-        self.folder = Path(tempfile.mkdtemp(prefix="gigo-postfix-"))  # the postfix user must reach it
-        self.folder.chmod(0o755)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
-        conf, data = self.folder / "conf", self.folder / "data"
-        for sub in (conf, data, self.folder / "queue"):
-            sub.mkdir()
-        import shutil
-
-        shutil.chown(data, "postfix")
-        (conf / "main.cf").write_text(f"""\
-compatibility_level = 3.6
-queue_directory = {self.folder}/queue
-data_directory = {data}
-mail_owner = postfix
-setgid_group = postdrop
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = mx.gigo.test
-mydestination =
-mynetworks = 127.0.0.0/8
-relay_domains =
-smtpd_relay_restrictions = {restrictions}
-default_transport = discard:
-relay_transport = discard:
-maillog_file_prefixes = {self.folder}
-maillog_file = {data}/maillog
-""")
-        (conf / "master.cf").write_text(_MASTER_CF.format(port=self.port))
-        self.conf = conf
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
-
-    @property
-    def log(self) -> str:
-        path = self.folder / "data" / "maillog"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def _postfix(self, command: str) -> None:
-        import subprocess
-
-        subprocess.run([str(POSTFIX), "-c", str(self.conf), command], check=False, capture_output=True,
-                       timeout=30)
-
-    def start(self) -> PostfixServer:
-        import socket
-        import time
-
-        self._postfix("start")
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"Postfix did not start on 127.0.0.1:{self.port}:\n{self.log}")
-
-    def stop(self) -> None:
-        import shutil
-
-        self._postfix("stop")
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
 @pytest.fixture
-def start_postfix() -> Iterator[Callable[..., PostfixServer]]:
-    """Factory: start_postfix(restrictions="permit_mynetworks, reject"). Skips without Postfix
-    (or without the root it needs to run its own instance)."""
-    import os
+def start_postfix() -> Iterator[Callable[..., Any]]:
+    """Factory: start_postfix(restrictions="permit_mynetworks, reject") -> a running servers.Postfix
+    that takes all it accepts into its discard transport. Skips without Postfix (or without the
+    root it needs to run its own instance)."""
+    import shutil
 
-    if not POSTFIX.exists():
-        pytest.skip("postfix is not installed")
-    if os.geteuid() != 0:
-        pytest.skip("running a private Postfix instance needs root")
-    servers: list[PostfixServer] = []
+    from servers import Postfix, server_dir
 
-    def start(restrictions: str) -> PostfixServer:
-        server = PostfixServer(restrictions).start()
+    servers: list[Any] = []
+
+    def start(restrictions: str) -> Any:
+        root = server_dir()
+        server = Postfix(root, root / "mail", restrictions=restrictions, elsewhere="discard:")
         servers.append(server)
-        return server
+        return server.start()
 
     yield start
     for server in servers:
         server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
 
 
 class DnsServer:

@@ -3,7 +3,8 @@
 * ``running_page(config, limits)``: the one-click unsubscribe page under waitress.
 * ``Dovecot``: a private IMAP server (TLS only, a trustme certificate) with one passwd-file user.
 * ``Postfix``: a private MTA with its own config, queue and log in a tmp folder, delivering a few
-  virtual mailboxes and bouncing unknown users with real DSNs.
+  virtual mailboxes and bouncing unknown users with real DSNs (or, with ``elsewhere="discard:"``,
+  taking everything into its discard transport); ``wait_for_log`` waits for its deliveries.
 
 ``require(binary)`` skips a test only when the server is not installed.
 """
@@ -244,12 +245,16 @@ postlog   unix-dgram n - n - 1 postlogd
 class Postfix:
     """A private Postfix on 127.0.0.1:``port`` that delivers the virtual domains in ``mailboxes``
     (address -> Maildir path below ``mail_base``, ending in /) and bounces everything else in those
-    domains with a real DSN (unknown users are accepted first, then bounced, as a relay would)."""
+    domains with a real DSN (unknown users are accepted first, then bounced, as a relay would).
+    Mail for other domains goes to the ``elsewhere`` transport; ``restrictions`` are smtpd's relay
+    restrictions (what a session may send at all)."""
 
     root: Path
     mail_base: Path
-    mailboxes: dict[str, str]
+    mailboxes: dict[str, str] = field(default_factory=dict)
     hostname: str = "mx.gigo.test"
+    restrictions: str = "permit_mynetworks, reject"
+    elsewhere: str = "error:this test server delivers nowhere else"
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
 
@@ -258,8 +263,13 @@ class Postfix:
         return f"smtp://127.0.0.1:{self.port}"
 
     @property
-    def log(self) -> Path:
+    def log_file(self) -> Path:
         return self.root / "postfix.log"
+
+    @property
+    def log(self) -> str:
+        """The maillog so far ("" before Postfix wrote any)."""
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 
     def start(self) -> Postfix:
         binary = require("postfix")
@@ -287,7 +297,7 @@ inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 relay_domains =
-default_transport = error:this test server delivers nowhere else
+default_transport = {self.elsewhere}
 virtual_mailbox_domains = {" ".join(domains)}
 virtual_mailbox_base = {self.mail_base}
 virtual_mailbox_maps = texthash:{conf}/vmailbox
@@ -296,11 +306,11 @@ virtual_gid_maps = static:{gid}
 virtual_minimum_uid = 1
 recipient_delimiter = +
 smtpd_reject_unlisted_recipient = no
-smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_relay_restrictions = {self.restrictions}
 alias_maps =
 alias_database =
 biff = no
-maillog_file = {self.log}
+maillog_file = {self.log_file}
 maillog_file_prefixes = {self.root}
 smtputf8_enable = yes
 delay_warning_time = 0
@@ -316,7 +326,7 @@ minimal_backoff_time = 1s
         self._make_queue()
         self.proc = subprocess.Popen([binary, "-c", str(conf), "start-fg"], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_for_port(self.port, self.proc, self.log)
+        wait_for_port(self.port, self.proc, self.log_file)
         return self
 
     def _make_queue(self) -> None:
@@ -352,4 +362,15 @@ def wait_for_messages(maildir: Path, count: int, timeout: float = 30) -> list[Pa
         files = [p for sub in ("new", "cur") if (maildir / sub).is_dir() for p in (maildir / sub).iterdir()]
         if len(files) >= count or time.monotonic() > deadline:
             return files
+        time.sleep(0.05)
+
+
+def wait_for_log(postfix: Postfix, text: str, count: int, timeout: float = 30) -> int:
+    """How often ``text`` is in Postfix's maillog once it is there ``count`` times (or at the
+    deadline): Postfix delivers after it has accepted, so a count read once can be short."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = postfix.log.count(text)
+        if seen >= count or time.monotonic() > deadline:
+            return seen
         time.sleep(0.05)

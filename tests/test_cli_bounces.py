@@ -109,7 +109,9 @@ verp = true
 
             invoke(laptop, monkeypatch, "send", "060", "--list", "list.csv", "--yes", *smtp_url)
             dsns = wait_for_messages(dovecot.maildir, len(GHOSTS))  # Postfix's own DSNs
-            assert len(dsns) == len(GHOSTS), postfix.log.read_text()
+            assert len(dsns) == len(GHOSTS), postfix.log
+            for name in READERS:  # Postfix delivers after it accepted: each copy, not only the DSNs
+                assert len(wait_for_messages(mail / "list" / name, 1)) == 1, name
 
             # bob clicks one-click (RFC 8058) on the page, with the URL from his own copy
             header = str(received(mail, "bob")[0]["List-Unsubscribe"])
@@ -149,6 +151,7 @@ verp = true
             assert "pulled 1 unsubscribes" in out
             assert re.search(r"will get it\s+2\b", out), out
             assert len(wait_for_messages(mail / "list" / "eve", 2)) == 2
+            assert len(wait_for_messages(mail / "list" / "ann", 2)) == 2
             got_061 = {n for n in READERS if any(m["Subject"] == "Sixty-one" for m in received(mail, n))}
             assert got_061 == {"ann", "eve"}
 
