@@ -7,8 +7,9 @@ import csv
 import re
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -117,25 +118,27 @@ def _runs_table(runs: list[Run]) -> Table:
     return table
 
 
+@contextlib.contextmanager
+def _csv_out(target: Path) -> Iterator[Any]:
+    """A CSV writer on ``target`` ("-" is stdout, left open); a file that cannot be opened is one line."""
+    if str(target) == "-":
+        yield csv.writer(sys.stdout)
+        return
+    try:
+        handle = target.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise GigoError(f"cannot write {target}: {exc.strerror}") from None
+    with handle:
+        yield csv.writer(handle)
+
+
 def _write_failures(journal: Journal, issue_key: str, target: Path) -> int:
     failures = journal.failures(issue_key)
-    handle: IO[str]
-    if str(target) == "-":
-        handle = sys.stdout
-    else:
-        try:
-            handle = target.open("w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise GigoError(f"cannot write {target}: {exc.strerror}") from None
-    try:
-        writer = csv.writer(handle)
+    with _csv_out(target) as writer:
         writer.writerow(["email", "code", "text", "attempts", "updated_at"])
         for record in failures:
             code = "" if record.code is None else record.code
             writer.writerow([record.email, code, record.text, record.attempts, record.updated_at])
-    finally:
-        if handle is not sys.stdout:
-            handle.close()
     return len(failures)
 
 
@@ -375,23 +378,11 @@ def _export_suppressions(config: Config, target: Path) -> None:
     finally:
         if journal is not None:
             journal.close()
-    handle: IO[str]
-    if str(target) == "-":
-        handle = sys.stdout
-    else:
-        try:
-            handle = target.open("w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise GigoError(f"cannot write {target}: {exc.strerror}") from None
-    try:
-        writer = csv.writer(handle)
+    with _csv_out(target) as writer:
         writer.writerow(["email", "reason", "at"])
         for row in rows:
             writer.writerow([row.email, row.reason, row.at])
-    finally:
-        if handle is not sys.stdout:
-            handle.close()
-    if handle is not sys.stdout:
+    if str(target) != "-":
         console.print(f"Wrote {len(rows):,} suppressed addresses to {escape(str(target))}.")
 
 
