@@ -322,6 +322,17 @@ def _pick(cls: type, table: dict[str, Any], where: str, aliases: dict[str, str])
         raise ConfigError(f"{where}: {exc}") from exc
 
 
+def _section(data: dict[str, Any], name: str, path: Path, table: dict[str, Any] | None = None) -> Any:
+    """The section ``name`` of gigo-mail.toml (or ``table``, its values made ready) as its dataclass."""
+    return _pick(SECTIONS[name], data.get(name, {}) if table is None else table, f"{path} [{name}]",
+                 _ALIASES[name])
+
+
+def _is_count(value: Any) -> bool:
+    """A whole number of at least 1 (TOML's true is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def load_config(root: Path | None = None) -> Config:
     """Read gigo-mail.toml from ``root`` (or the nearest parent). A missing file is allowed:
     defaults apply, and commands that need a value say which one is missing."""
@@ -338,16 +349,16 @@ def load_config(root: Path | None = None) -> Config:
     unknown = set(data) - set(SECTIONS) - set(TOP_LEVEL_KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown section '{sorted(unknown)[0]}'")
-    newsletter = _pick(Newsletter, data.get("newsletter", {}), f"{path} [newsletter]", _ALIASES["newsletter"])
-    smtp = _pick(Smtp, data.get("smtp", {}), f"{path} [smtp]", _ALIASES["smtp"])
-    site = _pick(Site, data.get("site", {}), f"{path} [site]", _ALIASES["site"])
-    if not isinstance(site.per_page, int) or isinstance(site.per_page, bool) or site.per_page < 1:
+    newsletter = _section(data, "newsletter", path)
+    smtp = _section(data, "smtp", path)
+    site = _section(data, "site", path)
+    if not _is_count(site.per_page):
         raise ConfigError(f"{path}: [site] per_page must be a whole number of at least 1")
-    dkim = _pick(Dkim, data.get("dkim", {}), f"{path} [dkim]", _ALIASES["dkim"])
+    dkim = _section(data, "dkim", path)
     if (dkim.key_file or dkim.domain) and not dkim.selector:
         raise ConfigError(f"{path}: [dkim] needs a 'selector' (the name in selector._domainkey.domain)")
-    sync = _pick(UnsubscribeSync, data.get("unsubscribe", {}), f"{path} [unsubscribe]", {})
-    bounces = _pick(Bounces, data.get("bounces", {}), f"{path} [bounces]", {})
+    sync = _section(data, "unsubscribe", path)
+    bounces = _section(data, "bounces", path)
     if bounces.verp and "@" not in bounces.envelope_base(newsletter.from_address):
         raise ConfigError(f"{path}: [bounces] verp = true needs return_path (or from) to be an address")
     if newsletter.images not in ("embed", "link"):
@@ -362,11 +373,9 @@ def load_config(root: Path | None = None) -> Config:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{path}: [list] {key} must be a list of strings, e.g. [\"no\"]")
             list_table[key] = tuple(value)
-    list_settings = _pick(ListSettings, list_table, f"{path} [list]", _ALIASES["list"])
-    suppression = _pick(SuppressionSettings, data.get("suppression", {}), f"{path} [suppression]",
-                        _ALIASES["suppression"])
-    if (not isinstance(suppression.soft_bounces, int) or isinstance(suppression.soft_bounces, bool)
-            or suppression.soft_bounces < 1):
+    list_settings = _section(data, "list", path, list_table)
+    suppression = _section(data, "suppression", path)
+    if not _is_count(suppression.soft_bounces):
         raise ConfigError(f"{path}: [suppression] soft_bounces must be a whole number of issues, 1 or more")
     return Config(root=root, newsletter=newsletter, smtp=smtp,
                   unsubscribe_secret=str(data.get("unsubscribe_secret", "")), site=site, dkim=dkim,
