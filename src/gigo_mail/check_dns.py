@@ -19,6 +19,7 @@ from .check_report import Finding
 from .config import Config
 from .dkim_sign import PrivateKey, public_record, signer_for
 from .errors import CheckError, GigoError
+from .net import is_loopback
 from .transport import parse_smtp_url
 
 SPF_LOOKUP_LIMIT = 10  # RFC 7208 4.6.4
@@ -178,15 +179,6 @@ def relay_addresses(config: Config, lookup: Lookup, smtp_url: str | None) -> tup
         return url.host, lookup.addresses(url.host)
 
 
-def relay_is_remote(host: str) -> bool:
-    if host == "localhost":
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return True
-
-
 def check_spf(domain: str, lookup: Lookup, relay: str, addresses: list[Address]) -> Finding:
     subject = f"SPF {domain}"
     records = [r for r in lookup.txt(domain) if r.lower().startswith("v=spf1")]
@@ -196,7 +188,7 @@ def check_spf(domain: str, lookup: Lookup, relay: str, addresses: list[Address])
     if len(records) > 1:
         return Finding.fail("dns", subject, f"{len(records)} SPF records; receivers treat that as an error: "
                                             "merge them into one")
-    if relay and not addresses and relay_is_remote(relay):
+    if relay and not addresses and not is_loopback(relay):
         return Finding.fail("dns", subject, f"the relay {relay} has no address in DNS; check [smtp] url")
     if not addresses:
         why = "the relay is this machine" if relay else "no relay configured"

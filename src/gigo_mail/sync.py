@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
 import ssl
@@ -33,6 +32,7 @@ from urllib.parse import urlencode, urlsplit
 from .config import Config
 from .errors import SyncError
 from .journal import Journal
+from .net import is_loopback
 
 SYNC_PATH = "/suppressions"
 PAGE_SIZE = 1000
@@ -74,20 +74,11 @@ class PullResult:
     added: int  # new on this machine's list
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         return
     raise SyncError(f"[unsubscribe] sync_url '{url}' must be https:// (plain http only on loopback)")
 
