@@ -46,6 +46,7 @@ def test_serves_the_site_with_live_reload_and_republishes_on_save(tmp_path: Path
         assert get(port, "/../gigo-mail.toml")[0] == 404
         assert get(port, "/%2e%2e/subscribers.csv")[0] == 404
         assert get(port, "/", host="evil.example")[0] == 403
+        assert get(port, "/%00")[0] == 404  # a NUL in the path: no traceback, the connection answers
 
         issue = root / "issues" / "011.md"
         issue.write_text(issue.read_text().replace("Text-to-video takes another", "Edited text-to-video"))

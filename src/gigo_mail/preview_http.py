@@ -112,20 +112,28 @@ class PreviewHandler(BaseHTTPRequestHandler):
         host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
         return host in ("", "127.0.0.1", "localhost")
 
+    def _request_path(self) -> tuple[str, str] | None:
+        """The request's decoded path and its query, or None once the request has been refused:
+        another Host name, or a NUL in the path (no file name holds one; the OS would raise)."""
+        if not self._host_ok():
+            self._send(HTTPStatus.FORBIDDEN, b"forbidden host\n", "text/plain; charset=utf-8")
+            return None
+        url = urlsplit(self.path)
+        path = unquote(url.path)
+        if "\x00" in path:
+            self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
+            return None
+        return path, url.query
+
     # -- routing --------------------------------------------------------------------
     def do_HEAD(self) -> None:  # noqa: N802 - stdlib naming
         self.do_GET()
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        if not self._host_ok():
-            self._send(HTTPStatus.FORBIDDEN, b"forbidden host\n", "text/plain; charset=utf-8")
+        request = self._request_path()
+        if request is None:
             return
-        url = urlsplit(self.path)
-        path = unquote(url.path)
-        if "\x00" in path:  # no file name holds a NUL; the OS would raise "embedded null byte"
-            self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
-            return
-        query = parse_qs(url.query)
+        path, query = request[0], parse_qs(request[1])
         state = self.server.state
         if path in ("/", "/index.html"):
             self._html(pages.preview_page(state, inbox_enabled=self.server.maildir is not None))

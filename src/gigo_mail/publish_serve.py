@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs
 
 from .config import CONFIG_NAME, load_config
 from .errors import PreviewError, listen_failure
@@ -60,17 +60,16 @@ class SiteHandler(PreviewHandler):
     server_version = "gigo-mail-site"
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        if not self._host_ok():
-            self._send(HTTPStatus.FORBIDDEN, b"forbidden host\n", "text/plain; charset=utf-8")
+        request = self._request_path()
+        if request is None:
             return
-        url = urlsplit(self.path)
-        path = unquote(url.path)
+        path, query = request
         if path == "/version":
-            self._version(parse_qs(url.query))
+            self._version(parse_qs(query))
         elif path == RELOAD_SCRIPT:
             self._static(RELOAD_SCRIPT.rsplit("/", 1)[1])
         else:
-            self._site_file(path, url.query)
+            self._site_file(path, query)
 
     def _site_file(self, path: str, query: str) -> None:
         base = self.server.site_dir.resolve()
