@@ -11,7 +11,7 @@ process), which holds every chunk ``rtt / 2`` each way. Side by side, medians of
   message size (it opens a connection per message and does not pipeline);
 * the limit: 8 connections at one round trip per message is ``8 / rtt`` msg/s.
 
-``--postfix`` puts a private Postfix smtpd (tests/conftest.py's: its own config and queue
+``--postfix`` puts a private Postfix smtpd (tests/servers.py's: its own config and queue
 in a temporary folder, mail discarded; needs root) behind the proxy instead: it offers
 CHUNKING, so gigo-mail streams BDAT transactions (``in_flight`` 4), shown next to the same
 engine with ``in_flight`` 1 (DATA, one round trip per message) and smtp-source.
@@ -92,9 +92,11 @@ def main() -> None:
         size = factory_for(root)
         if args.postfix:
             sys.path.insert(0, str(HERE.parent / "tests"))
-            from conftest import PostfixServer
+            from servers import Postfix
 
-            sink = PostfixServer("permit_mynetworks, reject").start()
+            work.chmod(0o755)  # the postfix user must reach its queue
+            (work / "postfix").mkdir()
+            sink = Postfix(work / "postfix", work / "postfix" / "mail", elsewhere="discard:").start()
         else:
             sink = Sink()
             if sink.kind != "smtp-sink":

@@ -21,6 +21,7 @@ from gigo_mail.sender import Sender, SendOptions, SendResult, SendStats
 from gigo_mail.subscribers import SkippedRow, Subscriber, sample_subscriber
 from gigo_mail.transport import SmtpEndpoint, SmtpTransport, parse_smtp_url
 from pipeline_probe import PipelineProbe
+from servers import wait_for_log
 from support import fill_disk, tiny_disk
 
 SENDER = "news@gigo.example"
@@ -162,9 +163,7 @@ def test_chunking_streams_bdat_transactions_to_postfix_and_ties_each_reply_to_it
         rows = people(40)
         result = asyncio.run(sender.run(rows))
     finally:
-        deadline = time.monotonic() + 10  # Postfix logs a session's end as it closes it
-        while postfix.log.count(" disconnect from ") < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_log(postfix, " disconnect from ", 2, timeout=10)  # logged as Postfix closes a session
         log = postfix.log
     assert (result.stats.sent, result.stats.failed) == (39, 1)
     failure = journal.record(ISSUE, "user7@example.com")
