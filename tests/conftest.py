@@ -41,6 +41,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from gigo_mail.inbox import CapturedMessage, InboxServer
 from gigo_mail.preview import IssueBuilder, PreviewState
 from gigo_mail.preview_http import PreviewHTTPServer, start_server
+from servers import LoopServer
 from support import PREVIEW_CONFIG, PREVIEW_ISSUE
 
 SERVER_NAME = "mx.gigo.test"
@@ -177,22 +178,18 @@ class TlsFiles:
     server_context: ssl.SSLContext
 
 
-class SmtpServer:
+class SmtpServer(LoopServer):
     """aiosmtpd in a background thread on 127.0.0.1, port 0."""
 
     def __init__(self, handler: FaultyHandler, *, tls: str | None = None, tls_files: TlsFiles | None = None,
                  password: str | None = None, user: str = "ann", smtputf8: bool = True) -> None:
+        super().__init__()
         self.handler = handler
         self.tls = tls  # None, "starttls" or "implicit"
         self.tls_files = tls_files
         self.user = user
         self.password = password
         self.smtputf8 = smtputf8
-        self.host = "127.0.0.1"
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.AbstractServer | None = None
 
     @property
     def messages(self) -> list[Received]:
@@ -221,30 +218,9 @@ class SmtpServer:
             warnings.simplefilter("ignore", UserWarning)
             return _CountingSMTP(self.handler, **kwargs)
 
-    def start(self) -> SmtpServer:
-        self._thread.start()
+    async def _listen(self) -> asyncio.AbstractServer:
         ssl_context = self.tls_files.server_context if self.tls == "implicit" and self.tls_files else None
-
-        async def serve() -> int:
-            self._server = await self._loop.create_server(self._factory, self.host, 0, ssl=ssl_context)
-            return int(self._server.sockets[0].getsockname()[1])
-
-        self.port = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            if self._server is not None:
-                self._server.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        return await self._loop.create_server(self._factory, self.host, 0, ssl=ssl_context)
 
 
 @pytest.fixture(scope="session")
@@ -358,21 +334,18 @@ def running(site: Path) -> Iterator[Running]:
         thread.join(5)
 
 
-class StalledServer:
+class StalledServer(LoopServer):
     """A bare SMTP server on 127.0.0.1 (port 0) that answers every command up to the final
     dot and then stalls: forever (``reply_delay`` None) or for ``reply_delay`` seconds before
     its 250. ``stall_at="greeting"`` stalls before the greeting instead. ``received`` lists
     the recipient of every message it read to the final dot."""
 
     def __init__(self, *, stall_at: str = "dot", reply_delay: float | None = None) -> None:
+        super().__init__()
         self.stall_at = stall_at
         self.reply_delay = reply_delay
         self.received: list[str] = []
         self.sessions = 0
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.AbstractServer | None = None
         self._lock = threading.Lock()
 
     @property
@@ -416,29 +389,6 @@ class StalledServer:
         finally:
             writer.close()
 
-    def start(self) -> StalledServer:
-        self._thread.start()
-
-        async def serve() -> int:
-            self._server = await asyncio.start_server(self._session, "127.0.0.1", 0)
-            return int(self._server.sockets[0].getsockname()[1])
-
-        self.port = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            if self._server is not None:
-                self._server.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
 
 
 @pytest.fixture

@@ -6,20 +6,18 @@ it answers, and records whether the next MAIL FROM came first. A client that wai
 from __future__ import annotations
 
 import asyncio
-import threading
+
+from servers import LoopServer
 
 
-class PipelineProbe:
+class PipelineProbe(LoopServer):
     def __init__(self, *, expect: int, patience: float = 2.0, refuse: frozenset[str] = frozenset()) -> None:
+        super().__init__()
         self.expect = expect  # messages in all: after the last one there is nothing to wait for
         self.patience = patience
         self.refuse = refuse  # recipients whose RCPT gets 550
         self.ahead: list[bool] = []  # per message: the next MAIL FROM arrived before our 250
         self.delivered: list[str] = []
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.AbstractServer | None = None
 
     @property
     def url(self) -> str:
@@ -75,27 +73,3 @@ class PipelineProbe:
             pass
         finally:
             writer.close()
-
-    def start(self) -> PipelineProbe:
-        self._thread.start()
-
-        async def serve() -> int:
-            self._server = await asyncio.start_server(self._session, "127.0.0.1", 0)
-            return int(self._server.sockets[0].getsockname()[1])
-
-        self.port = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            if self._server is not None:
-                self._server.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()

@@ -1,5 +1,6 @@
 """Real servers for tests, each on 127.0.0.1 and a free port, stopped afterwards.
 
+* ``LoopServer``: the base of the test SMTP servers written in Python (asyncio in its own thread).
 * ``running_page(config, limits)``: the one-click unsubscribe page under waitress.
 * ``Dovecot``: a private IMAP server (TLS only, a trustme certificate) with one passwd-file user.
 * ``Postfix``: a private MTA with its own config, queue and log in a tmp folder, delivering a few
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import grp
 import os
 import pwd
@@ -24,12 +26,55 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
 from gigo_mail.config import Config
 from gigo_mail.unsubscribe_web import DEFAULT_LIMITS, ServeLimits, make_server
+
+
+class LoopServer:
+    """An asyncio server on 127.0.0.1 (port 0) with its own event loop in a daemon thread, so a
+    test's client (which runs its own loop) talks to it over a real socket. A subclass writes
+    ``_session`` (one connection) or ``_listen`` (how to make the server)."""
+
+    def __init__(self) -> None:
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.AbstractServer | None = None
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def _listen(self) -> asyncio.AbstractServer:
+        return await asyncio.start_server(self._session, self.host, 0)
+
+    def start(self) -> Self:
+        self._thread.start()
+
+        async def serve() -> int:
+            self._server = await self._listen()
+            return int(self._server.sockets[0].getsockname()[1])
+
+        self.port = asyncio.run_coroutine_threadsafe(serve(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
 
 
 @contextmanager
