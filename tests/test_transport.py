@@ -43,6 +43,16 @@ def run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
 
 
+async def send_one(to: SmtpEndpoint, recipient: str) -> None:
+    """One session: open, send one message to ``recipient``, close (whatever the send raised)."""
+    transport = SmtpTransport(to)
+    await transport.open()
+    try:
+        await transport.send(SENDER, recipient, message(recipient))
+    finally:
+        await transport.close()
+
+
 # --- URL and dot-stuffing ---------------------------------------------------------------
 
 def test_parse_smtp_url_schemes_and_defaults() -> None:
@@ -333,34 +343,17 @@ def test_stall_before_the_final_dot_is_transient(start_stalled: Callable[..., St
 def test_session_refusals_at_rcpt_are_not_about_the_recipient(smtp_server: SmtpServer, reply: str,
                                                               hint: str) -> None:
     smtp_server.handler.rcpt_reply["b@example.com"] = reply
-
-    async def go() -> None:
-        transport = SmtpTransport(endpoint(smtp_server))
-        await transport.open()
-        try:
-            await transport.send(SENDER, "b@example.com", message("b@example.com"))
-        finally:
-            await transport.close()
-
     with pytest.raises(SMTPSessionRefused) as caught:
-        run(go())
+        run(send_one(endpoint(smtp_server), "b@example.com"))
     assert hint in str(caught.value) and caught.value.code == int(reply[:3])
 
 
 def test_mail_from_refused_by_an_auth_server_is_a_session_refusal(start_smtp: Callable[..., SmtpServer]
                                                                   ) -> None:
     server = start_smtp(password="s3cret")  # aiosmtpd with auth required: 530 to MAIL FROM
-
-    async def go() -> None:
-        transport = SmtpTransport(SmtpEndpoint(parse_smtp_url(f"smtp://127.0.0.1:{server.port}"), timeout=5))
-        await transport.open()
-        try:
-            await transport.send(SENDER, "a@example.com", message("a@example.com"))
-        finally:
-            await transport.close()
-
+    anonymous = SmtpEndpoint(parse_smtp_url(f"smtp://127.0.0.1:{server.port}"), timeout=5)
     with pytest.raises(SMTPSessionRefused, match="530 5.7.0 Authentication required: the server wants"):
-        run(go())
+        run(send_one(anonymous, "a@example.com"))
 
 
 @pytest.mark.parametrize(("reply", "about_recipient"), [
@@ -370,17 +363,8 @@ def test_mail_from_refused_by_an_auth_server_is_a_session_refusal(start_smtp: Ca
 def test_permanent_refusals_say_whether_they_are_about_the_recipient(smtp_server: SmtpServer, reply: str,
                                                                     about_recipient: bool) -> None:
     smtp_server.handler.rcpt_reply["b@example.com"] = reply
-
-    async def go() -> None:
-        transport = SmtpTransport(endpoint(smtp_server))
-        await transport.open()
-        try:
-            await transport.send(SENDER, "b@example.com", message("b@example.com"))
-        finally:
-            await transport.close()
-
     with pytest.raises(SMTPPermanentError) as caught:
-        run(go())
+        run(send_one(endpoint(smtp_server), "b@example.com"))
     assert caught.value.about_recipient is about_recipient
 
 
