@@ -33,12 +33,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from send_bench import SOURCE, Sink, factory_for, free_port, make_root, measured_child, timed, wait_for_port
+from send_bench import (
+    SOURCE,
+    Listening,
+    Sink,
+    factory_for,
+    free_port,
+    make_root,
+    measured_child,
+    timed,
+    wait_for_port,
+)
 
 HERE = Path(__file__).resolve().parent
 
 
-class Proxy:
+class Proxy(Listening):
     """delay_proxy.py in its own process, so it never shares the sender's event loop."""
 
     def __init__(self, rtt_ms: float, target_port: int) -> None:
@@ -48,14 +58,6 @@ class Proxy:
              "--listen", f"127.0.0.1:{self.port}", "--to", f"127.0.0.1:{target_port}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port, "delay_proxy")
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(5)
 
 
 def measured_rtt(port: int, samples: int = 10) -> float:

@@ -222,7 +222,22 @@ def measured_child(mode: str, root: Path, url: str, count: int, in_flight: int =
 
 # --- sinks ------------------------------------------------------------------------------------------
 
-class Sink:
+class Listening:
+    """A helper process listening on 127.0.0.1:``port``."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(5)
+
+
+class Sink(Listening):
     def __init__(self) -> None:
         self.port = free_port()
         self.kind = "smtp-sink" if os.path.exists(SINK) else "aiosmtpd"
@@ -234,14 +249,6 @@ class Sink:
                        "aiosmtpd.handlers.Sink"]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port, self.kind)
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(5)
 
 
 def main() -> None:
