@@ -177,9 +177,9 @@ class Journal(BounceRecords):
         """From now on, commit the marks of each event-loop turn of ``loop`` together (one
         commit instead of one per mark); ``None`` commits what is open and goes back to
         committing every mark at once."""
+        self._group_loop = loop  # first: a failed commit below must not leave grouping on
         if loop is None:
             self._commit_group()
-        self._group_loop = loop
 
     async def committed(self) -> None:
         """Wait until every mark made so far is in the file; JournalError if the commit failed."""
@@ -267,6 +267,14 @@ class Journal(BounceRecords):
         counts = {status: count for status, count, _ in rows}
         last = max((at for _, _, at in rows), default=None)
         return counts, last
+
+    def delivered_in_run(self, run_id: int) -> int:
+        """How many recipients this run's marks record as delivered: the figure its report shows."""
+        try:
+            with self._lock:
+                return self._run_counts(run_id)[0].get("sent", 0)
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
 
     def end_run(self, run_id: int, outcome: str) -> None:
         """Close a run with its outcome: complete, interrupted, stopped or failed."""

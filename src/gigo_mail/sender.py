@@ -312,15 +312,23 @@ class Sender:
                 if self.journal is not None and run_id is not None:
                     self.journal.end_run(run_id, self._outcome)
             except GigoError as exc:  # the disk is full, say: the error that stopped the run stays shown
-                if self._outcome in ("complete", "unresolved"):
-                    self._outcome, self._reason = "failed", str(exc)
-            finally:
-                if self.journal is not None:
+                self._note_late_error(exc)
+            if self.journal is not None:
+                try:
                     self.journal.group_commits(None)
+                    if run_id is not None:  # a worker stopped while its mark was committed still delivered
+                        self.stats.sent = self.journal.delivered_in_run(run_id)
+                except GigoError as exc:
+                    self._note_late_error(exc)
             self._progress(force=True)
         if self._crash is not None:
             raise self._crash
         return SendResult(self._outcome, self.stats, self._reason, run_id, abandoned)
+
+    def _note_late_error(self, exc: GigoError) -> None:
+        """An error while closing the run becomes its reason only if nothing stopped it before."""
+        if self._outcome in ("complete", "unresolved"):
+            self._outcome, self._reason = "failed", str(exc)
 
     async def _produce(self, rows: Iterable[Subscriber | SkippedRow], selector: Selector) -> None:
         limit = self.options.limit
