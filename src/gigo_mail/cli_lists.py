@@ -20,7 +20,7 @@ from .console import console, facts_table, local_time
 from .errors import GigoError, JournalError, SubscriberListError, UnclearOptOutError
 
 if TYPE_CHECKING:  # the journal and the list reader load when a command runs, not for --help
-    from .journal import Journal, Record, Run
+    from .journal import Journal, Record, Run, Suppression
     from .subscribers import ListReport
 
 subscribers_app = typer.Typer(help="Check subscriber lists.", no_args_is_help=True)
@@ -369,15 +369,19 @@ def _serve_unsubscribe_page(config: Config, host: str, port: int) -> None:
     console.print("stopped")
 
 
-def _export_suppressions(config: Config, target: Path) -> None:
+def _suppressions(config: Config) -> list[Suppression]:
+    """The suppression list, read without creating a journal where there is none."""
     from .journal import Journal
 
     journal = Journal.existing(config.root)
-    try:
-        rows = journal.suppressions() if journal else []
-    finally:
-        if journal is not None:
-            journal.close()
+    if journal is None:
+        return []
+    with journal:
+        return journal.suppressions()
+
+
+def _export_suppressions(config: Config, target: Path) -> None:
+    rows = _suppressions(config)
     with _csv_out(target) as writer:
         writer.writerow(["email", "reason", "at"])
         for row in rows:
@@ -403,14 +407,7 @@ def _import_suppressions(config: Config, path: Path, reason: str) -> None:
 
 
 def _show_suppressions(config: Config) -> None:
-    from .journal import Journal
-
-    journal = Journal.existing(config.root)
-    try:
-        rows = journal.suppressions() if journal else []
-    finally:
-        if journal is not None:
-            journal.close()
+    rows = _suppressions(config)
     if not rows:
         console.print("The suppression list is empty.")
         return
