@@ -16,8 +16,13 @@ The modules, in the order an issue flows through them (see ARCHITECTURE.md)::
     campaign          one send set up from the config and the options (the core entry point)
     selection         the resume policy: who in the list is sent in this run; the plan
     sender            the engine: worker pool, retries, error threshold, rate limit
+    sender_outcomes   what each reply or fault does to a recipient (retry, refusal breaker, ...)
+    sender_types      SendOptions in, SendStats and SendResult out
     ratelimit         one adaptive rate for every connection
-    transport, wire   SMTP (aiosmtplib) and .eml files for dry runs
+    transport, wire   where messages go (SMTP, or .eml files for dry runs); the reply parser
+    smtp_transport    one SMTP connection (aiosmtplib): TLS, pipelining, CHUNKING
+    smtp_url          the SMTP URL and endpoint, the TLS context
+    smtp_replies      whom a refusal is about: the session or the recipient
     journal           who was sent what, in SQLite, so nothing is sent twice
     bounces           what an answer is; which refusals mean the mailbox is gone (one rule for
                       the send path and the answers)

@@ -35,20 +35,16 @@ Shape of a run::
 The engine never prints: it reports through ``on_progress`` and its SendResult.
 """
 
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import random
-import re
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
-from .bounces import hard_bounce_reason
-from .config import Smtp
 from .errors import (
     GigoError,
     SMTPConnectFailed,
@@ -60,160 +56,19 @@ from .errors import (
 )
 from .ratelimit import RateLimiter
 from .selection import FAILED, UNCERTAIN, Selector
+from .sender_outcomes import Outcomes, _Job
+from .sender_types import BuildMessage, SendOptions, SendResult, SendStats
+from .smtp_replies import THROTTLE_CODES
 from .subscribers import SkippedRow, Subscriber
-from .transport import THROTTLE_CODES, Envelope, Transport
+from .transport import Envelope, Transport
 
 if TYPE_CHECKING:
     from .journal import Journal
 
 PROGRESS_EVERY = 0.1  # seconds between progress callbacks
-KEEP_FAILURES = 200  # failures kept in the result for the summary; the journal has them all
 
 
-class BuildMessage(Protocol):
-    """MessageFactory.build: ``message_id`` reuses the id of a first, uncertain attempt."""
-
-    def __call__(self, subscriber: Subscriber, message_id: str | None = None) -> BuiltMessageLike: ...
-
-
-class BuiltMessageLike(Protocol):
-    """What MessageFactory.build returns (message.BuiltMessage)."""
-
-    @property
-    def message_id(self) -> str: ...
-
-    @property
-    def data(self) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class SendOptions:
-    """How fast and how stubbornly to send. The first five default to ``config.Smtp``'s
-    (the [smtp] settings of gigo-mail.toml), the one place those defaults are written."""
-
-    concurrency: int = Smtp.concurrency
-    rate: float = Smtp.rate  # messages per second across all connections; 0 = unlimited
-    max_per_connection: int = Smtp.max_per_connection
-    attempts: int = Smtp.attempts  # tries per recipient for transient failures
-    max_errors: int = Smtp.max_errors  # stop the run after this many failed recipients
-    limit: int | None = None  # send to at most this many recipients in this run
-    retry_failed: bool = False
-    resend_uncertain: bool = False
-    backoff: float = 1.0  # first retry delay in seconds; doubles per try, with jitter
-    backoff_max: float = 60.0
-    drain_timeout: float = 10.0
-    min_rate: float = 1.0  # throttling never slows the run below this (messages per second)
-    window: int = 0  # recipients between reader and outcome; 0 = 32 per connection
-    refusal_breaker: int = Smtp.refusal_breaker  # the same refusal for this many before any success: stop
-    segment: str = ""  # the list's segment (recorded with the run)
-    soft_bounce_limit: int = 3  # issues in a row with a transient failure before an address is suppressed
-
-    def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        if self.attempts < 1:
-            raise ValueError("attempts must be at least 1")
-        if self.max_per_connection < 1:
-            raise ValueError("max_per_connection must be at least 1")
-
-    @classmethod
-    def from_settings(cls, smtp: Smtp, **overrides: Any) -> SendOptions:
-        """The [smtp] settings of gigo-mail.toml, then the command's ``overrides``."""
-        values = {"concurrency": smtp.concurrency, "rate": smtp.rate,
-                  "max_per_connection": smtp.max_per_connection, "attempts": smtp.attempts,
-                  "max_errors": smtp.max_errors, "refusal_breaker": smtp.refusal_breaker}
-        return cls(**(values | overrides))
-
-    @property
-    def queue_window(self) -> int:
-        return self.window or 32 * self.concurrency
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    email: str
-    code: int | None
-    text: str
-    permanent: bool
-
-
-@dataclass
-class SendStats:
-    """Live counters; ``on_progress`` receives this object."""
-
-    planned: int | None = None
-    sent: int = 0
-    failed: int = 0
-    uncertain: int = 0  # the final dot went out, no reply came: may or may not have it
-    untried: int = 0  # handed back to the queue (a refusal about the session, not them)
-    retries: int = 0
-    throttled: int = 0
-    connections: int = 0
-    errors: int = 0
-    not_selected: Counter[str] = field(default_factory=Counter)
-    skipped: Counter[str] = field(default_factory=Counter)
-    failures: list[Failure] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
-    rate_limit: float | None = None  # the limiter's current rate (None = unlimited)
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    @property
-    def done(self) -> int:
-        return self.sent + self.failed
-
-    @property
-    def throughput(self) -> float:
-        elapsed = self.elapsed
-        return self.sent / elapsed if elapsed > 0 else 0.0
-
-
-@dataclass
-class SendResult:
-    """``outcome``: "complete" (every listed recipient has it), "unresolved" (the list was
-    done, but some recipients failed or are uncertain, in this run or before), "interrupted",
-    "stopped" (error threshold) or "failed" (fatal)."""
-
-    outcome: str
-    stats: SendStats
-    reason: str = ""  # one line: why the run stopped early
-    run_id: int | None = None
-    abandoned: int = 0  # in flight when the drain timeout hit: may or may not have gone out
-
-    @property
-    def uncertain(self) -> int:
-        """Listed recipients whose delivery is unknown: cut off in this run or an earlier one."""
-        return self.stats.uncertain + self.abandoned + self.stats.not_selected[UNCERTAIN]
-
-    @property
-    def failed(self) -> int:
-        """Listed recipients that failed: in this run, or permanently before (and skipped)."""
-        return self.stats.failed + self.stats.not_selected[FAILED]
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == "complete"
-
-
-@dataclass(slots=True)
-class _Job:
-    subscriber: Subscriber
-    tries: int = 0
-    message: BuiltMessageLike | None = None
-    first_id: str | None = None  # re-sending an uncertain recipient: its first Message-ID
-
-
-_ANGLED = re.compile(r"<[^>]*>")
-
-
-def _refusal_signature(code: int | None, text: str, email: str) -> tuple[int | None, str]:
-    """A reply with the recipient taken out, to see that different recipients got the same."""
-    return code, _ANGLED.sub("<>", text).replace(email, "")
-
-
-class Sender:
+class Sender(Outcomes):
     """Runs one send of one issue. Create, then ``await run(rows)``; ``stop()`` from a signal."""
 
     def __init__(self, *, issue_key: str, envelope_from: str,
@@ -465,20 +320,6 @@ class Sender:
         self.stats.connections += 1
         return True
 
-    def _session_fault(self, job: _Job, exc: SMTPConnectFailed | SMTPTransientError) -> None:
-        """Trouble with the session, not with this recipient: a failed reconnect, or a 4xx about
-        the session. The recipient goes back to the queue without being charged a try, and the
-        next connection waits a backoff; ``attempts`` faults per connection in a row, with
-        nothing accepted since, stop the run."""
-        self._session_faults += 1
-        if self._session_faults >= self.options.attempts * self.options.concurrency:
-            self.stop(f"{exc} ({self._session_faults} times in a row, on new connections, with nothing "
-                      "accepted since); no recipient was charged for it; run the same command again "
-                      "to resume", "failed")
-            return
-        self._retry_later(job, getattr(exc, "code", None), str(exc))
-
-
     def _envelope_of(self, job: _Job | None) -> Envelope | None:
         """The next message's envelope, built now so it can go ahead; None if it cannot."""
         if job is None:
@@ -559,134 +400,6 @@ class Sender:
         self.limiter.on_success()
         self.stats.rate_limit = self.limiter.rate
         self._settle()
-
-    def _note_timeout(self, transport: Transport, exc: SMTPTransientError | SMTPUncertainError) -> None:
-        """Every connection timed out with nothing accepted since: the server is stuck."""
-        if not exc.timed_out:
-            return
-        self._timed_out.add(id(transport))
-        if len(self._timed_out) >= self.options.concurrency and not self._stopping:
-            self.stop(f"{exc}; every connection ({len(self._timed_out)}) timed out with nothing accepted "
-                      "since, so the run stopped; recipients not tried yet are left for the next run",
-                      "failed")
-
-    def _refused(self, job: _Job, exc: SMTPPermanentError) -> None:
-        """A 5xx. About the recipient (X.1.x, X.2.x), or once the server has accepted mail:
-        recorded. Before that, the refusal breaker holds it: the same reply for
-        ``refusal_breaker`` different recipients is about the session, not about them."""
-        limit = self.options.refusal_breaker
-        text = exc.text or str(exc)
-        if self._tripped:  # in flight when the breaker tripped
-            self._release(job, exc.code, text)
-            return
-        if exc.about_recipient or self._accepted or limit <= 0:
-            self._fail(job, exc.code, text, permanent=True)
-            return
-        signature = _refusal_signature(exc.code, text, job.subscriber.email)
-        if self._held and _refusal_signature(self._held[0][1].code, self._held[0][1].text,
-                                             self._held[0][0].subscriber.email) != signature:
-            self._record_held()  # different replies for different recipients: about them
-            self._fail(job, exc.code, text, permanent=True)
-            return
-        self._held.append((job, exc))
-        self._settle()
-        if len(self._held) >= limit:
-            self._tripped = True
-            held, self._held = self._held, []
-            for held_job, held_exc in held:
-                self._release(held_job, held_exc.code, held_exc.text, settle=False)
-            code = f"{exc.code} " if exc.code else ""
-            self.stop(f"the first {len(held)} recipients were all refused with the same reply "
-                      f"({code}{text}) and nothing has been accepted yet: that is about the session "
-                      "(login, relay permission, sender address), not the recipients, so none was "
-                      "recorded as failed; fix the cause and run again (if they really are bad "
-                      "addresses, set refusal_breaker = 0 under [smtp] for one run)", "failed")
-
-    def _record_held(self) -> None:
-        """The breaker did not trip: the held refusals are real failures after all."""
-        held, self._held = self._held, []
-        for job, exc in held:
-            self._fail(job, exc.code, exc.text or str(exc), permanent=True, settle=False)
-
-    def _release(self, job: _Job, code: int | None, text: str, *, settle: bool = True) -> None:
-        """Back to the queue for the next run: the refusal was not about this recipient."""
-        if self._record_unsent(job, code, text, failed=False):
-            self.stats.uncertain += 1
-        else:
-            self.stats.untried += 1
-        if settle:
-            self._settle()
-
-    def _record_unsent(self, job: _Job, code: int | None, text: str, *, failed: bool,
-                       permanent: bool = False) -> bool:
-        """Journal a recipient this attempt did not deliver: ``failed`` (``permanent`` or not), or
-        back to ``pending`` for the next run. One re-sent because it was uncertain stays uncertain,
-        with its first Message-ID, whatever went wrong: nothing short of a 250 for the new copy
-        says whether the first one arrived. Returns True for those."""
-        subscriber, journal = job.subscriber, self.journal
-        uncertain = job.first_id is not None
-        if journal is None:
-            return uncertain
-        if uncertain:
-            journal.mark_uncertain(self.issue_key, subscriber.key, subscriber.email,
-                                   f"still uncertain, the re-send failed: {text}", code)
-        elif failed:
-            journal.mark_failed(self.issue_key, subscriber.key, subscriber.email, code, text, permanent)
-        else:
-            journal.mark_untried(self.issue_key, subscriber.key, subscriber.email, code, f"not tried: {text}")
-        return uncertain
-
-    def _retry_later(self, job: _Job, code: int | None, text: str) -> None:
-        if job.tries >= self.options.attempts:
-            self._fail(job, code, f"{text} (gave up after {job.tries} tries)", permanent=False)
-            return
-        self.stats.retries += 1
-        loop = asyncio.get_running_loop()
-
-        def requeue() -> None:
-            self._timers.discard(timer)
-            if not self._stopping:
-                self._queue.put_nowait(job)
-
-        timer = loop.call_later(self._backoff(max(job.tries, 1)), requeue)
-        self._timers.add(timer)
-
-    def _backoff(self, tries: int) -> float:
-        """Exponential with jitter: base * 2^(tries-1), times 0.5..1.5, capped."""
-        delay = min(self.options.backoff_max, self.options.backoff * 2 ** (tries - 1))
-        return delay * (0.5 + self.rng())
-
-    def _fail(self, job: _Job, code: int | None, text: str, *, permanent: bool, settle: bool = True) -> None:
-        uncertain = self._record_unsent(job, code, text, failed=True, permanent=permanent)
-        if self.journal is not None:
-            self._remember_bounce(job.subscriber, code, text, permanent, counted=not uncertain)
-        if uncertain:
-            self.stats.uncertain += 1
-        else:
-            self.stats.failed += 1
-            if len(self.stats.failures) < KEEP_FAILURES:
-                self.stats.failures.append(Failure(job.subscriber.email, code, text, permanent))
-        self.stats.errors += 1
-        if settle:
-            self._settle()
-        if self.stats.errors >= self.options.max_errors and not self._stopping:
-            self.stop(f"stopped after {self.stats.errors} errors (max_errors = {self.options.max_errors}); "
-                      "fix the cause, then run the same command again to resume", "stopped")
-
-    def _remember_bounce(self, subscriber: Subscriber, code: int | None, text: str, permanent: bool,
-                         counted: bool = True) -> None:
-        """Suppression that stays: a recorded refusal saying the mailbox does not exist suppresses
-        the address for every later issue; a recipient given up on after transient failures counts
-        a soft bounce, unless an earlier copy may have arrived (``counted`` False: uncertain).
-        (Session refusals never get here: nobody is charged for them.)"""
-        assert self.journal is not None
-        if permanent:
-            reason = hard_bounce_reason(code, text)
-            if reason is not None:
-                self.journal.suppress([subscriber.email], reason)
-        elif code is not None and counted:  # a server's 4xx, not a connection that could not be opened
-            self.journal.record_soft_bounce(self.issue_key, subscriber.email, text,
-                                            self.options.soft_bounce_limit)
 
     def _progress(self, force: bool = False) -> None:
         if self.on_progress is None:
