@@ -16,7 +16,7 @@ from .check_report import CheckReport, Finding
 from .check_spam import check_spam
 from .compile import CompiledIssue
 from .scaffold import PLACEHOLDERS
-from .transport import parse_smtp_url
+from .smtp_url import parse_smtp_url
 
 
 @dataclass(frozen=True)

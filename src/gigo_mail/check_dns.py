@@ -20,7 +20,7 @@ from .config import Config
 from .dkim_sign import PrivateKey, public_record, signer_for
 from .errors import CheckError, GigoError
 from .net import is_loopback
-from .transport import parse_smtp_url
+from .smtp_url import parse_smtp_url
 
 SPF_LOOKUP_LIMIT = 10  # RFC 7208 4.6.4
 DMARC_TAGS = {"v", "p", "sp", "np", "psd", "t", "adkim", "aspf", "rua", "ruf", "fo"}  # RFC 9989
