@@ -7,7 +7,8 @@ import sys
 
 HEAVY = ("premailer", "cssutils", "lxml", "mjml", "jinja2", "gigo_mail.markdown", "frontmatter", "aiosmtplib",
          "flufl", "cryptography", "imaplib",
-         "aiosmtpd", "email_validator", "asyncio", "wsgiref", "gigo_mail.compile", "gigo_mail.sender")
+         "aiosmtpd", "email_validator", "asyncio", "wsgiref", "logging",
+         "typer.rich_utils", "rich.markdown", "gigo_mail.compile", "gigo_mail.sender")
 
 
 def test_help_loads_no_compiler_engine_or_server() -> None:

@@ -27,6 +27,16 @@ class _GigoGroup(TyperGroup):
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        # The top-level page is drawn by cli_help, which spares typer's renderer's imports;
+        # should this group ever need more than that page draws, typer's renderer takes over.
+        from . import cli_help
+
+        try:
+            return cli_help.draw_group_help(self, ctx, cli_help.help_console())
+        except cli_help.UnsupportedHelp:
+            return super().format_help(ctx, formatter)
+
 
 app = typer.Typer(
     cls=_GigoGroup,

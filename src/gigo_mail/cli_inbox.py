@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from enum import StrEnum
@@ -88,6 +87,8 @@ def inbox(
         return
 
     # aiosmtpd logs every odd client command as a warning; the inbox reports what matters itself.
+    import logging  # here: aiosmtpd needs it anyway, --help does not
+
     logging.getLogger("mail.log").setLevel(logging.ERROR)
     server = InboxServer(folder, host=host, port=port, fail_rate=fail_rate, fail_code=fail_code,
                          seed=seed, on_message=_print_message, fail_on=fail_on.value)
