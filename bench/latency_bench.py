@@ -9,6 +9,10 @@ process), which holds every chunk ``rtt / 2`` each way. Side by side, medians of
 * gigo-mail: the real engine, default settings (8 connections, journal on), issue 011;
 * smtp-source: Postfix's C load generator through the same proxy, 8 sessions, the same
   message size (it opens a connection per message and does not pipeline);
+* a bare pipelined client (``--bare``, in its own process): 8 connections writing the same-sized
+  prebuilt message, its final dot and the next envelope in one write and reading the four
+  replies, with no journal, no message building and no list; what the proxy lets through at one
+  round trip per message, so ``gigo-mail / bare`` is the engine's own cost;
 * the limit: 8 connections at one round trip per message is ``8 / rtt`` msg/s.
 
 ``--postfix`` puts a private Postfix smtpd (tests/servers.py's: its own config and queue
@@ -76,6 +80,48 @@ def measured_rtt(port: int, samples: int = 10) -> float:
         return statistics.median(times)
 
 
+async def _bare_connection(port: int, count: int, payload: bytes) -> None:
+    import asyncio
+
+    envelope = b"MAIL FROM:<bench@example.com>\r\nRCPT TO:<reader@example.com>\r\nDATA\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+    async def replies(n: int) -> None:
+        while n:
+            line = await reader.readline()
+            if not line:
+                raise SystemExit("the server closed the connection")
+            n -= line[3:4] == b" "
+
+    await replies(1)
+    writer.write(b"EHLO bench.example.com\r\n")
+    await replies(1)
+    writer.write(envelope)
+    await replies(3)
+    for i in range(count):
+        last = i == count - 1
+        writer.write(payload if last else payload + envelope)
+        await replies(1 if last else 4)
+    writer.write(b"QUIT\r\n")
+    await replies(1)
+    writer.close()
+
+
+def bare_client(port: int, count: int, size: int) -> float:
+    """msg/s of the bare pipelined client (see the module's docstring), 8 connections."""
+    import asyncio
+
+    line = b"x" * 76 + b"\r\n"
+    payload = b"Subject: bench\r\n\r\n" + line * (size // len(line)) + b".\r\n"
+    start = time.perf_counter()
+
+    async def all_of_them() -> None:
+        await asyncio.gather(*(_bare_connection(port, count // 8, payload) for _ in range(8)))
+
+    asyncio.run(all_of_them())
+    return (count // 8 * 8) / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,7 +131,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postfix", action="store_true", help="a private Postfix smtpd (CHUNKING); root")
     parser.add_argument("--dkim", action="store_true", help="also send RSA-signed, in the same rounds")
+    parser.add_argument("--bare", nargs=3, type=int, metavar=("PORT", "COUNT", "SIZE"),
+                        help=argparse.SUPPRESS)  # the bare client's own process
     args = parser.parse_args()
+    if args.bare:
+        print(bare_client(*args.bare))
+        return
 
     work = Path(tempfile.mkdtemp(prefix="gigo-latency-bench-"))
     sink = proxy = None
@@ -112,6 +163,7 @@ def main() -> None:
         one: list[float] = []  # --postfix: in_flight 1
         signed: list[float] = []  # --dkim
         source: list[float] = []
+        bare: list[float] = []
         rtts: list[float] = []
         for round_ in range(1, args.repeat + 1):
             rtts.append(measured_rtt(proxy.port))
@@ -128,6 +180,10 @@ def main() -> None:
                 result = measured_child("ours", root, proxy.url, args.messages, signing="rsa")
                 assert result["sent"] == args.messages, result
                 signed.append(result["sent"] / result["seconds"])
+            if not args.postfix:
+                out = subprocess.run([sys.executable, __file__, "--bare", str(proxy.port), str(args.messages),
+                                      str(size)], capture_output=True, text=True, check=True).stdout
+                bare.append(float(out))
             if os.path.exists(SOURCE):
                 seconds, _, code, err = timed([SOURCE, "-s", "8", "-m", str(args.source_messages), "-l",
                                                str(size), "-d", f"127.0.0.1:{proxy.port}"])
@@ -136,6 +192,7 @@ def main() -> None:
             print(f"round {round_}: gigo-mail {ours[-1]:,.1f} msg/s"
                   + (f", in_flight 1 {one[-1]:,.1f} msg/s" if one else "")
                   + (f", DKIM-signed {signed[-1]:,.1f} msg/s" if signed else "")
+                  + (f", bare pipelined client {bare[-1]:,.1f} msg/s" if bare else "")
                   + (f", smtp-source {source[-1]:,.1f} msg/s" if source else ""), flush=True)
         print()
         median = statistics.median(ours)
@@ -148,6 +205,9 @@ def main() -> None:
         if signed:
             label = "gigo-mail engine, 8 connections, DKIM RSA-2048"
             print(f"{label:<52} {statistics.median(signed):15,.1f}")
+        if bare:
+            label = "bare pipelined client (no journal, prebuilt bytes)"
+            print(f"{label:<52} {statistics.median(bare):15,.1f}")
         if source:
             print(f"{'smtp-source (C), 8 sessions':<52} {statistics.median(source):15,.1f}")
         print(f"{'limit at 1 round trip per message (8 / RTT)':<52} {limit:15,.1f}")
@@ -156,6 +216,8 @@ def main() -> None:
               f"8 / measured RTT = {8 / rtt:,.1f} msg/s")
         print(f"gigo-mail / one-round-trip limit: {median / limit:.2f}"
               + (f"; gigo-mail / smtp-source: {median / statistics.median(source):.1f}x" if source else ""))
+        if bare:
+            print(f"gigo-mail / bare pipelined client: {median / statistics.median(bare):.2f}")
         if signed:
             print(f"DKIM-signed / unsigned: {statistics.median(signed) / median:.2f}")
     finally:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -233,7 +234,7 @@ def test_requeue_returns_only_the_named_refusal(journal: Journal) -> None:
 
 
 def test_grouped_marks_commit_once_per_event_loop_turn(journal: Journal) -> None:
-    """In a send run, the marks of one loop turn share a commit; committed() waits for it."""
+    """In a send run, the marks of one loop turn share a commit; committed() makes it at once."""
     other = sqlite3.connect(journal.path)
 
     def visible() -> int:
@@ -244,8 +245,11 @@ def test_grouped_marks_commit_once_per_event_loop_turn(journal: Journal) -> None
         for i in range(3):
             journal.mark_sending(ISSUE, f"r{i}@example.com", f"r{i}@example.com", f"<{i}@x>")
         before = visible()
-        await journal.committed()
+        others_ran: list[bool] = []
+        asyncio.get_running_loop().call_soon(others_ran.append, True)
+        await journal.committed()  # a final dot is waiting: not behind the rest of the loop's work
         after = visible()
+        assert others_ran == []
         journal.mark_sent(ISSUE, "r0@example.com", "r0@example.com", "<0@x>", 250, "ok")
         journal.group_commits(None)  # commits what is open
         return before, after, visible()
@@ -257,3 +261,57 @@ def test_grouped_marks_commit_once_per_event_loop_turn(journal: Journal) -> None
     journal.mark_failed(ISSUE, "r1@example.com", "r1@example.com", 550, "no", True)  # at once again
     assert other.execute(status, ("r1@example.com",)).fetchone() == ("failed",)
     other.close()
+
+
+def test_when_committed_calls_back_after_the_commit_that_carries_the_mark(journal: Journal) -> None:
+    """A "sent" mark is counted once it is in the file; the caller does not wait for that, and
+    the next mark made in the meantime shares the commit."""
+    other = sqlite3.connect(journal.path)
+    statuses = "SELECT key, status FROM deliveries ORDER BY key"
+    calls: list[tuple[str, object, list[tuple[str, str]]]] = []
+
+    def done(name: str) -> Callable[[JournalError | None], None]:
+        return lambda error: calls.append((name, error, other.execute(statuses).fetchall()))
+
+    async def go() -> None:
+        journal.when_committed(done("nothing open"))  # nothing to wait for: at once
+        journal.group_commits(asyncio.get_running_loop())
+        journal.mark_sent(ISSUE, "a@example.com", "a@example.com", "<a@x>", 250, "ok")
+        journal.when_committed(done("a sent"))
+        assert [c[0] for c in calls] == ["nothing open"]  # not yet: the mark is not in the file
+        journal.mark_sending(ISSUE, "b@example.com", "b@example.com", "<b@x>")
+        await journal.committed()  # b's final dot: one commit carries both marks
+        journal.mark_sent(ISSUE, "c@example.com", "c@example.com", "<c@x>", 250, "ok")
+        journal.when_committed(done("c sent"))
+        await asyncio.sleep(0)  # nobody waits: the end of the loop turn commits it
+        journal.group_commits(None)
+
+    asyncio.run(go())
+    both = [("a@example.com", "sent"), ("b@example.com", "sending")]
+    assert calls == [("nothing open", None, []), ("a sent", None, both),
+                     ("c sent", None, [*both, ("c@example.com", "sent")])]
+    other.close()
+
+
+def test_when_committed_hears_a_failed_commit(tmp_path: Path) -> None:
+    with Journal(tmp_path / "journal.sqlite3") as journal:
+        pages = journal._db.execute("PRAGMA page_count").fetchone()[0]
+        journal._db.execute(f"PRAGMA max_page_count = {pages + 1}")  # room for almost nothing
+        heard: list[JournalError | None] = []
+
+        async def go() -> None:
+            journal.group_commits(asyncio.get_running_loop())
+            with contextlib.suppress(JournalError):  # the mark itself may be the one that fails
+                for i in range(200):
+                    journal.mark_sent(ISSUE, f"r{i}@example.com", f"r{i}@example.com", "<x@x>" * 40,
+                                      250, "ok" * 200)
+                    journal.when_committed(heard.append)
+                    await asyncio.sleep(0)
+            journal.when_committed(heard.append)  # after the failure: told at once
+            with contextlib.suppress(JournalError):
+                journal.group_commits(None)
+
+        asyncio.run(go())
+    errors = [e for e in heard if e is not None]
+    assert errors and all(isinstance(e, JournalError) and "full" in str(e) for e in errors)
+    assert heard[-1] is not None

@@ -47,7 +47,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,7 +93,7 @@ class Journal(BounceRecords):
         self._run_id: int | None = None
         self._group_loop: asyncio.AbstractEventLoop | None = None  # set by group_commits
         self._group_open = False  # a grouped transaction is open, its commit scheduled
-        self._group_waiter: asyncio.Future[None] | None = None
+        self._group_callbacks: list[Callable[[JournalError | None], None]] = []  # when_committed
         self._group_error: JournalError | None = None  # a grouped commit failed: no more marks
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,21 +182,30 @@ class Journal(BounceRecords):
             self._commit_group()
 
     async def committed(self) -> None:
-        """Wait until every mark made so far is in the file; JournalError if the commit failed."""
-        import asyncio
+        """Make sure every mark made so far is in the file; JournalError if the commit failed.
 
+        Commits now rather than at the end of the event-loop turn: whoever waits here has a final
+        dot to write, and the end of the turn would keep it behind every other connection's work.
+        Marks that nobody waits for still share the commit at the end of their turn."""
+        self._commit_group_soon()
         if self._group_error is not None:
             raise self._group_error
-        if not self._group_open:
-            return
-        if self._group_waiter is None:
-            assert self._group_loop is not None
-            self._group_waiter = self._group_loop.create_future()
-        await asyncio.shield(self._group_waiter)
+
+    def when_committed(self, done: Callable[[JournalError | None], None]) -> None:
+        """Call ``done(None)`` once every mark made so far is in the file (at once if it is),
+        or ``done(error)`` if the commit failed. Unlike awaiting ``committed``, the caller goes
+        on at once: a sender starts its next message, and that message's "sending" mark rides
+        in the same commit as this one's "sent" (one commit per message, not two)."""
+        if self._group_error is not None:
+            done(self._group_error)
+        elif not self._group_open:
+            done(None)
+        else:
+            self._group_callbacks.append(done)
 
     def _commit_group_soon(self) -> None:
-        """The end of an event-loop turn: commit its marks. A failure reaches whoever waits
-        in ``committed`` (a sender about to write a final dot) and every later mark."""
+        """Commit the open marks (at the end of an event-loop turn, or for ``committed``). A
+        failure reaches ``when_committed``'s callbacks, ``committed`` and every later mark."""
         try:
             self._commit_group()
         except JournalError as exc:
@@ -206,7 +215,6 @@ class Journal(BounceRecords):
         if not self._group_open:
             return
         self._group_open = False
-        waiter, self._group_waiter = self._group_waiter, None
         try:
             with self._lock:
                 self._db.execute("COMMIT")
@@ -215,12 +223,14 @@ class Journal(BounceRecords):
             with self._lock, suppress(sqlite3.Error):
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(error)
-                waiter.exception()  # retrieved here too: nobody may be left to await it
+            self._tell_group(error)
             raise error from None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._tell_group(None)
+
+    def _tell_group(self, error: JournalError | None) -> None:
+        callbacks, self._group_callbacks = self._group_callbacks, []
+        for done in callbacks:
+            done(error)
 
     def __enter__(self) -> Journal:
         return self
@@ -326,7 +336,12 @@ class Journal(BounceRecords):
                     self._group_loop.call_soon(self._commit_group_soon)
                 self._db.execute(sql, params)
         except sqlite3.Error as exc:
-            raise self._fail(action, exc) from None
+            error = self._fail(action, exc)
+            if self._group_open and not self._db.in_transaction:  # SQLite rolled the group back (full)
+                self._group_open = False
+                self._group_error = error  # its marks are gone: this is the error everyone hears
+                self._tell_group(error)
+            raise error from None
 
     def mark_sending(self, issue_key: str, key: str, email: str, message_id: str) -> None:
         """Just before DATA's final dot: from here until mark_sent the outcome is uncertain."""

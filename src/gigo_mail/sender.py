@@ -130,7 +130,7 @@ class Sender(Outcomes):
         self.stats.started = time.monotonic()
         run_id = (self.journal.begin_run(self.issue_key, self.stats.planned, self.options.segment)
                   if self.journal else None)
-        if self.journal is not None:  # one commit per event-loop turn, not two per message
+        if self.journal is not None:  # marks share commits: at most one per message, not two
             self.journal.group_commits(asyncio.get_running_loop())
         selector = self.selector or Selector(self.journal, self.issue_key,
                                              retry_failed=self.options.retry_failed,
@@ -387,16 +387,29 @@ class Sender(Outcomes):
                 self._record_unsent(job, exc.code, text, failed=True)  # not "sending" any more
                 self._retry_later(job, exc.code, text)
             return
-        if journal is not None:
-            journal.mark_sent(issue_key, subscriber.key, subscriber.email, message.message_id,
-                              reply.code, reply.text)
-            await journal.committed()  # counted sent once the file says so (a full disk: it stays uncertain)
+        if journal is None:
+            self._delivered(None)
+            return
+        journal.mark_sent(issue_key, subscriber.key, subscriber.email, message.message_id,
+                          reply.code, reply.text)
+        # Counted sent once the file says so (a full disk: it stays uncertain). Not awaited: the
+        # next message's "sending" mark joins the same commit, and its final dot waits for it.
+        journal.when_committed(self._delivered)
+
+    def _delivered(self, error: GigoError | None) -> None:
+        """A 250 whose "sent" mark is now in the journal (or could not be written: stop)."""
+        if error is not None:
+            self.stop(str(error), "failed")
+            return
         self.stats.sent += 1
         self._timed_out.clear()
         self._session_faults = 0
         if not self._accepted:
             self._accepted = True
-            self._record_held()
+            try:
+                self._record_held()
+            except GigoError as exc:  # runs after a commit, outside any worker: stop here
+                self.stop(str(exc), "failed")
         self.limiter.on_success()
         self.stats.rate_limit = self.limiter.rate
         self._settle()
