@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gigo_mail.errors import JournalError
-from gigo_mail.journal import JOURNAL_NAME, SCHEMA_VERSION, UNFINISHED, Journal
+from gigo_mail.journal import UNFINISHED, Journal
 from gigo_mail.selection import Selector
 
 ISSUE = "011"
@@ -31,17 +31,6 @@ def _status(journal: Journal, key: str) -> str | None:
 def journal(tmp_path: Path) -> Iterator[Journal]:
     with Journal.for_root(tmp_path) as opened:
         yield opened
-
-
-def test_for_root_creates_the_file_in_wal_mode(tmp_path: Path) -> None:
-    with Journal.for_root(tmp_path) as journal:
-        assert journal.path == tmp_path / ".gigo" / JOURNAL_NAME
-    db = sqlite3.connect(tmp_path / ".gigo" / JOURNAL_NAME)
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
-    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"deliveries", "runs", "suppressed", "schema_version"} <= tables
-    db.close()
 
 
 def test_counts_failures_and_uncertain(journal: Journal) -> None:
@@ -166,49 +155,6 @@ def test_runs_record_counts_duration_and_rate(journal: Journal) -> None:
     assert first.ended is not None and first.started <= first.ended
     with pytest.raises(ValueError):
         journal.end_run(second, "exploded")
-
-
-def test_suppression_list(journal: Journal) -> None:
-    assert journal.suppress(["Ann@Example.com", "bob@example.com"], "manual") == 2
-    assert journal.suppress(["ANN@example.COM", "cid@example.com"], "link") == 1
-    assert journal.is_suppressed("ann@example.com")
-    assert not journal.is_suppressed("dee@example.com")
-    assert journal.suppressed_keys() == {"ann@example.com", "bob@example.com", "cid@example.com"}
-    listed = {s.key: (s.email, s.reason) for s in journal.suppressions()}
-    assert listed["ann@example.com"] == ("Ann@Example.com", "manual")  # first reason is kept
-    assert journal.unsuppress(["BOB@example.com", "nobody@example.com"]) == 1
-    assert not journal.is_suppressed("bob@example.com")
-
-
-def test_suppression_uses_the_subscriber_key_for_idn(journal: Journal) -> None:
-    journal.suppress(["Eve@xn--bcher-kva.de"], "manual")
-    assert journal.is_suppressed("eve@bücher.de")
-
-
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    Journal.for_root(tmp_path).close()
-    path = tmp_path / ".gigo" / JOURNAL_NAME
-    db = sqlite3.connect(path)
-    db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
-    db.commit()
-    db.close()
-    with pytest.raises(JournalError, match="newer gigo-mail"):
-        Journal(path)
-
-
-def test_damaged_file_is_a_clean_error(tmp_path: Path) -> None:
-    path = tmp_path / "journal.sqlite3"
-    path.write_bytes(b"this is not a database, just some text" * 100)
-    with pytest.raises(JournalError) as info:
-        Journal(path)
-    assert str(path) in str(info.value)
-
-
-def test_unwritable_location_is_a_clean_error(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    with pytest.raises(JournalError, match="cannot open the delivery journal"):
-        Journal(blocker / "journal.sqlite3")
 
 
 def test_accept_uncertain_records_them_as_delivered(journal: Journal) -> None:

@@ -46,9 +46,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,11 +55,9 @@ from .config import JOURNAL_NAME, journal_path
 from .errors import JournalError
 from .journal_bounces import BounceRecords
 from .journal_schema import (
-    ADDED_COLUMNS,
     MARK_OUTCOME,
     MARK_SENDING,
     RECORD_COLUMNS,
-    SCHEMA,
     SCHEMA_VERSION,
     Record,
     Run,
@@ -68,8 +65,8 @@ from .journal_schema import (
     now,
     record_from_row,
 )
+from .journal_suppressions import SuppressionList
 from .runlock import RunLocks
-from .subscribers import address_key
 
 if TYPE_CHECKING:  # only a send run groups commits; status and friends need no event loop
     import asyncio
@@ -80,35 +77,22 @@ __all__ = ["JOURNAL_NAME", "OUTCOMES", "SCHEMA_VERSION", "STATUSES", "UNFINISHED
 STATUSES = ("pending", "sending", "sent", "failed")
 OUTCOMES = ("complete", "unresolved", "interrupted", "stopped", "failed")
 UNFINISHED = "unfinished"  # outcome of a run whose process died before end_run
-BUSY_TIMEOUT_MS = 10_000
 
 
-class Journal(BounceRecords):
+class Journal(SuppressionList, BounceRecords):
     """The delivery journal of one newsletter. Use as a context manager."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.RLock()
-        self._run_locks = RunLocks(self.path.parent)
         self._run_id: int | None = None
         self._group_loop: asyncio.AbstractEventLoop | None = None  # set by group_commits
         self._group_open = False  # a grouped transaction is open, its commit scheduled
         self._group_callbacks: list[Callable[[JournalError | None], None]] = []  # when_committed
         self._group_error: JournalError | None = None  # a grouped commit failed: no more marks
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                       timeout=BUSY_TIMEOUT_MS / 1000)
-        except (OSError, sqlite3.Error) as exc:
-            raise JournalError(f"{self.path}: cannot open the delivery journal: {exc}; "
-                               "check that the folder is writable") from None
-        try:
-            self._setup()
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise JournalError(f"{self.path}: cannot use the delivery journal: {exc}; "
-                               "if the file is damaged, move it aside (sent mail will then be "
-                               "forgotten)") from None
+        super().__init__(path)
+        self._run_locks = RunLocks(self.path.parent)
+
+    def _flush_group(self) -> None:
+        self._commit_group()
 
     @classmethod
     def for_root(cls, root: Path) -> Journal:
@@ -120,49 +104,6 @@ class Journal(BounceRecords):
         """The journal at ``root`` if there is one: read-only commands and dry runs create no state."""
         path = journal_path(root)
         return cls(path) if path.is_file() else None
-
-    def _setup(self) -> None:
-        db = self._db
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise sqlite3.DatabaseError(f"cannot switch to WAL mode (got {mode})")
-        db.execute("PRAGMA synchronous = NORMAL")
-        with self._transaction():
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            for table, column, declaration in ADDED_COLUMNS:
-                present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-                if column not in present:
-                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-            row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            version = row[0]
-            if version is None:
-                db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            elif version > SCHEMA_VERSION:
-                raise sqlite3.DatabaseError(
-                    f"it was written by a newer gigo-mail (schema {version}, this one knows "
-                    f"{SCHEMA_VERSION}); upgrade gigo-mail")
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._commit_group()
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def _fail(self, action: str, exc: sqlite3.Error) -> JournalError:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            text += " (another gigo-mail process holds it; try again when it is done)"
-        elif "full" in text:  # SQLITE_FULL: "database or disk is full"
-            text += " (free some disk space, then run the same command again to resume)"
-        return JournalError(f"{self.path}: cannot {action}: {text}")
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -449,67 +390,6 @@ class Journal(BounceRecords):
         except sqlite3.Error as exc:
             raise self._fail("read the journal", exc) from None
         return [row[0] for row in rows]
-
-    # --- suppression list --------------------------------------------------------------------------
-
-    def suppress(self, emails: Iterable[str], reason: str) -> int:
-        """Add addresses to the suppression list; return how many were not on it yet."""
-        added = 0
-        at = now()
-        try:
-            with self._lock, self._transaction():
-                for email in emails:
-                    text = email.strip()
-                    cursor = self._db.execute(
-                        "INSERT OR IGNORE INTO suppressed (key, email, reason, at) VALUES (?, ?, ?, ?)",
-                        (address_key(text), text, reason, at))
-                    added += cursor.rowcount
-        except sqlite3.Error as exc:
-            raise self._fail("update the suppression list", exc) from None
-        return added
-
-    def unsuppress(self, emails: Iterable[str]) -> int:
-        """Take addresses off the suppression list (a re-subscribe); return how many were on it."""
-        removed = 0
-        try:
-            with self._lock, self._transaction():
-                for email in emails:
-                    cursor = self._db.execute("DELETE FROM suppressed WHERE key = ?", (address_key(email),))
-                    removed += cursor.rowcount
-        except sqlite3.Error as exc:
-            raise self._fail("update the suppression list", exc) from None
-        return removed
-
-    def is_suppressed(self, key: str) -> bool:
-        """Whether the address with this key (``Subscriber.key``) must not be mailed."""
-        try:
-            row = self._db.execute("SELECT 1 FROM suppressed WHERE key = ?", (key,)).fetchone()
-        except sqlite3.Error as exc:
-            raise self._fail("read the suppression list", exc) from None
-        return row is not None
-
-    def suppressed_keys(self) -> set[str]:
-        try:
-            return {row[0] for row in self._db.execute("SELECT key FROM suppressed")}
-        except sqlite3.Error as exc:
-            raise self._fail("read the suppression list", exc) from None
-
-    def suppressions(self) -> list[Suppression]:
-        """The suppression list, oldest first."""
-        try:
-            rows = self._db.execute("SELECT key, email, reason, at FROM suppressed ORDER BY at, key")
-            return [Suppression(*row) for row in rows]
-        except sqlite3.Error as exc:
-            raise self._fail("read the suppression list", exc) from None
-
-    def suppressions_since(self, at: str, key: str = "", limit: int = 1000) -> list[Suppression]:
-        """Suppressions after the cursor (``at``, ``key``), oldest first: one page of a sync."""
-        try:
-            rows = self._db.execute("SELECT key, email, reason, at FROM suppressed WHERE (at, key) > (?, ?) "
-                                    "ORDER BY at, key LIMIT ?", (at, key, limit))
-            return [Suppression(*row) for row in rows]
-        except sqlite3.Error as exc:
-            raise self._fail("read the suppression list", exc) from None
 
     # --- answers (bounces, complaints) ---------------------------------------------------------------
 

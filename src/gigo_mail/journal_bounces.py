@@ -1,32 +1,21 @@
 """The journal's memory of bounces across issues: soft bounces counted per address, and
 why each suppressed address is suppressed. Mixed into :class:`gigo_mail.journal.Journal`
-(same connection, lock and transactions); kept here so the journal's delivery logic
+(same file, connection and transactions, from ``journal_store``); kept here so the journal's delivery logic
 reads on its own.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
-from contextlib import AbstractContextManager
 from typing import Any
 
-from .errors import JournalError
 from .journal_schema import now
+from .journal_store import JournalStore
 from .subscribers import address_key
 
 
-class BounceRecords:
+class BounceRecords(JournalStore):
     """Soft-bounce counting and suppression reasons over the journal's tables."""
-
-    _db: sqlite3.Connection
-    _lock: threading.RLock  # re-entrant: a grouped commit may be flushed from inside a transaction
-
-    def _transaction(self) -> AbstractContextManager[None]:  # provided by Journal
-        raise NotImplementedError
-
-    def _fail(self, action: str, exc: sqlite3.Error) -> JournalError:  # provided by Journal
-        raise NotImplementedError
 
     def suppression_reasons(self) -> dict[str, str]:
         """key -> reason for the whole suppression list (to say why rows of a list are suppressed)."""
