@@ -197,6 +197,30 @@ def test_lang_comes_from_the_config(tmp_path: Path) -> None:
         load_config(root)
 
 
+def test_a_right_to_left_issue_is_laid_out_right_to_left(tmp_path: Path) -> None:
+    """An issue in Arabic (front matter overriding the newsletter's English): dir="rtl" on the page
+    and on the wrapper Gmail keeps, every column right to left, the body text aligned right."""
+    root = make_newsletter(tmp_path)
+    body = "## مرحبا\n\nفقرة أولى.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    write_issue(root, "050.md", "subject: نشرة\nlang: ar", body)
+    source = compile_issue(load_config(root), find_issue(root, "050")).html.source
+    assert re.search(r'<html\b[^>]*\slang="ar"[^>]*\sdir="rtl"', source)
+    assert re.search(r'<div\b[^>]*role="article"[^>]*\sdir="rtl"', source)
+    assert "direction:ltr" not in source.replace(" ", "") and "direction:rtl" in source.replace(" ", "")
+    body_cells = re.findall(r'<td align="(\w+)" class="body-text"', source)
+    assert body_cells and set(body_cells) == {"right"}  # the footer stays centred
+    english = compile_issue(load_config(root), find_issue(root, "11")).html.source
+    assert re.search(r'<html\b[^>]*\sdir="ltr"', english) and "direction:rtl" not in english.replace(" ", "")
+    assert set(re.findall(r'<td align="(\w+)" class="body-text"', english)) == {"left"}
+
+
+def test_a_front_matter_lang_that_is_not_a_language_tag_names_the_file(tmp_path: Path) -> None:
+    root = make_newsletter(tmp_path)
+    write_issue(root, "051.md", "subject: s\nlang: Arabic please", "x\n")
+    with pytest.raises(IssueError, match=r"051\.md: front matter lang 'Arabic please' is not a language tag"):
+        compile_issue(load_config(root), find_issue(root, "051"))
+
+
 def test_text_part_keeps_full_stops_out_of_urls(compiled011) -> None:
     text = compiled011.preview_text()
     urls = re.findall(r"https?://[^\s<>()]+", text)

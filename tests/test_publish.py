@@ -295,3 +295,14 @@ def test_issue_page_fits_a_phone_and_a_desktop_in_light_and_dark(published: Path
                                                     Shot("phone-dark", 375, dark=True)))
     assert png_size(shots["phone"])[0] == 375 and png_size(shots["desktop"])[0] == 1280
     assert shots["phone"].read_bytes() != shots["phone-dark"].read_bytes()
+
+
+def test_pages_say_which_way_the_language_is_written(newsletter: Path) -> None:
+    config_file = newsletter / "gigo-mail.toml"
+    page = publish(load_config(newsletter), now=NOW).site_dir / "issues" / "011" / "index.html"
+    assert '<html lang="en" dir="ltr">' in page.read_text(encoding="utf-8")
+    config_file.write_text(config_file.read_text(encoding="utf-8").replace('lang = "en"', 'lang = "he"'),
+                           encoding="utf-8")
+    site = publish(load_config(newsletter), now=NOW).site_dir
+    for path in (site / "issues" / "011" / "index.html", site / "index.html"):
+        assert '<html lang="he" dir="rtl">' in path.read_text(encoding="utf-8"), path

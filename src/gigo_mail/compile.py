@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import markdown
-from .config import Config
+from .config import LANG_HINT, LANG_TAG, Config
 from .errors import CompileError, IssueError
 from .images import size_images
 from .issue import Issue
@@ -292,6 +292,9 @@ def compile_issue(config: Config, issue: Issue) -> CompiledIssue:
     """Turn an issue into fill-ready HTML and text. About 150 ms; do it once per issue."""
     started = time.perf_counter()
     issue.require("subject")
+    if "lang" in issue.meta and not LANG_TAG.match(str(issue.meta["lang"])):
+        raise IssueError(f"{issue.display_path}: front matter lang '{issue.meta['lang']}' is not a language "
+                         f"tag; {LANG_HINT}")
     config = config.with_overrides(issue.meta)
     config.require("name")
     table = SlotTable()

@@ -20,6 +20,21 @@ STATE_DIR = ".gigo"
 JOURNAL_NAME = "journal.sqlite3"
 DEFAULT_SMTP_URL = "smtp://127.0.0.1:1025"
 LANG_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")  # BCP 47, loosely: en, pt-BR, zh-Hant
+LANG_HINT = "write one like 'en', 'de' or 'pt-BR'"
+# Written right to left: languages (ISO 639) and scripts (ISO 15924) in a language tag.
+RTL_LANGUAGES = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "nqo", "ps", "sd", "syr", "ug",
+                           "ur", "yi"})
+RTL_SCRIPTS = frozenset({"arab", "hebr", "nkoo", "rohg", "syrc", "thaa"})
+
+
+def text_direction(lang: str) -> str:
+    """'rtl' for a language tag written right to left (ar, he, fa-IR, az-Arab; not ku-Latn), else 'ltr':
+    the email's and the web page's ``dir``, so text aligns and punctuation falls where readers expect."""
+    primary, *rest = lang.lower().split("-")
+    scripts = [part for part in rest if len(part) == 4]
+    if scripts:
+        return "rtl" if scripts[0] in RTL_SCRIPTS else "ltr"
+    return "rtl" if primary in RTL_LANGUAGES else "ltr"
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,11 @@ class Newsletter:
         from email.utils import parseaddr  # here, not at import: every command's --help imports this module
 
         return parseaddr(self.from_addr)[1]
+
+    @property
+    def dir(self) -> str:
+        """"rtl" or "ltr", from ``lang``."""
+        return text_direction(self.lang)
 
     @property
     def from_domain(self) -> str:
@@ -364,8 +384,7 @@ def load_config(root: Path | None = None) -> Config:
     if newsletter.images not in ("embed", "link"):
         raise ConfigError(f"{path}: [newsletter] images must be 'embed' or 'link'")
     if not LANG_TAG.match(str(newsletter.lang)):
-        raise ConfigError(f"{path}: [newsletter] lang '{newsletter.lang}' is not a language tag; "
-                          "write one like 'en', 'de' or 'pt-BR'")
+        raise ConfigError(f"{path}: [newsletter] lang '{newsletter.lang}' is not a language tag; {LANG_HINT}")
     list_table = dict(data.get("list", {}))
     for key in ("opt_out_values", "opt_in_values", "not_opt_out"):
         if key in list_table:
