@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from conftest import DnsServer
 from gigo_mail.check import preflight
-from gigo_mail.check_dns import Lookup, SpfEvaluator, check_dns, make_resolver
+from gigo_mail.check_dns import Lookup, SpfEvaluator, aligned, check_dns, make_resolver
 from gigo_mail.check_report import FAIL, OK, WARN
 from gigo_mail.cli import app
 from gigo_mail.compile import compile_issue
@@ -197,3 +197,18 @@ def test_spf_evaluation(start_dns: Callable[[list[str], list[str]], DnsServer], 
         txt("_spf.relay.test", "v=spf1 ip4:192.0.2.0/24 -all"), f"host-record=smtp.relay.test,{RELAY}"])
     lookup = Lookup(make_resolver(server.address))
     assert SpfEvaluator(lookup).evaluate("spf.test", ipaddress.ip_address(RELAY)) == expected
+
+
+@pytest.mark.parametrize(("signer", "sender", "relaxed"), [
+    ("example.com", "news.example.com", True),
+    ("mail.example.co.uk", "example.co.uk", True),
+    ("example.co.uk", "other.co.uk", False),  # two registrants under one public suffix
+    ("alice.github.io", "bob.github.io", False),  # a private suffix: each its own registrant
+    ("co.uk", "example.co.uk", False),
+    ("Example.COM.", "example.com", True),
+])
+def test_relaxed_alignment_compares_registrable_domains(signer: str, sender: str, relaxed: bool) -> None:
+    """DMARC's relaxed mode: the same registrable domain by the Public Suffix List, not the last
+    two labels (which put every .co.uk domain in one)."""
+    assert aligned(signer, sender, strict=False) is relaxed
+    assert aligned(signer, sender, strict=True) is (signer.lower().rstrip(".") == sender)

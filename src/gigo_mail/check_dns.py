@@ -8,9 +8,11 @@ whether the configured relay's address is allowed (ip4, ip6, a, mx, include, red
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import dns.exception
 import dns.resolver
@@ -21,6 +23,9 @@ from .dkim_sign import PrivateKey, public_record, signer_for
 from .errors import CheckError, GigoError
 from .net import is_loopback
 from .smtp_url import parse_smtp_url
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
 
 SPF_LOOKUP_LIMIT = 10  # RFC 7208 4.6.4
 DMARC_TAGS = {"v", "p", "sp", "np", "psd", "t", "adkim", "aspf", "rua", "ruf", "fo"}  # RFC 9989
@@ -86,9 +91,20 @@ def _tags(record: str) -> dict[str, str]:
     return tags
 
 
+@functools.cache
+def _suffixes() -> PublicSuffixList:
+    from publicsuffixlist import PublicSuffixList  # here: only `check` needs it (about 60 ms to load)
+
+    return PublicSuffixList()
+
+
 def organizational(domain: str) -> str:
-    """The last two labels: close enough for alignment without a public-suffix list."""
-    return ".".join(domain.lower().rstrip(".").split(".")[-2:])
+    """The registrable domain DMARC's relaxed alignment compares: news.example.co.uk and
+    example.co.uk are both example.co.uk, alice.github.io is its own (the Public Suffix List
+    bundled with ``publicsuffixlist``, private suffixes included). A public suffix or a name
+    the list cannot place stands for itself."""
+    name = domain.lower().rstrip(".")
+    return _suffixes().privatesuffix(name) or name
 
 
 def aligned(a: str, b: str, strict: bool) -> bool:
