@@ -370,21 +370,26 @@ RTL_JS = ("(() => { const p = doc.querySelector('.body-text p'); const s = win.g
           " const range = doc.createRange(); range.selectNodeContents(p);"
           " const text = range.getBoundingClientRect(), box = p.getBoundingClientRect();"
           " return {direction: s.direction, align: s.textAlign, left_gap: text.left - box.left,"
-          " right_gap: box.right - text.right, overflow:"
-          " Math.max(doc.documentElement.scrollWidth, doc.body.scrollWidth) - win.innerWidth}; })()")
+          " right_gap: box.right - text.right,"
+          " list: win.getComputedStyle(doc.querySelector('.body-text ul')).paddingRight,"
+          " quote: win.getComputedStyle(doc.querySelector('.body-text blockquote')).borderRightWidth,"
+          " overflow: Math.max(doc.documentElement.scrollWidth, doc.body.scrollWidth) - win.innerWidth};"
+          " })()")
 
 
 @needs_chromium
 def test_a_right_to_left_issue_reads_from_the_right_in_a_browser(tmp_path: Path) -> None:
     """Laid out by Chromium at phone and desktop widths: a short Hebrew line starts at the right
-    edge of its column, as Hebrew readers expect, and nothing scrolls sideways."""
+    edge of its column, as Hebrew readers expect, lists are indented and quotes ruled on that
+    side, and nothing scrolls sideways."""
     root = make_newsletter(tmp_path / "news")
     issue = root / "issues" / "052.md"
-    issue.write_text("---\nsubject: גיליון\nlang: he\n---\nשלום לכולם.\n\nפסקה שנייה, קצרה.\n",
+    issue.write_text("---\nsubject: גיליון\nlang: he\n---\nשלום לכולם.\n\n- אחת\n- שתיים\n\n> ציטוט\n",
                      encoding="utf-8")
     page = write_build(compile_issue(load_config(root), find_issue(root, "052")), tmp_path / "out")["preview"]
     for width, seen in zip((375, 600), probe(find_chromium(), page, [375, 600], RTL_JS, workdir=tmp_path,
                                               offline=True), strict=True):
         assert (seen["direction"], seen["align"]) == ("rtl", "right"), (width, seen)
         assert seen["right_gap"] < 1 < seen["left_gap"], (width, seen)
+        assert (seen["list"], seen["quote"]) == ("24px", "4px"), (width, seen)  # indent and rule on the right
         assert seen["overflow"] <= 0, (width, seen)
