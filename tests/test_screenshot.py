@@ -246,7 +246,7 @@ LAYOUT_JS = """(function () {
                       bold: parseInt(style.fontWeight) >= 700});
     }
   });
-  [].forEach.call(doc.querySelectorAll(".footer a"), function (a) {
+  [].forEach.call(doc.querySelectorAll(".footer a, .masthead-meta a"), function (a) {
     var box = a.getBoundingClientRect();
     out.taps.push({text: a.textContent, width: box.width, height: box.height});
   });
@@ -345,9 +345,10 @@ def test_every_text_meets_wcag_aa(laid_out: dict[tuple[str, bool], Any], dark: b
         assert failing == [], (key, failing)
 
 
-def test_footer_links_are_24px_tap_targets(laid_out: dict[tuple[str, bool], Any]) -> None:
+def test_footer_and_view_in_browser_links_are_24px_tap_targets(laid_out: dict[tuple[str, bool], Any]) -> None:
     for page in laid_out[("011", False)]:
-        assert {"Unsubscribe", "Discord", "contact@gigo.dev"} <= {tap["text"] for tap in page["taps"]}
+        expected = {"Unsubscribe", "Discord", "contact@gigo.dev", "View in browser"}
+        assert expected <= {tap["text"] for tap in page["taps"]}
         small = [tap for tap in page["taps"] if tap["height"] < 24 or tap["width"] < 24]
         assert small == []
 
