@@ -239,6 +239,26 @@ def test_when_committed_calls_back_after_the_commit_that_carries_the_mark(journa
     other.close()
 
 
+def test_a_callback_that_marks_again_does_not_break_the_next_transaction(journal: Journal) -> None:
+    """The sender's first 250 records the refusals it held back, from inside the callback; a
+    transaction of the journal's own (a soft bounce, the end of the run) that flushed the group
+    must then flush that new mark too, not start inside it."""
+    async def go() -> None:
+        journal.group_commits(asyncio.get_running_loop())
+        journal.mark_sent(ISSUE, "a@example.com", "a@example.com", "<a@x>", 250, "ok")
+        journal.when_committed(lambda error: journal.mark_failed(ISSUE, "held@example.com",
+                                                                 "held@example.com", 550, "no", True))
+        journal.suppress(["gone@example.com"], "manual")  # its own transaction, in the same turn
+        journal.group_commits(None)
+
+    asyncio.run(go())
+    other = sqlite3.connect(journal.path)
+    assert other.execute("SELECT key, status FROM deliveries ORDER BY key").fetchall() == [
+        ("a@example.com", "sent"), ("held@example.com", "failed")]
+    assert journal.is_suppressed("gone@example.com")
+    other.close()
+
+
 def test_when_committed_hears_a_failed_commit(tmp_path: Path) -> None:
     with Journal(tmp_path / "journal.sqlite3") as journal:
         pages = journal._db.execute("PRAGMA page_count").fetchone()[0]

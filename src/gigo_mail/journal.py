@@ -92,7 +92,8 @@ class Journal(SuppressionList, BounceRecords):
         self._run_locks = RunLocks(self.path.parent)
 
     def _flush_group(self) -> None:
-        self._commit_group()
+        while self._group_open:  # a when_committed callback may mark again, opening the next group
+            self._commit_group()
 
     @classmethod
     def for_root(cls, root: Path) -> Journal:
@@ -128,7 +129,8 @@ class Journal(SuppressionList, BounceRecords):
         Commits now rather than at the end of the event-loop turn: whoever waits here has a final
         dot to write, and the end of the turn would keep it behind every other connection's work.
         Marks that nobody waits for still share the commit at the end of their turn."""
-        self._commit_group_soon()
+        while self._group_open and self._group_error is None:  # a callback may open the next group
+            self._commit_group_soon()
         if self._group_error is not None:
             raise self._group_error
 
