@@ -16,8 +16,10 @@ import asyncio
 import grp
 import os
 import pwd
+import selectors
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -89,6 +91,53 @@ def running_page(config: Config, limits: ServeLimits = DEFAULT_LIMITS) -> Iterat
         server.close()
         thread.join(timeout=5)
 
+
+
+@contextmanager
+def tls_front(context: ssl.SSLContext, target_port: int) -> Iterator[int]:
+    """TLS on 127.0.0.1 in front of a plain-HTTP server, as a reverse proxy puts the page on the
+    internet; yields its port. A client that rejects the certificate simply gets no answer."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def pump(client: socket.socket) -> None:
+        with client:
+            try:
+                secure = context.wrap_socket(client, server_side=True)
+            except (ssl.SSLError, OSError):
+                return  # the handshake failed: what the client's verification is for
+            with (secure, socket.create_connection(("127.0.0.1", target_port)) as upstream,
+                  selectors.DefaultSelector() as selector):
+                selector.register(secure, selectors.EVENT_READ, upstream)
+                selector.register(upstream, selectors.EVENT_READ, secure)
+                while not stop.is_set():
+                    for key, _ in selector.select(0.2):
+                        try:
+                            data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                        except (ssl.SSLError, OSError):
+                            return
+                        if not data:
+                            return
+                        key.data.sendall(data)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            client.settimeout(10)
+            threading.Thread(target=pump, args=(client,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
 
 
 # --- Dovecot and Postfix ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import SmtpServer
+from conftest import SmtpServer, TlsFiles
 from gigo_mail.cli import app
 from gigo_mail.config import load_config
 from gigo_mail.errors import SyncError
@@ -18,7 +19,7 @@ from gigo_mail.journal import Journal
 from gigo_mail.sync import STATE_NAME, pull_suppressions
 from gigo_mail.unsubscribe import make_token
 from gigo_mail.unsubscribe_web import ServeLimits
-from servers import running_page
+from servers import running_page, tls_front
 from support import make_newsletter, write_issue
 
 SECRET = "shared-secret"
@@ -90,6 +91,46 @@ def test_plain_http_only_on_loopback(tmp_path: Path, url: str, monkeypatch: pyte
     config = load_config(laptop(tmp_path, url))
     with Journal.for_root(config.root) as journal, pytest.raises(SyncError, match="must be https"):
         pull_suppressions(config, journal)
+
+
+def test_pull_over_https_verifies_the_certificate(page: tuple[Path, str], tmp_path: Path, tls_files: TlsFiles,
+                                                 untrusted_tls_files: TlsFiles) -> None:
+    """The page behind TLS (a trustme CA): pulled with the newsletter's CA; refused, with nothing
+    added, for a certificate nobody trusts, for one this machine's store does not know, and for
+    one issued to another name."""
+    import trustme
+
+    _, base = page
+    one_click(base, "ana@example.org")
+    port = int(base.rsplit(":", 1)[1])
+
+    def pull(context: ssl.SSLContext, cafile: Path | None, folder: str) -> tuple[int, int]:
+        with tls_front(context, port) as front:
+            root = laptop(tmp_path / folder, f"https://127.0.0.1:{front}/suppressions")
+            if cafile is not None:
+                with (root / "gigo-mail.toml").open("a") as handle:
+                    handle.write(f'cafile = "{cafile}"\n')
+            config = load_config(root)
+            with Journal.for_root(root) as journal:
+                result = pull_suppressions(config, journal, timeout=10)
+                return result.added, len(journal.suppressed_keys())
+
+    assert pull(tls_files.server_context, tls_files.ca_file, "trusted") == (1, 1)
+    rogue = (untrusted_tls_files.server_context, untrusted_tls_files.ca_file, "rogue")
+    for context, cafile, folder in (rogue, (tls_files.server_context, None, "system-store")):
+        with pytest.raises(SyncError, match="certificate verify failed"):
+            pull(context, cafile, folder)
+        laptop_root = tmp_path / folder / "laptop"
+        assert not (laptop_root / ".gigo" / STATE_NAME).exists()
+        with Journal.for_root(laptop_root) as journal:
+            assert journal.suppressed_keys() == set()
+    other = trustme.CA()
+    elsewhere = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    other.issue_cert("sync.example.org").configure_cert(elsewhere)
+    ca_file = tmp_path / "other-ca.pem"
+    other.cert_pem.write_to_path(str(ca_file))
+    with pytest.raises(SyncError, match="certificate verify failed.*(mismatch|match)"):
+        pull(elsewhere, ca_file, "wrong-name")
 
 
 def send(root: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:
