@@ -209,6 +209,12 @@ class Dovecot:
     def url(self) -> str:
         return f"imaps://{self.user}@127.0.0.1:{self.port}/INBOX"
 
+    @property
+    def auth_socket(self) -> Path:
+        """Dovecot's authentication for an MTA (Postfix's ``smtpd_sasl_type = dovecot``): the same
+        passwd-file user logs in to send as to read."""
+        return self.root / "auth-smtpd"
+
     def start(self) -> Dovecot:
         import trustme
 
@@ -245,7 +251,7 @@ ssl = required
 ssl_cert = <{self.root}/dovecot-cert.pem
 ssl_key = <{self.root}/dovecot-key.pem
 ssl_min_protocol = TLSv1.2
-auth_mechanisms = plain
+auth_mechanisms = plain login
 auth_failure_delay = 0
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
@@ -265,6 +271,11 @@ service imap-login {{
     address = 127.0.0.1
     port = {self.port}
     ssl = yes
+  }}
+}}
+service auth {{
+  unix_listener {self.auth_socket} {{
+    mode = 0666
   }}
 }}
 service anvil {{
@@ -319,6 +330,7 @@ defer     unix  - - n - 0 bounce
 trace     unix  - - n - 0 bounce
 verify    unix  - - n - 1 verify
 flush     unix  n - n 1000? 0 flush
+tlsmgr    unix  - - n 1000? 1 tlsmgr
 proxymap  unix  - - n - - proxymap
 smtp      unix  - - n - - smtp
 relay     unix  - - n - - smtp
@@ -349,6 +361,8 @@ class Postfix:
     hostname: str = "mx.gigo.test"
     restrictions: str = "permit_mynetworks, reject"
     elsewhere: str = "error:this test server delivers nowhere else"
+    sasl: Dovecot | None = None  # AUTH through this Dovecot, after STARTTLS only (``tls`` then required)
+    tls: tuple[Path, Path] | None = None  # certificate chain and key files for STARTTLS
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
 
@@ -410,7 +424,7 @@ smtputf8_enable = yes
 delay_warning_time = 0
 queue_run_delay = 1s
 minimal_backoff_time = 1s
-""")
+""" + self._tls_and_sasl())
         (conf / "master.cf").write_text(MASTER_CF.format(listen=f"127.0.0.1:{self.port}"))
         (self.root / "postfix-queue").mkdir(exist_ok=True)
         (self.root / "postfix-data").mkdir(exist_ok=True)
@@ -422,6 +436,18 @@ minimal_backoff_time = 1s
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for_port(self.port, self.proc, self.log_file)
         return self
+
+    def _tls_and_sasl(self) -> str:
+        lines = []
+        if self.tls is not None:
+            chain, key = self.tls
+            lines += ["smtpd_tls_security_level = may", f"smtpd_tls_cert_file = {chain}",
+                      f"smtpd_tls_key_file = {key}"]
+        if self.sasl is not None:
+            lines += ["smtpd_sasl_auth_enable = yes", "smtpd_sasl_type = dovecot",
+                      f"smtpd_sasl_path = {self.sasl.auth_socket}", "smtpd_tls_auth_only = yes",
+                      "smtpd_sasl_authenticated_header = no"]
+        return "".join(f"{line}\n" for line in lines)
 
     def _make_queue(self) -> None:
         """The queue folders as ``postfix check`` would make them (it takes seconds), and the

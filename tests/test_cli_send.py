@@ -391,6 +391,51 @@ def test_postfix_refusing_the_session_marks_nobody_failed(newsletter: Path, star
     assert wait_for_log(fixed, "status=sent", 40) == 40
 
 
+def test_login_to_a_real_postfix_through_dovecot_sasl(newsletter: Path, server_root: Path, dovecot: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Postfix relays only for a session that logged in (SASL through Dovecot, offered only after
+    STARTTLS, with a trustme certificate): without a password, and with a wrong one, the run stops
+    at once with one line and charges nobody; with the right one every message is relayed, and
+    Postfix's log names the user, never the password."""
+    import trustme
+
+    from servers import Postfix
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    chain, key = server_root / "smtpd-chain.pem", server_root / "smtpd-key.pem"
+    ca_file = server_root / "ca.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(chain))
+    cert.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_file))
+    for path in (chain, key):
+        path.chmod(0o644)  # a test key: smtpd reads it as the postfix user
+    postfix = Postfix(server_root, server_root / "mail", restrictions="permit_sasl_authenticated, reject",
+                      elsewhere="discard:", sasl=dovecot, tls=(chain, key)).start()
+    try:
+        monkeypatch.setenv("GIGO_SMTP_CAFILE", str(ca_file))
+        url = f"smtp://{dovecot.user}@127.0.0.1:{postfix.port}"
+        csv_path = write_list(newsletter, 6)
+        anonymous = f"smtp://127.0.0.1:{postfix.port}"
+        code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", anonymous)
+        assert code == 1 and len(err.strip().splitlines()) == 1 and "554 5.7.1" in err, err
+        monkeypatch.setenv("GIGO_SMTP_PASSWORD", "not-the-password")
+        code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", url)
+        line = " ".join(err.split())
+        assert code == 1 and "refused login" in line and "535" in line, err
+        assert "not-the-password" not in out + err + postfix.log and "Traceback" not in out + err
+        with Journal.for_root(newsletter) as journal:
+            assert journal.counts("050")["failed"] == 0 and journal.counts("050")["sent"] == 0
+        monkeypatch.setenv("GIGO_SMTP_PASSWORD", dovecot.password)
+        code, out, err = send("050", "--list", str(csv_path), "--yes", "--smtp", url)
+        assert code == 0, err
+        assert wait_for_log(postfix, "status=sent", 6) == 6
+        assert f"sasl_method=PLAIN, sasl_username={dovecot.user}" in postfix.log
+        assert dovecot.password not in out + err + postfix.log
+    finally:
+        postfix.stop()
+
+
 def test_postfix_recipient_refusal_is_the_only_failure(newsletter: Path,
                                                        start_postfix: Callable[..., Any]) -> None:
     postfix = start_postfix("check_recipient_access inline:{ { p3@example.com = 550 5.1.1 no such user } }, "
