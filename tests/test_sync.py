@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import urllib.request
 from collections.abc import Iterator
@@ -181,3 +182,41 @@ def test_send_refuses_when_the_pull_fails_unless_offline(tmp_path: Path, smtp_se
                         "--smtp", smtp_server.url)
     assert code == 0, err
     assert smtp_server.handler.messages
+
+
+def test_a_dry_run_plans_with_the_pages_unsubscribes_and_writes_none(
+        page: tuple[Path, str], tmp_path: Path, smtp_server: SmtpServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dry run shows the plan the send will follow: it reads the page's suppression list as
+    the send would pull it, but keeps it in memory (no journal, no cursor); the send agrees."""
+    _, base = page
+    root = laptop(tmp_path, f"{base}/suppressions")
+    write_issue(root, "060.md", "number: 60\nsubject: Sixty\npreheader: p", "Hello.\n")
+    one_click(base, "chen@example.org")
+    code, out, err = send(root, monkeypatch, "060", "--list", "subscribers.csv", "--dry-run", "--no-write")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "read 1 unsubscribes" in text and "(1 new; a dry run writes none of them)" in text
+    match = re.search(r"rendered\s*│?\s*(\d+)", out)
+    assert match is not None, out
+    rendered = int(match.group(1))
+    assert not (root / ".gigo" / "journal.sqlite3").exists() and not (root / ".gigo" / STATE_NAME).exists()
+    code, out, err = send(root, monkeypatch, "060", "--list", "subscribers.csv", "--yes",
+                          "--smtp", smtp_server.url)
+    assert code == 0, err
+    delivered = set(smtp_server.handler.delivered_to())
+    assert "chen@example.org" not in delivered and len(delivered) == rendered
+    code, out, err = send(root, monkeypatch, "060", "--list", "subscribers.csv", "--dry-run", "--no-write")
+    assert code == 0 and "read 1 unsubscribes" in " ".join(out.split()) and "(0 new;" in out, err
+
+
+def test_a_dry_run_refuses_when_the_pull_fails_unless_offline(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIGO_UNSUBSCRIBE_SECRET", SECRET)
+    root = laptop(tmp_path, "http://127.0.0.1:9/suppressions")
+    write_issue(root, "060.md", "number: 60\nsubject: Sixty\npreheader: p", "Hello.\n")
+    code, _, err = send(root, monkeypatch, "060", "--list", "subscribers.csv", "--dry-run", "--no-write")
+    assert code == 1 and "cannot pull unsubscribes" in err and len(err.strip().splitlines()) == 1
+    code, _, err = send(root, monkeypatch, "060", "--list", "subscribers.csv", "--dry-run", "--no-write",
+                        "--offline")
+    assert code == 0 and "offline:" in err, err

@@ -19,6 +19,8 @@ Which sends touch the journal:
 A list send first pulls new suppressions from ``[unsubscribe] sync_url`` (the
 one-click page on another machine) into the journal, so the plan skips them; if the
 pull fails, the send does not start (SyncError), unless the request is ``offline``.
+A list dry run reads them the same way (``sync.peek_suppressions``) but keeps them in
+memory, so its plan is the send's and nothing is written.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from .subscribers import (
     read_subscribers,
     sample_subscriber,
 )
-from .sync import PullResult, pull_suppressions
+from .sync import PullResult, peek_suppressions, pull_suppressions
 from .transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
 
 
@@ -112,6 +114,7 @@ class Campaign:
     plan: SendPlan | None = None  # a list send's (or list dry run's) plan, counted before asking
     missing_columns: list[str] = field(default_factory=list)  # the issue reads them, the list lacks them
     pulled: PullResult | None = None  # suppressions pulled from sync_url before the plan
+    unsynced: frozenset[str] = frozenset()  # a dry run's: keys the page suppresses, not written here
     segment: Segment | None = None
     list_format: str = ""  # the recognised format of the list, as shown to the user
     # a list send: what the plan pass validated, so the send pass re-validates no plain address
@@ -132,12 +135,19 @@ class Campaign:
             return len(self.request.to)
         return self.plan.to_send if self.plan is not None else None
 
+    def suppression_check(self) -> Callable[[str], bool] | None:
+        """Who must not be mailed: the journal's list, and what a dry run saw on the page."""
+        journal, unsynced = self.journal, self.unsynced
+        if not unsynced:
+            return journal.is_suppressed if journal is not None else None
+        return lambda key: key in unsynced or (journal is not None and journal.is_suppressed(key))
+
     def rows(self) -> Iterable[Subscriber | SkippedRow]:
         """A fresh stream of the recipients: the list is read again, never held in memory."""
         if self.request.to:
             return test_recipients(self.compiled.config, self.request.to)
         assert self.request.list_path is not None
-        suppressed = self.journal.is_suppressed if self.journal is not None else None
+        suppressed = self.suppression_check()
         settings = self.compiled.config.list_settings
         return read_subscribers(self.request.list_path, suppressed, settings=settings, segment=self.segment,
                                 validated=self.validated)
@@ -184,8 +194,7 @@ def _plan(campaign: Campaign) -> Campaign:
     """Count the plan of a list send or list dry run in one pass (the list is opened once)."""
     request, config = campaign.request, campaign.compiled.config
     assert request.list_path is not None and campaign.selector is not None
-    suppressed = campaign.journal.is_suppressed if campaign.journal is not None else None
-    rows = read_subscribers(request.list_path, suppressed, settings=config.list_settings,
+    rows = read_subscribers(request.list_path, campaign.suppression_check(), settings=config.list_settings,
                             segment=campaign.segment, validated=campaign.validated)
     header = rows.header
     if campaign.segment is not None:
@@ -225,6 +234,8 @@ def prepare_send(config: Config, request: SendRequest,
         if request.to:
             return campaign
         try:
+            if config.unsubscribe.sync_url and not request.offline:  # as a send would pull, writing nothing
+                campaign.pulled, campaign.unsynced = peek_suppressions(config, journal)
             return _plan(campaign)  # the same plan a real send shows
         except BaseException:
             campaign.close()

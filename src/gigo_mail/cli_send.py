@@ -310,6 +310,18 @@ def _ask_password(url: SmtpUrl) -> str:
     return str(typer.prompt(f"Password for {url.user} at {url.host}", hide_input=True))
 
 
+def _show_pull(campaign: Campaign) -> None:
+    """What the page's suppression list added before the plan (a dry run only looked)."""
+    pulled, request = campaign.pulled, campaign.request
+    if pulled is not None:
+        verb, note = ("read", "; a dry run writes none of them") if request.dry_run else ("pulled", "")
+        console.print(f"{verb} {pulled.received:,} unsubscribes from {escape(pulled.url)} "
+                      f"({pulled.added:,} new{note})")
+    elif request.offline and campaign.compiled.config.unsubscribe.sync_url:
+        err_console.print("[yellow]offline:[/] unsubscribes made on the page since the last pull are "
+                          "not known to this send")
+
+
 def _command(request: SendRequest, yes: bool) -> int:
     """Prepare the send in the core, show it, ask, run it."""
     from .campaign import prepare_send
@@ -329,6 +341,7 @@ def _command(request: SendRequest, yes: bool) -> int:
             if request.to:
                 console.print(_header(compiled, where, [mode]))
                 return _send(campaign)
+            _show_pull(campaign)
             _show_plan(campaign, where, [mode])
             if campaign.plan is not None and campaign.plan.to_send == 0:
                 console.print("nothing to render: every row is skipped or already sent")
@@ -340,12 +353,7 @@ def _command(request: SendRequest, yes: bool) -> int:
             return _send(campaign)
         list_path = request.list_path
         assert list_path is not None
-        if campaign.pulled is not None:
-            console.print(f"pulled {campaign.pulled.received:,} unsubscribes from "
-                          f"{escape(campaign.pulled.url)} ({campaign.pulled.added:,} new)")
-        elif request.offline and compiled.config.unsubscribe.sync_url:
-            err_console.print("[yellow]offline:[/] unsubscribes made on the page since the last pull are "
-                              "not known to this send")
+        _show_pull(campaign)
         plan = _show_plan(campaign, str(list_path), [("server", str(campaign.url))])
         uncertain = plan.not_selected[UNCERTAIN]
         if uncertain and not request.resend_uncertain and not yes and sys.stdin.isatty():

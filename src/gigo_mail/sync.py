@@ -23,6 +23,7 @@ import os
 import ssl
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from .config import Config
 from .errors import SyncError
 from .journal import Journal
 from .net import is_loopback
+from .subscribers import address_key
 
 SYNC_PATH = "/suppressions"
 PAGE_SIZE = 1000
@@ -145,33 +147,65 @@ def _fetch(url: str, key: str, context: ssl.SSLContext, timeout: float) -> dict[
     return data
 
 
+def _pages(config: Config, timeout: float) -> Iterator[tuple[dict[str, list[str]], str, str]]:
+    """Each page of the endpoint's suppressions after this machine's cursor: its addresses by
+    reason, and the cursor after it. Reads nothing but the cursor file here."""
+    url = config.unsubscribe.sync_url
+    _check_url(url)
+    context = _tls_context(config)
+    key = sync_key(config.secret())
+    after_at, after_key = _load_cursor(config, url)
+    for _ in range(MAX_PAGES):
+        data = _fetch(f"{url}?{urlencode({'after_at': after_at, 'after_key': after_key})}", key,
+                      context, timeout)
+        by_reason: dict[str, list[str]] = {}
+        for item in data["suppressions"]:
+            if not (isinstance(item, dict) and isinstance(item.get("email"), str)
+                    and isinstance(item.get("at"), str) and isinstance(item.get("key"), str)):
+                raise SyncError("the answer holds a malformed entry")
+            by_reason.setdefault(str(item.get("reason", "")) or "unsubscribe", []).append(item["email"])
+            after_at, after_key = item["at"], item["key"]
+        yield by_reason, after_at, after_key
+        if not data.get("more") or not data["suppressions"]:
+            return
+
+
+def _cannot_pull(url: str, exc: SyncError) -> SyncError:
+    return SyncError(f"cannot pull unsubscribes from {url}: {exc}; fix it, or send with --offline "
+                     "(unsubscribes made on the page since the last pull would not be honoured)")
+
+
 def pull_suppressions(config: Config, journal: Journal, timeout: float = 15.0) -> PullResult:
     """Add every suppression the endpoint has and this machine lacks; SyncError if it cannot."""
     url = config.unsubscribe.sync_url
+    received = added = 0
+    cursor = ("", "")
     try:
-        _check_url(url)
-        context = _tls_context(config)
-        key = sync_key(config.secret())
-        after_at, after_key = _load_cursor(config, url)
-        received = added = 0
-        for _ in range(MAX_PAGES):
-            data = _fetch(f"{url}?{urlencode({'after_at': after_at, 'after_key': after_key})}", key,
-                          context, timeout)
-            by_reason: dict[str, list[str]] = {}
-            for item in data["suppressions"]:
-                if not (isinstance(item, dict) and isinstance(item.get("email"), str)
-                        and isinstance(item.get("at"), str) and isinstance(item.get("key"), str)):
-                    raise SyncError("the answer holds a malformed entry")
-                by_reason.setdefault(str(item.get("reason", "")) or "unsubscribe", []).append(item["email"])
-                after_at, after_key = item["at"], item["key"]
+        for by_reason, at, key in _pages(config, timeout):
             for reason, emails in by_reason.items():
                 added += journal.suppress(emails, reason)
-            received += len(data["suppressions"])
-            if not data.get("more") or not data["suppressions"]:
-                break
-        if after_at:
-            _save_cursor(config, url, after_at, after_key)
+                received += len(emails)
+            cursor = (at, key)  # saved once every page before it is in the journal
+        if cursor[0]:
+            _save_cursor(config, url, *cursor)
     except SyncError as exc:
-        raise SyncError(f"cannot pull unsubscribes from {url}: {exc}; fix it, or send with --offline "
-                        "(unsubscribes made on the page since the last pull would not be honoured)") from None
+        raise _cannot_pull(url, exc) from None
     return PullResult(url, received, added)
+
+
+def peek_suppressions(config: Config, journal: Journal | None,
+                      timeout: float = 15.0) -> tuple[PullResult, frozenset[str]]:
+    """What a pull would add, writing nothing (a dry run's plan must match the send's): the
+    result, and the address keys the endpoint suppresses that ``journal`` does not yet."""
+    url = config.unsubscribe.sync_url
+    received = 0
+    keys: set[str] = set()
+    try:
+        for by_reason, _, _ in _pages(config, timeout):
+            for emails in by_reason.values():
+                received += len(emails)
+                keys.update(key for key in map(address_key, (e.strip() for e in emails))
+                            if journal is None or not journal.is_suppressed(key))
+    except SyncError as exc:
+        raise _cannot_pull(url, exc) from None
+    return PullResult(url, received, len(keys)), frozenset(keys)
