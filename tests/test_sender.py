@@ -125,6 +125,38 @@ def test_one_round_trip_per_message_the_next_envelope_rides_with_the_final_dot(j
     assert journal.counts(ISSUE)["sent"] == 6
 
 
+def test_one_commit_per_message_the_sent_mark_rides_with_the_next_sending(journal: Journal) -> None:
+    """With pipelining, a 250's "sent" mark is not committed on its own: the next message's
+    "sending" commit, which its final dot waits for, carries it. 12 messages on one connection
+    take 12 commits for the deliveries (plus the run's start, its last "sent" and its end), not 24."""
+    commits: list[str] = []
+    journal._db.set_trace_callback(lambda sql: commits.append(sql) if sql.strip() == "COMMIT" else None)
+    probe = PipelineProbe(expect=12).start()
+    try:
+        result = send(probe, people(12), journal, concurrency=1)  # type: ignore[arg-type]
+    finally:
+        probe.stop()
+        journal._db.set_trace_callback(None)
+    assert result.ok and result.stats.sent == 12 and journal.counts(ISSUE)["sent"] == 12
+    assert len(commits) <= 12 + 3, len(commits)
+
+
+def test_a_bug_while_counting_a_delivery_stops_the_run_and_surfaces(
+        smtp_server: SmtpServer, journal: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counting a 250 runs inside the journal's commit, perhaps outside any worker: a bug there
+    must not leave the run waiting for a recipient that will never settle."""
+    from gigo_mail.ratelimit import RateLimiter
+
+    def broken(self: RateLimiter) -> None:
+        raise RuntimeError("counting broke")
+
+    monkeypatch.setattr(RateLimiter, "on_success", broken)
+    for count in (1, 5):  # one: counted at the end of a loop turn; five: also inside the next commit
+        with pytest.raises(RuntimeError, match="counting broke"):
+            send(smtp_server, people(count), journal, drain_timeout=5)
+        assert journal.counts(ISSUE)["sent"] >= 1  # what was delivered is recorded all the same
+
+
 def test_a_refusal_of_the_envelope_sent_ahead_is_that_recipients_own(journal: Journal) -> None:
     """The next transaction's RCPT is answered with the previous message's 250: the refusal
     is charged to the next recipient, and the message before it is sent."""

@@ -16,13 +16,14 @@ after the server's 250 for that DATA. Every mark commits at once: after a
 ``synchronous=NORMAL`` survives a killed process; only a power cut may lose the
 last few commits).
 
-A send run commits in groups instead (:meth:`Journal.group_commits`): the marks
-made in one turn of the event loop go into one transaction, committed at the end
-of that turn, and the sender awaits :meth:`Journal.committed` after
-``mark_sending``, so no final dot leaves before its ``sending`` mark is in the
-file. A crash can then lose only marks whose outcome is still open on the
-wire (an uncommitted ``sent`` leaves the recipient ``sending``: uncertain, never
-silently lost).
+A send run commits in groups instead (:meth:`Journal.group_commits`): marks go into
+one transaction, committed at the end of the event-loop turn, or at once when the
+sender awaits :meth:`Journal.committed` after ``mark_sending``, so no final dot
+leaves before its ``sending`` mark is in the file. A 250's ``sent`` mark is not
+waited for: it is counted once its commit lands (:meth:`Journal.when_committed`),
+usually the next message's ``sending`` commit. A crash can then lose only marks
+whose outcome is still open on the wire (an uncommitted ``sent`` leaves the
+recipient ``sending``: uncertain, never silently lost).
 
 The one unavoidable window: the server has accepted a message (sent its 250) but
 the process dies before ``mark_sent`` commits. No journal can close it, because

@@ -396,24 +396,6 @@ class Sender(Outcomes):
         # next message's "sending" mark joins the same commit, and its final dot waits for it.
         journal.when_committed(self._delivered)
 
-    def _delivered(self, error: GigoError | None) -> None:
-        """A 250 whose "sent" mark is now in the journal (or could not be written: stop)."""
-        if error is not None:
-            self.stop(str(error), "failed")
-            return
-        self.stats.sent += 1
-        self._timed_out.clear()
-        self._session_faults = 0
-        if not self._accepted:
-            self._accepted = True
-            try:
-                self._record_held()
-            except GigoError as exc:  # runs after a commit, outside any worker: stop here
-                self.stop(str(exc), "failed")
-        self.limiter.on_success()
-        self.stats.rate_limit = self.limiter.rate
-        self._settle()
-
     def _progress(self, force: bool = False) -> None:
         if self.on_progress is None:
             return

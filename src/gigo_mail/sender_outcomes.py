@@ -1,9 +1,10 @@
 """The per-recipient outcome policy of a send: what each reply or fault does to a recipient.
 
-Retry with backoff, session faults, refusals and the refusal breaker, the stall stop,
-what the journal records for an attempt that did not deliver (``_record_unsent``), and
-the suppressions that stay. The engine (:mod:`gigo_mail.sender`) moves recipients; this
-decides, in one place, what becomes of them.
+A delivery counted once its mark is in the journal (``_delivered``), retry with backoff,
+session faults, refusals and the refusal breaker, the stall stop, what the journal records
+for an attempt that did not deliver (``_record_unsent``), and the suppressions that stay.
+The engine (:mod:`gigo_mail.sender`) moves recipients; this decides, in one place, what
+becomes of them.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .bounces import hard_bounce_reason
-from .errors import SMTPConnectFailed, SMTPPermanentError, SMTPTransientError, SMTPUncertainError
+from .errors import GigoError, SMTPConnectFailed, SMTPPermanentError, SMTPTransientError, SMTPUncertainError
 from .sender_types import BuiltMessageLike, Failure, SendOptions, SendStats
 from .subscribers import Subscriber
 
 if TYPE_CHECKING:
     from .journal import Journal
+    from .ratelimit import RateLimiter
     from .transport import Transport
 
 KEEP_FAILURES = 200  # failures kept in the result for the summary; the journal has them all
@@ -60,6 +62,30 @@ class Outcomes:
     _timed_out: set[int]
     _held: list[tuple[_Job, SMTPPermanentError]]
     _tripped: bool
+    _crash: Exception | None
+    limiter: RateLimiter
+
+    def _delivered(self, error: GigoError | None) -> None:
+        """A 250 whose "sent" mark is now in the journal; a mark that could not be written stops
+        the run (the recipient stays uncertain). Called from inside the journal's commit, not from
+        a worker: whatever goes wrong here stops the run itself."""
+        try:
+            if error is not None:
+                raise error
+            self.stats.sent += 1
+            self._timed_out.clear()
+            self._session_faults = 0
+            if not self._accepted:
+                self._accepted = True
+                self._record_held()
+            self.limiter.on_success()
+            self.stats.rate_limit = self.limiter.rate
+            self._settle()
+        except GigoError as exc:
+            self.stop(str(exc), "failed")
+        except Exception as exc:  # a bug: stop cleanly, and run() raises it
+            self._crash = exc
+            self.stop(f"internal error: {exc!r}", "failed")
 
     def _session_fault(self, job: _Job, exc: SMTPConnectFailed | SMTPTransientError) -> None:
         """Trouble with the session, not with this recipient: a failed reconnect, or a 4xx about
