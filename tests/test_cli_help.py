@@ -81,3 +81,10 @@ def test_a_group_the_page_cannot_draw_falls_back_to_typer() -> None:
     result = _page(program, TERMINAL_WIDTH="80")
     assert result.stderr.decode().strip() == "rich_utils"
     assert b"[required]" in result.stdout and b"See the README." in result.stdout
+
+
+def test_a_terminal_width_that_is_not_a_number_is_ignored() -> None:
+    """typer itself fails to import its renderer on one; the top-level page just uses the terminal's."""
+    result = _page(OURS, "--help", TERMINAL_WIDTH="wide")
+    assert result.returncode == 0 and b"Usage: gigo-mail" in result.stdout
+    assert b"Traceback" not in result.stderr

@@ -65,13 +65,13 @@ class UnsupportedHelp(Exception):
 
 def help_console() -> Console:
     """A console configured as typer configures its own (TERMINAL_WIDTH, FORCE_COLOR...)."""
-    width = os.environ.get("TERMINAL_WIDTH")
+    width = os.environ.get("TERMINAL_WIDTH", "")
     forced = any(os.environ.get(v) for v in ("GITHUB_ACTIONS", "FORCE_COLOR", "PY_COLORS"))
     force: bool | None = True if forced else None
     if os.environ.get("_TYPER_FORCE_DISABLE_TERMINAL"):
         force = False
     return Console(theme=THEME, highlighter=_highlight, color_system="auto", force_terminal=force,
-                   width=int(width) if width else None)
+                   width=int(width) if width.isdigit() and int(width) > 0 else None)
 
 
 def _markup(text: str, style: str = "") -> Text:
