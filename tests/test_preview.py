@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import Running
 from gigo_mail.preview import Watcher
 from support import PREVIEW_CONFIG, PREVIEW_ISSUE, touch_later
@@ -59,6 +61,31 @@ def test_template_and_config_changes_rebuild(running: Running, site: Path) -> No
     assert watcher.check() is True
     assert "Renamed Weekly" in running.get("/email.html")[2]
     assert watcher.check() is False  # nothing changed since
+
+
+def test_a_file_still_being_written_is_not_built_until_it_holds_still(
+        running: Running, site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An editor that truncates then writes: the scan that sees the truncated file waits a moment,
+    sees it change again, and builds nothing; the next scan builds the finished file."""
+    from gigo_mail import preview
+
+    watcher = Watcher(running.state, running.builder.watch_paths)
+    issue = site / "issues" / "007.md"
+    version = running.state.version
+    issue.write_text(PREVIEW_ISSUE[:40], encoding="utf-8")  # half of the front matter, mid-save
+    touch_later(issue)
+
+    def the_save_finishes(seconds: float) -> None:
+        issue.write_text(PREVIEW_ISSUE.replace("FIRST-VERSION", "SECOND-VERSION"), encoding="utf-8")
+        touch_later(issue)
+        touch_later(issue)
+
+    monkeypatch.setattr(preview.time, "sleep", the_save_finishes)
+    assert watcher.check() is False and running.state.version == version  # nothing built, no error shown
+    assert json.loads(running.get("/version")[2]).get("error") in (None, "")
+    monkeypatch.setattr(preview.time, "sleep", lambda seconds: None)
+    assert watcher.check() is True
+    assert "SECOND-VERSION" in running.get("/email.html")[2]
 
 
 def test_compile_error_shows_in_page_and_keeps_last_build(running: Running, site: Path) -> None:

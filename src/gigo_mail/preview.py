@@ -28,6 +28,7 @@ from .errors import GigoError
 from .issue import INDEX_NAME, find_issue
 
 POLL_INTERVAL = 0.5
+SETTLE = 0.05  # a change must hold this long before a rebuild reads it (a save may be mid-write)
 Built = TypeVar("Built")
 
 
@@ -220,6 +221,9 @@ class Watcher(threading.Thread):
         files = scan(self.paths())
         if files == self._files:
             return False
+        time.sleep(SETTLE)  # an editor that truncates then writes: do not build the half-written file
+        if scan(self.paths()) != files:
+            return False  # still changing: the next scan looks again
         self._files = files
         self.state.rebuild()
         return True
