@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from send_bench import REPO, SOURCE, Sink, factory_for, make_root, timed_cpu
+from send_bench import REPO, Sink, factory_for, make_root, smtp_source_rate, timed_cpu
 
 
 def main() -> None:
@@ -62,10 +62,8 @@ def main() -> None:
                 if code != 0:
                     raise SystemExit(f"{name}: gigo-mail send failed: {err.decode()[-1000:]}")
                 runs[name].append((args.messages / seconds, cpu / args.messages * 1e6, peak))
-            seconds, _, code, _, _ = timed_cpu([SOURCE, "-s", "8", "-m", str(args.messages), "-l", str(size),
-                                                "-d", f"127.0.0.1:{sink.port}"])
-            if code == 0:
-                source.append(args.messages / seconds)
+            if (rate := smtp_source_rate(sink.port, args.messages, size)) is not None:
+                source.append(rate)
             print(f"round {round_}: " + ", ".join(f"{name} {values[-1][0]:,.0f} msg/s"
                                                   for name, values in runs.items())
                   + (f", smtp-source {source[-1]:,.0f} msg/s" if source else ""), flush=True)

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from send_bench import SIGNING, SOURCE, Sink, make_root, measured_child, timed  # noqa: E402
+from send_bench import SIGNING, Sink, make_root, measured_child, smtp_source_rate  # noqa: E402
 from send_bench import _factory as factory_with  # noqa: E402
 
 
@@ -101,11 +101,8 @@ def main() -> None:
                 result = measured_child("ours", root, sink.url, args.messages, signing=mode)
                 assert result["sent"] == args.messages, result
                 figures[mode].append(result["sent"] / result["seconds"])
-            if os.path.exists(SOURCE):
-                seconds, _, code, _ = timed([SOURCE, "-s", "8", "-m", str(args.messages), "-l", str(size),
-                                             "-d", f"127.0.0.1:{sink.port}"])
-                if code == 0:
-                    figures["smtp-source"].append(args.messages / seconds)
+            if (rate := smtp_source_rate(sink.port, args.messages, size)) is not None:
+                figures["smtp-source"].append(rate)
             print(f"round {round_}: " + ", ".join(f"{k} {v[-1]:,.0f} msg/s" for k, v in figures.items() if v))
         sink.stop()
         print(f"\n{'engine, 8 connections, journal on':<48} {'msg/s (median)':>15}")

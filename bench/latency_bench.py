@@ -38,14 +38,13 @@ import time
 from pathlib import Path
 
 from send_bench import (
-    SOURCE,
     Listening,
     Sink,
     factory_for,
     free_port,
     make_root,
     measured_child,
-    timed,
+    smtp_source_rate,
     wait_for_port,
 )
 
@@ -184,11 +183,8 @@ def main() -> None:
                 out = subprocess.run([sys.executable, __file__, "--bare", str(proxy.port), str(args.messages),
                                       str(size)], capture_output=True, text=True, check=True).stdout
                 bare.append(float(out))
-            if os.path.exists(SOURCE):
-                seconds, _, code, err = timed([SOURCE, "-s", "8", "-m", str(args.source_messages), "-l",
-                                               str(size), "-d", f"127.0.0.1:{proxy.port}"])
-                if code == 0:
-                    source.append(args.source_messages / seconds)
+            if (rate := smtp_source_rate(proxy.port, args.source_messages, size)) is not None:
+                source.append(rate)
             print(f"round {round_}: gigo-mail {ours[-1]:,.1f} msg/s"
                   + (f", in_flight 1 {one[-1]:,.1f} msg/s" if one else "")
                   + (f", DKIM-signed {signed[-1]:,.1f} msg/s" if signed else "")

@@ -168,6 +168,17 @@ def timed(command: list[str], cwd: Path | None = None, env: dict[str, str] | Non
     return seconds, peak, code, err
 
 
+def smtp_source_rate(port: int, messages: int, size: int) -> float | None:
+    """The reference every benchmark here stands beside: Postfix's ``smtp-source`` (C), 8 sessions,
+    ``messages`` of ``size`` bytes to 127.0.0.1:``port``, in msg/s; None when it is not installed
+    or fails."""
+    if not os.path.exists(SOURCE):
+        return None
+    seconds, _, code, _ = timed([SOURCE, "-s", "8", "-m", str(messages), "-l", str(size),
+                                 "-d", f"127.0.0.1:{port}"])
+    return messages / seconds if code == 0 else None
+
+
 def timed_cpu(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
               ) -> tuple[float, float, int, bytes, float]:
     """timed(), and the CPU seconds (user + system) the child used."""
@@ -329,11 +340,8 @@ def main() -> None:
                 figures[mode].append(base["sent"] / base["seconds"])
                 rss[mode].append(base["rss_mb"])
 
-            if os.path.exists(SOURCE):
-                seconds, _, code, err = timed([SOURCE, "-s", "8", "-m", str(args.messages), "-l", str(size),
-                                               "-d", f"127.0.0.1:{sink.port}"])
-                if code == 0:
-                    figures["smtp-source"].append(args.messages / seconds)
+            if (rate := smtp_source_rate(sink.port, args.messages, size)) is not None:
+                figures["smtp-source"].append(rate)
             print(f"round {round_}: " + ", ".join(f"{k} {v[-1]:,.0f} msg/s" for k, v in figures.items() if v))
         sink.stop()
 
