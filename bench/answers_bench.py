@@ -30,14 +30,14 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from gigo_mail.bounces import classify  # noqa: E402
-from gigo_mail.compile import compile_issue  # noqa: E402
+from gigo_mail.answers.classify import classify  # noqa: E402
+from gigo_mail.compose.compile import compile_issue  # noqa: E402
+from gigo_mail.compose.issue import find_issue  # noqa: E402
 from gigo_mail.config import load_config  # noqa: E402
-from gigo_mail.issue import find_issue  # noqa: E402
-from gigo_mail.message import MessageFactory  # noqa: E402
-from gigo_mail.subscribers import sample_subscriber  # noqa: E402
-from gigo_mail.unsubscribe import make_token  # noqa: E402
-from gigo_mail.unsubscribe_web import ServeLimits, make_app  # noqa: E402
+from gigo_mail.lists.reader import sample_subscriber  # noqa: E402
+from gigo_mail.send.message import MessageFactory  # noqa: E402
+from gigo_mail.send.tokens import make_token  # noqa: E402
+from gigo_mail.web.public import ServeLimits, make_app  # noqa: E402
 from servers import running_page  # noqa: E402
 from support import make_newsletter  # noqa: E402
 

@@ -51,7 +51,7 @@ def main() -> None:
               f"checkout's: {size / 1024:.1f} KB); {args.repeat} rounds; {os.cpu_count()} CPUs")
         runs: dict[str, list[tuple[float, float, float]]] = {args.rev: [], "this checkout": []}
         source: list[float] = []
-        gigo = [sys.executable, "-c", "from gigo_mail.cli import main; main()", "send", "011", "--list",
+        gigo = [sys.executable, "-c", "from gigo_mail.cli.app import main; main()", "send", "011", "--list",
                 "list.csv", "--yes", "--smtp", sink.url]
         for round_ in range(1, args.repeat + 1):
             for name, path in ((args.rev, old / "src"), ("this checkout", REPO / "src")):

@@ -39,7 +39,7 @@ def per_message(root: Path) -> None:
     import dkim
     from cryptography.hazmat.primitives import serialization
 
-    from gigo_mail.subscribers import sample_subscriber
+    from gigo_mail.lists.reader import sample_subscriber
 
     subscriber = sample_subscriber("reader1@example.com", "Reader 1")
     rows = []
@@ -87,7 +87,7 @@ def main() -> None:
         if args.cpu_only:
             per_message(root)
             return
-        from gigo_mail.subscribers import sample_subscriber
+        from gigo_mail.lists.reader import sample_subscriber
 
         size = len(_factory(root, "unsigned").build(sample_subscriber("reader1@example.com", "R")).data)
         sink = Sink()

@@ -24,8 +24,8 @@ from pathlib import Path
 SERVER_ONLY = r"""
 import sys, threading, mailbox
 from pathlib import Path
-from gigo_mail.inbox import InboxServer
-from gigo_mail import inbox_maildir
+from gigo_mail.web.inbox import InboxServer
+from gigo_mail.web import inbox_maildir
 if sys.argv[2] == "fsync":
     class FsyncWriter(inbox_maildir.MaildirWriter):
         def deliver(self, content, **kw):
@@ -45,7 +45,7 @@ threading.Event().wait()
 def run(variant: str, messages: int, sessions: int, size: int) -> float:
     maildir = Path(tempfile.mkdtemp(prefix="gigo-bench-inbox-"))
     if variant == "cli":
-        cmd = [sys.executable, "-c", "from gigo_mail.cli import main; main()", "inbox", "--port", "0",
+        cmd = [sys.executable, "-c", "from gigo_mail.cli.app import main; main()", "inbox", "--port", "0",
                "--maildir", str(maildir)]
     else:
         cmd = [sys.executable, "-c", SERVER_ONLY, str(maildir), variant]

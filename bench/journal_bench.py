@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gigo_mail.journal import Journal
+from gigo_mail.journal.deliveries import Journal
 
 
 def per_call(label: str, n: int, seconds: float) -> None:

@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from gigo_mail.compile import compile_issue
+from gigo_mail.compose.compile import compile_issue
+from gigo_mail.compose.issue import list_issues
 from gigo_mail.config import load_config
-from gigo_mail.issue import list_issues
-from gigo_mail.publish import publish
+from gigo_mail.web.publish import publish
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -61,7 +61,7 @@ def wait_for_port(port: int, what: str) -> None:
 
 def factory_for(root: Path) -> int:
     """The size of one subscriber's message of issue 011 (what smtp-source sends)."""
-    from gigo_mail.subscribers import sample_subscriber
+    from gigo_mail.lists.reader import sample_subscriber
 
     _, factory = _factory(root)
     return len(factory.build(sample_subscriber("reader1@example.com", "Reader 1")).data)
@@ -92,10 +92,10 @@ SIGNING = ("unsigned", "rsa", "rsa+ed25519")
 def _factory(root: Path, signing: str = "unsigned"):  # type: ignore[no-untyped-def]
     """Issue 011's MessageFactory; ``signing`` "rsa" adds a DKIM signature (a fresh 2048-bit
     key), "rsa+ed25519" an Ed25519 one beside it."""
-    from gigo_mail.compile import compile_issue
+    from gigo_mail.compose.compile import compile_issue
+    from gigo_mail.compose.issue import find_issue
     from gigo_mail.config import load_config
-    from gigo_mail.issue import find_issue
-    from gigo_mail.message import MessageFactory
+    from gigo_mail.send.message import MessageFactory
 
     config = load_config(root)
     compiled = compile_issue(config, find_issue(config.root, "011"))
@@ -103,7 +103,7 @@ def _factory(root: Path, signing: str = "unsigned"):  # type: ignore[no-untyped-
     if signing != "unsigned":
         from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-        from gigo_mail.dkim_sign import DkimKey, DkimSigner
+        from gigo_mail.send.dkim import DkimKey, DkimSigner
 
         keys = [DkimKey("s1", rsa.generate_private_key(public_exponent=65537, key_size=2048))]
         if signing == "rsa+ed25519":
@@ -113,9 +113,9 @@ def _factory(root: Path, signing: str = "unsigned"):  # type: ignore[no-untyped-
 
 
 def child_ours(root: Path, url: str, in_flight: int = 4, signing: str = "unsigned") -> dict[str, float]:
-    from gigo_mail.journal import Journal
-    from gigo_mail.sender import Sender, SendOptions
-    from gigo_mail.subscribers import read_subscribers
+    from gigo_mail.journal.deliveries import Journal
+    from gigo_mail.lists.reader import read_subscribers
+    from gigo_mail.send.engine import Sender, SendOptions
     from gigo_mail.transport import SmtpEndpoint, SmtpTransport, parse_smtp_url
 
     compiled, factory = _factory(root, signing)
@@ -132,7 +132,7 @@ def child_ours(root: Path, url: str, in_flight: int = 4, signing: str = "unsigne
 
 def child_baseline(root: Path, url: str, count: int, reconnect: bool) -> dict[str, float]:
     """smtplib, one message at a time; ``reconnect``: a new connection per message (mailmerge)."""
-    from gigo_mail.subscribers import Subscriber, read_subscribers
+    from gigo_mail.lists.reader import Subscriber, read_subscribers
 
     _, factory = _factory(root)
     host, port = url.rsplit("/", 1)[1].split(":")
@@ -206,7 +206,7 @@ def startup(root: Path, repeat: int = 15, *, bytecode_cached: bool = True) -> di
         if bytecode_cached:
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["PYTHONPYCACHEPREFIX"] = cache
-        gigo = [sys.executable, "-c", "from gigo_mail.cli import main; main()"]
+        gigo = [sys.executable, "-c", "from gigo_mail.cli.app import main; main()"]
         commands = {"--help": [*gigo, "--help"], "status 011": [*gigo, "status", "011"],
                     "import typer, rich.console": [sys.executable, "-c", "import typer, rich.console"],
                     "pass": [sys.executable, "-c", "pass"]}
@@ -316,7 +316,7 @@ def main() -> None:
         rss: dict[str, list[float]] = {"ours": [], "cli": [], "baseline": [], "persistent": []}
         cpu_us: list[float] = []  # CPU of the whole command per message
         env = {**os.environ, "GIGO_UNSUBSCRIBE_SECRET": "bench"}
-        gigo = [sys.executable, "-c", "from gigo_mail.cli import main; main()"]
+        gigo = [sys.executable, "-c", "from gigo_mail.cli.app import main; main()"]
         for round_ in range(1, args.repeat + 1):
             shutil.rmtree(root / ".gigo", ignore_errors=True)
             ours = measured_child("ours", root, sink.url, args.messages)

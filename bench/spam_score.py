@@ -10,11 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gigo_mail.compile import compile_issue
+from gigo_mail.compose.compile import compile_issue
+from gigo_mail.compose.issue import find_issue
 from gigo_mail.config import load_config
-from gigo_mail.issue import find_issue
-from gigo_mail.message import MessageFactory
-from gigo_mail.subscribers import sample_subscriber
+from gigo_mail.lists.reader import sample_subscriber
+from gigo_mail.send.message import MessageFactory
 
 REPO = Path(__file__).resolve().parents[1]
 

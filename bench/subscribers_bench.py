@@ -24,7 +24,7 @@ import resource, sys, time
 from pathlib import Path
 if len(sys.argv) > 3:
     sys.path.insert(0, sys.argv[3])
-from gigo_mail.subscribers import check_list
+from gigo_mail.lists.reader import check_list
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start, cpu = time.perf_counter(), time.process_time()
 report = check_list(Path(sys.argv[1])) if sys.argv[2] == "read" else None
@@ -82,7 +82,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="gigo-list-bench-"))
     try:
         idle = measure(folder / "none.csv", "idle").split()
-        print(f"interpreter + gigo_mail.subscribers imported: peak RSS {int(idle[1]) / 1024:.1f} MB "
+        print(f"interpreter + gigo_mail.lists.reader imported: peak RSS {int(idle[1]) / 1024:.1f} MB "
               "(CPU time is the figure to compare on a shared machine; wall time follows the load)")
         for rows in args.rows:
             for kind in args.formats:

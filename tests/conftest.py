@@ -38,9 +38,9 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from gigo_mail.inbox import CapturedMessage, InboxServer
-from gigo_mail.preview import IssueBuilder, PreviewState
-from gigo_mail.preview_http import PreviewHTTPServer, start_server
+from gigo_mail.web.inbox import CapturedMessage, InboxServer
+from gigo_mail.web.preview import IssueBuilder, PreviewState
+from gigo_mail.web.preview_http import PreviewHTTPServer, start_server
 from servers import LoopServer
 from support import PREVIEW_CONFIG, PREVIEW_ISSUE
 

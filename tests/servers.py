@@ -33,7 +33,7 @@ from typing import Any, Self
 import pytest
 
 from gigo_mail.config import Config
-from gigo_mail.unsubscribe_web import DEFAULT_LIMITS, ServeLimits, make_server
+from gigo_mail.web.public import DEFAULT_LIMITS, ServeLimits, make_server
 
 
 class LoopServer:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gigo_mail.subscribers import SkippedRow, Subscriber
+from gigo_mail.lists.reader import SkippedRow, Subscriber
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

@@ -13,7 +13,7 @@ import pytest
 import typer
 
 import gigo_mail
-from gigo_mail.cli import app
+from gigo_mail.cli.app import app
 from gigo_mail.config import CONFIG_NAME, SECTIONS, Smtp, known_keys, load_config
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")

@@ -1,5 +1,5 @@
 """`python -m gigo_mail` runs the command line."""
 
-from .cli import main
+from gigo_mail.cli.app import main
 
 main()

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from . import env
-from .errors import ConfigError
+from gigo_mail import env
+from gigo_mail.errors import ConfigError
 
 CONFIG_NAME = "gigo-mail.toml"
 STATE_DIR = ".gigo"

@@ -1,0 +1,65 @@
+"""An address and its identity: the one rule for when two spellings are the same reader.
+
+Every part of the pipeline that compares addresses (the list reader, the journal, the
+suppression list, answers, the public page) asks :func:`address_key`, so that
+``Ann@Example.org`` and ``ann@example.org`` are one reader everywhere. A key is typed
+:class:`AddressKey` so that the type checker can tell it from an address as written.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import NewType
+
+from gigo_mail.errors import SubscriberListError
+
+__all__ = ["AddressKey", "address_key", "check_address", "plain_form", "validate_address", "why_invalid"]
+
+AddressKey = NewType("AddressKey", str)
+
+
+def validate_address(email: str) -> tuple[AddressKey, str, bool]:
+    """(key, smtp_address, needs_smtputf8) or ValueError (email-validator's EmailNotValidError).
+
+    email-validator is imported on first use, so commands that read no list never load it."""
+    from email_validator import validate_email
+
+    checked = validate_email(email, check_deliverability=False, allow_smtputf8=True)
+    key = AddressKey(checked.normalized.lower())
+    if checked.ascii_email:
+        return key, checked.ascii_email, False
+    return key, f"{checked.local_part}@{checked.ascii_domain}", True
+
+
+def plain_form(email: str) -> str:
+    """A plain ASCII address as email-validator normalizes it: the domain lower-cased."""
+    local, _, domain = email.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def why_invalid(exc: ValueError) -> str:
+    """email-validator's explanation, without its final period (it goes mid-sentence)."""
+    return str(exc).rstrip(".")
+
+
+def address_key(email: str) -> AddressKey:
+    """The identity of an address, equal to ``Subscriber.key`` for the same address.
+
+    Cheap for plain ASCII addresses (no validation); an address that does not
+    validate falls back to its stripped, lower-cased form. A key is its own key."""
+    text = email.strip()
+    if text.isascii() and "xn--" not in text.lower():
+        return AddressKey(text.lower())
+    try:
+        return validate_address(text)[0]
+    except ValueError:
+        return AddressKey(unicodedata.normalize("NFC", text).lower())
+
+
+def check_address(email: str) -> AddressKey:
+    """The key of a valid address; SubscriberListError saying why it is not valid."""
+    text = email.strip()
+    try:
+        return validate_address(text)[0]
+    except ValueError as exc:
+        raise SubscriberListError(f"'{text}' is not a valid address: {why_invalid(exc)}") from None

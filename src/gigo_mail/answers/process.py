@@ -1,0 +1,323 @@
+"""The answers a send gets back, acted on: ``gigo-mail bounces``' core.
+
+Each message from a mail source is classified (``bounces.classify``), tied to the
+subscriber and issue it answers, acted on, and remembered:
+
+* hard bounce (a permanent failure that says the mailbox is gone, by the send path's rule:
+  ``bounces.says_gone``), complaint, unsubscribe request: the address goes on the
+  suppression list (reason ``hard bounce``, ``complaint``, ``unsubscribe by mail``);
+* any other permanent failure (policy, spam, size): recorded as ``refused``, suppresses
+  nothing, as at RCPT time;
+* soft bounce: counted in the journal (``Journal.record_soft_bounce``, at the report's
+  Date), the same count as the send path's; after ``[suppression] soft_bounces`` issues in
+  a row the journal suppresses the address (reason ``soft bounces: ...``);
+* auto-reply, or anything else: nothing.
+
+Attribution, most trusted first: the VERP address the answer was delivered to (or the
+original's return path quoted in it), the original's Message-ID in the journal, and
+last the address the report names, if the journal has ever mailed it. An answer tied
+to nobody is reported and left alone (not moved).
+
+The answers are kept in ``.gigo/answers.sqlite3`` (by the answer's own Message-ID, or a
+hash of its bytes), so a second run over the same mailbox changes nothing. The order is
+act, then remember: a crash in between acts twice, which is harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC
+from email import message_from_bytes, policy
+from email.message import Message
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+from gigo_mail.address import address_key
+from gigo_mail.answers import classify as bounces
+from gigo_mail.answers.classify import (
+    AUTO_REPLY,
+    COMPLAINT,
+    HARD,
+    OTHER,
+    REFUSED,
+    SOFT,
+    UNSUBSCRIBE,
+    Answer,
+    Failure,
+)
+from gigo_mail.answers.source import MailSource
+from gigo_mail.config import STATE_DIR, Config
+from gigo_mail.errors import JournalError
+from gigo_mail.journal.deliveries import Journal, Record
+from gigo_mail.journal.schema import now
+from gigo_mail.send.verp import VerpIndex
+
+ANSWERS_NAME = "answers.sqlite3"
+GMAIL_SPAM_LINE = 0.003  # Gmail's bulk sender rule: keep the reported spam rate under 0.3 %
+UNATTRIBUTED = "unattributed"
+REASONS = {HARD: "hard bounce", COMPLAINT: "complaint", UNSUBSCRIBE: "unsubscribe by mail"}
+SUMMARY_KINDS = (HARD, REFUSED, SOFT, COMPLAINT, UNSUBSCRIBE, AUTO_REPLY, OTHER, UNATTRIBUTED)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    answer_id TEXT PRIMARY KEY,
+    kind      TEXT NOT NULL,
+    email     TEXT NOT NULL DEFAULT '',
+    key       TEXT NOT NULL DEFAULT '',
+    issue_key TEXT NOT NULL DEFAULT '',
+    detail    TEXT NOT NULL DEFAULT '',
+    at        TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS answers_by_issue ON answers (issue_key, kind);
+CREATE INDEX IF NOT EXISTS answers_by_key ON answers (key, kind)
+"""
+
+
+class AnswerStore:
+    """Which answers were processed, and what each was (per issue, for ``status``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=10)
+            self._db.execute("PRAGMA journal_mode = WAL")
+            for statement in _SCHEMA.split(";"):
+                self._db.execute(statement)
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalError(f"{path}: cannot open the answers store: {exc}") from None
+
+    @classmethod
+    def for_root(cls, root: Path) -> AnswerStore:
+        return cls(Path(root) / STATE_DIR / ANSWERS_NAME)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> AnswerStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        try:
+            return list(self._db.execute(sql, params))
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self.path}: cannot use the answers store: {exc}") from None
+
+    def seen(self, answer_id: str) -> str | None:
+        """The kind an answer was given when it was processed, or None if it is new."""
+        rows = self._query("SELECT kind FROM answers WHERE answer_id = ?", (answer_id,))
+        return str(rows[0][0]) if rows else None
+
+    def remember(self, answer_id: str, rows: list[tuple[str, str, str, str, str]]) -> None:
+        """Record an answer as processed: one row per (kind, email, key, issue, detail) it acted on."""
+        at = now()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            for index, (kind, email, key, issue, detail) in enumerate(rows or [(OTHER, "", "", "", "")]):
+                self._db.execute("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (answer_id if index == 0 else f"{answer_id}#{index}", kind, email, key,
+                                  issue, detail, at))
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._db.execute("ROLLBACK")
+            raise JournalError(f"{self.path}: cannot record an answer: {exc}") from None
+
+    def counts(self, issue_key: str) -> Counter[str]:
+        """Answers per kind for one issue (each address counted once per kind)."""
+        rows = self._query("SELECT kind, COUNT(DISTINCT key) FROM answers WHERE issue_key = ? GROUP BY kind",
+                           (issue_key,))
+        return Counter({str(kind): int(count) for kind, count in rows})  # type: ignore[call-overload]
+
+
+    def for_issue(self, issue_key: str) -> list[tuple[str, str, str]]:
+        """(kind, email, detail) of every attributed answer to one issue, oldest first."""
+        rows = self._query("SELECT kind, email, detail FROM answers WHERE issue_key = ? AND email != '' "
+                           "ORDER BY at, email", (issue_key,))
+        return [(str(kind), str(email), str(detail)) for kind, email, detail in rows]
+
+
+def complaint_rate(complaints: int, sent: int) -> float | None:
+    """Complaints per message delivered (the figure Gmail holds under GMAIL_SPAM_LINE)."""
+    return complaints / sent if sent else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What was done with one message of the source."""
+
+    kind: str  # one of SUMMARY_KINDS
+    email: str
+    issue_key: str
+    detail: str
+    subject: str
+    sender: str
+    suppressed: bool = False
+
+
+@dataclass
+class AnswersReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+    already: int = 0  # processed by an earlier run
+    moved: int = 0
+
+    def count(self, kind: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.kind == kind)
+
+
+def answer_id(msg: Message, data: bytes) -> str:
+    """The answer's own Message-ID, else a hash of its bytes."""
+    value = " ".join(str(msg.get("message-id", "")).split())
+    return value or "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class _Attributor:
+    def __init__(self, config: Config, journal: Journal) -> None:
+        base = config.bounces.envelope_base(config.newsletter.from_address)
+        self.journal = journal
+        self.verp = VerpIndex(journal, config.secret(), base) if "@" in base else None
+
+    def by_clues(self, answer: Answer) -> Record | None:
+        """The one recipient the answer's VERP address or quoted Message-ID points at."""
+        if self.verp is not None:
+            for address in answer.envelope:
+                record = self.verp.resolve(address)
+                if record is not None:
+                    return record
+        for message_id in answer.message_ids:
+            record = self.journal.find_message(message_id)
+            if record is not None:
+                return record
+        return None
+
+    def by_address(self, email: str) -> Record | None:
+        try:
+            return self.journal.latest_delivery(address_key(email))
+        except Exception:  # noqa: BLE001 - a malformed address in a report is simply not ours
+            return None
+
+
+def _failure_kind(failure: Failure) -> str:
+    """HARD only when the mailbox is gone (the send path's rule); other permanent ones REFUSED."""
+    if failure.kind == HARD and not failure.mailbox_gone:
+        return REFUSED
+    return failure.kind
+
+
+def _targets(answer: Answer, who: _Attributor) -> list[tuple[str, Record, str]]:
+    """(kind, record, detail) for each subscriber the answer is about."""
+    if answer.kind in (HARD, SOFT):
+        clue = who.by_clues(answer)
+        if clue is not None:  # a VERP or Message-ID match names our subscriber, whatever address failed
+            failure = next((f for f in answer.failures if f.kind == HARD), answer.failures[0])
+            return [(_failure_kind(failure), clue, failure.detail)]
+        found = []
+        for failure in answer.failures:
+            record = who.by_address(failure.email)
+            if record is not None:
+                found.append((_failure_kind(failure), record, failure.detail))
+        return found
+    if answer.kind == COMPLAINT:
+        clue = who.by_clues(answer)
+        if clue is None:
+            clue = next((r for r in map(who.by_address, answer.addresses) if r is not None), None)
+        return [(COMPLAINT, clue, answer.detail)] if clue else []
+    if answer.kind == UNSUBSCRIBE:  # only from the subscribed address itself
+        record = who.by_address(answer.addresses[0]) if answer.addresses else None
+        return [(UNSUBSCRIBE, record, answer.detail)] if record else []
+    return []
+
+
+def _parse(data: bytes) -> Message:
+    return message_from_bytes(data, policy=policy.compat32)
+
+
+def report_time(msg: Message) -> str:
+    """When the report was written (its Date, in the journal's UTC format), else now: a soft
+    bounce counts against the delivery it came after."""
+    try:
+        when = parsedate_to_datetime(str(msg.get("date", "")))
+    except (TypeError, ValueError, IndexError):
+        return now()
+    if when.tzinfo is None:
+        return now()
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _soft_bounce(journal: Journal, config: Config, record: Record, detail: str, at: str, dry_run: bool
+                 ) -> bool:
+    """Count a soft bounce the way the send path does; True if it (would) suppress the address."""
+    limit = config.suppression.soft_bounces
+    if dry_run:
+        return journal.soft_bounces_in_a_row(record.email) + 1 >= limit
+    return journal.record_soft_bounce(record.issue_key, record.email, detail, limit, at=at)
+
+
+def process_answers(config: Config, source: MailSource, *, dry_run: bool = False, move_to: str = "",
+                    ) -> AnswersReport:
+    """Read every message of ``source``, act on the answers, remember them; see the module docs."""
+    report = AnswersReport()
+    mailto = config.newsletter.unsubscribe_mailto
+    done: list[str] = []
+    with Journal.for_root(config.root) as journal, AnswerStore.for_root(config.root) as store:
+        who = _Attributor(config, journal)
+        for uid, data in source.messages():
+            msg = _parse(data)
+            ident = answer_id(msg, data)
+            earlier = store.seen(ident)
+            if earlier is not None:
+                report.already += 1
+                if earlier != UNATTRIBUTED:
+                    done.append(uid)  # processed, but still here (an earlier move failed): move it now
+                continue
+            answer = bounces.classify(msg, mailto)
+            subject = " ".join(str(msg.get("subject", "")).split())[:120]
+            sender = " ".join(str(msg.get("from", "")).split())[:120]
+            if answer.kind in (AUTO_REPLY, OTHER):
+                report.outcomes.append(Outcome(answer.kind, "", "", answer.detail, subject, sender))
+                if not dry_run:
+                    store.remember(ident, [(answer.kind, "", "", "", answer.detail)])
+                done.append(uid)
+                continue
+            targets = _targets(answer, who)
+            if not targets:
+                shown = ", ".join([f.email for f in answer.failures] + list(answer.addresses)) or "-"
+                report.outcomes.append(Outcome(UNATTRIBUTED, shown, "", f"{answer.kind}: {answer.detail}",
+                                               subject, sender))
+                if not dry_run:
+                    store.remember(ident, [(UNATTRIBUTED, "", "", "", answer.detail)])
+                continue  # left where it is, for a person to look at
+            rows = []
+            for kind, record, detail in targets:
+                suppress = kind in REASONS
+                if suppress and not dry_run:
+                    journal.suppress([record.email], REASONS[kind])
+                if kind == SOFT:
+                    suppress = _soft_bounce(journal, config, record, detail, report_time(msg), dry_run)
+                rows.append((kind, record.email, record.key, record.issue_key, detail))
+                report.outcomes.append(Outcome(kind, record.email, record.issue_key, detail, subject, sender,
+                                               suppress))
+            if not dry_run:
+                store.remember(ident, rows)
+            done.append(uid)
+    if move_to and done and not dry_run:
+        report.moved = source.move(done, move_to)
+    return report
+
+
+@contextmanager
+def answer_counts(root: Path) -> Iterator[AnswerStore | None]:
+    """The answers store if one exists (read-only commands must not create state)."""
+    path = Path(root) / STATE_DIR / ANSWERS_NAME
+    if not path.is_file():
+        yield None
+        return
+    with AnswerStore(path) as store:
+        yield store

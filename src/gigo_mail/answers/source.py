@@ -1,0 +1,231 @@
+"""Where the answers to a send arrive: an IMAP mailbox (TLS, certificate verified), a
+Maildir folder or an mbox file. Each gives its messages as (id, bytes) and can move
+processed ones to another folder.
+
+Sources are named like ``imaps://user@host[:993]/INBOX``, ``maildir:PATH`` and
+``mbox:PATH`` (the form ``[bounces] source`` takes). The IMAP password comes from
+``GIGO_IMAP_PASSWORD`` or a prompt, never from the URL or the command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import mailbox
+import re
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from gigo_mail import env
+from gigo_mail.errors import ConfigError, MailSourceError
+
+FETCH_BATCH = 100
+
+
+class MailSource(Protocol):
+    def messages(self) -> Iterator[tuple[str, bytes]]: ...
+
+    def move(self, ids: list[str], folder: str) -> int: ...
+
+    def close(self) -> None: ...
+
+
+# --- Maildir and mbox ----------------------------------------------------------------------------
+
+
+class MaildirSource:
+    """A Maildir (``cur``/``new``/``tmp``); ``move`` goes to the Maildir++ sub-folder ``.FOLDER``."""
+
+    def __init__(self, path: Path) -> None:
+        if not (path / "cur").is_dir() or not (path / "new").is_dir():
+            raise MailSourceError(f"{path} is not a Maildir (it needs cur/ and new/ folders)")
+        self.path = path
+        self.box = mailbox.Maildir(path, factory=None, create=False)
+
+    def messages(self) -> Iterator[tuple[str, bytes]]:
+        for key in sorted(self.box.iterkeys()):
+            try:
+                yield key, self.box.get_bytes(key)
+            except KeyError:  # taken away meanwhile (another reader)
+                continue
+
+    def move(self, ids: list[str], folder: str) -> int:
+        target = self.box.add_folder(folder) if folder not in self.box.list_folders() \
+            else self.box.get_folder(folder)
+        moved = 0
+        for key in ids:
+            try:
+                message = self.box.get_message(key)
+            except KeyError:
+                continue
+            target.add(message)
+            self.box.discard(key)
+            moved += 1
+        return moved
+
+    def close(self) -> None:
+        self.box.close()
+
+
+class MboxSource:
+    """An mbox file, locked while it is read; ``move`` appends to ``FOLDER`` beside it."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise MailSourceError(f"{path} is not an mbox file")
+        self.path = path
+        self._keys: dict[str, str] = {}
+        self.box = mailbox.mbox(path, factory=None, create=False)
+        try:
+            self.box.lock()
+        except mailbox.ExternalClashError:
+            raise MailSourceError(f"{path} is locked by another program; try again later") from None
+
+    def messages(self) -> Iterator[tuple[str, bytes]]:
+        self._keys = {str(key): key for key in self.box.iterkeys()}  # ints at run time
+        for name, key in self._keys.items():
+            yield name, self.box.get_bytes(key)
+
+    def move(self, ids: list[str], folder: str) -> int:
+        target_path = self.path.parent / folder
+        target = mailbox.mbox(target_path, create=True)
+        target.lock()
+        try:
+            for name in ids:
+                target.add(self.box.get_message(self._keys[name]))
+            target.flush()
+        finally:
+            target.unlock()
+            target.close()
+        for name in ids:
+            self.box.discard(self._keys[name])
+        self.box.flush()
+        return len(ids)
+
+    def close(self) -> None:
+        self.box.unlock()
+        self.box.close()
+
+
+# --- IMAP ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImapUrl:
+    host: str
+    port: int
+    user: str
+    folder: str
+
+    def __str__(self) -> str:
+        return f"imaps://{self.user}@{self.host}:{self.port}/{self.folder}"
+
+
+def parse_imap_url(url: str) -> ImapUrl:
+    parts = urlsplit(url)
+    if parts.scheme != "imaps":
+        raise ConfigError(f"IMAP source '{url}' must start with imaps:// (IMAP over TLS, port 993)")
+    if not parts.hostname or not parts.username:
+        raise ConfigError(f"IMAP source '{url}' needs a user and a host: imaps://user@host/INBOX")
+    if parts.password:
+        raise ConfigError(f"IMAP source '{parts.hostname}': put no password in the URL; "
+                          "set GIGO_IMAP_PASSWORD (or you will be asked)")
+    try:
+        port = parts.port or 993
+    except ValueError:
+        raise ConfigError(f"IMAP source '{url}' has an invalid port") from None
+    folder = unquote(parts.path.lstrip("/")) or "INBOX"
+    return ImapUrl(parts.hostname, port, unquote(parts.username), folder)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_UID_RE = re.compile(rb"UID (\d+)")
+
+
+class ImapSource:
+    """One IMAP folder over TLS. Reads with BODY.PEEK (nothing is marked seen); moves with MOVE
+    (RFC 6851) when the server has it, else COPY, \\Deleted and EXPUNGE."""
+
+    def __init__(self, url: ImapUrl, password: str, *, cafile: str | None = None,
+                 timeout: float = 30) -> None:
+        self.url = url
+        context = ssl.create_default_context()
+        if cafile:
+            try:
+                context.load_verify_locations(cafile)
+            except (OSError, ssl.SSLError) as exc:
+                raise MailSourceError(f"cannot load the CA file {cafile}: {exc}") from None
+        try:
+            self.imap = imaplib.IMAP4_SSL(url.host, url.port, ssl_context=context, timeout=timeout)
+        except ssl.SSLCertVerificationError as exc:
+            raise MailSourceError(f"{url.host}:{url.port}: the certificate does not verify "
+                                  f"({exc.verify_message}); set [bounces] cafile for a private CA") from None
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailSourceError(f"cannot connect to {url.host}:{url.port}: {exc}") from None
+        try:
+            self.imap.login(url.user, password)
+        except imaplib.IMAP4.error:
+            self.imap.shutdown()
+            raise MailSourceError(f"{url.host} refused the login for {url.user}; check GIGO_IMAP_PASSWORD") \
+                from None
+        status, _ = self.imap.select(_quote(url.folder))
+        if status != "OK":
+            self.imap.logout()
+            raise MailSourceError(f"{url.host} has no folder '{url.folder}'")
+
+    def _check(self, reply: tuple[str, list[object]], action: str) -> list[object]:
+        status, data = reply
+        if status != "OK":
+            raise MailSourceError(f"{self.url.host}: cannot {action}: {data}")
+        return data
+
+    def messages(self) -> Iterator[tuple[str, bytes]]:
+        data = self._check(self.imap.uid("SEARCH", "ALL"), "list the messages")
+        uids = [u.decode() for u in (data[0] or b"").split()] if isinstance(data[0], bytes) else []
+        for start in range(0, len(uids), FETCH_BATCH):
+            batch = ",".join(uids[start:start + FETCH_BATCH])
+            fetched = self._check(self.imap.uid("FETCH", batch, "(UID BODY.PEEK[])"),
+                                  "fetch messages")
+            for item in fetched:
+                if isinstance(item, tuple) and len(item) == 2:
+                    match = _UID_RE.search(item[0])
+                    if match:
+                        yield match.group(1).decode(), bytes(item[1])
+
+    def move(self, ids: list[str], folder: str) -> int:
+        self.imap.create(_quote(folder))  # "already exists" is fine
+        uids = ",".join(ids)
+        capabilities = self.imap.capabilities
+        if "MOVE" in capabilities:
+            self._check(self.imap.uid("MOVE", uids, _quote(folder)), f"move messages to {folder}")
+        else:
+            self._check(self.imap.uid("COPY", uids, _quote(folder)), f"copy messages to {folder}")
+            self._check(self.imap.uid("STORE", uids, "+FLAGS.SILENT", r"(\Deleted)"), "flag messages")
+            self._check(self.imap.expunge(), "expunge")
+        return len(ids)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
+            self.imap.logout()
+
+
+def open_source(spec: str, password: Callable[[str], str], cafile: str | None = None) -> MailSource:
+    """A source from its name (see the module docs); ``password(prompt)`` is asked only for IMAP."""
+    if spec.startswith("imaps://") or spec.startswith("imap://"):
+        url = parse_imap_url(spec)
+        prompt = f"IMAP password for {url.user} at {url.host}"
+        secret = env.imap_password() or password(prompt)
+        return ImapSource(url, secret, cafile=cafile)
+    kind, colon, path = spec.partition(":")
+    if colon and kind == "maildir":
+        return MaildirSource(Path(path).expanduser())
+    if colon and kind == "mbox":
+        return MboxSource(Path(path).expanduser())
+    raise ConfigError(f"mail source '{spec}' is not imaps://user@host/FOLDER, maildir:PATH or mbox:PATH")

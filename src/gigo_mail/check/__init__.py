@@ -1,0 +1,1 @@
+"""Check: the preflight of an issue and its sending domain."""

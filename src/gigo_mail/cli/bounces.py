@@ -1,0 +1,113 @@
+"""`gigo-mail bounces`: read the mailbox where the answers arrive and act on them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from gigo_mail.cli.console import console, facts_table
+from gigo_mail.config import load_config
+from gigo_mail.errors import ConfigError, MailSourceError
+
+if TYPE_CHECKING:  # the bounce reader (flufl.bounce, IMAP) loads when the command runs
+    from gigo_mail.answers.process import AnswersReport
+
+
+def _ask_password(prompt: str) -> str:
+    if not sys.stdin.isatty():
+        raise MailSourceError("the IMAP source needs a password: set GIGO_IMAP_PASSWORD "
+                              "(no terminal to ask on)")
+    return str(typer.prompt(prompt, hide_input=True))
+
+
+def _summary(report: AnswersReport, dry_run: bool) -> Table:
+    from gigo_mail.answers.classify import AUTO_REPLY, COMPLAINT, HARD, OTHER, REFUSED, SOFT, UNSUBSCRIBE
+    from gigo_mail.answers.process import UNATTRIBUTED
+
+    table = facts_table("bold", "", "dim", right=1)
+    verb = "would suppress" if dry_run else "suppressed"
+    rows = [(HARD, "hard bounces", verb), (REFUSED, "other refusals", "recorded: the mailbox is not gone"),
+            (SOFT, "soft bounces", "counted"), (COMPLAINT, "complaints", verb),
+            (UNSUBSCRIBE, "unsubscribes", verb)]
+    for kind, label, note in rows:
+        table.add_row(label, str(report.count(kind)), note if report.count(kind) else "")
+    ignored = report.count(AUTO_REPLY) + report.count(OTHER)
+    table.add_row("ignored", str(ignored), f"{report.count(AUTO_REPLY)} auto-replies, "
+                  f"{report.count(OTHER)} other mail" if ignored else "")
+    table.add_row("unattributed", str(report.count(UNATTRIBUTED)),
+                  "tied to no subscriber: left in the mailbox" if report.count(UNATTRIBUTED) else "")
+    if report.already:
+        table.add_row("already processed", str(report.already), "seen by an earlier run")
+    if report.moved:
+        table.add_row("moved", str(report.moved), "")
+    return table
+
+
+def _details(report: AnswersReport, limit: int) -> None:
+    from gigo_mail.answers.classify import COMPLAINT, HARD, REFUSED, SOFT, UNSUBSCRIBE
+    from gigo_mail.answers.process import UNATTRIBUTED
+
+    acted = [o for o in report.outcomes if o.kind in (HARD, REFUSED, SOFT, COMPLAINT, UNSUBSCRIBE)]
+    if acted:
+        table = Table(title="Answers", title_justify="left")
+        for name in ("Kind", "Email", "Issue", "Detail"):
+            table.add_column(name, overflow="fold")
+        for outcome in acted[:limit]:
+            repeated = outcome.suppressed and outcome.kind == SOFT
+            kind = outcome.kind + (" [dim](suppressed: repeated)[/]" if repeated else "")
+            table.add_row(kind, escape(outcome.email), outcome.issue_key, escape(outcome.detail))
+        console.print(table)
+        if len(acted) > limit:
+            console.print(f"... and {len(acted) - limit:,} more (show more with --limit)")
+    for outcome in [o for o in report.outcomes if o.kind == UNATTRIBUTED][:limit]:
+        console.print(f"[yellow]unattributed:[/] {escape(outcome.detail)} ({escape(outcome.email)}); "
+                      f"from {escape(outcome.sender)}, subject '{escape(outcome.subject)}'", soft_wrap=True)
+
+
+def bounces(
+    imap: Annotated[str | None, typer.Option(
+        "--imap", metavar="URL", help="imaps://user@host/INBOX (password: env GIGO_IMAP_PASSWORD or a "
+        "prompt).")] = None,
+    maildir: Annotated[Path | None, typer.Option("--maildir", metavar="DIR", help="A Maildir folder.")]
+    = None,
+    mbox: Annotated[Path | None, typer.Option("--mbox", metavar="FILE", help="An mbox file.")] = None,
+    move_to: Annotated[str | None, typer.Option(
+        "--move-to", metavar="FOLDER", help="Move processed messages to this folder (else they stay, "
+        "remembered by Message-ID).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")]
+    = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many answers to list.")] = 50,
+) -> None:
+    """Read bounces, complaints and unsubscribe mails from a mailbox; suppress who must not be mailed."""
+    given = [spec for spec in (imap, maildir and f"maildir:{maildir}", mbox and f"mbox:{mbox}") if spec]
+    if len(given) > 1:
+        raise typer.BadParameter("give one of --imap, --maildir or --mbox")
+    config = load_config()
+    spec = given[0] if given else config.bounces.source
+    if not spec:
+        raise ConfigError("no mailbox to read: give --imap, --maildir or --mbox, or set [bounces] source "
+                          "in gigo-mail.toml")
+    folder = config.bounces.move_to if move_to is None else move_to
+    from gigo_mail.answers.process import process_answers
+    from gigo_mail.answers.source import open_source
+
+    source = open_source(str(spec), _ask_password, config.imap_cafile or None)
+    try:
+        report = process_answers(config, source, dry_run=dry_run, move_to=folder)
+    finally:
+        source.close()
+    console.print(f"[bold]{'dry run: ' if dry_run else ''}{len(report.outcomes) + report.already:,} "
+                  f"messages[/] in {escape(str(spec))}")
+    console.print(_summary(report, dry_run))
+    _details(report, limit)
+    if dry_run:
+        console.print("dry run: nothing was suppressed, remembered or moved")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bounces")(bounces)

@@ -1,0 +1,122 @@
+"""Everyday workflow: `gigo-mail init` (a new newsletter), `new` (the next issue), `issues` (what exists
+and what was sent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from gigo_mail.cli.console import console, facts_table, local_time
+from gigo_mail.config import CONFIG_NAME, find_root, shown_path
+
+if TYPE_CHECKING:  # the issue reader and the journal load when a command needs them
+    from gigo_mail.compose.issue import Issue
+    from gigo_mail.journal.deliveries import Run
+
+
+def init(
+    folder: Annotated[Path, typer.Argument(help="Where to create the newsletter (new or empty).")],
+    name: Annotated[str | None, typer.Option(
+        "--name", help="The newsletter's name (default: from the folder name).")] = None,
+) -> None:
+    """Start a new newsletter: settings, a first issue, a template and sample subscribers."""
+    from gigo_mail.compose.scaffold import create_newsletter
+
+    create_newsletter(folder, name)
+    where = shown_path(folder)
+    console.print(f"Created a newsletter in [bold]{escape(where)}/[/]:")
+    listing = facts_table("cyan", "")
+    listing.add_row(CONFIG_NAME, "name, From address, postal address, where to send")
+    listing.add_row("issues/001.md", "your first issue: Markdown with front matter")
+    listing.add_row("templates/default/", "the email layout, yours to change")
+    listing.add_row("subscribers.csv", "three sample subscribers on example.org")
+    listing.add_row(".gitignore", "keeps build/ and .gigo/ (journal, secret, inbox) out of git")
+    console.print(listing)
+    console.print("\nNext steps:")
+    steps = facts_table("bold", "dim")
+    steps.add_row(f"cd {escape(where)}", "")
+    steps.add_row("gigo-mail build 001", "compile the first issue into build/001/")
+    steps.add_row("gigo-mail preview 001", "look at it in a browser")
+    steps.add_row("gigo-mail inbox", "in another terminal: a local inbox that catches every message")
+    steps.add_row("gigo-mail send 001 --list subscribers.csv", "the real send, into that inbox")
+    steps.add_row("gigo-mail new", "start issue 002")
+    console.print(steps)
+    console.print("Edit the \\[newsletter] values in gigo-mail.toml before sending to real readers.",
+                  style="dim")
+
+
+def new(
+    title: Annotated[str | None, typer.Option(
+        "--title", help="Title and subject of the issue (edit them in the file later).")] = None,
+) -> None:
+    """Create the next issue (issues/NNN.md) with its front matter ready to fill in."""
+    root = find_root()
+    from gigo_mail.compose.scaffold import create_issue
+
+    created = create_issue(root, title)
+    console.print(f"Created issue {created.number:03d}: [bold]{escape(shown_path(created.path))}[/]")
+    what = "preheader" if title else "title, subject and preheader"
+    console.print(f"Edit its {what}, then: gigo-mail build {created.number:03d}", style="dim")
+
+
+
+def _last_run(runs: list[Run]) -> str:
+    if not runs:
+        return "-"
+    run = runs[-1]
+    outcome = run.outcome or "sending now"
+    return f"{local_time(run.ended or run.started, seconds=False)} ({outcome})"
+
+
+def issues() -> None:
+    """List the issues: number, date, subject, and what the journal says was sent."""
+    from gigo_mail.compose.issue import list_issues
+    from gigo_mail.journal.deliveries import Journal
+
+    root = find_root()
+    found: list[Issue] = list_issues(root)
+    journal = Journal.existing(root)  # listing must not create state
+    try:
+        table = Table(box=None, padding=(0, 1), header_style="bold")
+        table.add_column("issue", no_wrap=True)
+        table.add_column("date", no_wrap=True)
+        table.add_column("subject", overflow="fold", ratio=1)
+        table.add_column("sent", justify="right", no_wrap=True)
+        table.add_column("failed", justify="right", no_wrap=True)
+        table.add_column("last run", no_wrap=True)
+        keys = [issue.key for issue in found]
+        rows = [(i.key, i.date or "-", i.subject or "(no subject)") for i in found]
+        if journal is not None:  # sent issues whose file was removed or renamed
+            rows += [(key, "-", "(no issue file)") for key in journal.issue_keys() if key not in keys]
+        for key, when, subject in rows:
+            if journal is None:
+                table.add_row(key, when, escape(subject), "-", "-", "[dim]not sent[/]")
+                continue
+            counts = journal.counts(key)
+            runs = journal.runs(key)
+            sent, failed, uncertain = counts.get("sent", 0), counts.get("failed", 0), counts.get("sending", 0)
+            if not runs and not any(counts.values()):
+                table.add_row(key, when, escape(subject), "-", "-", "[dim]not sent[/]")
+                continue
+            sent_text = f"{sent:,}" + (f" [yellow](+{uncertain:,} uncertain)[/]" if uncertain else "")
+            failed_text = f"[red]{failed:,}[/]" if failed else "0"
+            table.add_row(key, when, escape(subject), sent_text, failed_text, _last_run(runs))
+    finally:
+        if journal is not None:
+            journal.close()
+    if not rows:
+        console.print(f"No issues in {escape(shown_path(root / 'issues'))}/ yet; "
+                      "create one with: gigo-mail new")
+        return
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("init")(init)
+    app.command("new")(new)
+    app.command("issues")(issues)

@@ -1,0 +1,1 @@
+"""Compose: an issue file becomes one compiled email (HTML and text with slot tokens), once per issue."""

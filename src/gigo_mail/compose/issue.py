@@ -1,0 +1,156 @@
+"""An issue of the newsletter: a Markdown file with YAML front matter.
+
+``issues/011.md`` or, when it has images beside it, ``issues/012/index.md``.
+``011``, ``11`` and a path all name the same issue; its ``key`` ("011") is the
+identity used by the journal and the build folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+
+from gigo_mail.config import shown_path
+from gigo_mail.errors import IssueError, IssueNotFound
+
+ISSUES_DIR = "issues"
+INDEX_NAME = "index.md"
+
+
+@dataclass(frozen=True)
+class Issue:
+    key: str
+    path: Path
+    folder: Path
+    meta: dict[str, Any]
+    body: str
+
+    @property
+    def number(self) -> int | None:
+        value = self.meta.get("number")
+        if value is None and self.key.isdigit():
+            return int(self.key)
+        try:
+            return int(value) if value is not None else None
+        except (TypeError, ValueError):
+            return None
+
+    def _text(self, name: str) -> str:
+        value = self.meta.get(name)
+        return "" if value is None else str(value).strip()
+
+    @property
+    def title(self) -> str:
+        return self._text("title")
+
+    @property
+    def subject(self) -> str:
+        return self._text("subject")
+
+    @property
+    def preheader(self) -> str:
+        return self._text("preheader")
+
+    @property
+    def date(self) -> str:
+        return self._text("date")
+
+    @property
+    def display_path(self) -> str:
+        """The path as the user would type it: relative to the current folder when possible."""
+        return shown_path(self.path)
+
+    def require(self, *names: str) -> None:
+        """Raise ``IssueError`` naming the file and the first missing front-matter field."""
+        for name in names:
+            if not self._text(name):
+                raise IssueError(f"{self.display_path}: front matter has no '{name}'; add it")
+
+
+def key_for(stem: str) -> str:
+    """Canonical key: numbers zero-padded to three digits, other names as they are."""
+    return f"{int(stem):03d}" if stem.isdigit() else stem
+
+
+def _candidates(root: Path) -> list[tuple[str, Path]]:
+    folder = root / ISSUES_DIR
+    if not folder.is_dir():
+        return []
+    found: list[tuple[str, Path]] = []
+    for entry in folder.iterdir():
+        if entry.is_file() and entry.suffix == ".md":
+            found.append((key_for(entry.stem), entry))
+        elif entry.is_dir() and (entry / INDEX_NAME).is_file():
+            found.append((key_for(entry.name), entry / INDEX_NAME))
+    return found
+
+
+def _sort_key(item: tuple[str, Path]) -> tuple[int, str]:
+    key = item[0]
+    return (int(key), key) if key.isdigit() else (10**9, key)
+
+
+def load_issue(path: Path, key: str | None = None) -> Issue:
+    """Parse one issue file; front-matter syntax errors become an IssueError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise IssueNotFound(f"{path}: no such issue file") from exc
+    except UnicodeDecodeError as exc:
+        raise IssueError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
+    try:
+        post = frontmatter.loads(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise IssueError(f"{path}{where}: front matter is not valid YAML ({problem})") from exc
+    meta = dict(post.metadata)
+    for name, value in list(meta.items()):  # YAML turns 2024-02-20 into a date; keep text
+        if isinstance(value, dt.date):
+            meta[name] = value.isoformat()
+    stem = path.parent.name if path.name == INDEX_NAME else path.stem
+    return Issue(key=key or key_for(stem), path=path, folder=path.parent, meta=meta, body=post.content)
+
+
+def list_issues(root: Path) -> list[Issue]:
+    """Every issue under ``root/issues``, ordered by number."""
+    return [load_issue(path, key) for key, path in sorted(_candidates(root), key=_sort_key)]
+
+
+def find_issue(root: Path, ref: str) -> Issue:
+    """Resolve ``011``, ``11``, ``issues/011.md`` or ``issues/012/`` to an Issue."""
+    ref = ref.strip()
+    as_path = Path(ref)
+    for candidate in (root / as_path, as_path):
+        if candidate.is_file():
+            return load_issue(candidate)
+        if candidate.is_dir() and (candidate / INDEX_NAME).is_file():
+            return load_issue(candidate / INDEX_NAME)
+    wanted = key_for(as_path.stem) if ref else ref
+    candidates = _candidates(root)
+    for key, path in candidates:
+        if key == wanted:
+            return load_issue(path, key)
+    existing = ", ".join(key for key, _ in sorted(candidates, key=_sort_key)) or "none"
+    where = root / ISSUES_DIR
+    raise IssueNotFound(f"no issue '{ref}' in {where}; issues that exist: {existing}")
+
+
+def resolve_issue_key(root: Path, ref: str, known: Iterable[str] = ()) -> str:
+    """The issue's key from its file; else one of ``known`` (the keys the journal has), so
+    that an issue whose file was removed or renamed can still be looked up."""
+    try:
+        return find_issue(root, ref).key
+    except IssueNotFound:
+        keys = set(known)
+        for candidate in (ref.strip(), ref.strip().zfill(3)):
+            if candidate in keys:
+                return candidate
+        raise

@@ -1,0 +1,427 @@
+"""The delivery journal: what was sent to whom, so that nothing is sent twice.
+
+One SQLite file per newsletter, ``<root>/.gigo/journal.sqlite3`` (stdlib sqlite3,
+WAL, ``synchronous=NORMAL``), with one row per (issue, recipient key) in
+``deliveries``, one row per send attempt of an issue in ``runs``, and the
+newsletter's suppression list in ``suppressed``.
+
+How a recipient moves through it::
+
+    (no row) --mark_sending--> sending --mark_sent-----> sent
+                                       \\--mark_failed--> failed (permanent or not)
+
+``mark_sending`` is written just before the final dot of DATA; ``mark_sent`` only
+after the server's 250 for that DATA. Every mark commits at once: after a
+``kill -9`` or a crash, everything marked before it is in the file (WAL with
+``synchronous=NORMAL`` survives a killed process; only a power cut may lose the
+last few commits).
+
+A send run commits in groups instead (:meth:`Journal.group_commits`): marks go into
+one transaction, committed at the end of the event-loop turn, or at once when the
+sender awaits :meth:`Journal.committed` after ``mark_sending``, so no final dot
+leaves before its ``sending`` mark is in the file. A 250's ``sent`` mark is not
+waited for: it is counted once its commit lands (:meth:`Journal.when_committed`),
+usually the next message's ``sending`` commit. A crash can then lose only marks
+whose outcome is still open on the wire (an uncommitted ``sent`` leaves the
+recipient ``sending``: uncertain, never silently lost).
+
+The one unavoidable window: the server has accepted a message (sent its 250) but
+the process dies before ``mark_sent`` commits. No journal can close it, because
+the acceptance and the record are two different machines. The ``sending`` state
+makes that window visible instead of silent: a recipient still in ``sending`` when
+a run resumes may or may not have the message. Such recipients are *uncertain*
+(:meth:`Journal.uncertain` lists them) and are re-sent only when the user asks for
+it explicitly; the default is to risk a missing email rather than a duplicate.
+
+Who is sent on resume is decided in one place, ``selection.Selector``, from the
+records kept here.
+
+Two processes must never send the same issue at once: :meth:`Journal.begin_run`
+takes an exclusive lock (``.gigo/run-<issue>.lock``, released by the OS if the
+process dies) and refuses a second run. Runs that never reached ``end_run``
+(their process was killed) are closed as ``unfinished`` by the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gigo_mail.config import JOURNAL_NAME, journal_path
+from gigo_mail.errors import JournalError
+from gigo_mail.journal.bounces import BounceRecords
+from gigo_mail.journal.runlock import RunLocks
+from gigo_mail.journal.schema import (
+    MARK_OUTCOME,
+    MARK_SENDING,
+    RECORD_COLUMNS,
+    SCHEMA_VERSION,
+    Record,
+    Run,
+    Suppression,
+    now,
+    record_from_row,
+)
+from gigo_mail.journal.suppressions import SuppressionList
+
+if TYPE_CHECKING:  # only a send run groups commits; status and friends need no event loop
+    import asyncio
+
+__all__ = ["JOURNAL_NAME", "OUTCOMES", "SCHEMA_VERSION", "STATUSES", "UNFINISHED", "Journal", "Record", "Run",
+           "Suppression"]
+
+STATUSES = ("pending", "sending", "sent", "failed")
+OUTCOMES = ("complete", "unresolved", "interrupted", "stopped", "failed")
+UNFINISHED = "unfinished"  # outcome of a run whose process died before end_run
+
+
+class Journal(SuppressionList, BounceRecords):
+    """The delivery journal of one newsletter. Use as a context manager."""
+
+    def __init__(self, path: Path) -> None:
+        self._run_id: int | None = None
+        self._group_loop: asyncio.AbstractEventLoop | None = None  # set by group_commits
+        self._group_open = False  # a grouped transaction is open, its commit scheduled
+        self._group_callbacks: list[Callable[[JournalError | None], None]] = []  # when_committed
+        self._group_error: JournalError | None = None  # a grouped commit failed: no more marks
+        super().__init__(path)
+        self._run_locks = RunLocks(self.path.parent)
+
+    def _flush_group(self) -> None:
+        while self._group_open:  # a when_committed callback may mark again, opening the next group
+            self._commit_group()
+
+    @classmethod
+    def for_root(cls, root: Path) -> Journal:
+        """The journal of the newsletter at ``root`` (``<root>/.gigo/journal.sqlite3``)."""
+        return cls(journal_path(root))
+
+    @classmethod
+    def existing(cls, root: Path) -> Journal | None:
+        """The journal at ``root`` if there is one: read-only commands and dry runs create no state."""
+        path = journal_path(root)
+        return cls(path) if path.is_file() else None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.group_commits(None)
+        self._run_locks.close()
+        self._db.close()
+
+    # --- grouped commits (a send run) ------------------------------------------------------------
+
+    def group_commits(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """From now on, commit the marks of each event-loop turn of ``loop`` together (one
+        commit instead of one per mark); ``None`` commits what is open and goes back to
+        committing every mark at once."""
+        self._group_loop = loop  # first: a failed commit below must not leave grouping on
+        if loop is None:
+            self._commit_group()
+
+    async def committed(self) -> None:
+        """Make sure every mark made so far is in the file; JournalError if the commit failed.
+
+        Commits now rather than at the end of the event-loop turn: whoever waits here has a final
+        dot to write, and the end of the turn would keep it behind every other connection's work.
+        Marks that nobody waits for still share the commit at the end of their turn."""
+        while self._group_open and self._group_error is None:  # a callback may open the next group
+            self._commit_group_soon()
+        if self._group_error is not None:
+            raise self._group_error
+
+    def when_committed(self, done: Callable[[JournalError | None], None]) -> None:
+        """Call ``done(None)`` once every mark made so far is in the file (at once if it is),
+        or ``done(error)`` if the commit failed. Unlike awaiting ``committed``, the caller goes
+        on at once: a sender starts its next message, and that message's "sending" mark rides
+        in the same commit as this one's "sent" (one commit per message, not two)."""
+        if self._group_error is not None:
+            done(self._group_error)
+        elif not self._group_open:
+            done(None)
+        else:
+            self._group_callbacks.append(done)
+
+    def _commit_group_soon(self) -> None:
+        """Commit the open marks (at the end of an event-loop turn, or for ``committed``). A
+        failure reaches ``when_committed``'s callbacks, ``committed`` and every later mark."""
+        try:
+            self._commit_group()
+        except JournalError as exc:
+            self._group_error = exc
+
+    def _commit_group(self) -> None:
+        if not self._group_open:
+            return
+        self._group_open = False
+        try:
+            with self._lock:
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            error = self._fail("record a send", exc)
+            with self._lock, suppress(sqlite3.Error):
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            self._tell_group(error)
+            raise error from None
+        self._tell_group(None)
+
+    def _tell_group(self, error: JournalError | None) -> None:
+        callbacks, self._group_callbacks = self._group_callbacks, []
+        for done in callbacks:
+            done(error)
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- runs --------------------------------------------------------------------------------------
+
+    def run_active(self, issue_key: str) -> bool:
+        """Whether some process (this one included) is sending ``issue_key`` right now."""
+        return self._run_locks.active(issue_key)
+
+    def begin_run(self, issue_key: str, total: int | None, segment: str = "") -> int:
+        """Start a run (``total`` recipients if known, of ``segment``, "" for the whole list);
+        JournalError if one is already sending it."""
+        self._run_locks.take(issue_key)
+        try:
+            with self._lock, self._transaction():
+                self._close_unfinished(issue_key)
+                cursor = self._db.execute(
+                    "INSERT INTO runs (issue_key, started, total, pid, segment) VALUES (?, ?, ?, ?, ?)",
+                    (issue_key, now(), total, os.getpid(), segment))
+        except sqlite3.Error as exc:
+            self._run_locks.release(issue_key)
+            raise self._fail("record the start of a run", exc) from None
+        self._run_id = cursor.lastrowid
+        return int(cursor.lastrowid or 0)
+
+    def _close_unfinished(self, issue_key: str) -> None:
+        """Runs left open by a process that died: end them at their last mark."""
+        rows = self._db.execute("SELECT id FROM runs WHERE issue_key = ? AND ended IS NULL",
+                                (issue_key,)).fetchall()
+        for (run_id,) in rows:
+            counts, last = self._run_counts(run_id)
+            self._db.execute(
+                "UPDATE runs SET ended = COALESCE(?, started), outcome = ?, counts = ? WHERE id = ?",
+                (last, UNFINISHED, json.dumps(counts), run_id))
+
+    def _run_counts(self, run_id: int) -> tuple[dict[str, int], str | None]:
+        rows = self._db.execute(
+            "SELECT status, COUNT(*), MAX(updated_at) FROM deliveries WHERE run_id = ? GROUP BY status",
+            (run_id,)).fetchall()
+        counts = {status: count for status, count, _ in rows}
+        last = max((at for _, _, at in rows), default=None)
+        return counts, last
+
+    def delivered_in_run(self, run_id: int) -> int:
+        """How many recipients this run's marks record as delivered: the figure its report shows."""
+        try:
+            with self._lock:
+                return self._run_counts(run_id)[0].get("sent", 0)
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+
+    def end_run(self, run_id: int, outcome: str) -> None:
+        """Close a run with its outcome: complete, interrupted, stopped or failed."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
+        try:
+            with self._lock, self._transaction():
+                row = self._db.execute("SELECT issue_key FROM runs WHERE id = ?", (run_id,)).fetchone()
+                if row is None:
+                    raise JournalError(f"{self.path}: no run {run_id} to end")
+                counts, _ = self._run_counts(run_id)
+                self._db.execute("UPDATE runs SET ended = ?, outcome = ?, counts = ? WHERE id = ?",
+                                 (now(), outcome, json.dumps(counts), run_id))
+        except sqlite3.Error as exc:
+            raise self._fail("record the end of a run", exc) from None
+        if self._run_id == run_id:
+            self._run_id = None
+        self._run_locks.release(row[0])
+
+    def runs(self, issue_key: str) -> list[Run]:
+        """Every run of an issue, oldest first. A run still going has ``outcome`` None and
+        ``ended`` now; one whose process died is ``unfinished``, ended at its last mark."""
+        try:
+            rows = self._db.execute(
+                "SELECT id, issue_key, started, ended, outcome, total, counts, segment FROM runs "
+                "WHERE issue_key = ? ORDER BY id", (issue_key,)).fetchall()
+            result = []
+            for run_id, key, started, ended, outcome, total, counts, segment in rows:
+                values = json.loads(counts or "{}")
+                if ended is None:  # running, or its process died and no run has closed it yet
+                    values, last = self._run_counts(run_id)
+                    outcome = None if self.run_active(key) else UNFINISHED
+                    ended = last if outcome else now()
+                result.append(Run(run_id, key, started, ended, outcome, total, values, segment or ""))
+            return result
+        except sqlite3.Error as exc:
+            raise self._fail("read the runs", exc) from None
+
+    # --- deliveries --------------------------------------------------------------------------------
+
+    def _mark(self, sql: str, params: tuple[Any, ...], action: str) -> None:
+        if self._group_error is not None:
+            raise self._group_error
+        try:
+            with self._lock:
+                if self._group_loop is not None and not self._group_open:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._group_open = True
+                    self._group_loop.call_soon(self._commit_group_soon)
+                self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            error = self._fail(action, exc)
+            if self._group_open and not self._db.in_transaction:  # SQLite rolled the group back (full)
+                self._group_open = False
+                self._group_error = error  # its marks are gone: this is the error everyone hears
+                self._tell_group(error)
+            raise error from None
+
+    def mark_sending(self, issue_key: str, key: str, email: str, message_id: str) -> None:
+        """Just before DATA's final dot: from here until mark_sent the outcome is uncertain."""
+        at = now()
+        self._mark(MARK_SENDING, (issue_key, key, email, "sending", None, "", message_id, 0,
+                                   self._run_id, at, at), "record a send")
+
+    def mark_sent(self, issue_key: str, key: str, email: str, message_id: str, code: int | None,
+                  text: str) -> None:
+        """After the server's 250 for DATA; committed before this returns."""
+        at = now()
+        self._mark(MARK_OUTCOME, (issue_key, key, email, "sent", code, text or "", message_id or "", 0,
+                                   self._run_id, at, at), "record a delivery")
+
+    def mark_failed(self, issue_key: str, key: str, email: str, code: int | None, text: str,
+                    permanent: bool) -> None:
+        """A refusal (``permanent``: a 5xx that retrying will not fix) or a transient failure."""
+        at = now()
+        self._mark(MARK_OUTCOME, (issue_key, key, email, "failed", code, text or "", "", int(permanent),
+                                   self._run_id, at, at), "record a failure")
+
+    def mark_uncertain(self, issue_key: str, key: str, email: str, text: str,
+                       code: int | None = None) -> None:
+        """The final dot went out and no reply came: it stays ``sending`` (its Message-ID kept),
+        with the reason."""
+        at = now()
+        self._mark(MARK_OUTCOME, (issue_key, key, email, "sending", code, text or "", "", 0,
+                                   self._run_id, at, at), "record an uncertain send")
+
+    def mark_untried(self, issue_key: str, key: str, email: str, code: int | None, text: str) -> None:
+        """Back to ``pending``: a refusal about the session, not this recipient (the next run sends)."""
+        at = now()
+        self._mark(MARK_OUTCOME, (issue_key, key, email, "pending", code, text or "", "", 0,
+                                   self._run_id, at, at), "record a recipient")
+
+    def accept_uncertain(self, issue_key: str) -> int:
+        """Record every uncertain recipient of an issue as delivered; return how many."""
+        return self._bulk("UPDATE deliveries SET status = 'sent', text = 'accepted as delivered (was "
+                          "uncertain)', updated_at = ? WHERE issue_key = ? AND status = 'sending'",
+                          (now(), issue_key),
+                          issue_key, "accept the uncertain recipients")
+
+    def requeue_failed(self, issue_key: str, code: str) -> int:
+        """Return failed recipients whose reply was ``code`` (554, or an enhanced 5.7.1) to the
+        queue, so the next run sends them; real bounces with other codes stay failed."""
+        params: tuple[Any, ...]
+        if code.isdigit():
+            where, params = "code = ?", (int(code),)
+        else:  # an enhanced status starts the reply text: "5.7.1 <a@b>: Relay access denied"
+            where, params = "(text = ? OR substr(text, 1, ?) = ?)", (code, len(code) + 1, code + " ")
+        return self._bulk(f"UPDATE deliveries SET status = 'pending', permanent = 0, updated_at = ? "
+                          f"WHERE issue_key = ? AND status = 'failed' AND {where}",
+                          (now(), issue_key, *params),
+                          issue_key, "return recipients to the queue")
+
+    def _bulk(self, sql: str, params: tuple[Any, ...], issue_key: str, action: str) -> int:
+        """A change to many rows, refused while a send of the issue is running."""
+        if self.run_active(issue_key):
+            raise JournalError(f"issue {issue_key} is being sent right now; {action} when that run is done")
+        try:
+            with self._lock, self._transaction():
+                return int(self._db.execute(sql, params).rowcount)
+        except sqlite3.Error as exc:
+            raise self._fail(action, exc) from None
+
+    def counts(self, issue_key: str) -> dict[str, int]:
+        """Recipients per status (every status present, zero if none)."""
+        try:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM deliveries WHERE issue_key = ? "
+                                    "GROUP BY status", (issue_key,)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+        return dict.fromkeys(STATUSES, 0) | dict(rows)
+
+    def _records(self, issue_key: str, status: str, limit: int | None) -> list[Record]:
+        sql = (f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE issue_key = ? AND status = ? "
+               "ORDER BY updated_at, key")
+        params: tuple[Any, ...] = (issue_key, status)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        try:
+            return [record_from_row(row) for row in self._db.execute(sql, params)]
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+
+    def failures(self, issue_key: str, limit: int | None = None) -> list[Record]:
+        """Failed recipients, oldest failure first."""
+        return self._records(issue_key, "failed", limit)
+
+    def uncertain(self, issue_key: str, limit: int | None = None) -> list[Record]:
+        """Recipients left in ``sending``: the server may or may not have their message."""
+        return self._records(issue_key, "sending", limit)
+
+    def record(self, issue_key: str, key: str) -> Record | None:
+        row = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE issue_key = ? AND key = ?",
+                               (issue_key, key)).fetchone()
+        return record_from_row(row) if row else None
+
+    def issue_keys(self) -> list[str]:
+        """Issues the journal knows about (with deliveries or runs)."""
+        try:
+            rows = self._db.execute("SELECT DISTINCT issue_key FROM deliveries UNION "
+                                    "SELECT issue_key FROM runs ORDER BY 1").fetchall()
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+        return [row[0] for row in rows]
+
+    # --- answers (bounces, complaints) ---------------------------------------------------------------
+
+    def find_message(self, message_id: str) -> Record | None:
+        """The recipient a Message-ID was sent to (``<...>`` or bare), or None."""
+        bare = message_id.strip().strip("<>")
+        if not bare:
+            return None
+        try:
+            row = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE message_id = ?",
+                                   (f"<{bare}>",)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+        return record_from_row(row) if row else None
+
+    def recipients(self, issue_key: str) -> list[Record]:
+        """Everyone the journal has for an issue, in any status."""
+        try:
+            rows = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE issue_key = ?",
+                                    (issue_key,))
+            return [record_from_row(row) for row in rows]
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+
+    def latest_delivery(self, key: str) -> Record | None:
+        """The most recent delivery to an address (any issue), or None if it was never mailed."""
+        try:
+            row = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE key = ? "
+                                   "ORDER BY updated_at DESC LIMIT 1", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._fail("read the journal", exc) from None
+        return record_from_row(row) if row else None

@@ -1,0 +1,85 @@
+"""The journal's file: one SQLite connection, its lock, its schema, its transactions and how
+its errors read. :class:`gigo_mail.journal.Journal` and its parts (``journal_suppressions``,
+``journal_bounces``) all work through it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from gigo_mail.errors import JournalError
+from gigo_mail.journal.schema import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class JournalStore:
+    """Opens (and if need be creates or upgrades) the journal file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()  # re-entrant: a grouped commit may be flushed inside a transaction
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                       timeout=BUSY_TIMEOUT_MS / 1000)
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalError(f"{self.path}: cannot open the delivery journal: {exc}; "
+                               "check that the folder is writable") from None
+        try:
+            self._setup()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise JournalError(f"{self.path}: cannot use the delivery journal: {exc}; "
+                               "if the file is damaged, move it aside (sent mail will then be "
+                               "forgotten)") from None
+
+    def _setup(self) -> None:
+        db = self._db
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.DatabaseError(f"cannot switch to WAL mode (got {mode})")
+        db.execute("PRAGMA synchronous = NORMAL")
+        with self._transaction():
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            for table, column, declaration in ADDED_COLUMNS:
+                present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            version = row[0]
+            if version is None:
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif version > SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(
+                    f"it was written by a newer gigo-mail (schema {version}, this one knows "
+                    f"{SCHEMA_VERSION}); upgrade gigo-mail")
+
+    def _flush_group(self) -> None:
+        """Commit what a send run has open before a transaction of its own (the Journal's)."""
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._flush_group()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _fail(self, action: str, exc: sqlite3.Error) -> JournalError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            text += " (another gigo-mail process holds it; try again when it is done)"
+        elif "full" in text:  # SQLITE_FULL: "database or disk is full"
+            text += " (free some disk space, then run the same command again to resume)"
+        return JournalError(f"{self.path}: cannot {action}: {text}")

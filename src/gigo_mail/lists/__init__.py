@@ -1,0 +1,1 @@
+"""Lists: subscriber files and platform exports read, validated, segmented; who opted out."""

@@ -1,0 +1,112 @@
+"""The resume policy and the plan: who in a list is sent in this run, decided from the journal.
+
+This is the one place the policy is written; the engine (``sender``) applies it to
+each row as it streams, and ``plan_send`` counts it before anyone is asked.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from gigo_mail.lists.formats import UNCLEAR
+from gigo_mail.lists.reader import OUTSIDE_SEGMENT, SkippedRow, Subscriber, note_unclear
+
+if TYPE_CHECKING:
+    from gigo_mail.journal.deliveries import Journal
+
+# Why a listed subscriber is not sent in this run (from the journal).
+ALREADY_SENT = "sent"
+UNCERTAIN = "uncertain"
+FAILED = "failed"  # failed permanently before; --retry-failed re-sends
+NOT_FAILED = "not failed"  # --retry-failed: only failures are re-sent
+
+
+
+class Selector:
+    """The resume policy: decides, from the journal, whether a listed subscriber is sent in this run.
+
+    * ``sent``: skipped, always;
+    * ``sending``: uncertain, re-sent only with ``resend_uncertain`` (with its first
+      Message-ID, see :meth:`first_message_id`), with or without ``retry_failed``;
+    * ``failed`` permanently (a 5xx): skipped;
+    * ``failed`` transiently (4xx, dropped connection, retries exhausted), ``pending``
+      (handed back after a session refusal) or no row: sent;
+    * with ``retry_failed``: only the ``failed`` ones (permanent or not) are sent, nobody else.
+    """
+
+    def __init__(self, journal: Journal | None, issue_key: str, *, retry_failed: bool = False,
+                 resend_uncertain: bool = False) -> None:
+        self.journal = journal
+        self.issue_key = issue_key
+        self.retry_failed = retry_failed
+        self.resend_uncertain = resend_uncertain
+        # A first send of an issue needs no lookup per row.
+        self._empty = journal is None or not any(journal.counts(issue_key).values())
+
+    def reason_to_skip(self, key: str) -> str | None:
+        """None to send, else why not (ALREADY_SENT, UNCERTAIN, FAILED, NOT_FAILED)."""
+        if self._empty or self.journal is None:
+            return NOT_FAILED if self.retry_failed else None
+        record = self.journal.record(self.issue_key, key)
+        status = record.status if record else None
+        if status == "sending":
+            return None if self.resend_uncertain else UNCERTAIN
+        if self.retry_failed:
+            return None if status == "failed" else NOT_FAILED
+        if status == "sent":
+            return ALREADY_SENT
+        if status == "failed" and record is not None and record.permanent:
+            return FAILED
+        return None
+
+    def first_message_id(self, key: str) -> str | None:
+        """For an uncertain recipient being re-sent: the Message-ID of its first attempt, so
+        that a second copy is the same message (mailboxes fold copies by Message-ID)."""
+        if not self.resend_uncertain or self._empty or self.journal is None:
+            return None
+        record = self.journal.record(self.issue_key, key)
+        if record is None or record.status != "sending":
+            return None
+        return record.message_id or None
+
+
+SHOWN_SKIPPED = 5
+
+
+@dataclass
+class SendPlan:
+    """What a run would do, counted in one streaming pass before asking to confirm."""
+
+    to_send: int = 0
+    not_selected: Counter[str] = field(default_factory=Counter)  # journal reasons
+    skipped: Counter[str] = field(default_factory=Counter)  # SkippedRow kinds
+    beyond_limit: int = 0
+    needs_smtputf8: int = 0
+    examples: list[SkippedRow] = field(default_factory=list)  # the first few skipped rows, to show
+    unclear: dict[str, set[str]] = field(default_factory=dict)  # opt-out column -> values no rule covers
+
+
+def plan_send(rows: Iterable[Subscriber | SkippedRow], selector: Selector, limit: int | None = None
+              ) -> SendPlan:
+    plan = SendPlan()
+    for row in rows:
+        if isinstance(row, SkippedRow):
+            plan.skipped[row.kind] += 1
+            if row.kind == UNCLEAR:
+                note_unclear(plan.unclear, row)
+            if len(plan.examples) < SHOWN_SKIPPED and row.kind != OUTSIDE_SEGMENT:
+                plan.examples.append(row)
+            continue
+        reason = selector.reason_to_skip(row.key)
+        if reason is not None:
+            plan.not_selected[reason] += 1
+        elif limit is not None and plan.to_send >= limit:
+            plan.beyond_limit += 1
+        else:
+            plan.to_send += 1
+            plan.needs_smtputf8 += row.needs_smtputf8
+    return plan
+

@@ -1,0 +1,374 @@
+"""SmtpTransport: one persistent SMTP connection, and its transaction state machine.
+
+aiosmtplib does what it is good at: connect, EHLO, STARTTLS, AUTH and its error
+classes. The per-message hot path (MAIL/RCPT/DATA) then runs on the same socket through
+a small reply parser of our own (:mod:`gigo_mail.transport.wire`): the message bytes already have
+CRLF line endings, so dot-stuffing is one ``bytes.replace`` instead of a regex over
+every body, and with PIPELINING the three envelope commands go out in one write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import ssl
+from typing import TYPE_CHECKING
+
+from gigo_mail.errors import (
+    SMTPConnectFailed,
+    SMTPFatalError,
+    SMTPPermanentError,
+    SMTPTransientError,
+    SMTPUncertainError,
+)
+from gigo_mail.transport.replies import _error_for
+from gigo_mail.transport.url import SmtpEndpoint, _local_hostname
+from gigo_mail.transport.wire import Reply, ReplyReader, WireClosed, WireTimeout, crlf_lines, dot_stuff
+
+if TYPE_CHECKING:  # imported on the first connection, not by every command
+    import aiosmtplib
+
+    from gigo_mail.transport.protocol import BeforeCommit, Envelope
+
+
+_FORBIDDEN_IN_ADDRESS = re.compile(r"[\x00-\x20\x7f<>]")
+
+
+def _envelope_address(address: str, what: str) -> str:
+    if _FORBIDDEN_IN_ADDRESS.search(address):
+        raise SMTPPermanentError(f"{address!r}: {what} contains a space, angle bracket or control "
+                                 "character", None, "invalid address", about_recipient=what == "recipient")
+    return address
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = exc
+    while seen.__cause__ is not None:
+        seen = seen.__cause__
+    return seen
+
+
+class SmtpTransport:
+    """One persistent SMTP connection that carries many messages.
+
+    ``open`` raises SMTPFatalError (login refused, TLS failure, no STARTTLS where it is
+    required) or SMTPConnectFailed; ``send`` returns the server's final reply or raises
+    SMTPTransientError (4xx, dropped connection, timeout) or SMTPPermanentError (5xx).
+    After a transient error the connection may be closed: check ``is_open``.
+    """
+
+    def __init__(self, endpoint: SmtpEndpoint) -> None:
+        self.endpoint = endpoint
+        self._client: aiosmtplib.SMTP | None = None
+        self._reader: ReplyReader | None = None
+        self._transport: asyncio.WriteTransport | None = None
+        self.pipelining = False
+        self.chunking = False
+        self.smtputf8 = False
+        self.eightbitmime = False
+        self.in_flight = endpoint.in_flight  # BDAT transactions on the wire at once
+        self.messages = 0  # transactions tried on the current connection
+        self._early: tuple[str, list[Reply]] | None = None  # replies to a transaction sent ahead
+        self._slots: asyncio.Semaphore | None = None
+        self._turn: asyncio.Future[None] | None = None  # the last streamed transaction's replies
+
+    @property
+    def is_open(self) -> bool:
+        return self._reader is not None and self._reader.usable
+
+    async def open(self) -> None:
+        """Connect, greet, secure and log in; then take over the socket for the hot path."""
+        import aiosmtplib
+
+        await self.close()
+        endpoint, url = self.endpoint, self.endpoint.url
+        use_tls = url.tls == "implicit"
+        start_tls: bool | None = {"implicit": False, "starttls": True, "opportunistic": None}[url.tls]
+        client = aiosmtplib.SMTP(
+            hostname=url.host, port=url.port, timeout=endpoint.timeout,
+            use_tls=use_tls, start_tls=start_tls,
+            tls_context=endpoint.tls_context(),
+            local_hostname=endpoint.local_hostname or _local_hostname(),
+            username=url.user, password=endpoint.password if url.user else None,
+        )
+        try:
+            await client.connect()
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            client.close()
+            if 400 <= exc.code < 500:  # "454 4.7.0 Temporary authentication failure": not the password
+                raise SMTPConnectFailed(f"{endpoint.where} deferred the login for '{url.user}': "
+                                        f"{exc.code} {exc.message}") from None
+            raise SMTPFatalError(f"{endpoint.where} refused login for '{url.user}': {exc.code} "
+                                 f"{exc.message}; check GIGO_SMTP_PASSWORD") from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise self._open_error(exc) from None
+        transport = client.transport
+        if transport is None or transport.is_closing():
+            client.close()
+            raise SMTPConnectFailed(f"{endpoint.where} closed the connection after the greeting")
+        self._client = client
+        self.pipelining = client.supports_extension("pipelining")
+        self.chunking = client.supports_extension("chunking")
+        self._slots = asyncio.Semaphore(max(1, self.in_flight))
+        self._early = None
+        self._turn = None
+        self.smtputf8 = client.supports_extension("smtputf8")
+        self.eightbitmime = client.supports_extension("8bitmime")
+        self._reader = ReplyReader()
+        transport.set_protocol(self._reader)
+        self._reader.attach(transport)
+        self._transport = transport  # type: ignore[assignment]
+        self.messages = 0
+
+    def _open_error(self, exc: BaseException) -> SMTPFatalError:
+        import aiosmtplib
+
+        where, cause = self.endpoint.where, _root_cause(exc)
+        if isinstance(cause, ssl.SSLError) or "SSL" in str(exc):
+            reason = getattr(cause, "verify_message", None) or getattr(cause, "reason", None) or cause
+            return SMTPFatalError(f"TLS with {where} failed: {reason}; {self._tls_hint(cause)}")
+        if isinstance(cause, socket.gaierror):
+            return SMTPConnectFailed(f"cannot resolve SMTP host '{self.endpoint.url.host}': "
+                                     f"{cause.strerror}")
+        if isinstance(cause, ConnectionRefusedError):
+            return SMTPConnectFailed(f"{where} refused the connection; is the SMTP server running?")
+        if isinstance(exc, aiosmtplib.SMTPResponseException) and 400 <= exc.code < 500:
+            return SMTPConnectFailed(f"{where} deferred the session: {exc.code} {exc.message}")  # 421 busy
+        if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
+            return SMTPFatalError(f"{where} refused the session: {exc.code} {exc.message}")
+        if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
+            return SMTPConnectFailed(f"{where} did not answer within {self.endpoint.timeout:g} s")
+        if isinstance(exc, aiosmtplib.SMTPServerDisconnected | OSError):
+            return SMTPConnectFailed(f"cannot connect to {where}: {exc}")
+        text = getattr(exc, "message", None) or str(exc)
+        if "STARTTLS" in text:
+            return SMTPFatalError(f"{where} does not offer STARTTLS, which a non-local server needs; "
+                                  "use smtps://HOST:465 if it offers implicit TLS")
+        if "AUTH" in text:
+            return SMTPFatalError(f"{where} does not offer AUTH for '{self.endpoint.url.user}'")
+        return SMTPFatalError(f"{where}: {text}")
+
+    def _tls_hint(self, cause: BaseException) -> str:
+        """The hint that fits the TLS failure (not always the CA file)."""
+        text = f"{getattr(cause, 'verify_message', '')} {getattr(cause, 'reason', '')} {cause}".lower()
+        url = self.endpoint.url
+        if "hostname mismatch" in text or "ip address mismatch" in text or "doesn't match" in text:
+            return (f"the certificate is not for '{url.host}'; use the host name the certificate names "
+                    "in the SMTP URL")
+        if url.tls == "implicit" and ("wrong version number" in text or "record layer" in text
+                                      or "unexpected eof" in text):
+            return (f"port {url.port} does not speak TLS from the start; for STARTTLS use "
+                    f"smtp://{url.host}:{url.port} (or smtps:// on port 465)")
+        if "expired" in text:
+            return "the server's certificate has expired; the server's admin must renew it"
+        return "if the server uses a private CA, set GIGO_SMTP_CAFILE to its certificate"
+
+    def _envelope(self, sender: str, recipient: str, data: bytes, smtputf8: bool) -> bytes:
+        """MAIL FROM and RCPT TO for one message; SMTPPermanentError if it cannot go here."""
+        _envelope_address(sender, "sender")
+        _envelope_address(recipient, "recipient")
+        utf8 = smtputf8 or not recipient.isascii() or not sender.isascii()
+        if utf8 and not self.smtputf8:
+            raise SMTPPermanentError(
+                f"{recipient}: {self.endpoint.where} does not offer SMTPUTF8, which this address needs",
+                None, "server does not support SMTPUTF8 (non-ASCII address)", about_recipient=True)
+        params = ""
+        if self.eightbitmime and (utf8 or not data.isascii()):
+            params += " BODY=8BITMIME"
+        if utf8:
+            params += " SMTPUTF8"
+        encoding = "utf-8" if utf8 else "ascii"
+        return f"MAIL FROM:<{sender}>{params}\r\nRCPT TO:<{recipient}>\r\n".encode(encoding)
+
+    @property
+    def streams(self) -> bool:
+        """CHUNKING and PIPELINING: whole BDAT transactions go out back to back."""
+        return self.chunking and self.pipelining and self.in_flight > 1
+
+    def _lost(self, recipient: str, exc: WireClosed, committed: bool
+              ) -> SMTPTransientError | SMTPUncertainError:
+        """The connection failed: before any byte of the message, a retry is safe; after it,
+        the server may have the message (uncertain, never retried)."""
+        timed_out = isinstance(exc, WireTimeout)
+        if committed:
+            return SMTPUncertainError(
+                f"{recipient}: {self.endpoint.where} {exc} after the final dot; the server may "
+                "have the message", f"no reply after the final dot: {exc}", timed_out=timed_out)
+        return SMTPTransientError(f"{recipient}: {self.endpoint.where} {exc}", None, str(exc),
+                                  timed_out=timed_out)
+
+    async def send(self, sender: str, recipient: str, data: bytes, *, smtputf8: bool = False,
+                   before_commit: BeforeCommit | None = None, wire: bytes | None = None,
+                   then: Envelope | None = None) -> Reply:
+        """Deliver one message to one recipient; return the server's 250 reply.
+
+        ``before_commit`` runs just before the final dot goes out (the journal marks the
+        recipient "sending" there: from then on delivery is uncertain until the reply).
+        ``wire`` is ``data``'s DATA payload when the caller has it ready (``BuiltMessage.wire``);
+        otherwise it is made here with :func:`dot_stuff`.
+
+        ``then`` (PIPELINING, RFC 2920) is the next message this connection will carry: its
+        MAIL FROM, RCPT TO and DATA go out in the same write as this message's final dot,
+        and their replies are read with this message's 250, so each message costs one round
+        trip. Their outcome belongs to the next ``send`` for that recipient, never to this
+        one. When the server offers CHUNKING too, messages go out as ``BDAT n LAST``
+        transactions, up to ``in_flight`` of them on the wire at once (concurrent calls).
+        """
+        reader, transport = self._reader, self._transport
+        if reader is None or transport is None or not reader.usable:
+            raise SMTPTransientError(f"{recipient}: connection to {self.endpoint.where} is closed")
+        early, self._early = self._early, None
+        if early is not None and early[0] != recipient:
+            # the transaction sent ahead is not this one: leave it by dropping the connection
+            await self.close()
+            raise SMTPTransientError(f"{recipient}: connection to {self.endpoint.where} was reset")
+        commands = self._envelope(sender, recipient, data, smtputf8)
+        if self.streams:
+            return await self._send_chunk(recipient, commands, data, before_commit, wire is not None)
+        payload = dot_stuff(data) if wire is None else wire
+        timeout = self.endpoint.timeout
+        self.messages += 1
+        committed = False  # from the first byte of the payload on, the server may keep the message
+        ahead = b""
+        try:
+            if early is not None:
+                await self._check_envelope(early[1], recipient)
+            elif self.pipelining:
+                transport.write(commands + b"DATA\r\n")
+                await self._check_envelope(await reader.read(3, timeout), recipient)
+            else:
+                mail, _, rcpt = commands.partition(b"\r\n")
+                for command, stage, expected in ((mail + b"\r\n", "MAIL FROM", 250), (rcpt, "RCPT TO", 250),
+                                                 (b"DATA\r\n", "DATA", 354)):
+                    transport.write(command)
+                    (reply,) = await reader.read(1, timeout)
+                    if reply.code != expected:
+                        await self._after_failure(reply)
+                        raise _error_for(reply, stage, recipient, self.endpoint.where)
+            if then is not None and self.pipelining:
+                try:
+                    ahead = self._envelope(then.sender, then.recipient, then.data, then.smtputf8)
+                    ahead += b"DATA\r\n"
+                except SMTPPermanentError:
+                    ahead = b""  # its own send says why
+            if not reader.usable:  # closed after its 354: nothing of the message went out
+                raise WireClosed(reader.closed_reason or "closed the connection")
+            if before_commit is not None and (pending := before_commit()) is not None:
+                await pending  # the journal's commit of the "sending" mark
+                if not reader.usable:
+                    raise WireClosed(reader.closed_reason or "closed the connection")
+            committed = True
+            transport.write(payload + ahead if ahead else payload)
+            await reader.drain()
+            (final,) = await reader.read(1, self.endpoint.data_timeout)
+        except WireClosed as exc:
+            await self.close()
+            raise self._lost(recipient, exc, committed) from None
+        if ahead and then is not None:
+            await self._read_ahead(then.recipient, final)
+        if final.code != 250:
+            if final.code == 421:
+                await self.close()
+            raise _error_for(final, "the message", recipient, self.endpoint.where)
+        return final
+
+    async def _read_ahead(self, recipient: str, final: Reply) -> None:
+        """Collect the replies to the next transaction's MAIL, RCPT and DATA (sent with the
+        last final dot) for the next send to ``recipient``; on trouble, start it afresh."""
+        reader = self._reader
+        if final.code == 421 or reader is None:
+            await self.close()
+            return
+        try:
+            self._early = (recipient, await reader.read(3, self.endpoint.timeout))
+        except WireClosed:
+            await self.close()
+
+    async def _check_envelope(self, replies: list[Reply], recipient: str) -> None:
+        """Raise the error for a refused MAIL FROM, RCPT TO or DATA (after leaving the
+        connection clean for the next message)."""
+        mail_r, rcpt_r, data_r = replies
+        if mail_r.code == 250 and rcpt_r.code == 250 and data_r.code == 354:
+            return
+        if data_r.code == 354 and self._transport is not None and self._reader is not None:
+            # a lax server took DATA anyway: send an empty message (it has no recipient)
+            self._transport.write(b".\r\n")
+            await self._reader.read(1, self.endpoint.timeout)
+        await self._after_failure(mail_r if mail_r.code != 250 else rcpt_r)
+        stage = "MAIL FROM" if mail_r.code != 250 else "RCPT TO" if rcpt_r.code != 250 else "DATA"
+        bad = mail_r if mail_r.code != 250 else rcpt_r if rcpt_r.code != 250 else data_r
+        raise _error_for(bad, stage, recipient, self.endpoint.where)
+
+    async def _send_chunk(self, recipient: str, commands: bytes, data: bytes,
+                          before_commit: BeforeCommit | None, prepared: bool) -> Reply:
+        """One BDAT transaction, written whole without waiting for the ones before it.
+
+        RSET first, so that whatever the transaction before it left (a refused recipient),
+        this one starts clean; its replies are read in the order the transactions went out.
+        The message goes out in the same write as its envelope, so ``sending`` is committed
+        before that write, and from then on a lost connection leaves it uncertain."""
+        assert self._slots is not None
+        async with self._slots:
+            reader, transport = self._reader, self._transport
+            if reader is None or transport is None or not reader.usable:
+                raise SMTPTransientError(f"{recipient}: connection to {self.endpoint.where} is closed")
+            body = data if prepared else crlf_lines(data)
+            if before_commit is not None and (pending := before_commit()) is not None:
+                await pending
+            if not reader.usable:
+                raise SMTPTransientError(f"{recipient}: connection to {self.endpoint.where} is closed")
+            self.messages += 1
+            transport.write(b"RSET\r\n" + commands + b"BDAT %d LAST\r\n" % len(body) + body)
+            reader.owed += 4
+            turn, self._turn = self._turn, asyncio.get_running_loop().create_future()
+            mine = self._turn
+            try:
+                if turn is not None:
+                    await asyncio.shield(turn)
+                await reader.drain()
+                _, mail_r, rcpt_r = await reader.read(3, self.endpoint.timeout)
+                (final,) = await reader.read(1, self.endpoint.data_timeout)
+            except WireClosed as exc:
+                await self.close()
+                raise self._lost(recipient, exc, True) from None
+            finally:
+                mine.set_result(None)
+                if self._turn is mine:
+                    self._turn = None
+        for reply, stage in ((mail_r, "MAIL FROM"), (rcpt_r, "RCPT TO"), (final, "the message")):
+            if reply.code != 250:
+                if reply.code == 421:
+                    await self.close()
+                raise _error_for(reply, stage, recipient, self.endpoint.where)
+        return final
+
+    async def _after_failure(self, reply: Reply) -> None:
+        """Leave the connection clean for the next message (or drop it after a 421)."""
+        if reply.code == 421 or self._reader is None or self._transport is None:
+            await self.close()
+            return
+        self._transport.write(b"RSET\r\n")
+        (rset,) = await self._reader.read(1, self.endpoint.timeout)
+        if rset.code != 250:
+            await self.close()
+
+    async def close(self) -> None:
+        """Say QUIT (briefly) and drop the connection. Safe to call twice. With streamed
+        transactions still owed replies, it just drops it (they see the close)."""
+        reader, transport, client = self._reader, self._transport, self._client
+        self._reader = self._transport = self._client = None
+        self._early = None
+        if reader is not None and transport is not None and reader.usable and not reader.owed:
+            try:
+                transport.write(b"QUIT\r\n")
+                await reader.read(1, min(self.endpoint.timeout, 2.0))
+            except (WireClosed, OSError):
+                pass
+        if transport is not None and not transport.is_closing():
+            transport.close()
+        if client is not None:
+            client.close()
