@@ -541,3 +541,20 @@ def dovecot(dovecot_server: Any) -> Any:
     """The session's Dovecot with an empty mailbox."""
     dovecot_server.empty()
     return dovecot_server
+
+
+# -- the slow marker ----------------------------------------------------------------------------
+# A test that starts a real server (SMTP, Postfix, Dovecot, DNS, the preview or the public page),
+# a browser or a subprocess is slow; `pytest -m "not slow"` leaves them out and runs in well under a
+# minute. The rule lives here, by fixture, so that a new server test is marked without remembering to.
+SLOW_FIXTURES = frozenset({
+    "start_smtp", "smtp_server", "any_smtp_server", "inbox", "running", "start_stalled", "start_postfix",
+    "start_dns", "dovecot_server", "dovecot", "server_root",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    slow = pytest.mark.slow
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(slow)

@@ -113,6 +113,7 @@ def by_subject(findings: list, needle: str) -> list[tuple[str, str]]:  # type: i
     return [(f.level, f.detail) for f in findings if needle in f.subject]
 
 
+@pytest.mark.slow
 def test_each_link_is_asked_once_concurrently_and_dead_ones_fail(root: Path, web: str) -> None:
     compiled = compiled_with(root, web)
     findings = check_links(compiled, timeout=2.0, offline=False)  # type: ignore[arg-type]
@@ -135,6 +136,7 @@ def test_each_link_is_asked_once_concurrently_and_dead_ones_fail(root: Path, web
     assert any(level == FAIL and "over 1 MB" in detail for level, detail in heavy)
 
 
+@pytest.mark.slow
 def test_offline_requests_nothing(root: Path, web: str) -> None:
     findings = check_links(compiled_with(root, web), timeout=0.5, offline=True)  # type: ignore[arg-type]
     assert Site.seen == []

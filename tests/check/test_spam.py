@@ -43,6 +43,7 @@ def test_without_spamassassin_the_check_is_skipped_with_a_hint(tmp_path: Path,
     assert finding.level == SKIP and "apt-get install spamassassin" in finding.detail
 
 
+@pytest.mark.slow
 def test_a_spammy_issue_scores_and_names_its_rules(tmp_path: Path) -> None:
     if shutil.which("spamassassin") is None:
         pytest.skip("spamassassin is not installed")

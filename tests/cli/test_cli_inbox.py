@@ -81,6 +81,7 @@ def test_cli_read_only_folder_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "is not writable" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_cli_serves_prints_each_message_and_stops_cleanly(tmp_path: Path, stop_signal: int) -> None:
     maildir = tmp_path / "inbox"

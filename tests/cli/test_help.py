@@ -15,7 +15,8 @@ TYPERS_PAGE = ("import sys\n"
                "cli._GigoGroup.format_help = TyperGroup.format_help\n"
                "sys.argv = ['gigo-mail', *sys.argv[1:]]\n"
                "cli.main()\n")
-OURS = "import sys\nfrom gigo_mail.cli import app as cli\nsys.argv = ['gigo-mail', *sys.argv[1:]]\ncli.main()\n"
+OURS = ("import sys\nfrom gigo_mail.cli import app as cli\n"
+        "sys.argv = ['gigo-mail', *sys.argv[1:]]\ncli.main()\n")
 
 
 def _page(program: str, *args: str, **env: str) -> subprocess.CompletedProcess[bytes]:

@@ -94,6 +94,7 @@ def test_plain_http_only_on_loopback(tmp_path: Path, url: str, monkeypatch: pyte
         pull_suppressions(config, journal)
 
 
+@pytest.mark.slow
 def test_pull_over_https_verifies_the_certificate(page: tuple[Path, str], tmp_path: Path, tls_files: TlsFiles,
                                                  untrusted_tls_files: TlsFiles) -> None:
     """The page behind TLS (a trustme CA): pulled with the newsletter's CA; refused, with nothing

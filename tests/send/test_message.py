@@ -255,6 +255,7 @@ def test_a_value_filling_a_qp_line_gets_its_soft_break_within_76() -> None:
         assert binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")) == b"x" * length + "é".encode()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("spamassassin") is None, reason="SpamAssassin is not installed")
 def test_spamassassin_finds_no_hidden_text(factory: MessageFactory, tmp_path: Path) -> None:
     """The padded preheader must not read as low-contrast text (HTML_FONT_LOW_CONTRAST).

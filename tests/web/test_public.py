@@ -118,6 +118,7 @@ def test_token_in_a_path_segment() -> None:
         TokenLocation("https://x.example/unsubscribe", "cfg")
 
 
+@pytest.mark.slow
 def test_an_idle_connection_blocks_nobody_and_is_closed(site: tuple[Path, str]) -> None:
     _, base = site
     host, port = base.removeprefix("http://").split(":")
@@ -172,6 +173,7 @@ def test_a_huge_body_is_refused_before_it_is_sent(site: tuple[Path, str]) -> Non
     assert not suppressed(root, "fay@example.org")
 
 
+@pytest.mark.slow
 def test_mounted_elsewhere_the_app_still_refuses_a_negative_length(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """make_app under another server (here the stdlib's, which passes Content-Length through)."""
@@ -216,6 +218,7 @@ def test_the_suppression_list_needs_the_sync_key(site: tuple[Path, str]) -> None
     assert [item["email"] for item in json.loads(body)["suppressions"]] == ["hal@example.org"]
 
 
+@pytest.mark.slow
 def test_cli_serve_end_to_end(tmp_path: Path) -> None:
     root = make_newsletter(tmp_path)
     env = {**os.environ, "GIGO_UNSUBSCRIBE_SECRET": SECRET}

@@ -235,6 +235,7 @@ def test_second_run_rewrites_nothing(newsletter: Path) -> None:
     assert stamps == {p: p.stat().st_mtime_ns for p in first.site_dir.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_same_bytes_across_time_zones_and_file_order(tmp_path: Path) -> None:
     trees = []
     runs = (("a", "Pacific/Kiritimati", ("010", "012")), ("b", "America/Adak", ("012", "010")))
@@ -287,6 +288,7 @@ def test_cli_publish_reports_and_fails_in_one_line(newsletter: Path, monkeypatch
 
 # -- layout in a real browser -------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.skipif(find_chromium() is None, reason="no Chromium installed")
 def test_issue_page_fits_a_phone_and_a_desktop_in_light_and_dark(published: Path, tmp_path: Path) -> None:
     page = published / "issues" / "012" / "index.html"

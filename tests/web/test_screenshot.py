@@ -31,6 +31,8 @@ from support import DATA, make_newsletter
 
 needs_chromium = pytest.mark.skipif(find_chromium() is None, reason="no Chromium installed")
 
+pytestmark = pytest.mark.slow  # every test here drives Chromium
+
 CONFIG = """\
 [newsletter]
 name = "Shot Weekly"
