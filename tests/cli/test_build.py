@@ -105,3 +105,36 @@ def test_preview_warnings_keep_their_brackets(root: Path) -> None:
     assert "warning: [newsletter] has no 'postal_address'" in " ".join(result.output.split())
     result = runner.invoke(app, ["build", "11"])
     assert "warning: [newsletter] has no 'postal_address'" in " ".join(result.output.split())
+
+
+def _damage_the_journal_with_a_list(root: Path) -> None:
+    (root / "subscribers.csv").write_text("email,name,city\nann@example.org,Ann,Lisbon\n", encoding="utf-8")
+    config = root / "gigo-mail.toml"
+    config.write_text(config.read_text(encoding="utf-8") + '\n[list]\npath = "subscribers.csv"\n', encoding="utf-8")
+    (root / ".gigo").mkdir(exist_ok=True)
+    (root / ".gigo" / "journal.sqlite3").write_bytes(b"this is not a database" * 100)
+
+
+@pytest.mark.parametrize("command", [["build", "11"], ["check", "11", "--offline"], ["publish"]])
+def test_compiling_reads_neither_list_nor_journal(root: Path, command: list[str]) -> None:
+    """A damaged journal with [list] path set stops only what needs the journal: compiling does not."""
+    _damage_the_journal_with_a_list(root)
+    result = runner.invoke(app, command)
+    assert "journal" not in result.output and "Traceback" not in result.output, result.output
+    if command[0] == "build":
+        assert result.exit_code == 0, result.output
+        assert (root / "build" / "011" / "email.html").is_file()
+
+
+def test_the_preview_still_shows_the_lists_first_reader_and_survives_a_damaged_journal(root: Path) -> None:
+    (root / "subscribers.csv").write_text("email,name\nzelda@example.org,Zelda Fitzgerald\n", encoding="utf-8")
+    config = root / "gigo-mail.toml"
+    config.write_text(config.read_text(encoding="utf-8") + '\n[list]\npath = "subscribers.csv"\n', encoding="utf-8")
+    write_issue(root, "012.md", 'subject: "Hi"', "Hello {{ subscriber.first_name | default('there') }}!")
+    result = runner.invoke(app, ["preview", "12", "--text"])
+    assert result.exit_code == 0 and "Hello Zelda!" in result.output, result.output
+    assert "Hello Zelda!" not in runner.invoke(app, ["build", "12"]).output  # build uses made-up values
+    (root / ".gigo").mkdir(exist_ok=True)
+    (root / ".gigo" / "journal.sqlite3").write_bytes(b"this is not a database" * 100)
+    result = runner.invoke(app, ["preview", "12", "--text"])
+    assert result.exit_code == 0 and "Hello Ada!" in result.output and "Traceback" not in result.output  # sample values

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gigo_mail.transport.protocol import BeforeCommit, Envelope
+from gigo_mail.transport.replies import _error_for
 from gigo_mail.transport.wire import Reply
 
-__all__ = ["MemoryTransport", "Sent"]
+__all__ = ["MemoryTransport", "Outbox", "Sent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +34,9 @@ class Outbox:
 
 class MemoryTransport:
     """One "connection" to an :class:`Outbox`. ``reply(recipient)`` decides each answer (250 by
-    default); a reply of 250 is kept in the outbox, any other is only returned. ``before_commit``
-    runs before a message is kept, as it runs before the final dot on the wire."""
+    default); a 2xx keeps the message, any other is raised as the SMTP transport raises a refusal
+    at RCPT (the same rule decides whom it is about). ``before_commit`` runs before a message is
+    kept, as it runs before the final dot on the wire."""
 
     def __init__(self, outbox: Outbox | None = None, *,
                  reply: Callable[[str], Reply] | None = None) -> None:
@@ -63,10 +65,11 @@ class MemoryTransport:
             raise ConnectionError("the memory transport is not open")
         self.messages += 1
         reply = self._reply(recipient)
-        if reply.code == 250:
-            if before_commit is not None and (pending := before_commit()) is not None:
-                await pending
-            self.outbox.sent.append(Sent(sender, recipient, data, smtputf8))
+        if not 200 <= reply.code < 300:
+            raise _error_for(reply, "RCPT TO", recipient, "the memory transport")
+        if before_commit is not None and (pending := before_commit()) is not None:
+            await pending
+        self.outbox.sent.append(Sent(sender, recipient, data, smtputf8))
         return reply
 
     async def close(self) -> None:
