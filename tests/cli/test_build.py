@@ -107,10 +107,15 @@ def test_preview_warnings_keep_their_brackets(root: Path) -> None:
     assert "warning: [newsletter] has no 'postal_address'" in " ".join(result.output.split())
 
 
-def _damage_the_journal_with_a_list(root: Path) -> None:
-    (root / "subscribers.csv").write_text("email,name,city\nann@example.org,Ann,Lisbon\n", encoding="utf-8")
+def _use_list(root: Path, rows: str) -> None:
+    (root / "subscribers.csv").write_text(rows, encoding="utf-8")
     config = root / "gigo-mail.toml"
-    config.write_text(config.read_text(encoding="utf-8") + '\n[list]\npath = "subscribers.csv"\n', encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8") + '\n[list]\npath = "subscribers.csv"\n',
+                      encoding="utf-8")
+
+
+def _damage_the_journal_with_a_list(root: Path) -> None:
+    _use_list(root, "email,name,city\nann@example.org,Ann,Lisbon\n")
     (root / ".gigo").mkdir(exist_ok=True)
     (root / ".gigo" / "journal.sqlite3").write_bytes(b"this is not a database" * 100)
 
@@ -127,9 +132,7 @@ def test_compiling_reads_neither_list_nor_journal(root: Path, command: list[str]
 
 
 def test_the_preview_still_shows_the_lists_first_reader_and_survives_a_damaged_journal(root: Path) -> None:
-    (root / "subscribers.csv").write_text("email,name\nzelda@example.org,Zelda Fitzgerald\n", encoding="utf-8")
-    config = root / "gigo-mail.toml"
-    config.write_text(config.read_text(encoding="utf-8") + '\n[list]\npath = "subscribers.csv"\n', encoding="utf-8")
+    _use_list(root, "email,name\nzelda@example.org,Zelda Fitzgerald\n")
     write_issue(root, "012.md", 'subject: "Hi"', "Hello {{ subscriber.first_name | default('there') }}!")
     result = runner.invoke(app, ["preview", "12", "--text"])
     assert result.exit_code == 0 and "Hello Zelda!" in result.output, result.output
@@ -137,4 +140,5 @@ def test_the_preview_still_shows_the_lists_first_reader_and_survives_a_damaged_j
     (root / ".gigo").mkdir(exist_ok=True)
     (root / ".gigo" / "journal.sqlite3").write_bytes(b"this is not a database" * 100)
     result = runner.invoke(app, ["preview", "12", "--text"])
-    assert result.exit_code == 0 and "Hello Ada!" in result.output and "Traceback" not in result.output  # sample values
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    assert "Hello Ada!" in result.output  # made-up sample values
