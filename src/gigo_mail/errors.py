@@ -1,7 +1,39 @@
 """Named errors: every user-facing failure is a GigoError with a one-line message.
 
-The CLI prints ``str(error)`` and exits 1; nothing below the CLI prints.
-Messages say what happened and, where it helps, what to do next.
+The CLI prints ``str(error)`` and exits 1; nothing below the CLI prints. Messages say
+what happened and, where it helps, what to do next. The tree (``test_errors`` keeps it
+true)::
+
+    GigoError
+    ├── ConfigError                 gigo-mail.toml missing, unreadable, or a wrong value
+    ├── IssueNotFound               the issue named does not exist
+    ├── IssueError                  an issue file is malformed
+    ├── TemplateError               Jinja2 failed (file:line)
+    ├── CompileError                MJML or CSS inlining failed
+    ├── SubscriberListError         the list cannot be used at all
+    │   ├── ListFormatError         its header fits no known format
+    │   └── UnclearOptOutError      an opt-out-looking value no rule explains: stop and ask
+    ├── SegmentError                a --where / --tag that does not parse or fit the list
+    ├── JournalError                the delivery journal cannot be opened or written
+    ├── TokenError                  an unsubscribe token that does not verify
+    ├── DkimError                   a DKIM key missing or unusable
+    ├── CheckError                  a preflight that could not run at all
+    ├── SyncError                   suppressions not pulled from (or served to) the page
+    ├── MailSourceError             the mailbox where answers arrive cannot be read
+    ├── SMTPError
+    │   ├── SMTPFatalError          stops the run: login, TLS, relay
+    │   │   ├── SMTPConnectFailed   the server could not be reached
+    │   │   └── SMTPSessionRefused  a refusal about the session, charged to nobody
+    │   └── SMTPResponseError       one recipient's transaction: (code, text)
+    │       ├── SMTPTransientError  4xx or dropped before the dot: retry
+    │       ├── SMTPUncertainError  no reply after the final dot: maybe delivered
+    │       └── SMTPPermanentError  5xx: this recipient failed
+    ├── ConfirmationRequired        a list send needs a yes and nobody can answer
+    ├── PreviewError, InboxError, InboxUnavailable, ScreenshotError, ScaffoldError
+
+Below the errors a user sees, the wire reader's own ``transport.wire.WireClosed``
+(a ``ConnectionError``) and ``WireTimeout`` (also a ``TimeoutError``) never leave the
+SMTP transport: it turns them into the SMTP errors above.
 """
 
 from __future__ import annotations

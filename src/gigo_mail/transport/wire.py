@@ -96,11 +96,11 @@ class Reply(NamedTuple):
         return f"{self.code} {self.text}".strip()
 
 
-class WireClosed(Exception):
+class WireClosed(ConnectionError):
     """The connection closed, timed out or spoke garbage; the message says which."""
 
 
-class WireTimeout(WireClosed):
+class WireTimeout(WireClosed, TimeoutError):
     """No reply within the time allowed (the connection is dropped with it)."""
 
 
