@@ -37,7 +37,7 @@ def text_direction(lang: str) -> str:
     return "rtl" if primary in RTL_LANGUAGES else "ltr"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Newsletter:
     """Values every issue's template and headers need; overridable per issue."""
 
@@ -74,7 +74,7 @@ class Newsletter:
         return addr.rpartition("@")[2] if "@" in addr else "localhost"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Smtp:
     """Where and how fast to send: the one place the [smtp] defaults are written (the
     engine's SendOptions and ``send --help`` take theirs from here). The password never
@@ -98,7 +98,7 @@ class Smtp:
     in_flight: int = 4
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Site:
     """The public web archive that ``gigo-mail publish`` writes (see publish.py)."""
 
@@ -109,7 +109,7 @@ class Site:
     subscribe_mailto: str = ""  # or an address to write to
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Dkim:
     """Where the DKIM keys are. The keys themselves never live here: a file or the environment."""
 
@@ -144,7 +144,7 @@ class Dkim:
                               f"fix the path or set {name_of_env}") from exc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UnsubscribeSync:
     """Where ``send`` pulls suppressions from when the one-click page runs on another machine."""
 
@@ -152,7 +152,7 @@ class UnsubscribeSync:
     cafile: str = ""  # a private CA bundle for sync_url (PEM)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Bounces:
     """Where the answers to a send arrive, and how a bounce is tied to its recipient."""
 
@@ -167,7 +167,7 @@ class Bounces:
         return self.return_path or from_address
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ListSettings:
     """[list]: the default list, and how to read a list no platform rule recognises.
 
@@ -191,7 +191,7 @@ class ListSettings:
         return any((self.email, self.name, self.first_name, self.last_name, self.tags, self.opt_out_column))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SuppressionSettings:
     """[suppression]: when an address stops being mailed without anyone asking."""
 
@@ -219,7 +219,7 @@ def known_keys() -> dict[str, tuple[str, ...]]:
     return keys
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
     root: Path
     newsletter: Newsletter

@@ -43,14 +43,15 @@ def test_send_options_default_to_the_smtp_settings_defaults() -> None:
 
 def test_options_come_from_the_config_then_the_command(root: Path) -> None:
     config = load_config(root)
-    options = send_options(config, SendRequest("050", root / "list.csv"))
+    options = send_options(config, SendRequest(ref="050", list_path=root / "list.csv"))
     assert (options.concurrency, options.rate, options.attempts, options.max_errors) == (3, 7.0, 2, 4)
-    options = send_options(config, SendRequest("050", root / "list.csv", rate=0.0, concurrency=5, limit=1))
+    request = SendRequest(ref="050", list_path=root / "list.csv", rate=0.0, concurrency=5, limit=1)
+    options = send_options(config, request)
     assert (options.concurrency, options.rate, options.limit, options.attempts) == (5, 0.0, 1, 2)
 
 
 def test_a_dry_run_keeps_attempts_and_max_errors(root: Path) -> None:
-    request = SendRequest("050", root / "list.csv", dry_run=True, no_write=True)
+    request = SendRequest(ref="050", list_path=root / "list.csv", dry_run=True, no_write=True)
     with prepare_send(load_config(root), request) as campaign:
         options = campaign.sender().options
         assert (options.concurrency, options.rate) == (1, 0.0)
@@ -60,7 +61,7 @@ def test_a_dry_run_keeps_attempts_and_max_errors(root: Path) -> None:
 
 
 def test_a_list_send_is_planned_in_one_pass_with_the_lists_columns(root: Path) -> None:
-    with prepare_send(load_config(root), SendRequest("050", root / "list.csv")) as campaign:
+    with prepare_send(load_config(root), SendRequest(ref="050", list_path=root / "list.csv")) as campaign:
         assert campaign.plan is not None and campaign.plan.to_send == 2
         assert campaign.missing_columns == ["city"]
         assert campaign.planned == 2 and campaign.records
@@ -76,3 +77,16 @@ def test_the_password_comes_from_the_environment_then_the_prompt(monkeypatch: py
         password_for(url, None)
     monkeypatch.setenv("GIGO_SMTP_PASSWORD", "from-env")
     assert password_for(url, None) == "from-env"
+
+
+def test_requests_and_options_take_keywords_only() -> None:
+    """A reorder of same-typed options must not silently change who gets mailed."""
+    from gigo_mail.check.run import CheckOptions
+    from gigo_mail.config import ListSettings, Smtp
+    from gigo_mail.send.engine import SendOptions
+    from gigo_mail.web.public import ServeLimits
+
+    for cls, args in ((SendRequest, ("050", None)), (SendOptions, (4,)), (CheckOptions, (True,)),
+                      (ServeLimits, (1.0,)), (ListSettings, ("list.csv",)), (Smtp, ("smtp://x",))):
+        with pytest.raises(TypeError):
+            cls(*args)

@@ -19,7 +19,7 @@ from gigo_mail.compose.scaffold import PLACEHOLDERS
 from gigo_mail.transport.url import parse_smtp_url
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CheckOptions:
     dns: str | None = None  # HOST:PORT of a resolver; the system's when None
     offline: bool = False  # no link or remote image requests

@@ -275,9 +275,10 @@ def register(app: typer.Typer) -> None:
         from gigo_mail.send.campaign import SendRequest
 
         try:
-            request = SendRequest(issue, list_path, tuple(to or ()), dry_run, out, no_write, limit, rate,
-                                  concurrency, smtp, retry_failed, resend_uncertain, offline,
-                                  tuple(tag or ()), where)
+            request = SendRequest(ref=issue, list_path=list_path, to=tuple(to or ()), dry_run=dry_run,
+                                  out=out, no_write=no_write, limit=limit, rate=rate, concurrency=concurrency,
+                                  smtp=smtp, retry_failed=retry_failed, resend_uncertain=resend_uncertain,
+                                  offline=offline, tags=tuple(tag or ()), where=where)
             code = _command(request, yes)
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")

@@ -53,7 +53,7 @@ from gigo_mail.send.selection import Selector, SendPlan, plan_send
 from gigo_mail.transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SendRequest:
     """What the user asked ``gigo-mail send`` for, already parsed."""
 

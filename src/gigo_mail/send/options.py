@@ -32,7 +32,7 @@ class BuiltMessageLike(Protocol):
     def data(self) -> bytes: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SendOptions:
     """How fast and how stubbornly to send. The first five default to ``config.Smtp``'s
     (the [smtp] settings of gigo-mail.toml), the one place those defaults are written."""

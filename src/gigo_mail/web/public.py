@@ -176,7 +176,7 @@ def make_app(config: Config) -> WsgiApp:
     return app
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ServeLimits:
     """What one client may cost the server. The defaults suit a page behind an HTTPS proxy."""
 
