@@ -6,7 +6,6 @@ reads on its own.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from gigo_mail.address import address_key
@@ -19,10 +18,8 @@ class BounceRecords(JournalStore):
 
     def suppression_reasons(self) -> dict[str, str]:
         """key -> reason for the whole suppression list (to say why rows of a list are suppressed)."""
-        try:
+        with self._failing("read the suppression list"):
             return {key: reason for key, reason in self._db.execute("SELECT key, reason FROM suppressed")}
-        except sqlite3.Error as exc:
-            raise self._fail("read the suppression list", exc) from None
 
     def record_soft_bounce(self, issue_key: str, email: str, text: str, limit: int, at: str | None = None
                            ) -> bool:
@@ -35,29 +32,24 @@ class BounceRecords(JournalStore):
         ``at`` (ISO 8601 UTC, as the journal writes times) is when it happened, default now."""
         key = address_key(email)
         at = at or now()
-        try:
-            with self._lock, self._transaction():
-                self._db.execute(
-                    "INSERT INTO soft_bounces (key, issue_key, email, text, at) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (key, issue_key) DO UPDATE SET text = excluded.text, at = excluded.at",
-                    (key, issue_key, email.strip(), text, at))
-                count = self._soft_bounces_in_a_row(key)
-                if count < limit:
-                    return False
-                reason = f"soft bounces: {count} issues in a row (last: {' '.join(text.split())})"
-                cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO suppressed (key, email, reason, at) VALUES (?, ?, ?, ?)",
-                    (key, email.strip(), reason, at))
-                return cursor.rowcount > 0
-        except sqlite3.Error as exc:
-            raise self._fail("record a soft bounce", exc) from None
+        with self._failing("record a soft bounce"), self._lock, self._transaction():
+            self._db.execute(
+                "INSERT INTO soft_bounces (key, issue_key, email, text, at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (key, issue_key) DO UPDATE SET text = excluded.text, at = excluded.at",
+                (key, issue_key, email.strip(), text, at))
+            count = self._soft_bounces_in_a_row(key)
+            if count < limit:
+                return False
+            reason = f"soft bounces: {count} issues in a row (last: {' '.join(text.split())})"
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO suppressed (key, email, reason, at) VALUES (?, ?, ?, ?)",
+                (key, email.strip(), reason, at))
+            return cursor.rowcount > 0
 
     def soft_bounces_in_a_row(self, email: str) -> int:
         """How many of the address's latest issues ended in a soft bounce, back to the last delivered one."""
-        try:
+        with self._failing("read the soft bounces"):
             return self._soft_bounces_in_a_row(address_key(email))
-        except sqlite3.Error as exc:
-            raise self._fail("read the soft bounces", exc) from None
 
     def _soft_bounces_in_a_row(self, key: str) -> int:
         # issue -> [first seen, issue, delivered at or None, bounced at or None]

@@ -52,6 +52,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gigo_mail.address import AddressKey, address_key
 from gigo_mail.config import JOURNAL_NAME, journal_path
 from gigo_mail.errors import JournalError
 from gigo_mail.journal.bounces import BounceRecords
@@ -224,26 +225,20 @@ class Journal(SuppressionList, BounceRecords):
 
     def delivered_in_run(self, run_id: int) -> int:
         """How many recipients this run's marks record as delivered: the figure its report shows."""
-        try:
-            with self._lock:
-                return self._run_counts(run_id)[0].get("sent", 0)
-        except sqlite3.Error as exc:
-            raise self._fail("read the journal", exc) from None
+        with self._failing("read the journal"), self._lock:
+            return self._run_counts(run_id)[0].get("sent", 0)
 
     def end_run(self, run_id: int, outcome: str) -> None:
         """Close a run with its outcome: complete, interrupted, stopped or failed."""
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
-        try:
-            with self._lock, self._transaction():
-                row = self._db.execute("SELECT issue_key FROM runs WHERE id = ?", (run_id,)).fetchone()
-                if row is None:
-                    raise JournalError(f"{self.path}: no run {run_id} to end")
-                counts, _ = self._run_counts(run_id)
-                self._db.execute("UPDATE runs SET ended = ?, outcome = ?, counts = ? WHERE id = ?",
-                                 (now(), outcome, json.dumps(counts), run_id))
-        except sqlite3.Error as exc:
-            raise self._fail("record the end of a run", exc) from None
+        with self._failing("record the end of a run"), self._lock, self._transaction():
+            row = self._db.execute("SELECT issue_key FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise JournalError(f"{self.path}: no run {run_id} to end")
+            counts, _ = self._run_counts(run_id)
+            self._db.execute("UPDATE runs SET ended = ?, outcome = ?, counts = ? WHERE id = ?",
+                             (now(), outcome, json.dumps(counts), run_id))
         if self._run_id == run_id:
             self._run_id = None
         self._run_locks.release(row[0])
@@ -251,7 +246,7 @@ class Journal(SuppressionList, BounceRecords):
     def runs(self, issue_key: str) -> list[Run]:
         """Every run of an issue, oldest first. A run still going has ``outcome`` None and
         ``ended`` now; one whose process died is ``unfinished``, ended at its last mark."""
-        try:
+        with self._failing("read the runs"):
             rows = self._db.execute(
                 "SELECT id, issue_key, started, ended, outcome, total, counts, segment FROM runs "
                 "WHERE issue_key = ? ORDER BY id", (issue_key,)).fetchall()
@@ -264,8 +259,6 @@ class Journal(SuppressionList, BounceRecords):
                     ended = last if outcome else now()
                 result.append(Run(run_id, key, started, ended, outcome, total, values, segment or ""))
             return result
-        except sqlite3.Error as exc:
-            raise self._fail("read the runs", exc) from None
 
     # --- deliveries --------------------------------------------------------------------------------
 
@@ -287,27 +280,27 @@ class Journal(SuppressionList, BounceRecords):
                 self._tell_group(error)
             raise error from None
 
-    def mark_sending(self, issue_key: str, key: str, email: str, message_id: str) -> None:
+    def mark_sending(self, issue_key: str, key: AddressKey, email: str, message_id: str) -> None:
         """Just before DATA's final dot: from here until mark_sent the outcome is uncertain."""
         at = now()
         self._mark(MARK_SENDING, (issue_key, key, email, "sending", None, "", message_id, 0,
                                    self._run_id, at, at), "record a send")
 
-    def mark_sent(self, issue_key: str, key: str, email: str, message_id: str, code: int | None,
+    def mark_sent(self, issue_key: str, key: AddressKey, email: str, message_id: str, code: int | None,
                   text: str) -> None:
         """After the server's 250 for DATA; committed before this returns."""
         at = now()
         self._mark(MARK_OUTCOME, (issue_key, key, email, "sent", code, text or "", message_id or "", 0,
                                    self._run_id, at, at), "record a delivery")
 
-    def mark_failed(self, issue_key: str, key: str, email: str, code: int | None, text: str,
+    def mark_failed(self, issue_key: str, key: AddressKey, email: str, code: int | None, text: str,
                     permanent: bool) -> None:
         """A refusal (``permanent``: a 5xx that retrying will not fix) or a transient failure."""
         at = now()
         self._mark(MARK_OUTCOME, (issue_key, key, email, "failed", code, text or "", "", int(permanent),
                                    self._run_id, at, at), "record a failure")
 
-    def mark_uncertain(self, issue_key: str, key: str, email: str, text: str,
+    def mark_uncertain(self, issue_key: str, key: AddressKey, email: str, text: str,
                        code: int | None = None) -> None:
         """The final dot went out and no reply came: it stays ``sending`` (its Message-ID kept),
         with the reason."""
@@ -315,7 +308,7 @@ class Journal(SuppressionList, BounceRecords):
         self._mark(MARK_OUTCOME, (issue_key, key, email, "sending", code, text or "", "", 0,
                                    self._run_id, at, at), "record an uncertain send")
 
-    def mark_untried(self, issue_key: str, key: str, email: str, code: int | None, text: str) -> None:
+    def mark_untried(self, issue_key: str, key: AddressKey, email: str, code: int | None, text: str) -> None:
         """Back to ``pending``: a refusal about the session, not this recipient (the next run sends)."""
         at = now()
         self._mark(MARK_OUTCOME, (issue_key, key, email, "pending", code, text or "", "", 0,
@@ -345,19 +338,14 @@ class Journal(SuppressionList, BounceRecords):
         """A change to many rows, refused while a send of the issue is running."""
         if self.run_active(issue_key):
             raise JournalError(f"issue {issue_key} is being sent right now; {action} when that run is done")
-        try:
-            with self._lock, self._transaction():
-                return int(self._db.execute(sql, params).rowcount)
-        except sqlite3.Error as exc:
-            raise self._fail(action, exc) from None
+        with self._failing(action), self._lock, self._transaction():
+            return int(self._db.execute(sql, params).rowcount)
 
     def counts(self, issue_key: str) -> dict[str, int]:
         """Recipients per status (every status present, zero if none)."""
-        try:
+        with self._failing("read the journal"):
             rows = self._db.execute("SELECT status, COUNT(*) FROM deliveries WHERE issue_key = ? "
                                     "GROUP BY status", (issue_key,)).fetchall()
-        except sqlite3.Error as exc:
-            raise self._fail("read the journal", exc) from None
         return dict.fromkeys(STATUSES, 0) | dict(rows)
 
     def _records(self, issue_key: str, status: str, limit: int | None) -> list[Record]:
@@ -367,10 +355,8 @@ class Journal(SuppressionList, BounceRecords):
         if limit is not None:
             sql += " LIMIT ?"
             params += (limit,)
-        try:
+        with self._failing("read the journal"):
             return [record_from_row(row) for row in self._db.execute(sql, params)]
-        except sqlite3.Error as exc:
-            raise self._fail("read the journal", exc) from None
 
     def failures(self, issue_key: str, limit: int | None = None) -> list[Record]:
         """Failed recipients, oldest failure first."""
@@ -380,18 +366,18 @@ class Journal(SuppressionList, BounceRecords):
         """Recipients left in ``sending``: the server may or may not have their message."""
         return self._records(issue_key, "sending", limit)
 
-    def record(self, issue_key: str, key: str) -> Record | None:
-        row = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE issue_key = ? AND key = ?",
-                               (issue_key, key)).fetchone()
+    def record(self, issue_key: str, address: str) -> Record | None:
+        """One recipient's record for an issue; ``address`` in any spelling (or its key)."""
+        with self._failing("read the journal"):
+            row = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE issue_key = ? AND key = ?",
+                                   (issue_key, address_key(address))).fetchone()
         return record_from_row(row) if row else None
 
     def issue_keys(self) -> list[str]:
         """Issues the journal knows about (with deliveries or runs)."""
-        try:
+        with self._failing("read the journal"):
             rows = self._db.execute("SELECT DISTINCT issue_key FROM deliveries UNION "
                                     "SELECT issue_key FROM runs ORDER BY 1").fetchall()
-        except sqlite3.Error as exc:
-            raise self._fail("read the journal", exc) from None
         return [row[0] for row in rows]
 
     # --- answers (bounces, complaints) ---------------------------------------------------------------
@@ -401,27 +387,22 @@ class Journal(SuppressionList, BounceRecords):
         bare = message_id.strip().strip("<>")
         if not bare:
             return None
-        try:
+        with self._failing("read the journal"):
             row = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE message_id = ?",
                                    (f"<{bare}>",)).fetchone()
-        except sqlite3.Error as exc:
-            raise self._fail("read the journal", exc) from None
         return record_from_row(row) if row else None
 
     def recipients(self, issue_key: str) -> list[Record]:
         """Everyone the journal has for an issue, in any status."""
-        try:
+        with self._failing("read the journal"):
             rows = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE issue_key = ?",
                                     (issue_key,))
             return [record_from_row(row) for row in rows]
-        except sqlite3.Error as exc:
-            raise self._fail("read the journal", exc) from None
 
-    def latest_delivery(self, key: str) -> Record | None:
-        """The most recent delivery to an address (any issue), or None if it was never mailed."""
-        try:
+    def latest_delivery(self, address: str) -> Record | None:
+        """The most recent delivery to an address in any spelling (any issue), or None if it was never
+        mailed."""
+        with self._failing("read the journal"):
             row = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE key = ? "
-                                   "ORDER BY updated_at DESC LIMIT 1", (key,)).fetchone()
-        except sqlite3.Error as exc:
-            raise self._fail("read the journal", exc) from None
+                                   "ORDER BY updated_at DESC LIMIT 1", (address_key(address),)).fetchone()
         return record_from_row(row) if row else None

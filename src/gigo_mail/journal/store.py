@@ -76,6 +76,14 @@ class JournalStore:
             raise
         self._db.execute("COMMIT")
 
+    @contextmanager
+    def _failing(self, action: str) -> Iterator[None]:
+        """Any SQLite error inside becomes one JournalError line naming the file and ``action``."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._fail(action, exc) from None
+
     def _fail(self, action: str, exc: sqlite3.Error) -> JournalError:
         text = str(exc)
         if "locked" in text or "busy" in text:

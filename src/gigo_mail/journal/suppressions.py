@@ -4,7 +4,6 @@ Part of :class:`gigo_mail.journal.Journal` (same file, connection and transactio
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 
 from gigo_mail.address import address_key
@@ -19,57 +18,44 @@ class SuppressionList(JournalStore):
         """Add addresses to the suppression list; return how many were not on it yet."""
         added = 0
         at = now()
-        try:
-            with self._lock, self._transaction():
-                for email in emails:
-                    text = email.strip()
-                    cursor = self._db.execute(
-                        "INSERT OR IGNORE INTO suppressed (key, email, reason, at) VALUES (?, ?, ?, ?)",
-                        (address_key(text), text, reason, at))
-                    added += cursor.rowcount
-        except sqlite3.Error as exc:
-            raise self._fail("update the suppression list", exc) from None
+        with self._failing("update the suppression list"), self._lock, self._transaction():
+            for email in emails:
+                text = email.strip()
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO suppressed (key, email, reason, at) VALUES (?, ?, ?, ?)",
+                    (address_key(text), text, reason, at))
+                added += cursor.rowcount
         return added
 
     def unsuppress(self, emails: Iterable[str]) -> int:
         """Take addresses off the suppression list (a re-subscribe); return how many were on it."""
         removed = 0
-        try:
-            with self._lock, self._transaction():
-                for email in emails:
-                    cursor = self._db.execute("DELETE FROM suppressed WHERE key = ?", (address_key(email),))
-                    removed += cursor.rowcount
-        except sqlite3.Error as exc:
-            raise self._fail("update the suppression list", exc) from None
+        with self._failing("update the suppression list"), self._lock, self._transaction():
+            for email in emails:
+                cursor = self._db.execute("DELETE FROM suppressed WHERE key = ?", (address_key(email),))
+                removed += cursor.rowcount
         return removed
 
-    def is_suppressed(self, key: str) -> bool:
-        """Whether the address with this key (``Subscriber.key``) must not be mailed."""
-        try:
-            row = self._db.execute("SELECT 1 FROM suppressed WHERE key = ?", (key,)).fetchone()
-        except sqlite3.Error as exc:
-            raise self._fail("read the suppression list", exc) from None
+    def is_suppressed(self, address: str) -> bool:
+        """Whether an address (in any spelling, or its key) must not be mailed."""
+        with self._failing("read the suppression list"):
+            row = self._db.execute("SELECT 1 FROM suppressed WHERE key = ?",
+                                   (address_key(address),)).fetchone()
         return row is not None
 
     def suppressed_keys(self) -> set[str]:
-        try:
+        with self._failing("read the suppression list"):
             return {row[0] for row in self._db.execute("SELECT key FROM suppressed")}
-        except sqlite3.Error as exc:
-            raise self._fail("read the suppression list", exc) from None
 
     def suppressions(self) -> list[Suppression]:
         """The suppression list, oldest first."""
-        try:
+        with self._failing("read the suppression list"):
             rows = self._db.execute("SELECT key, email, reason, at FROM suppressed ORDER BY at, key")
             return [Suppression(*row) for row in rows]
-        except sqlite3.Error as exc:
-            raise self._fail("read the suppression list", exc) from None
 
     def suppressions_since(self, at: str, key: str = "", limit: int = 1000) -> list[Suppression]:
         """Suppressions after the cursor (``at``, ``key``), oldest first: one page of a sync."""
-        try:
+        with self._failing("read the suppression list"):
             rows = self._db.execute("SELECT key, email, reason, at FROM suppressed WHERE (at, key) > (?, ?) "
                                     "ORDER BY at, key LIMIT ?", (at, key, limit))
             return [Suppression(*row) for row in rows]
-        except sqlite3.Error as exc:
-            raise self._fail("read the suppression list", exc) from None

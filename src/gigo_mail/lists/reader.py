@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gigo_mail.address import (
+    AddressKey,
     address_key,
     check_address,
     plain_form,
@@ -80,7 +81,7 @@ class Subscriber:
 
     line: int
     email: str
-    key: str
+    key: AddressKey
     smtp_address: str
     needs_smtputf8: bool
     name: str
@@ -141,11 +142,11 @@ class ValidatedAddresses:
     def __len__(self) -> int:
         return len(self._digests)
 
-    def validate(self, email: str) -> tuple[str, str, bool]:
-        """(key, smtp_address, needs_smtputf8), as ``_validate`` gives them; ValueError if invalid."""
+    def validate(self, email: str) -> tuple[AddressKey, str, bool]:
+        """(key, smtp_address, needs_smtputf8), as ``validate_address`` gives them; ValueError if invalid."""
         if email in self._digests:
             plain = plain_form(email)
-            return plain.lower(), plain, False
+            return AddressKey(plain.lower()), plain, False
         result = validate_address(email)
         key, smtp_address, needs_utf8 = result
         if not needs_utf8 and email.isascii() and smtp_address == plain_form(email) \
