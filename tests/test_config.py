@@ -17,3 +17,19 @@ from gigo_mail.config import Newsletter, text_direction
 def test_text_direction_follows_the_language_and_its_script(lang: str, direction: str) -> None:
     assert text_direction(lang) == direction
     assert Newsletter(lang=lang).dir == direction
+
+
+def test_smtp_defaults_are_written_once() -> None:
+    """The engine's options and the endpoint take their defaults from config.Smtp and [suppression]."""
+    from gigo_mail.config import Smtp, SuppressionSettings
+    from gigo_mail.send.options import SendOptions
+    from gigo_mail.transport.url import SmtpEndpoint, parse_smtp_url
+
+    smtp, options = Smtp(), SendOptions()
+    endpoint = SmtpEndpoint(parse_smtp_url("smtp://127.0.0.1:1025"))
+    assert (options.concurrency, options.rate, options.max_per_connection, options.attempts,
+            options.max_errors, options.refusal_breaker) == (smtp.concurrency, smtp.rate, smtp.max_per_connection,
+                                                             smtp.attempts, smtp.max_errors, smtp.refusal_breaker)
+    assert (endpoint.timeout, endpoint.data_timeout, endpoint.in_flight) == (smtp.timeout, smtp.data_timeout,
+                                                                             smtp.in_flight)
+    assert options.soft_bounce_limit == SuppressionSettings().soft_bounces

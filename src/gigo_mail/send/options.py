@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gigo_mail.config import Smtp
+from gigo_mail.config import Smtp, SuppressionSettings
 from gigo_mail.lists.reader import Subscriber
 from gigo_mail.send.selection import FAILED, UNCERTAIN
 
@@ -52,7 +52,7 @@ class SendOptions:
     window: int = 0  # recipients between reader and outcome; 0 = 32 per connection
     refusal_breaker: int = Smtp.refusal_breaker  # the same refusal for this many before any success: stop
     segment: str = ""  # the list's segment (recorded with the run)
-    soft_bounce_limit: int = 3  # issues in a row with a transient failure before an address is suppressed
+    soft_bounce_limit: int = SuppressionSettings.soft_bounces  # issues in a row with a transient failure before an address is suppressed
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

@@ -95,11 +95,11 @@ class SmtpEndpoint:
 
     url: SmtpUrl
     password: str | None = None
-    timeout: float = 30.0  # every command but the final dot
+    timeout: float = Smtp.timeout  # every command but the final dot
     data_timeout: float = Smtp.data_timeout  # the reply to the final dot (RFC 5321 4.5.3.2.6)
     cafile: str | None = None
     local_hostname: str | None = None
-    in_flight: int = 4  # [smtp] in_flight: BDAT transactions on the wire at once per connection
+    in_flight: int = Smtp.in_flight  # [smtp] in_flight: BDAT transactions on the wire at once per connection
 
     @property
     def where(self) -> str:
