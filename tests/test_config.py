@@ -27,9 +27,8 @@ def test_smtp_defaults_are_written_once() -> None:
 
     smtp, options = Smtp(), SendOptions()
     endpoint = SmtpEndpoint(parse_smtp_url("smtp://127.0.0.1:1025"))
-    assert (options.concurrency, options.rate, options.max_per_connection, options.attempts,
-            options.max_errors, options.refusal_breaker) == (smtp.concurrency, smtp.rate, smtp.max_per_connection,
-                                                             smtp.attempts, smtp.max_errors, smtp.refusal_breaker)
+    for name in ("concurrency", "rate", "max_per_connection", "attempts", "max_errors", "refusal_breaker"):
+        assert getattr(options, name) == getattr(smtp, name), name
     assert (endpoint.timeout, endpoint.data_timeout, endpoint.in_flight) == (smtp.timeout, smtp.data_timeout,
                                                                              smtp.in_flight)
     assert options.soft_bounce_limit == SuppressionSettings().soft_bounces

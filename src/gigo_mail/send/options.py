@@ -52,7 +52,8 @@ class SendOptions:
     window: int = 0  # recipients between reader and outcome; 0 = 32 per connection
     refusal_breaker: int = Smtp.refusal_breaker  # the same refusal for this many before any success: stop
     segment: str = ""  # the list's segment (recorded with the run)
-    soft_bounce_limit: int = SuppressionSettings.soft_bounces  # issues in a row with a transient failure before an address is suppressed
+    # issues in a row with a transient failure before an address is suppressed
+    soft_bounce_limit: int = SuppressionSettings.soft_bounces
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
