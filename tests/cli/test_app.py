@@ -21,3 +21,33 @@ def test_help_loads_no_compiler_engine_or_server() -> None:
              f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_help_imports_no_commands_module_and_a_command_imports_only_its_own() -> None:
+    """The command table draws the top-level page; choosing `build` loads cli.build alone."""
+    from gigo_mail.cli.app import COMMANDS
+
+    modules = sorted({module for module, _summary in COMMANDS.values()})
+    probe = ("import sys, contextlib, io\n"
+             "from gigo_mail.cli.app import app\n"
+             "sys.argv = ['gigo-mail', *sys.argv[1:]]\n"
+             "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+             "    app()\n"
+             f"print(','.join(m for m in {modules!r} if m in sys.modules))\n")
+    run = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == ""
+    run = subprocess.run([sys.executable, "-c", probe, "build", "--help"], capture_output=True, text=True,
+                         check=True)
+    assert run.stdout.strip() == "gigo_mail.cli.build"
+
+
+def test_each_summary_in_the_table_is_its_commands_own_first_paragraph() -> None:
+    import inspect
+
+    from gigo_mail.cli.app import COMMANDS, load_command
+
+    for name, (_module, summary) in COMMANDS.items():
+        command = load_command(name)
+        assert command is not None and command.name == name
+        first = inspect.cleandoc(command.short_help or command.help or "").split("\n\n")[0]
+        assert " ".join(first.split()) == summary, name

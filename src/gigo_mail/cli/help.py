@@ -118,6 +118,9 @@ def _options_panel(group: Any, ctx: Any) -> Panel | None:
 
 
 def _commands_panel(group: Any, ctx: Any) -> Panel | None:
+    summaries = group.summaries() if hasattr(group, "summaries") else None
+    if summaries is not None:  # the command table: no command's module is imported for this page
+        return _summary_panel(summaries)
     commands = [group.get_command(ctx, name) for name in group.list_commands(ctx)]
     commands = [c for c in commands if c is not None and not c.hidden]
     if any(c.deprecated or getattr(c, "rich_help_panel", None) for c in commands):
@@ -130,6 +133,15 @@ def _commands_panel(group: Any, ctx: Any) -> Panel | None:
         first = inspect.cleandoc(command.short_help or command.help or "").split("\n\n")[0]
         table.add_row(Text(command.name or ""), _markup(first.replace("\b\n", "").strip()))
     return Panel(table, border_style=BORDER, title="Commands", title_align="left") if commands else None
+
+
+def _summary_panel(summaries: list[tuple[str, str]]) -> Panel | None:
+    table = _table(highlight=False)
+    table.add_column(style=COMMAND_STYLE, no_wrap=True, width=max((len(n) for n, _ in summaries), default=0))
+    table.add_column("Description", justify="left", no_wrap=False, ratio=10)
+    for name, summary in summaries:
+        table.add_row(Text(name), _markup(summary))
+    return Panel(table, border_style=BORDER, title="Commands", title_align="left") if summaries else None
 
 
 def draw_group_help(group: Any, ctx: Any, console: Console) -> None:
