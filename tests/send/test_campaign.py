@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gigo_mail.config import Smtp, load_config
-from gigo_mail.errors import ConfirmationRequired
+from gigo_mail.errors import ConfirmationRequired, UnclearOptOutError
 from gigo_mail.send.campaign import SendRequest, password_for, prepare_send, send_options
 from gigo_mail.send.engine import SendOptions
 from gigo_mail.transport import parse_smtp_url
@@ -90,3 +90,16 @@ def test_requests_and_options_take_keywords_only() -> None:
                       (ServeLimits, (1.0,)), (ListSettings, ("list.csv",)), (Smtp, ("smtp://x",))):
         with pytest.raises(TypeError):
             cls(*args)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_program_is_stopped_on_unclear_opt_outs_as_the_command_is(root: Path, dry_run: bool) -> None:
+    """The refusal lives in the core: prepare_send counts the plan, and no sender can be had."""
+    (root / "unclear.csv").write_text("email,status\na@example.com,active\nb@example.com,maybe later\n",
+                                      encoding="utf-8")
+    request = SendRequest(ref="050", list_path=root / "unclear.csv", dry_run=dry_run, no_write=True)
+    with prepare_send(load_config(root), request) as campaign:
+        refused = campaign.refusal()
+        assert refused is not None and "maybe later" in str(refused) and "status" in str(refused)
+        with pytest.raises(UnclearOptOutError):
+            campaign.sender()

@@ -392,3 +392,13 @@ def test_smtps_to_a_plain_port_says_use_starttls(smtp_server: SmtpServer) -> Non
     with pytest.raises(SMTPFatalError, match="does not speak TLS from the start") as caught:
         run(SmtpTransport(SmtpEndpoint(url, timeout=5)).open())
     assert f"smtp://127.0.0.1:{smtp_server.port}" in str(caught.value)
+
+
+def test_a_common_refusal_is_named_only_when_most_recipients_got_it() -> None:
+    from gigo_mail.transport.replies import common_refusal
+
+    relay = (554, "5.7.1 Relay access denied")
+    assert common_refusal([relay] * 10 + [(550, "5.1.1 no such user")] * 3) == ("554 5.7.1", 10)
+    assert common_refusal([relay] * 9) is None  # too few to say
+    assert common_refusal([relay] * 10 + [(0, "")] * 11) is None  # not half of all failures
+    assert common_refusal([(550, "no enhanced code")] * 12) == ("550", 12)

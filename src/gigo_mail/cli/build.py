@@ -16,12 +16,10 @@ if TYPE_CHECKING:  # compiling is imported when a command compiles, not for --he
 
 
 def compile_ref(ref: str, root: Path | None = None) -> CompiledIssue:
-    """Load the config, resolve the issue reference and compile it: the start of every command."""
-    from gigo_mail.compose.compile import compile_issue
-    from gigo_mail.compose.issue import find_issue
+    """Load the config, then compile the issue ``ref`` names (``compose.compile.compile_ref``)."""
+    from gigo_mail.compose.compile import compile_ref as compile_named
 
-    config = load_config(root)
-    return compile_issue(config, find_issue(config.root, ref))
+    return compile_named(load_config(root), ref)
 
 
 def show_report(compiled: CompiledIssue, paths: dict[str, Path] | None = None) -> None:

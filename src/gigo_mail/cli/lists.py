@@ -6,7 +6,6 @@ import contextlib
 import csv
 import re
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -143,14 +142,12 @@ def _write_failures(journal: Journal, issue_key: str, target: Path) -> int:
 
 
 def _print_common_refusal(failures: list[Record], issue_key: str) -> None:
-    """Many recipients refused alike is often about the session (a missing login, relaying
-    denied), not them: say how to put them back in the queue."""
-    replies = Counter(f"{r.code} {enhanced}" if (enhanced := r.text.split(" ", 1)[0]).count(".") == 2
-                      else str(r.code) for r in failures if r.permanent and r.code)
-    if not replies:
-        return
-    reply, count = replies.most_common(1)[0]
-    if count >= 10 and count * 2 >= len(failures):
+    """Say how to put recipients back in the queue when their refusal was likely the session's."""
+    from gigo_mail.transport.replies import common_refusal
+
+    found = common_refusal([(r.code or 0, r.text) if r.permanent else (0, "") for r in failures])
+    if found is not None:
+        reply, count = found
         code = reply.split(" ")[-1]
         console.print(f"{count:,} recipients failed with {escape(reply)}. If that was about the session "
                       f"(login, relaying) rather than them: [bold]gigo-mail status {escape(issue_key)} "

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from gigo_mail.cli.console import console, err_console, facts_table
 from gigo_mail.config import Smtp, load_config, shown_path
-from gigo_mail.errors import ConfirmationRequired, UnclearOptOutError
+from gigo_mail.errors import ConfirmationRequired
 
 if TYPE_CHECKING:  # the engine and the list reader are imported when a send runs, not for --help
     from rich.progress import Progress
@@ -300,10 +300,8 @@ def _show_plan(campaign: Campaign, where: str, extra: list[tuple[str, str]]) -> 
     console.print(_header(campaign.compiled, where, [*facts, *extra, *_plan_rows(plan)]))
     _show_skipped(plan, list_path)
     _warn_missing_columns(campaign.missing_columns, list_path)
-    if plan.unclear:
-        from gigo_mail.lists.formats import unclear_message
-
-        raise UnclearOptOutError(unclear_message(str(list_path), plan.unclear))
+    if (refused := campaign.refusal()) is not None:
+        raise refused
     return plan
 
 

@@ -14,7 +14,6 @@ from gigo_mail.cli.console import console, facts_table, local_time
 from gigo_mail.config import CONFIG_NAME, find_root, shown_path
 
 if TYPE_CHECKING:  # the issue reader and the journal load when a command needs them
-    from gigo_mail.compose.issue import Issue
     from gigo_mail.journal.deliveries import Run
 
 
@@ -64,50 +63,33 @@ def new(
 
 
 
-def _last_run(runs: list[Run]) -> str:
-    if not runs:
+def _last_run(run: Run | None) -> str:
+    if run is None:
         return "-"
-    run = runs[-1]
     outcome = run.outcome or "sending now"
     return f"{local_time(run.ended or run.started, seconds=False)} ({outcome})"
 
 
 def issues() -> None:
     """List the issues: number, date, subject, and what the journal says was sent."""
-    from gigo_mail.compose.issue import list_issues
-    from gigo_mail.journal.deliveries import Journal
+    from gigo_mail.send.history import issue_history
 
     root = find_root()
-    found: list[Issue] = list_issues(root)
-    journal = Journal.existing(root)  # listing must not create state
-    try:
-        table = Table(box=None, padding=(0, 1), header_style="bold")
-        table.add_column("issue", no_wrap=True)
-        table.add_column("date", no_wrap=True)
-        table.add_column("subject", overflow="fold", ratio=1)
-        table.add_column("sent", justify="right", no_wrap=True)
-        table.add_column("failed", justify="right", no_wrap=True)
-        table.add_column("last run", no_wrap=True)
-        keys = [issue.key for issue in found]
-        rows = [(i.key, i.date or "-", i.subject or "(no subject)") for i in found]
-        if journal is not None:  # sent issues whose file was removed or renamed
-            rows += [(key, "-", "(no issue file)") for key in journal.issue_keys() if key not in keys]
-        for key, when, subject in rows:
-            if journal is None:
-                table.add_row(key, when, escape(subject), "-", "-", "[dim]not sent[/]")
-                continue
-            counts = journal.counts(key)
-            runs = journal.runs(key)
-            sent, failed, uncertain = counts.get("sent", 0), counts.get("failed", 0), counts.get("sending", 0)
-            if not runs and not any(counts.values()):
-                table.add_row(key, when, escape(subject), "-", "-", "[dim]not sent[/]")
-                continue
-            sent_text = f"{sent:,}" + (f" [yellow](+{uncertain:,} uncertain)[/]" if uncertain else "")
-            failed_text = f"[red]{failed:,}[/]" if failed else "0"
-            table.add_row(key, when, escape(subject), sent_text, failed_text, _last_run(runs))
-    finally:
-        if journal is not None:
-            journal.close()
+    rows = issue_history(root)
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    table.add_column("issue", no_wrap=True)
+    table.add_column("date", no_wrap=True)
+    table.add_column("subject", overflow="fold", ratio=1)
+    table.add_column("sent", justify="right", no_wrap=True)
+    table.add_column("failed", justify="right", no_wrap=True)
+    table.add_column("last run", no_wrap=True)
+    for row in rows:
+        if row.sent is None:
+            table.add_row(row.key, row.date, escape(row.subject), "-", "-", "[dim]not sent[/]")
+            continue
+        sent_text = f"{row.sent:,}" + (f" [yellow](+{row.uncertain:,} uncertain)[/]" if row.uncertain else "")
+        failed_text = f"[red]{row.failed:,}[/]" if row.failed else "0"
+        table.add_row(row.key, row.date, escape(row.subject), sent_text, failed_text, _last_run(row.last_run))
     if not rows:
         console.print(f"No issues in {escape(shown_path(root / 'issues'))}/ yet; "
                       "create one with: gigo-mail new")

@@ -23,7 +23,7 @@ from typing import Any
 
 from gigo_mail.compose import markdown
 from gigo_mail.compose.images import size_images
-from gigo_mail.compose.issue import Issue
+from gigo_mail.compose.issue import Issue, find_issue
 from gigo_mail.compose.render import make_environment, markup, render, render_string, template_search_path
 from gigo_mail.compose.site_paths import absolute, image_path, issue_url
 from gigo_mail.compose.slots import (
@@ -340,6 +340,12 @@ def compile_issue(config: Config, issue: Issue, *, sample: Mapping[str, str] | N
     _check_compliance(config, report)
     report.compile_ms = (time.perf_counter() - started) * 1000
     return compiled
+
+
+def compile_ref(config: Config, ref: str) -> CompiledIssue:
+    """The issue a reference names (``011``, ``11``, ``issues/011.md``), compiled: the start of
+    ``build`` and ``check``."""
+    return compile_issue(config, find_issue(config.root, ref))
 
 
 def write_build(compiled: CompiledIssue, out_dir: Path) -> dict[str, Path]:

@@ -34,9 +34,10 @@ from gigo_mail.compose.compile import CompiledIssue, build_dir, compile_issue
 from gigo_mail.compose.issue import find_issue
 from gigo_mail.config import Config
 from gigo_mail.env import smtp_password
-from gigo_mail.errors import CompileError, ConfirmationRequired
+from gigo_mail.errors import CompileError, ConfirmationRequired, UnclearOptOutError
 from gigo_mail.journal.deliveries import Journal
 from gigo_mail.journal.sync import PullResult, peek_suppressions, pull_suppressions
+from gigo_mail.lists.formats import unclear_message
 from gigo_mail.lists.reader import (
     SkippedRow,
     Subscriber,
@@ -162,7 +163,18 @@ class Campaign:
                                  resend_uncertain=True)
         _plan(self)
 
+    def refusal(self) -> UnclearOptOutError | None:
+        """Why this send must not start though its plan was counted: the list holds opt-out values
+        no rule explains (the one place that rule lives; the CLI shows the plan, then this)."""
+        plan, list_path = self.plan, self.request.list_path
+        if plan is None or list_path is None or not plan.unclear:
+            return None
+        return UnclearOptOutError(unclear_message(str(list_path), plan.unclear))
+
     def sender(self, on_progress: Callable[[SendStats], None] | None = None) -> Sender:
+        """The engine for this send; the refusal above stops a program exactly as it stops the command."""
+        if (refused := self.refusal()) is not None:
+            raise refused
         return Sender(issue_key=self.issue_key, envelope_from=self.factory.envelope_from,
                       build=self.factory.build, transport_factory=self.make_transport, options=self.options,
                       journal=self.journal if self.records else None, on_progress=on_progress,

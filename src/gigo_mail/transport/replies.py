@@ -7,6 +7,7 @@ engine only acts on the error class it gets.
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from gigo_mail.errors import SMTPPermanentError, SMTPSessionRefused, SMTPTransientError
 from gigo_mail.transport.wire import Reply
@@ -70,3 +71,16 @@ def _error_for(reply: Reply, stage: str, recipient: str, where: str = "the serve
                                   "no recipient was marked failed", reply.code, reply.text)
     return SMTPPermanentError(text, reply.code, reply.text,
                               about_recipient=status is not None and status[0] in (1, 2))
+
+
+def common_refusal(refusals: list[tuple[int, str]]) -> tuple[str, int] | None:
+    """The permanent refusal (code and enhanced status) most recipients got alike, with its count,
+    when it is at least 10 of them and half of all (a code of 0: not a permanent refusal, counted
+    among all only): then it was probably about the session (a
+    missing login, relaying denied), not them, and they can go back in the queue. Else None."""
+    replies = Counter(f"{code} {enhanced}" if (enhanced := text.split(" ", 1)[0]).count(".") == 2
+                      else str(code) for code, text in refusals if code)
+    if not replies:
+        return None
+    reply, count = replies.most_common(1)[0]
+    return (reply, count) if count >= 10 and count * 2 >= len(refusals) else None
