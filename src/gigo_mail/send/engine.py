@@ -58,7 +58,7 @@ from gigo_mail.lists.reader import SkippedRow, Subscriber
 from gigo_mail.send.options import BuildMessage, SendOptions, SendResult, SendStats
 from gigo_mail.send.outcomes import Outcomes, _Job
 from gigo_mail.send.ratelimit import RateLimiter
-from gigo_mail.send.selection import FAILED, UNCERTAIN, Selector
+from gigo_mail.send.selection import FAILED, UNCERTAIN, Selector, select
 from gigo_mail.transport import Envelope, Transport
 from gigo_mail.transport.replies import THROTTLE_CODES
 
@@ -186,27 +186,24 @@ class Sender(Outcomes):
             self._outcome, self._reason = "failed", str(exc)
 
     async def _produce(self, rows: Iterable[Subscriber | SkippedRow], selector: Selector) -> None:
-        limit = self.options.limit
-        queued = 0
-        for index, row in enumerate(rows):
+        stats = self.stats
+
+        def skipped(row: SkippedRow) -> None:
+            stats.skipped[row.kind] += 1
+
+        def not_selected(reason: str) -> None:
+            stats.not_selected[reason] += 1
+
+        for row in select(rows, selector, self.options.limit, skipped=skipped, not_selected=not_selected):
             if self._stopping:
                 return
-            if index % 512 == 511:
+            if row is None:
                 await asyncio.sleep(0)  # let workers run while a fast reader streams the list
-            if isinstance(row, SkippedRow):
-                self.stats.skipped[row.kind] += 1
                 continue
-            reason = selector.reason_to_skip(row.key)
-            if reason is not None:
-                self.stats.not_selected[reason] += 1
-                continue
-            if limit is not None and queued >= limit:
-                break
             await self._window.acquire()
             if self._stopping:
                 return
             self._outstanding += 1
-            queued += 1
             self._queue.put_nowait(_Job(row, first_id=selector.first_message_id(row.key)))
         self._producer_done = True
         if self._outstanding == 0:

@@ -7,7 +7,7 @@ each row as it streams, and ``plan_send`` counts it before anyone is asked.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -89,24 +89,59 @@ class SendPlan:
     unclear: dict[str, set[str]] = field(default_factory=dict)  # opt-out column -> values no rule covers
 
 
-def plan_send(rows: Iterable[Subscriber | SkippedRow], selector: Selector, limit: int | None = None
-              ) -> SendPlan:
-    plan = SendPlan()
-    for row in rows:
+TICK = 512  # rows read between the ``None`` ticks ``select`` yields, so an engine can let others run
+
+
+def select(rows: Iterable[Subscriber | SkippedRow], selector: Selector, limit: int | None, *,
+           skipped: Callable[[SkippedRow], None], not_selected: Callable[[str], None],
+           beyond_limit: Callable[[], None] | None = None) -> Iterator[Subscriber | None]:
+    """The one loop that decides who in a list is mailed in this run, for the plan and the send alike.
+
+    Skipped rows and readers the resume policy leaves out are told to the callbacks; the rest are
+    yielded, at most ``limit`` of them. Past the limit, ``beyond_limit`` is told of each further
+    reader (the plan counts them) or, without it, the loop ends (the send stops reading). Every
+    ``TICK`` rows read it yields ``None``, so that an asynchronous consumer can yield in turn."""
+    chosen = 0
+    for index, row in enumerate(rows):
+        if index % TICK == TICK - 1:
+            yield None
         if isinstance(row, SkippedRow):
-            plan.skipped[row.kind] += 1
-            if row.kind == UNCLEAR:
-                note_unclear(plan.unclear, row)
-            if len(plan.examples) < SHOWN_SKIPPED and row.kind != OUTSIDE_SEGMENT:
-                plan.examples.append(row)
+            skipped(row)
             continue
         reason = selector.reason_to_skip(row.key)
         if reason is not None:
-            plan.not_selected[reason] += 1
-        elif limit is not None and plan.to_send >= limit:
-            plan.beyond_limit += 1
-        else:
+            not_selected(reason)
+            continue
+        if limit is not None and chosen >= limit:
+            if beyond_limit is None:
+                return
+            beyond_limit()
+            continue
+        chosen += 1
+        yield row
+
+
+def plan_send(rows: Iterable[Subscriber | SkippedRow], selector: Selector, limit: int | None = None
+              ) -> SendPlan:
+    """Count what a send of ``rows`` would do, by the same loop the send runs (``select``)."""
+    plan = SendPlan()
+
+    def skipped(row: SkippedRow) -> None:
+        plan.skipped[row.kind] += 1
+        if row.kind == UNCLEAR:
+            note_unclear(plan.unclear, row)
+        if len(plan.examples) < SHOWN_SKIPPED and row.kind != OUTSIDE_SEGMENT:
+            plan.examples.append(row)
+
+    def not_selected(reason: str) -> None:
+        plan.not_selected[reason] += 1
+
+    def beyond_limit() -> None:
+        plan.beyond_limit += 1
+
+    for row in select(rows, selector, limit, skipped=skipped, not_selected=not_selected,
+                      beyond_limit=beyond_limit):
+        if row is not None:
             plan.to_send += 1
             plan.needs_smtputf8 += row.needs_smtputf8
     return plan
-
