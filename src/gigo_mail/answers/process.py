@@ -55,6 +55,7 @@ from gigo_mail.config import STATE_DIR, Config
 from gigo_mail.errors import JournalError
 from gigo_mail.journal.deliveries import Journal, Record
 from gigo_mail.journal.schema import now
+from gigo_mail.journal.store import connect
 from gigo_mail.send.verp import VerpIndex
 
 ANSWERS_NAME = "answers.sqlite3"
@@ -83,14 +84,13 @@ class AnswerStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._db = connect(path, "answers store")  # the journal's conventions
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=10)
-            self._db.execute("PRAGMA journal_mode = WAL")
             for statement in _SCHEMA.split(";"):
                 self._db.execute(statement)
-        except (OSError, sqlite3.Error) as exc:
-            raise JournalError(f"{path}: cannot open the answers store: {exc}") from None
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise JournalError(f"{path}: cannot use the answers store: {exc}") from None
 
     @classmethod
     def for_root(cls, root: Path) -> AnswerStore:

@@ -17,19 +17,37 @@ from gigo_mail.journal.schema import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION
 BUSY_TIMEOUT_MS = 10_000
 
 
+def connect(path: Path, what: str) -> sqlite3.Connection:
+    """Open one of gigo-mail's SQLite files (``what``: "delivery journal", "answers store") the one
+    way they are all opened: autocommit with explicit transactions, WAL, ``synchronous = NORMAL``,
+    the same busy timeout; any failure is one JournalError line naming the file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                             timeout=BUSY_TIMEOUT_MS / 1000)
+    except (OSError, sqlite3.Error) as exc:
+        raise JournalError(f"{path}: cannot open the {what}: {exc}; "
+                           "check that the folder is writable") from None
+    try:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.DatabaseError(f"cannot switch to WAL mode (got {mode})")
+        db.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise JournalError(f"{path}: cannot use the {what}: {exc}; if the file is damaged, move it "
+                           "aside (what it recorded is then forgotten)") from None
+    return db
+
+
 class JournalStore:
     """Opens (and if need be creates or upgrades) the journal file."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()  # re-entrant: a grouped commit may be flushed inside a transaction
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                       timeout=BUSY_TIMEOUT_MS / 1000)
-        except (OSError, sqlite3.Error) as exc:
-            raise JournalError(f"{self.path}: cannot open the delivery journal: {exc}; "
-                               "check that the folder is writable") from None
+        self._db = connect(self.path, "delivery journal")
         try:
             self._setup()
         except sqlite3.DatabaseError as exc:
@@ -40,11 +58,6 @@ class JournalStore:
 
     def _setup(self) -> None:
         db = self._db
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise sqlite3.DatabaseError(f"cannot switch to WAL mode (got {mode})")
-        db.execute("PRAGMA synchronous = NORMAL")
         with self._transaction():
             for statement in SCHEMA.split(";"):
                 if statement.strip():
