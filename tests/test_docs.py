@@ -22,8 +22,9 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding=
 def _command_paths(group: Any, prefix: str = "") -> list[str]:
     """Every command's name, a group's as 'group sub'; read from the app, so a new one is caught."""
     paths = []
-    for name, command in sorted(group.commands.items()):
-        if command.hidden:
+    names = group.list_commands(None) if hasattr(group, "list_commands") else list(group.commands)
+    for name, command in sorted((name, group.get_command(None, name)) for name in names):
+        if command is None or command.hidden:
             continue
         path = f"{prefix}{name}"
         if hasattr(command, "commands"):
