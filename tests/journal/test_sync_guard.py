@@ -22,7 +22,6 @@ from gigo_mail.journal.sync import pull_suppressions
 from support import make_newsletter
 
 SECRET = "guard-secret"
-Handler = Callable[[BaseHTTPRequestHandler], None]
 GOOD_PAGE = {"suppressions": [{"email": "ana@example.org", "key": "ana@example.org",
                                "reason": "one-click unsubscribe", "at": "2026-12-07T10:00:00.000"}],
              "more": False}
@@ -34,6 +33,9 @@ class Recorder:
     def __init__(self) -> None:
         self.seen: list[tuple[str, str | None]] = []
         self.stop = threading.Event()
+
+
+Responder = Callable[[BaseHTTPRequestHandler, Recorder], None]
 
 
 @contextmanager
@@ -114,7 +116,8 @@ def test_a_redirect_to_another_origin_gets_no_key(tmp_path: Path, monkeypatch: p
     with http_server(serve_json) as (thief_port, thief), \
             http_server(redirect_to(elsewhere.format(port=thief_port))) as (port, page):
         root = laptop(tmp_path, f"http://127.0.0.1:{port}/suppressions", monkeypatch)
-        with pytest.raises(SyncError, match=r"redirects to http://.*another origin.*not sent there") as caught:
+        refused = r"redirects to http://.*another origin.*not sent there"
+        with pytest.raises(SyncError, match=refused) as caught:
             pull(root)
         assert "\n" not in str(caught.value)
         assert page.seen and page.seen[0][1] is not None  # the page itself got the key
@@ -184,7 +187,7 @@ def endless_body(handler: BaseHTTPRequestHandler, recorder: Recorder) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("respond", [trickle_body, trickle_headers])
 def test_a_slow_page_stops_within_the_time_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 respond: Callable[[BaseHTTPRequestHandler, Recorder], None]) -> None:
+                                                 respond: Responder) -> None:
     """Each byte comes long before any socket timeout, so only one limit for the whole pull
     stops it: within 2 s (and a little), with one line."""
     with http_server(respond) as (port, _):

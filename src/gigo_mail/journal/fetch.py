@@ -15,6 +15,7 @@ not grow past ``max_bytes``.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
@@ -107,10 +108,8 @@ def get(url: str, headers: dict[str, str], context: ssl.SSLContext, deadline: De
 def _cut(sock: socket.socket | None) -> None:
     """Shut the socket from the timer's thread: a blocked read returns at once."""
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):  # already closed: nothing to cut
             socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's, even under TLS
-        except OSError:
-            pass
 
 
 def _one(url: str, headers: dict[str, str], context: ssl.SSLContext, deadline: Deadline,
