@@ -31,7 +31,7 @@ from gigo_mail.errors import ConfigError, GigoError, TokenError, listen_failure
 from gigo_mail.journal.deliveries import Journal
 from gigo_mail.journal.sync import SYNC_PATH, authorized
 from gigo_mail.journal.sync import page as sync_page
-from gigo_mail.send.tokens import verify_token
+from gigo_mail.send.tokens import verifier
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -112,6 +112,7 @@ def make_app(config: Config) -> WsgiApp:
     where = str(config.path)
     location = TokenLocation(config.newsletter.unsubscribe_url, where)
     secret = config.secret()
+    verify = verifier(config)
     name = config.newsletter.name
 
     def respond(start: StartResponse, status: str, title: str, body: str) -> list[bytes]:
@@ -148,7 +149,7 @@ def make_app(config: Config) -> WsgiApp:
         if token is None:
             return respond(start, "404 Not Found", "Not found", "<p>There is nothing here.</p>")
         try:
-            address = verify_token(secret, token)
+            address = verify(token)
         except TokenError:
             return respond(start, "400 Bad Request", "This unsubscribe link is not valid",
                            "<p>It may have been cut short when it was copied. Use the link in the newsletter "
