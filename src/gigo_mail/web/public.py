@@ -22,7 +22,6 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,10 +31,13 @@ from gigo_mail.journal.deliveries import Journal
 from gigo_mail.journal.sync import SYNC_PATH, authorized
 from gigo_mail.journal.sync import page as sync_page
 from gigo_mail.send.tokens import verifier
+from gigo_mail.web import guard
+from gigo_mail.web.guard import DEFAULT_LIMITS, MAX_BODY, ServeLimits
+
+__all__ = ["DEFAULT_LIMITS", "MAX_BODY", "ServeLimits", "TokenLocation", "make_app", "make_server", "serve"]
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-MAX_BODY = 4096  # "List-Unsubscribe=One-Click" is 26 bytes; the page's form sends the same
 HEALTH_PATH = "/healthz"
 _SECURITY_HEADERS = [("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"),
                      ("X-Robots-Tag", "noindex"), ("X-Content-Type-Options", "nosniff"),
@@ -177,37 +179,12 @@ def make_app(config: Config) -> WsgiApp:
     return app
 
 
-@dataclass(frozen=True, kw_only=True)
-class ServeLimits:
-    """What one client may cost the server. The defaults suit a page behind an HTTPS proxy."""
-
-    threads: int = 8  # requests handled at once; reading and writing are asynchronous
-    connection_limit: int = 200  # open connections; more wait in the backlog
-    channel_timeout: float = 30.0  # seconds without progress before a connection is closed
-    cleanup_interval: float = 10.0  # how often idle connections are looked for
-    max_header: int = 16 * 1024
-    max_body: int = MAX_BODY
-    loop_timeout: float = 1.0  # how long the event loop waits when nothing happens (shutdown latency)
-
-
-DEFAULT_LIMITS = ServeLimits()
-
-
 def make_server(config: Config, host: str, port: int, limits: ServeLimits = DEFAULT_LIMITS) -> Any:
-    """The page under waitress, bound and ready (``.effective_port``, ``.run()``, ``.close()``)."""
-    from waitress.server import create_server
-
+    """The page under guarded waitress (see ``guard``), bound and ready (``.effective_port``,
+    ``.run()``, ``.close()``)."""
     app = make_app(config)
     try:
-        return create_server(app, host=host, port=port, threads=limits.threads,
-                             connection_limit=limits.connection_limit,
-                             channel_timeout=limits.channel_timeout,
-                             cleanup_interval=limits.cleanup_interval,
-                             max_request_header_size=limits.max_header,
-                             max_request_body_size=limits.max_body, inbuf_overflow=limits.max_body,
-                             asyncore_use_poll=True, asyncore_loop_timeout=limits.loop_timeout, ident="",
-                             expose_tracebacks=False,
-                             clear_untrusted_proxy_headers=True)
+        return guard.create(app, host, port, limits)
     except OSError as exc:
         raise GigoError(listen_failure(exc, f"{host}:{port}", "is the page already running?")) from exc
 
