@@ -15,6 +15,7 @@ from typing import Any
 
 from gigo_mail import env
 from gigo_mail.errors import ConfigError
+from gigo_mail.private import private_dir, tighten
 
 CONFIG_NAME = "gigo-mail.toml"
 STATE_DIR = ".gigo"
@@ -288,8 +289,9 @@ class Config:
             return value.encode()
         path = self.state_dir / "secret"
         try:
+            private_dir(path.parent)
+            tighten(path)  # one made 0644 by an earlier version
             if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
                 import secrets
 
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from gigo_mail.journal import fetch
 from gigo_mail.journal.deliveries import Journal
 from gigo_mail.journal.fetch import Deadline
 from gigo_mail.net import is_loopback
+from gigo_mail.private import write_private
 
 SYNC_PATH = "/suppressions"
 PAGE_SIZE = 1000
@@ -119,11 +119,7 @@ def _load_cursor(config: Config, url: str) -> tuple[str, str]:
 
 
 def _save_cursor(config: Config, url: str, at: str, key: str) -> None:
-    path = _state_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(".tmp")
-    temp.write_text(json.dumps({"url": url, "at": at, "key": key}), encoding="utf-8")
-    os.replace(temp, path)
+    write_private(_state_path(config), json.dumps({"url": url, "at": at, "key": key}).encode())
 
 
 def _fetch(url: str, key: str, context: ssl.SSLContext, deadline: Deadline) -> dict[str, Any]:
