@@ -197,6 +197,8 @@ def _send(campaign: Campaign) -> int:
     with progress or contextlib.nullcontext():
         result, interrupted = _run(sender, campaign.rows())
     console.print(_summary(result, campaign.request.dry_run, not campaign.request.no_write))
+    for note in result.stats.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     for failure in result.stats.failures[:10]:
         code = f"{failure.code} " if failure.code else ""
         console.print(f"[red]failed:[/] {escape(failure.email)}: {escape(code + failure.text)}",
