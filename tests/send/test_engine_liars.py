@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP
+from test_engine import people, send
 
 from conftest import FaultyHandler, SmtpServer
 from gigo_mail.journal.deliveries import Journal
 from servers import LoopServer
-from test_engine import people, send
 
 
 class ChunkingLiar(FaultyHandler):
