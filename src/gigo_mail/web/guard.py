@@ -138,7 +138,13 @@ def create(app: Any, host: str, port: int, limits: ServeLimits) -> Any:
                     conn.close()
                 return
             self.per_address[address] += 1
-            self.channel_class(self, conn, addr, self.adj, map=self._map)
+            try:
+                self.channel_class(self, conn, addr, self.adj, map=self._map)
+            except OSError:  # reset before it was set up: nothing holds the count but us
+                if conn.fileno() not in self.active_channels:
+                    self.release(addr)
+                with contextlib.suppress(OSError):
+                    conn.close()
 
         def release(self, addr: Any) -> None:
             address = str(addr[0]) if isinstance(addr, tuple) else str(addr)
