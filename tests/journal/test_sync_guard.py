@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TlsFiles
 from gigo_mail.config import load_config
 from gigo_mail.errors import SyncError
 from gigo_mail.journal.deliveries import Journal
 from gigo_mail.journal.fetch import origin
 from gigo_mail.journal.sync import pull_suppressions
+from servers import tls_front
 from support import make_newsletter
 
 SECRET = "guard-secret"
@@ -234,3 +236,21 @@ def test_bad_or_deeply_nested_json_is_one_line(tmp_path: Path, monkeypatch: pyte
         with pytest.raises(SyncError, match="not JSON") as caught:
             pull(root)
     assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)
+
+
+@pytest.mark.slow
+def test_https_never_downgrades_to_http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        tls_files: TlsFiles) -> None:
+    """The page behind TLS redirects to plain http on the same host and port: another origin (the
+    scheme differs), refused before the key could cross the wire unencrypted."""
+    with http_server(serve_json) as (thief_port, thief):
+        with http_server(redirect_to(f"http://127.0.0.1:{thief_port}/suppressions")) as (port, page), \
+                tls_front(tls_files.server_context, port) as front:
+            root = laptop(tmp_path, f"https://127.0.0.1:{front}/suppressions", monkeypatch)
+            with (root / "gigo-mail.toml").open("a") as handle:
+                handle.write(f'cafile = "{tls_files.ca_file}"\n')
+            with pytest.raises(SyncError, match=r"redirects to http://127\.0\.0\.1:\d+, another origin than "
+                                                r"https://127\.0\.0\.1"):
+                pull(root)
+            assert len(page.seen) == 1  # it came over TLS
+        assert thief.seen == []
