@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from gigo_mail import env
 from gigo_mail.errors import ConfigError
+from gigo_mail.private import private_dir, tighten
 
 CONFIG_NAME = "gigo-mail.toml"
 STATE_DIR = ".gigo"
@@ -46,7 +48,7 @@ class Newsletter:
     reply_to: str = ""
     postal_address: str = ""
     site_url: str = ""
-    # "{token}" and "{email}" are filled per subscriber.
+    # "{token}" is filled per subscriber ("{email}" too, in a mailto: only).
     unsubscribe_url: str = ""
     unsubscribe_mailto: str = ""
     list_id: str = ""
@@ -150,6 +152,7 @@ class UnsubscribeSync:
 
     sync_url: str = ""  # e.g. "https://gigo.dev/suppressions"; empty: the page runs here (or not at all)
     cafile: str = ""  # a private CA bundle for sync_url (PEM)
+    old_tokens_until: str = ""  # YYYY-MM-DD: honour old readable tokens until then (default: send.tokens)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -286,8 +289,9 @@ class Config:
             return value.encode()
         path = self.state_dir / "secret"
         try:
+            private_dir(path.parent)
+            tighten(path)  # one made 0644 by an earlier version
             if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
                 import secrets
 
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -304,6 +308,14 @@ class Config:
             if not getattr(self.newsletter, name):
                 key = "from" if name == "from_addr" else name
                 raise ConfigError(f"{self.path}: [newsletter] has no '{key}'; add it")
+
+
+def _is_date(value: object) -> bool:
+    try:
+        date.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def journal_path(root: Path) -> Path:
@@ -378,6 +390,12 @@ def load_config(root: Path | None = None) -> Config:
     if (dkim.key_file or dkim.domain) and not dkim.selector:
         raise ConfigError(f"{path}: [dkim] needs a 'selector' (the name in selector._domainkey.domain)")
     sync = _section(data, "unsubscribe", path)
+    if sync.old_tokens_until and not _is_date(sync.old_tokens_until):
+        raise ConfigError(f"{path}: [unsubscribe] old_tokens_until must be a date, e.g. \"2027-06-05\"")
+    pattern = newsletter.unsubscribe_url
+    if pattern.lower().startswith(("http:", "https:")) and "{email}" in pattern:
+        raise ConfigError(f"{path}: [newsletter] unsubscribe_url puts {{email}} in a web address, where "
+                          "every proxy and access log keeps it; use {token} (it holds the address sealed)")
     bounces = _section(data, "bounces", path)
     if bounces.verp and "@" not in bounces.envelope_base(newsletter.from_address):
         raise ConfigError(f"{path}: [bounces] verp = true needs return_path (or from) to be an address")

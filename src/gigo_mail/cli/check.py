@@ -62,8 +62,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Is an issue ready to send? DNS (SPF, DKIM, DMARC, MX), links, images, clients, spam score."""
         from gigo_mail.check.run import CheckOptions, run_check
+        from gigo_mail.cli.privacy import warn_tracked_lists
 
         compiled = compile_ref(issue)
+        warn_tracked_lists(compiled.config)
         report = run_check(compiled, CheckOptions(dns=dns, offline=offline, smtp_url=smtp, timeout=timeout))
         show_check(report)
         if not report.passed:

@@ -317,7 +317,7 @@ def unsubscribe(
         raise typer.BadParameter("--remove needs EMAIL addresses")
     from gigo_mail.address import check_address
     from gigo_mail.journal.deliveries import Journal
-    from gigo_mail.send.tokens import verify_token
+    from gigo_mail.send.tokens import verifier
 
     config = load_config()
     if show:
@@ -333,7 +333,7 @@ def unsubscribe(
         _serve_unsubscribe_page(config, host, port)
         return
     if token is not None:
-        address = verify_token(config.secret(), token)
+        address = verifier(config)(token)
         with Journal.for_root(config.root) as journal:
             added = journal.suppress([address], reason or "unsubscribe link")
         state = "added to the suppression list" if added else "already on the suppression list"

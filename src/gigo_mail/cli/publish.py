@@ -51,10 +51,12 @@ def register(app: typer.Typer) -> None:
         Nothing personal is published: per-subscriber values show their default(...) or a neutral word.
         Drafts and issues dated in the future stay out unless --drafts.
         """
+        from gigo_mail.cli.privacy import warn_tracked_lists
         from gigo_mail.config import load_config
         from gigo_mail.web.publish import publish as build
 
         config = load_config()
+        warn_tracked_lists(config)
         report = build(config, out=out, drafts=drafts, sent_only=sent_only)
         show_report(report)
         if serve:

@@ -197,6 +197,8 @@ def _send(campaign: Campaign) -> int:
     with progress or contextlib.nullcontext():
         result, interrupted = _run(sender, campaign.rows())
     console.print(_summary(result, campaign.request.dry_run, not campaign.request.no_write))
+    for note in result.stats.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     for failure in result.stats.failures[:10]:
         code = f"{failure.code} " if failure.code else ""
         console.print(f"[red]failed:[/] {escape(failure.email)}: {escape(code + failure.text)}",
@@ -323,12 +325,15 @@ def _show_pull(campaign: Campaign) -> None:
 
 def _command(request: SendRequest, yes: bool) -> int:
     """Prepare the send in the core, show it, ask, run it."""
+    from gigo_mail.cli.privacy import warn_tracked_lists
     from gigo_mail.send.campaign import prepare_send
     from gigo_mail.send.engine import SendResult, SendStats
     from gigo_mail.send.selection import FAILED, UNCERTAIN
 
     ask = _ask_password if sys.stdin.isatty() else None
-    with prepare_send(load_config(), request, ask) as campaign:
+    config = load_config()
+    warn_tracked_lists(config, request.list_path)
+    with prepare_send(config, request, ask) as campaign:
         compiled = campaign.compiled
         if campaign.url is not None:
             from gigo_mail.cli.check import warn_before_send

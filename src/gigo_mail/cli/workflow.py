@@ -33,8 +33,11 @@ def init(
     listing.add_row("issues/001.md", "your first issue: Markdown with front matter")
     listing.add_row("templates/default/", "the email layout, yours to change")
     listing.add_row("subscribers.csv", "three sample subscribers on example.org")
-    listing.add_row(".gitignore", "keeps build/ and .gigo/ (journal, secret, inbox) out of git")
+    listing.add_row(".gitignore", "keeps lists, .gigo/ (journal, secret, inbox) and build/ out of git")
     console.print(listing)
+    console.print("Subscriber lists stay out of git: addresses are personal data, a pushed repository "
+                  "would publish them, and its history would keep them after a reader asks to be erased.",
+                  soft_wrap=True)
     console.print("\nNext steps:")
     steps = facts_table("bold", "dim")
     steps.add_row(f"cd {escape(where)}", "")

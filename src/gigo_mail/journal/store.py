@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gigo_mail.errors import JournalError
 from gigo_mail.journal.schema import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION
+from gigo_mail.private import private_sqlite
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -20,9 +21,10 @@ BUSY_TIMEOUT_MS = 10_000
 def connect(path: Path, what: str) -> sqlite3.Connection:
     """Open one of gigo-mail's SQLite files (``what``: "delivery journal", "answers store") the one
     way they are all opened: autocommit with explicit transactions, WAL, ``synchronous = NORMAL``,
-    the same busy timeout; any failure is one JournalError line naming the file."""
+    the same busy timeout, readable by the owner alone; any failure is one JournalError line
+    naming the file."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(path)  # addresses: 0600 in a 0700 folder, its -wal and -shm too
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                              timeout=BUSY_TIMEOUT_MS / 1000)
     except (OSError, sqlite3.Error) as exc:

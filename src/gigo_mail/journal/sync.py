@@ -12,6 +12,8 @@ public list of addresses.
 ``(at, key)`` order, cursor in ``.gigo/sync.json``) before it starts. The next pull
 starts a few minutes before that cursor, so a suppression committed a moment later
 with an earlier timestamp is not skipped; adding an address twice changes nothing.
+The key goes to the origin of ``sync_url`` only (redirects elsewhere are refused), and one
+time limit covers the whole pull (``fetch``).
 """
 
 from __future__ import annotations
@@ -19,10 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import ssl
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,14 +32,18 @@ from urllib.parse import urlencode, urlsplit
 from gigo_mail.address import address_key
 from gigo_mail.config import Config
 from gigo_mail.errors import SyncError
+from gigo_mail.journal import fetch
 from gigo_mail.journal.deliveries import Journal
+from gigo_mail.journal.fetch import Deadline
 from gigo_mail.net import is_loopback
+from gigo_mail.private import write_private
 
 SYNC_PATH = "/suppressions"
 PAGE_SIZE = 1000
 OVERLAP = timedelta(minutes=5)
 MAX_PAGE_BYTES = 8 * 1024 * 1024
 MAX_PAGES = 100_000
+PULL_TIMEOUT = 60.0  # seconds for a whole pull, every page and redirect of it
 STATE_NAME = "sync.json"
 _CONTEXT = b"gigo-mail suppression sync v1\x00"
 
@@ -116,32 +119,22 @@ def _load_cursor(config: Config, url: str) -> tuple[str, str]:
 
 
 def _save_cursor(config: Config, url: str, at: str, key: str) -> None:
-    path = _state_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(".tmp")
-    temp.write_text(json.dumps({"url": url, "at": at, "key": key}), encoding="utf-8")
-    os.replace(temp, path)
+    write_private(_state_path(config), json.dumps({"url": url, "at": at, "key": key}).encode())
 
 
-def _fetch(url: str, key: str, context: ssl.SSLContext, timeout: float) -> dict[str, Any]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}",
-                                                   "Accept": "application/json"})
+def _fetch(url: str, key: str, context: ssl.SSLContext, deadline: Deadline) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-            body = response.read(MAX_PAGE_BYTES + 1)
-    except urllib.error.HTTPError as exc:
+        body = fetch.get(url, headers, context, deadline, MAX_PAGE_BYTES)
+    except fetch.HttpStatus as exc:
         hint = (": the endpoint and this machine do not share the same unsubscribe secret"
-                if exc.code == 401 else "")
-        raise SyncError(f"HTTP {exc.code} {exc.reason}{hint}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise SyncError(str(reason)) from None
-    if len(body) > MAX_PAGE_BYTES:
-        raise SyncError("the answer is larger than any page of suppressions should be")
+                if exc.status == 401 else "")
+        raise SyncError(f"{exc}{hint}") from None
     try:
         data = json.loads(body)
-    except ValueError:
-        raise SyncError("the answer is not JSON (is sync_url the /suppressions path of the page?)") from None
+    except (ValueError, RecursionError):  # nested a few thousand deep, json gives up with the latter
+        raise SyncError("the answer is not JSON the page writes (is sync_url the /suppressions path "
+                        "of the page?)") from None
     if not isinstance(data, dict) or not isinstance(data.get("suppressions"), list):
         raise SyncError("the answer has no list of suppressions")
     return data
@@ -149,15 +142,17 @@ def _fetch(url: str, key: str, context: ssl.SSLContext, timeout: float) -> dict[
 
 def _pages(config: Config, timeout: float) -> Iterator[tuple[dict[str, list[str]], str, str]]:
     """Each page of the endpoint's suppressions after this machine's cursor: its addresses by
-    reason, and the cursor after it. Reads nothing but the cursor file here."""
+    reason, and the cursor after it. Reads nothing but the cursor file here. ``timeout`` is
+    the whole pull's, every page included."""
     url = config.unsubscribe.sync_url
     _check_url(url)
+    deadline = Deadline(timeout)
     context = _tls_context(config)
     key = sync_key(config.secret())
     after_at, after_key = _load_cursor(config, url)
     for _ in range(MAX_PAGES):
         data = _fetch(f"{url}?{urlencode({'after_at': after_at, 'after_key': after_key})}", key,
-                      context, timeout)
+                      context, deadline)
         by_reason: dict[str, list[str]] = {}
         for item in data["suppressions"]:
             if not (isinstance(item, dict) and isinstance(item.get("email"), str)
@@ -175,7 +170,7 @@ def _cannot_pull(url: str, exc: SyncError) -> SyncError:
                      "(unsubscribes made on the page since the last pull would not be honoured)")
 
 
-def pull_suppressions(config: Config, journal: Journal, timeout: float = 15.0) -> PullResult:
+def pull_suppressions(config: Config, journal: Journal, timeout: float = PULL_TIMEOUT) -> PullResult:
     """Add every suppression the endpoint has and this machine lacks; SyncError if it cannot."""
     url = config.unsubscribe.sync_url
     received = added = 0
@@ -194,7 +189,7 @@ def pull_suppressions(config: Config, journal: Journal, timeout: float = 15.0) -
 
 
 def peek_suppressions(config: Config, journal: Journal | None,
-                      timeout: float = 15.0) -> tuple[PullResult, frozenset[str]]:
+                      timeout: float = PULL_TIMEOUT) -> tuple[PullResult, frozenset[str]]:
     """What a pull would add, writing nothing (a dry run's plan must match the send's): the
     result, and the address keys the endpoint suppresses that ``journal`` does not yet."""
     url = config.unsubscribe.sync_url

@@ -158,6 +158,9 @@ class Sender(Outcomes):
                 for task in pending:
                     task.cancel()
             await asyncio.gather(producer, *workers, return_exceptions=True)
+            for note in (note for t in transports for note in getattr(t, "notes", ())):
+                if note not in self.stats.notes:
+                    self.stats.notes.append(note)
             try:
                 self._record_held()
                 if self._outcome == "complete" and (self.stats.failed or self.stats.uncertain or abandoned

@@ -102,6 +102,7 @@ class SendStats:
     failures: list[Failure] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     rate_limit: float | None = None  # the limiter's current rate (None = unlimited)
+    notes: list[str] = field(default_factory=list)  # one-line facts about the server (e.g. no BDAT)
 
     @property
     def elapsed(self) -> float:

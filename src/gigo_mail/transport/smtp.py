@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
-import ssl
 from typing import TYPE_CHECKING
 
 from gigo_mail.errors import (
@@ -22,6 +20,7 @@ from gigo_mail.errors import (
     SMTPTransientError,
     SMTPUncertainError,
 )
+from gigo_mail.transport.opening import open_error
 from gigo_mail.transport.replies import _error_for
 from gigo_mail.transport.url import SmtpEndpoint, _local_hostname
 from gigo_mail.transport.wire import Reply, ReplyReader, WireClosed, WireTimeout, crlf_lines, dot_stuff
@@ -33,6 +32,14 @@ if TYPE_CHECKING:  # imported on the first connection, not by every command
 
 
 _FORBIDDEN_IN_ADDRESS = re.compile(r"[\x00-\x20\x7f<>]")
+_NOT_IMPLEMENTED = frozenset({500, 502, 504})  # command unknown, not implemented, parameter not implemented
+
+
+def _in_step(replies: list[Reply]) -> bool:
+    """Whether MAIL, RCPT and DATA replies can be what they claim: only DATA may say 354, and
+    DATA never says 2xx. A stray reply shifts the rest, and one of these gives it away."""
+    mail_r, rcpt_r, data_r = replies
+    return mail_r.code != 354 and rcpt_r.code != 354 and not 200 <= data_r.code < 300
 
 
 def _envelope_address(address: str, what: str) -> str:
@@ -40,13 +47,6 @@ def _envelope_address(address: str, what: str) -> str:
         raise SMTPPermanentError(f"{address!r}: {what} contains a space, angle bracket or control "
                                  "character", None, "invalid address", about_recipient=what == "recipient")
     return address
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    seen = exc
-    while seen.__cause__ is not None:
-        seen = seen.__cause__
-    return seen
 
 
 class SmtpTransport:
@@ -105,14 +105,14 @@ class SmtpTransport:
                                  f"{exc.message}; check GIGO_SMTP_PASSWORD") from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             client.close()
-            raise self._open_error(exc) from None
+            raise open_error(endpoint, exc) from None
         transport = client.transport
         if transport is None or transport.is_closing():
             client.close()
             raise SMTPConnectFailed(f"{endpoint.where} closed the connection after the greeting")
         self._client = client
         self.pipelining = client.supports_extension("pipelining")
-        self.chunking = client.supports_extension("chunking")
+        self.chunking = client.supports_extension("chunking") and not endpoint.run.no_chunking
         self._slots = asyncio.Semaphore(max(1, self.in_flight))
         self._early = None
         self._turn = None
@@ -123,49 +123,50 @@ class SmtpTransport:
         self._reader.attach(transport)
         self._transport = transport  # type: ignore[assignment]
         self.messages = 0
+        if self.streams:
+            await self._probe_bdat()
 
-    def _open_error(self, exc: BaseException) -> SMTPFatalError:
-        import aiosmtplib
+    async def _probe_bdat(self) -> None:
+        """Ask for BDAT outside a transaction before trusting CHUNKING: a server that has it
+        answers 503 (MAIL first), one that only advertises it answers 500 or 502. Zero bytes
+        go with it, so no body is ever read as commands by a server that lacks BDAT."""
+        assert self._reader is not None and self._transport is not None
+        self._transport.write(b"BDAT 0 LAST\r\n")
+        try:
+            (reply,) = await self._reader.read(1, self.endpoint.timeout)
+        except WireClosed as exc:
+            await self.close()
+            raise SMTPConnectFailed(f"{self.endpoint.where} {exc}") from None
+        if reply.code == 421:
+            await self.close()
+            raise SMTPConnectFailed(f"{self.endpoint.where} deferred the session: {reply}")
+        if reply.code in _NOT_IMPLEMENTED:
+            self._no_chunking(reply)
 
-        where, cause = self.endpoint.where, _root_cause(exc)
-        if isinstance(cause, ssl.SSLError) or "SSL" in str(exc):
-            reason = getattr(cause, "verify_message", None) or getattr(cause, "reason", None) or cause
-            return SMTPFatalError(f"TLS with {where} failed: {reason}; {self._tls_hint(cause)}")
-        if isinstance(cause, socket.gaierror):
-            return SMTPConnectFailed(f"cannot resolve SMTP host '{self.endpoint.url.host}': "
-                                     f"{cause.strerror}")
-        if isinstance(cause, ConnectionRefusedError):
-            return SMTPConnectFailed(f"{where} refused the connection; is the SMTP server running?")
-        if isinstance(exc, aiosmtplib.SMTPResponseException) and 400 <= exc.code < 500:
-            return SMTPConnectFailed(f"{where} deferred the session: {exc.code} {exc.message}")  # 421 busy
-        if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
-            return SMTPFatalError(f"{where} refused the session: {exc.code} {exc.message}")
-        if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
-            return SMTPConnectFailed(f"{where} did not answer within {self.endpoint.timeout:g} s")
-        if isinstance(exc, aiosmtplib.SMTPServerDisconnected | OSError):
-            return SMTPConnectFailed(f"cannot connect to {where}: {exc}")
-        text = getattr(exc, "message", None) or str(exc)
-        if "STARTTLS" in text:
-            return SMTPFatalError(f"{where} does not offer STARTTLS, which a non-local server needs; "
-                                  "use smtps://HOST:465 if it offers implicit TLS")
-        if "AUTH" in text:
-            return SMTPFatalError(f"{where} does not offer AUTH for '{self.endpoint.url.user}'")
-        return SMTPFatalError(f"{where}: {text}")
+    def _no_chunking(self, reply: Reply) -> None:
+        """DATA for this server from now on, on every connection of the run, said once."""
+        self.chunking = False
+        self.endpoint.run.no_chunking = True
+        self.endpoint.run.note(f"{self.endpoint.where} offers CHUNKING but refused BDAT ({reply}); "
+                               "this run sends to it with DATA instead")
 
-    def _tls_hint(self, cause: BaseException) -> str:
-        """The hint that fits the TLS failure (not always the CA file)."""
-        text = f"{getattr(cause, 'verify_message', '')} {getattr(cause, 'reason', '')} {cause}".lower()
-        url = self.endpoint.url
-        if "hostname mismatch" in text or "ip address mismatch" in text or "doesn't match" in text:
-            return (f"the certificate is not for '{url.host}'; use the host name the certificate names "
-                    "in the SMTP URL")
-        if url.tls == "implicit" and ("wrong version number" in text or "record layer" in text
-                                      or "unexpected eof" in text):
-            return (f"port {url.port} does not speak TLS from the start; for STARTTLS use "
-                    f"smtp://{url.host}:{url.port} (or smtps:// on port 465)")
-        if "expired" in text:
-            return "the server's certificate has expired; the server's admin must renew it"
-        return "if the server uses a private CA, set GIGO_SMTP_CAFILE to its certificate"
+    @property
+    def notes(self) -> list[str]:
+        return self.endpoint.run.notes  # one-line facts about the server, shared by the run
+
+    async def _out_of_step(self, recipient: str) -> SMTPTransientError:
+        """A stray reply before the message's first byte: drop the connection; uncharged."""
+        await self.close()
+        return SMTPTransientError(f"{recipient}: {self.endpoint.where} sent a reply out of step with the "
+                                  "commands; the connection was dropped before the message went out",
+                                  None, "reply out of step (before the message)", about_session=True)
+
+    async def _uncertain_out_of_step(self, recipient: str) -> SMTPUncertainError:
+        """A stray reply once the message went out: which reply was its answer is unknown."""
+        await self.close()
+        return SMTPUncertainError(f"{recipient}: {self.endpoint.where} sent a reply out of step after the "
+                                  "final dot; the server may have the message",
+                                  "reply out of step after the final dot")
 
     def _envelope(self, sender: str, recipient: str, data: bytes, smtputf8: bool) -> bytes:
         """MAIL FROM and RCPT TO for one message; SMTPPermanentError if it cannot go here."""
@@ -246,6 +247,8 @@ class SmtpTransport:
                                                  (b"DATA\r\n", "DATA", 354)):
                     transport.write(command)
                     (reply,) = await reader.read(1, timeout)
+                    if reply.code < 400 and (reply.code == 354) != (expected == 354):  # a stray reply
+                        raise await self._out_of_step(recipient)
                     if reply.code != expected:
                         await self._after_failure(reply)
                         raise _error_for(reply, stage, recipient, self.endpoint.where)
@@ -268,29 +271,41 @@ class SmtpTransport:
         except WireClosed as exc:
             await self.close()
             raise self._lost(recipient, exc, committed) from None
-        if ahead and then is not None:
-            await self._read_ahead(then.recipient, final)
+        if final.code == 354 or (reader.unasked and not ahead):
+            raise await self._uncertain_out_of_step(recipient)
+        if ahead and then is not None and not await self._read_ahead(then.recipient, final):
+            raise await self._uncertain_out_of_step(recipient)
         if final.code != 250:
             if final.code == 421:
                 await self.close()
             raise _error_for(final, "the message", recipient, self.endpoint.where)
         return final
 
-    async def _read_ahead(self, recipient: str, final: Reply) -> None:
+    async def _read_ahead(self, recipient: str, final: Reply) -> bool:
         """Collect the replies to the next transaction's MAIL, RCPT and DATA (sent with the
-        last final dot) for the next send to ``recipient``; on trouble, start it afresh."""
+        last final dot) for the next send to ``recipient``; on trouble, start it afresh.
+        False when they are out of step: a stray reply came before them, perhaps before the
+        reply taken for the final dot's."""
         reader = self._reader
         if final.code == 421 or reader is None:
             await self.close()
-            return
+            return True
         try:
-            self._early = (recipient, await reader.read(3, self.endpoint.timeout))
+            replies = await reader.read(3, self.endpoint.timeout)
         except WireClosed:
             await self.close()
+            return True
+        if not _in_step(replies) or reader.unasked:
+            return False
+        self._early = (recipient, replies)
+        return True
 
     async def _check_envelope(self, replies: list[Reply], recipient: str) -> None:
         """Raise the error for a refused MAIL FROM, RCPT TO or DATA (after leaving the
-        connection clean for the next message)."""
+        connection clean for the next message). Out of step: a transient error about the
+        session, charged to nobody."""
+        if not _in_step(replies) or (self._reader is not None and self._reader.unasked):
+            raise await self._out_of_step(recipient)
         mail_r, rcpt_r, data_r = replies
         if mail_r.code == 250 and rcpt_r.code == 250 and data_r.code == 354:
             return
@@ -339,6 +354,11 @@ class SmtpTransport:
                 mine.set_result(None)
                 if self._turn is mine:
                     self._turn = None
+        if mail_r.code == 250 and rcpt_r.code == 250 and final.code in _NOT_IMPLEMENTED:
+            self._no_chunking(final)  # what follows on this connection is its body read as commands
+            await self.close()
+            raise SMTPTransientError(f"{recipient}: {self.endpoint.where} refused BDAT ({final}); it goes "
+                                     "again with DATA", final.code, final.text, about_session=True)
         for reply, stage in ((mail_r, "MAIL FROM"), (rcpt_r, "RCPT TO"), (final, "the message")):
             if reply.code != 250:
                 if reply.code == 421:

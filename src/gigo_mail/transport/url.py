@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from gigo_mail.config import Smtp
@@ -89,6 +89,20 @@ def _local_hostname() -> str:
     return name if name and name != "localhost" and "." in name else "localhost.localdomain"
 
 
+@dataclass
+class RunState:
+    """What the run's connections learn about the server, shared by all of them: a server
+    that offers CHUNKING but refuses BDAT gets DATA for the rest of the run. ``notes`` are
+    one-line facts for the sender to show once."""
+
+    no_chunking: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+
 @dataclass(frozen=True)
 class SmtpEndpoint:
     """Everything a connection needs; shared by every connection of a run."""
@@ -100,6 +114,7 @@ class SmtpEndpoint:
     cafile: str | None = None
     local_hostname: str | None = None
     in_flight: int = Smtp.in_flight  # [smtp] in_flight: BDAT transactions on the wire at once per connection
+    run: RunState = field(default_factory=RunState, compare=False, repr=False)
 
     @property
     def where(self) -> str:

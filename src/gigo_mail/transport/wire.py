@@ -134,6 +134,11 @@ class ReplyReader(asyncio.Protocol):
                 and not self.transport.is_closing())
 
     @property
+    def unasked(self) -> int:
+        """Replies queued beyond those owed: a server out of step with the commands."""
+        return max(0, len(self._replies) - self.owed)
+
+    @property
     def closed_reason(self) -> str | None:
         return self._closed
 

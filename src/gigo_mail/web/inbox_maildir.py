@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import cast
 
 from gigo_mail.errors import InboxError
+from gigo_mail.private import private_dir
 
 SUBDIRS = ("tmp", "new", "cur")
 _HEAD_LIMIT = 256 * 1024  # headers larger than this are not worth listing
@@ -133,8 +134,9 @@ class MaildirWriter:
         on read-only mounts.
         """
         try:
+            private_dir(self.path)  # every message holds its recipients' addresses
             for sub in SUBDIRS:
-                (self.path / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+                private_dir(self.path / sub)
             probe = self.path / "tmp" / f".probe-{self._pid}"
             probe.write_bytes(b"")
             probe.unlink()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,11 +30,14 @@ from gigo_mail.errors import ConfigError, GigoError, TokenError, listen_failure
 from gigo_mail.journal.deliveries import Journal
 from gigo_mail.journal.sync import SYNC_PATH, authorized
 from gigo_mail.journal.sync import page as sync_page
-from gigo_mail.send.tokens import verify_token
+from gigo_mail.send.tokens import verifier
+from gigo_mail.web import guard
+from gigo_mail.web.guard import DEFAULT_LIMITS, MAX_BODY, ServeLimits
+
+__all__ = ["DEFAULT_LIMITS", "MAX_BODY", "ServeLimits", "TokenLocation", "make_app", "make_server", "serve"]
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-MAX_BODY = 4096  # "List-Unsubscribe=One-Click" is 26 bytes; the page's form sends the same
 HEALTH_PATH = "/healthz"
 _SECURITY_HEADERS = [("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"),
                      ("X-Robots-Tag", "noindex"), ("X-Content-Type-Options", "nosniff"),
@@ -112,6 +114,7 @@ def make_app(config: Config) -> WsgiApp:
     where = str(config.path)
     location = TokenLocation(config.newsletter.unsubscribe_url, where)
     secret = config.secret()
+    verify = verifier(config)
     name = config.newsletter.name
 
     def respond(start: StartResponse, status: str, title: str, body: str) -> list[bytes]:
@@ -148,7 +151,7 @@ def make_app(config: Config) -> WsgiApp:
         if token is None:
             return respond(start, "404 Not Found", "Not found", "<p>There is nothing here.</p>")
         try:
-            address = verify_token(secret, token)
+            address = verify(token)
         except TokenError:
             return respond(start, "400 Bad Request", "This unsubscribe link is not valid",
                            "<p>It may have been cut short when it was copied. Use the link in the newsletter "
@@ -176,37 +179,12 @@ def make_app(config: Config) -> WsgiApp:
     return app
 
 
-@dataclass(frozen=True, kw_only=True)
-class ServeLimits:
-    """What one client may cost the server. The defaults suit a page behind an HTTPS proxy."""
-
-    threads: int = 8  # requests handled at once; reading and writing are asynchronous
-    connection_limit: int = 200  # open connections; more wait in the backlog
-    channel_timeout: float = 30.0  # seconds without progress before a connection is closed
-    cleanup_interval: float = 10.0  # how often idle connections are looked for
-    max_header: int = 16 * 1024
-    max_body: int = MAX_BODY
-    loop_timeout: float = 1.0  # how long the event loop waits when nothing happens (shutdown latency)
-
-
-DEFAULT_LIMITS = ServeLimits()
-
-
 def make_server(config: Config, host: str, port: int, limits: ServeLimits = DEFAULT_LIMITS) -> Any:
-    """The page under waitress, bound and ready (``.effective_port``, ``.run()``, ``.close()``)."""
-    from waitress.server import create_server
-
+    """The page under guarded waitress (see ``guard``), bound and ready (``.effective_port``,
+    ``.run()``, ``.close()``)."""
     app = make_app(config)
     try:
-        return create_server(app, host=host, port=port, threads=limits.threads,
-                             connection_limit=limits.connection_limit,
-                             channel_timeout=limits.channel_timeout,
-                             cleanup_interval=limits.cleanup_interval,
-                             max_request_header_size=limits.max_header,
-                             max_request_body_size=limits.max_body, inbuf_overflow=limits.max_body,
-                             asyncore_use_poll=True, asyncore_loop_timeout=limits.loop_timeout, ident="",
-                             expose_tracebacks=False,
-                             clear_untrusted_proxy_headers=True)
+        return guard.create(app, host, port, limits)
     except OSError as exc:
         raise GigoError(listen_failure(exc, f"{host}:{port}", "is the page already running?")) from exc
 

@@ -1,0 +1,146 @@
+"""Servers that say one thing and do another, over real sockets on loopback: one that offers
+CHUNKING but refuses BDAT (the run falls back to DATA for it, with one line), and one that sends a
+stray reply inside a pipelined group (the connection's in-flight recipients become uncertain or go
+back to the queue, never a permanent failure charged to a reader)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP
+from test_engine import people, send
+
+from conftest import FaultyHandler, SmtpServer
+from gigo_mail.journal.deliveries import Journal
+from servers import LoopServer
+
+
+class ChunkingLiar(FaultyHandler):
+    """aiosmtpd (which has no BDAT) advertising CHUNKING anyway."""
+
+    async def handle_EHLO(self, server: SMTP, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        responses = await super().handle_EHLO(server, session, envelope, hostname, responses)
+        responses.insert(-1, "250-CHUNKING")
+        return responses
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    with Journal(tmp_path / ".gigo" / "journal.sqlite3") as opened:
+        yield opened
+
+
+@pytest.mark.slow
+def test_chunking_offered_but_bdat_refused_falls_back_to_data(journal: Journal) -> None:
+    server = SmtpServer(ChunkingLiar(pipelining=True)).start()
+    try:
+        result = send(server, people(30), journal, concurrency=3)
+    finally:
+        server.stop()
+    assert result.outcome == "complete" and result.ok, result.reason
+    assert result.stats.sent == 30 and result.stats.failed == 0 and result.stats.uncertain == 0
+    assert set(server.handler.delivered_to().values()) == {1}
+    notes = [note for note in result.stats.notes if "CHUNKING" in note]
+    assert len(notes) == 1 and "DATA" in notes[0] and "\n" not in notes[0], result.stats.notes
+
+
+class StrayReplyServer(LoopServer):
+    """A pipelining SMTP server (raw asyncio) that answers every command in order, but once, at
+    ``at`` of its ``after``-th message (after the reply to "mail", "rcpt" or the final "dot", or
+    just before that "final" reply), adds a stray ``250 2.1.5 ok`` nobody asked for."""
+
+    def __init__(self, at: str, after: int, refuse: bool = False) -> None:
+        super().__init__()
+        self.at, self.after, self.refuse = at, after, refuse
+        self.count: Counter[str] = Counter()
+        self.delivered: Counter[str] = Counter()
+        self.strayed = False
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def _stray(self, stage: str, writer: asyncio.StreamWriter) -> None:
+        self.count[stage] += 1
+        if stage == self.at and self.count[stage] == self.after and not self.strayed:
+            self.strayed = True
+            writer.write(b"250 2.1.5 ok\r\n")
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 stray.test ESMTP\r\n")
+        recipients: list[str] = []
+        try:
+            while line := await reader.readline():
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    writer.write(b"250-stray.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                elif verb == b"MAIL":
+                    recipients = []
+                    writer.write(b"250 2.1.0 ok\r\n")
+                    self._stray("mail", writer)
+                elif verb == b"RCPT":
+                    recipients.append(line.decode().split("<", 1)[1].split(">", 1)[0])
+                    writer.write(b"250 2.1.5 ok\r\n")
+                    self._stray("rcpt", writer)
+                elif verb == b"DATA":
+                    writer.write(b"354 go on\r\n")
+                    while (body := await reader.readline()) not in (b".\r\n", b""):
+                        pass
+                    if not body:  # the client left mid-message: nothing is delivered
+                        break
+                    strayed = self.strayed
+                    self._stray("final", writer)  # before the final reply: the client may take it for that
+                    if self.strayed and not strayed and self.refuse:
+                        writer.write(b"554 5.7.1 rejected as spam\r\n")  # a refusal behind the stray
+                    else:
+                        self.delivered.update(recipients)
+                        writer.write(b"250 2.0.0 queued\r\n")
+                    self._stray("dot", writer)
+                elif verb == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                    break
+                else:
+                    writer.write(b"250 ok\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("at", "after"), [("final", 5), ("final", 12), ("rcpt", 1), ("mail", 1), ("mail", 5),
+                                           ("rcpt", 5), ("dot", 5), ("dot", 19)])
+def test_a_stray_reply_charges_no_reader(journal: Journal, at: str, after: int) -> None:
+    server = StrayReplyServer(at, after).start()
+    rows = people(20)
+    try:
+        result = send(server.url, rows, journal, concurrency=1)
+    finally:
+        server.stop()
+    assert server.strayed
+    assert result.stats.failed == 0 and not result.stats.failures, result.stats.failures
+    assert result.stats.sent + result.stats.uncertain == 20
+    assert result.stats.uncertain <= 2  # the connection's in-flight recipients at most
+    assert not result.ok or result.stats.uncertain == 0  # a run with unknowns never says all is well
+    assert set(server.delivered.values()) == {1} and len(server.delivered) == 20  # nothing twice
+
+
+@pytest.mark.slow
+def test_a_stray_reply_before_a_refusal_is_not_taken_for_delivery(journal: Journal) -> None:
+    """The stray 250 comes where the final reply should, and the real one is a 554: the
+    message must not be counted delivered (the server refused it); uncertain is the truth."""
+    server = StrayReplyServer("final", 5, refuse=True).start()
+    try:
+        result = send(server.url, people(20), journal, concurrency=1)
+    finally:
+        server.stop()
+    assert sum(server.delivered.values()) == 19
+    assert result.stats.sent <= 19 and result.stats.failed == 0
+    assert result.stats.sent + result.stats.uncertain == 20 and not result.ok
