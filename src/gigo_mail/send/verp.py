@@ -9,6 +9,11 @@ both the recipient's id and its signature: nobody without the secret can make an
 address that maps to a subscriber, and finding the recipient needs only the journal
 (:class:`VerpIndex`), one HMAC per recipient of that issue. The local part stays
 under 64 octets (RFC 5321 4.5.3.1.1) for any address length.
+
+The same construction, under its own context, makes the tokenised unsubscribe address
+of ``List-Unsubscribe`` (``unsubscribe+<issue>.<mac>@domain``, :data:`UNSUBSCRIBE_CONTEXT`):
+a one-click mail client that writes to it proves which reader asked, and the token holds
+no address in any encoding.
 """
 
 from __future__ import annotations
@@ -19,14 +24,15 @@ import re
 from gigo_mail.journal.deliveries import Journal, Record
 
 _CONTEXT = b"gigo-mail verp v1\x00"
+UNSUBSCRIBE_CONTEXT = b"gigo-mail unsubscribe-mailto v1\x00"
 MAC_BYTES = 10
 _ISSUE_RE = re.compile(r"^[a-z0-9_-]{1,24}$")
 _MAC_RE = re.compile(f"^[0-9a-f]{{{MAC_BYTES * 2}}}$")
 
 
-def _issue_mac(secret: bytes, issue_key: str) -> hmac.HMAC:
+def _issue_mac(secret: bytes, issue_key: str, context: bytes = _CONTEXT) -> hmac.HMAC:
     """The HMAC state after the context and the issue: each recipient then costs one copy and update."""
-    return hmac.new(secret, _CONTEXT + issue_key.lower().encode() + b"\x00", "sha256")
+    return hmac.new(secret, context + issue_key.lower().encode() + b"\x00", "sha256")
 
 
 def _mac(state: hmac.HMAC, key: str) -> str:
@@ -42,14 +48,14 @@ def verp_mac(secret: bytes, issue_key: str, key: str) -> str:
 class VerpAddresses:
     """Per-recipient envelope senders for one issue, from the base return address."""
 
-    def __init__(self, base: str, secret: bytes, issue_key: str) -> None:
+    def __init__(self, base: str, secret: bytes, issue_key: str, context: bytes = _CONTEXT) -> None:
         self.local, _, self.domain = base.rpartition("@")
         self.secret = secret
         self.issue = issue_key.lower()
         self.enabled = bool(_ISSUE_RE.match(self.issue)) and "+" not in self.local
         self._prefix = f"{self.local}+{self.issue}."
         self._suffix = f"@{self.domain}"
-        self._state = _issue_mac(secret, self.issue)
+        self._state = _issue_mac(secret, self.issue, context)
 
     def address(self, key: str) -> str:
         """The envelope sender for the recipient with this key; one HMAC."""
@@ -77,14 +83,20 @@ class VerpIndex:
     """Finds the journal record a VERP address was made for (one HMAC per recipient of an issue,
     computed once per issue and kept)."""
 
-    def __init__(self, journal: Journal, secret: bytes, base: str) -> None:
+    def __init__(self, journal: Journal, secret: bytes, base: str, context: bytes = _CONTEXT) -> None:
         self.journal = journal
+        self.context = context
         self.secret = secret
         self.base = base
         self._issues: dict[str, dict[str, Record]] = {}
         self._keys = {key.lower(): key for key in journal.issue_keys()}
 
+    def is_ours(self, address: str) -> bool:
+        """Whether ``address`` has the shape of one of these addresses (its MAC unchecked)."""
+        return parse_verp(address, self.base) is not None
+
     def resolve(self, address: str) -> Record | None:
+        """The record whose address this is; None when its MAC verifies for nobody of its issue."""
         parsed = parse_verp(address, self.base)
         if parsed is None:
             return None
@@ -93,7 +105,7 @@ class VerpIndex:
         if issue_key is None:
             return None
         if issue_key not in self._issues:
-            state = _issue_mac(self.secret, issue_key)
+            state = _issue_mac(self.secret, issue_key, self.context)
             self._issues[issue_key] = {_mac(state, record.key): record
                                        for record in self.journal.recipients(issue_key)}
         return self._issues[issue_key].get(mac)
