@@ -48,8 +48,10 @@ class Copy:
 def sent_list(root: Path, issue: str = "011") -> dict[str, Copy]:
     """Build and journal issue ``issue`` for the attacker and every reader (in list order)."""
     if issue != "011":
-        write_issue(root, f"{issue}.md", f"number: {int(issue)}\nsubject: Issue {issue}\npreheader: p", "Hi.\n")
-    factory = MessageFactory(compile_issue(load_config(root), find_issue(root, issue)), secret=SECRET.encode())
+        write_issue(root, f"{issue}.md", f"number: {int(issue)}\nsubject: Issue {issue}\npreheader: p",
+                    "Hi.\n")
+    compiled = compile_issue(load_config(root), find_issue(root, issue))
+    factory = MessageFactory(compiled, secret=SECRET.encode())
     copies = {}
     with Journal.for_root(root) as journal:
         for email in [*READERS[:14], ATTACKER, *READERS[14:]]:
@@ -70,8 +72,9 @@ def dsn(*, to: str, failures: list[str], message_id: str = "", original_return_p
     boundary = f"b{os.urandom(6).hex()}"
     head = f"Return-Path: {return_path}\r\n" if return_path is not None else ""
     head += f"Delivered-To: {delivered_to or to}\r\n"
-    head += (f"From: Mail Delivery System <{sender}>\r\nTo: {to}\r\nSubject: Undelivered Mail Returned to "
-             f"Sender\r\nDate: Mon, 07 Dec 2026 10:00:00 +0000\r\nMessage-ID: <dsn.{number}.{boundary}@mx>\r\n"
+    head += (f"From: Mail Delivery System <{sender}>\r\nTo: {to}\r\n"
+             "Subject: Undelivered Mail Returned to Sender\r\nDate: Mon, 07 Dec 2026 10:00:00 +0000\r\n"
+             f"Message-ID: <dsn.{number}.{boundary}@mx>\r\n"
              "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
              f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"\r\n\r\n')
     text = "".join(f"<{a}>: host mx said: 550 {status} User unknown\r\n" for a in failures)
@@ -113,7 +116,8 @@ def arf(*, to: str, recipient: str, message_id: str = "", original_mail_from: st
 def plain_bounce(*, to: str, failures: list[str], message_id: str, sender: str, number: int = 0) -> bytes:
     """A qmail-style bounce (no report part), quoting the original's Message-ID in its text."""
     listed = "".join(f"<{a}>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n\r\n" for a in failures)
-    return (f"Return-Path: <>\r\nDelivered-To: {to}\r\nFrom: {sender}\r\nTo: {to}\r\nSubject: failure notice\r\n"
+    return (f"Return-Path: <>\r\nDelivered-To: {to}\r\nFrom: {sender}\r\nTo: {to}\r\n"
+            "Subject: failure notice\r\n"
             f"Message-ID: <qmail.{number}.{os.urandom(4).hex()}@mx>\r\n\r\n"
             "Hi. This is the qmail-send program at mx.readers.example.\r\n"
             "I'm afraid I wasn't able to deliver your message to the following addresses.\r\n\r\n"
@@ -163,9 +167,10 @@ def forgeries(copies: dict[str, Copy], other_issue: dict[str, Copy] | None = Non
                                                 message_id=guess, number=n)
     for random_id, victim in zip(random_ids(20), READERS, strict=False):
         n += 1
-        yield "dsn quoting a random Message-ID", dsn(to=BASE, failures=[victim], message_id=random_id, number=n)
-        yield "arf quoting a random Message-ID", arf(to="fbl@gigo.dev", recipient=victim, message_id=random_id,
-                                                      number=n)
+        yield "dsn quoting a random Message-ID", dsn(to=BASE, failures=[victim], message_id=random_id,
+                                                     number=n)
+        yield "arf quoting a random Message-ID", arf(to="fbl@gigo.dev", recipient=victim,
+                                                     message_id=random_id, number=n)
         yield "message-id pasted in the text", dsn(to=BASE, failures=[victim], pasted_id=random_id, number=n)
     for victim in READERS:
         n += 1
@@ -186,8 +191,8 @@ def forgeries(copies: dict[str, Copy], other_issue: dict[str, Copy] | None = Non
             to=BASE, original_return_path=f"bounce+011.{os.urandom(10).hex()}@gigo.dev", failures=[victim],
             number=n)
         yield "arf with a bad-MAC original mail from", arf(
-            to="fbl@gigo.dev", recipient=victim, original_mail_from=f"bounce+011.{os.urandom(10).hex()}@gigo.dev",
-            number=n)
+            to="fbl@gigo.dev", recipient=victim,
+            original_mail_from=f"bounce+011.{os.urandom(10).hex()}@gigo.dev", number=n)
         yield "plain bounce from a daemon quoting a guessed ID", plain_bounce(
             to=BASE, failures=[victim], message_id=guessed_ids(own.message_id, 2)[0],
             sender="MAILER-DAEMON@mx.readers.example", number=n)

@@ -12,7 +12,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from forgery import (
     ATTACKER,
     CONFIG_EXTRA,
@@ -24,6 +23,7 @@ from forgery import (
     sent_list,
     shapes,
 )
+
 from gigo_mail.answers.process import process_answers
 from gigo_mail.answers.source import MaildirSource
 from gigo_mail.config import load_config
@@ -83,12 +83,13 @@ def test_the_whole_corpus_beside_genuine_bounces(root: Path, tmp_path: Path, cop
     assert len(corpus) >= 200 and len({shape for shape, _ in corpus}) >= 20
     gone = READERS[3], READERS[20]
     genuine = [genuine_dsn(copies[email], number) for number, email in enumerate(gone)]
-    report = process_answers(load_config(root), deliver(tmp_path / "Maildir", [d for _, d in corpus] + genuine))
+    source = deliver(tmp_path / "Maildir", [data for _, data in corpus] + genuine)
+    report = process_answers(load_config(root), source)
     assert suppressed(root) - {ATTACKER} == set(gone)  # exactly the two genuine bounces
     # what was refused, and why, counted per reason: every forgery is accounted for
     refused = sum(report.refused.values())
     acted = Counter(o.email for o in report.outcomes if o.kind != "unattributed")
     assert set(acted) <= {ATTACKER, *gone} and acted[gone[0]] == acted[gone[1]] == 1
     assert refused + acted[ATTACKER] == len(corpus), report.refused
-    assert report.refused["a bounce not from a mail system (neither the null sender nor MAILER-DAEMON/postmaster)"]
+    assert len(report.refused) >= 5 and all(count > 0 for count in report.refused.values())
     assert report.ignored_addresses >= 99  # the 100-address DSNs' other names, ignored

@@ -76,9 +76,10 @@ def test_the_corpus_suppresses_exactly_who_it_should(root: Path, tmp_path: Path)
         assert re.search(rf"^\s*{label}\s+{count}\b", out, re.M), (label, out)
     # Gmail's, Exchange's and old Postfix's bounces quote Message-IDs this list never sent
     assert out.count("unattributed:") == 4
-    assert re.search(r"^\s*2\s+quotes no Message-ID with a valid MAC of ours", out, re.M), out  # Gmail, Postfix
-    assert re.search(r"^\s*1\s+proves no message of ours", out, re.M), out  # Exchange quotes nothing
-    assert re.search(r"^\s*unsubscribes\s+2\s+suppressed \(0 proven by their token, 2 by From only\)", out,
+    # Gmail's and old Postfix's quote IDs the journal does not have; Exchange's quotes nothing
+    assert re.search(r"^\s*2\s+quotes no Message-ID with a valid MAC of ours", out, re.M), out
+    assert re.search(r"^\s*1\s+proves no message of ours", out, re.M), out
+    assert re.search(r"^\s*unsubscribes\s+2\s+suppressed: 0 proven by token, 2 by From", out,
                      re.M), out
     assert re.search(r"^\s*1\s+quotes an old Message-ID but does not name the reader", out, re.M), out
     with AnswerStore.for_root(root) as store:

@@ -68,7 +68,8 @@ def test_list_unsubscribe_is_plain_uris_with_a_valid_token(factory: MessageFacto
     https, mailto = [u.strip().strip("<>") for u in value.split(",")]
     assert https.startswith("https://gigo.dev/unsubscribe?token=")
     # the reader's own tokenised address (answers.proof checks it); no address inside, in any encoding
-    assert re.fullmatch(r"mailto:unsubscribe\+011\.[0-9a-f]{20}@gigo\.dev\?subject=unsubscribe", mailto), mailto
+    assert re.fullmatch(r"mailto:unsubscribe\+011\.[0-9a-f]{20}@gigo\.dev\?subject=unsubscribe",
+                        mailto), mailto
     token = https.split("token=", 1)[1]
     assert verify_token(SECRET, token) == "bob@example.org"
     assert https in parse(built.data).get_body(("html",)).get_content()  # the visible link is the same
