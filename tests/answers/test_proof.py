@@ -22,6 +22,7 @@ from gigo_mail.answers.process import process_answers
 from gigo_mail.answers.proof import (
     BAD_TOKEN,
     LEGACY_OTHER_RECIPIENT,
+    LEGACY_SPRAYED,
     LEGACY_TOO_OLD,
     NOT_A_MAIL_SYSTEM,
     PROOFS_DISAGREE,
@@ -184,6 +185,20 @@ def test_an_old_message_id_naming_another_address_is_not_believed(legacy: Path, 
                for n, email in enumerate(READERS)]
     report = run(legacy, tmp_path / "Maildir", forged)
     assert suppressed(legacy) == {} and report.refused == {LEGACY_OTHER_RECIPIENT: 2 * len(READERS)}
+
+
+def test_trying_addresses_against_old_message_ids_gives_itself_away(legacy: Path, tmp_path: Path) -> None:
+    """Whoever knows some readers' addresses tries each against every guessed ID: the one right
+    combination (here even the first one read) is not believed beside the wrong ones."""
+    victims = READERS[:3]
+    sprayed = [dsn(to="bounce@gigo.dev", failures=[victim], message_id=LEGACY[victim], number=n)
+               for n, victim in enumerate(victims)]
+    sprayed += [dsn(to="bounce@gigo.dev", failures=[victim], message_id=message_id, number=100 + n)
+                for n, (victim, message_id) in enumerate((v, m) for v in victims for m in LEGACY.values())
+                if LEGACY[victim] != message_id]
+    report = run(legacy, tmp_path / "Maildir", sprayed)
+    assert suppressed(legacy) == {}
+    assert report.refused == {LEGACY_SPRAYED: 3, LEGACY_OTHER_RECIPIENT: len(sprayed) - 3}
 
 
 def test_old_message_ids_are_believed_only_for_a_while(legacy: Path, tmp_path: Path) -> None:

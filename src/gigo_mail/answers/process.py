@@ -50,7 +50,15 @@ from gigo_mail.answers.classify import (
     Answer,
     Failure,
 )
-from gigo_mail.answers.proof import BAD_TOKEN, UNKNOWN_SENDER, Prover, key_of, named_others
+from gigo_mail.answers.proof import (
+    BAD_TOKEN,
+    LEGACY_SPRAYED,
+    OLD_MESSAGE_ID,
+    UNKNOWN_SENDER,
+    Prover,
+    key_of,
+    named_others,
+)
 from gigo_mail.answers.source import MailSource
 from gigo_mail.config import STATE_DIR, Config
 from gigo_mail.errors import JournalError
@@ -256,14 +264,58 @@ def _soft_bounce(journal: Journal, config: Config, record: Record, detail: str, 
     return journal.record_soft_bounce(record.issue_key, record.email, detail, limit, at=at)
 
 
+@dataclass
+class _Run:
+    """One pass over a mail source: acts on proven answers, records the rest."""
+
+    config: Config
+    journal: Journal
+    store: AnswerStore
+    who: Prover
+    dry_run: bool
+    report: AnswersReport = field(default_factory=AnswersReport)
+    done: list[str] = field(default_factory=list)  # uids to move
+
+    def refuse(self, ident: str, answer: Answer, reason: str, subject: str, sender: str) -> None:
+        """Not believed: counted by reason, remembered, left where it is for a person to look at."""
+        self.report.refused[reason] += 1
+        shown = ", ".join([f.email for f in answer.failures] + list(answer.addresses))[:200] or "-"
+        self.report.outcomes.append(Outcome(UNATTRIBUTED, shown, "", f"{answer.kind}: {reason}", subject,
+                                            sender))
+        if not self.dry_run:
+            self.store.remember(ident, [(UNATTRIBUTED, "", "", "", answer.detail)])
+
+    def act(self, uid: str, ident: str, msg: Message, targets: list[_Target], subject: str, sender: str
+            ) -> None:
+        rows = []
+        for target in targets:
+            kind, record, detail = target.kind, target.record, target.detail
+            suppress = kind in REASONS
+            if suppress and not self.dry_run:
+                self.journal.suppress([record.email], REASONS[kind])
+            if kind == SOFT:
+                suppress = _soft_bounce(self.journal, self.config, record, detail, report_time(msg),
+                                        self.dry_run)
+            rows.append((kind, record.email, record.key, record.issue_key, detail))
+            self.report.outcomes.append(Outcome(kind, record.email, record.issue_key, detail, subject, sender,
+                                                suppress, target.proof))
+        if not self.dry_run:
+            self.store.remember(ident, rows)
+        self.done.append(uid)
+
+
 def process_answers(config: Config, source: MailSource, *, dry_run: bool = False, move_to: str = "",
                     ) -> AnswersReport:
-    """Read every message of ``source``, act on the answers, remember them; see the module docs."""
-    report = AnswersReport()
+    """Read every message of ``source``, act on the answers, remember them; see the module docs.
+
+    Answers proven only by an old Message-ID are acted on last, and not at all when another
+    answer of the run quoted that ID, or named that address, with an old ID that did not match
+    (``Prover.sprayed``): someone trying addresses against guessed IDs."""
     mailto = config.newsletter.unsubscribe_mailto
-    done: list[str] = []
     with Journal.for_root(config.root) as journal, AnswerStore.for_root(config.root) as store:
-        who = Prover(config, journal)
+        run = _Run(config, journal, store, Prover(config, journal), dry_run)
+        report = run.report
+        deferred = []
         for uid, data in source.messages():
             msg = _parse(data)
             ident = answer_id(msg, data)
@@ -271,7 +323,7 @@ def process_answers(config: Config, source: MailSource, *, dry_run: bool = False
             if earlier is not None:
                 report.already += 1
                 if earlier != UNATTRIBUTED:
-                    done.append(uid)  # processed, but still here (an earlier move failed): move it now
+                    run.done.append(uid)  # processed, but still here (an earlier move failed): move it now
                 continue
             answer = bounces.classify(msg, mailto)
             subject = " ".join(str(msg.get("subject", "")).split())[:120]
@@ -280,33 +332,22 @@ def process_answers(config: Config, source: MailSource, *, dry_run: bool = False
                 report.outcomes.append(Outcome(answer.kind, "", "", answer.detail, subject, sender))
                 if not dry_run:
                     store.remember(ident, [(answer.kind, "", "", "", answer.detail)])
-                done.append(uid)
+                run.done.append(uid)
                 continue
-            targets, refused = _targets(answer, msg, who, report)
+            targets, refused = _targets(answer, msg, run.who, report)
             if not targets:
-                report.refused[refused] += 1
-                shown = ", ".join([f.email for f in answer.failures] + list(answer.addresses))[:200] or "-"
-                report.outcomes.append(Outcome(UNATTRIBUTED, shown, "", f"{answer.kind}: {refused}", subject,
-                                               sender))
-                if not dry_run:
-                    store.remember(ident, [(UNATTRIBUTED, "", "", "", answer.detail)])
-                continue  # left where it is, for a person to look at
-            rows = []
-            for target in targets:
-                kind, record, detail = target.kind, target.record, target.detail
-                suppress = kind in REASONS
-                if suppress and not dry_run:
-                    journal.suppress([record.email], REASONS[kind])
-                if kind == SOFT:
-                    suppress = _soft_bounce(journal, config, record, detail, report_time(msg), dry_run)
-                rows.append((kind, record.email, record.key, record.issue_key, detail))
-                report.outcomes.append(Outcome(kind, record.email, record.issue_key, detail, subject, sender,
-                                               suppress, target.proof))
-            if not dry_run:
-                store.remember(ident, rows)
-            done.append(uid)
-    if move_to and done and not dry_run:
-        report.moved = source.move(done, move_to)
+                run.refuse(ident, answer, refused, subject, sender)
+            elif targets[0].proof == OLD_MESSAGE_ID:
+                deferred.append((uid, ident, msg, answer, targets, subject, sender))
+            else:
+                run.act(uid, ident, msg, targets, subject, sender)
+        for uid, ident, msg, answer, targets, subject, sender in deferred:
+            if run.who.sprayed(targets[0].record):
+                run.refuse(ident, answer, LEGACY_SPRAYED, subject, sender)
+            else:
+                run.act(uid, ident, msg, targets, subject, sender)
+    if move_to and run.done and not dry_run:
+        report.moved = source.move(run.done, move_to)
     return report
 
 

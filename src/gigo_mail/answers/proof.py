@@ -18,10 +18,12 @@ addresses suppresses at most one reader.
 
 **Messages sent before these IDs** carry a guessable ``<time.random.N@domain>``. An
 answer quoting one is believed only when the journal recorded that exact ID, the answer
-reports that delivery's own address as the failed (or complaining) recipient, and the
-delivery is at most :data:`LEGACY_DAYS` old. Someone who knows a reader's address and
-guesses the ID of that reader's copy can still forge one during that window; after it,
-only MACs count.
+reports that delivery's own address as the failed (or complaining) recipient, the delivery
+is at most :data:`LEGACY_DAYS` old, and no other answer of the same run tried that ID or
+that address in a combination that did not match (:meth:`Prover.sprayed`: trying every
+reader's address against every guessed ID gives itself away). Someone who knows a reader's
+address and guesses the one ID of that reader's copy can still forge one during that
+window; after it, only MACs count.
 
 A bounce (a DSN or a mail system's own format) counts only from a mail system: the null
 sender (``Return-Path: <>``, RFC 5321 4.5.5, RFC 3464) or MAILER-DAEMON / postmaster.
@@ -57,6 +59,7 @@ BAD_VERP = "sent to a return address whose MAC does not verify"
 BAD_MESSAGE_ID = "quotes no Message-ID with a valid MAC of ours"
 LEGACY_OTHER_RECIPIENT = "quotes an old Message-ID but does not name the reader it was sent to"
 LEGACY_TOO_OLD = f"quotes an old Message-ID of a delivery more than {LEGACY_DAYS} days old"
+LEGACY_SPRAYED = "quotes an old Message-ID that answers in this run also tried with other addresses"
 NO_PROOF = "proves no message of ours (no return address or Message-ID with a MAC)"
 PROOFS_DISAGREE = "its proofs name different messages"
 UNKNOWN_SENDER = "an unsubscribe request from an address this list never mailed"
@@ -75,6 +78,9 @@ def from_mail_system(msg: Message) -> bool:
         return not path or bool(_SYSTEM_LOCAL.match(path.rpartition("@")[0] or path))
     address = parseaddr(str(msg.get("from", "")))[1]
     return bool(_SYSTEM_LOCAL.match(address.rpartition("@")[0] or address))
+
+
+OLD_MESSAGE_ID = "old Message-ID"
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,8 @@ class Prover:
         self.tokens = (VerpIndex(journal, self.secret, mailto, UNSUBSCRIBE_CONTEXT)
                        if "@" in mailto else None)
         self._ids: dict[str, MessageIds] = {}
+        self._tried_ids: set[str] = set()  # old Message-IDs quoted with another recipient named
+        self._tried_keys: set[str] = set()  # addresses named beside an old Message-ID that is not theirs
 
     def _mac_ok(self, message_id: str, record: Record) -> bool:
         ids = self._ids.get(record.issue_key)
@@ -159,12 +167,19 @@ class Prover:
         named = {key_of(address) for address in _named(answer)} - {""}
         matching = [record for record in candidates if record.key in named]
         if not matching:
+            self._tried_ids.update(record.message_id for record in candidates)
+            self._tried_keys.update(named)
             return Proof(None, refused=LEGACY_OTHER_RECIPIENT)
         if len({(r.issue_key, r.key) for r in matching}) > 1:
             return Proof(None, refused=PROOFS_DISAGREE)
         if not _recent(matching[0], self.now):
             return Proof(None, refused=LEGACY_TOO_OLD)
-        return Proof(matching[0], how="old Message-ID")
+        return Proof(matching[0], how=OLD_MESSAGE_ID)
+
+    def sprayed(self, record: Record) -> bool:
+        """Whether other answers tried this old ID, or this address, with a combination that did not
+        match: guessing, not a mail system reporting (see ``process_answers``)."""
+        return record.message_id in self._tried_ids or record.key in self._tried_keys
 
     def unsubscribe_token(self, answer: Answer) -> Proof:
         """The reader whose tokenised unsubscribe address a request was written to, if any."""
