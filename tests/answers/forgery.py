@@ -45,8 +45,9 @@ class Copy:
     list_unsubscribe: str
 
 
-def sent_list(root: Path, issue: str = "011") -> dict[str, Copy]:
-    """Build and journal issue ``issue`` for the attacker and every reader (in list order)."""
+def sent_list(root: Path, issue: str = "011", emails: list[str] | None = None) -> dict[str, Copy]:
+    """Build and journal issue ``issue`` for ``emails``, by default the attacker and every reader
+    (in list order)."""
     if issue != "011":
         write_issue(root, f"{issue}.md", f"number: {int(issue)}\nsubject: Issue {issue}\npreheader: p",
                     "Hi.\n")
@@ -54,7 +55,7 @@ def sent_list(root: Path, issue: str = "011") -> dict[str, Copy]:
     factory = MessageFactory(compiled, secret=SECRET.encode())
     copies = {}
     with Journal.for_root(root) as journal:
-        for email in [*READERS[:14], ATTACKER, *READERS[14:]]:
+        for email in emails or [*READERS[:14], ATTACKER, *READERS[14:]]:
             subscriber = sample_subscriber(email)
             built = factory.build(subscriber)
             msg = message_from_bytes(built.data, policy=policy.compat32)

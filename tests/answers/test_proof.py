@@ -137,6 +137,30 @@ def test_a_genuine_bounce_proves_by_its_message_id_without_verp(root: Path, tmp_
     assert suppressed(root) == {READERS[0]: "hard bounce"}
 
 
+# the real-world answers of tests/data/answers, as they would quote the MAC'd IDs of today's sends
+FIXTURES = {"postfix-dsn-user-unknown.eml": ("gone@example.net", 7),
+            "exim-bounce.eml": ("closed@exim.example.com", 10),
+            "qmail-bounce.eml": ("old-user@qmail.example.org", 11),
+            "yahoo-arf-complaint.eml": ("annoyed@yahoo.example", 13),
+            "microsoft-jmrp-complaint.eml": ("hidden@hotmail.example", 14)}
+
+
+def test_real_world_answers_quoting_macd_ids_prove_their_reader(root: Path, tmp_path: Path) -> None:
+    copies = sent_list(root, emails=[email for email, _ in FIXTURES.values()])
+    answers = []
+    for name, (email, number) in FIXTURES.items():
+        data = (ANSWERS / name).read_bytes()
+        old = f"<672f1a2b.a1b2c3d4e5f6.{number}@gigo.dev>".encode()
+        assert old in data, name
+        answers.append(data.replace(old, copies[email].message_id.encode()))
+    report = run(root, tmp_path / "Maildir", answers)
+    assert suppressed(root) == {  # Microsoft redacts the To: the ID proves the reader all the same
+        "gone@example.net": "hard bounce", "closed@exim.example.com": "hard bounce",
+        "old-user@qmail.example.org": "hard bounce", "annoyed@yahoo.example": "complaint",
+        "hidden@hotmail.example": "complaint"}
+    assert {o.proof for o in report.outcomes} == {"Message-ID"} and not report.refused
+
+
 def test_proofs_that_name_different_messages_are_not_believed(root: Path, tmp_path: Path) -> None:
     copies = sent_list(root)
     mixed = dsn(to=copies[READERS[1]].return_path, failures=[READERS[1]],

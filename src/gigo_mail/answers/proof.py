@@ -134,7 +134,7 @@ class Prover:
 
     def prove(self, answer: Answer, msg: Message) -> Proof:
         """The one record a bounce or complaint proves; see the module docs for the rules."""
-        if answer.kind in (HARD, SOFT) and not from_mail_system(msg):
+        if _is_bounce(answer) and not from_mail_system(msg):
             return Proof(None, refused=NOT_A_MAIL_SYSTEM)
         proven: list[tuple[Record, str]] = []
         if self.verp is not None:
@@ -195,6 +195,13 @@ class Prover:
         """The latest delivery to an address (a mailed unsubscribe request's From)."""
         key = key_of(email)
         return self.journal.latest_delivery(key) if key else None
+
+
+def _is_bounce(answer: Answer) -> bool:
+    """A DSN or a mail system's own bounce. A sending service's JSON notification (an Answer with
+    a ``service``) is no DSN and comes from the service's own address: it needs the same MAC
+    proof, but not the mail-system sender."""
+    return answer.kind in (HARD, SOFT) and not getattr(answer, "service", "")
 
 
 def _named(answer: Answer) -> Iterable[str]:
