@@ -134,15 +134,15 @@ def guessed_ids(own: str, count: int) -> list[str]:
     if dot and number.isdigit():
         near = [int(number) + k for k in range(-count // 2, count // 2 + 1) if k]
         return [f"<{head}.{n}@{domain}>" for n in near if n > 0][:count]
-    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
-    out = [f"<{local[:-2]}{alphabet[k % 32]}{alphabet[(k * 7) % 32]}@{domain}>" for k in range(count // 2)]
+    out = [f"<{local[:-2]}{k % 256:02x}@{domain}>" for k in range(count // 2)]
     out += [f"<{os.urandom(4).hex()}.{os.urandom(6).hex()}.{k}@{domain}>" for k in range(count - len(out))]
     return [guess for guess in out if guess.strip("<>") != own.strip("<>")]
 
 
 def random_ids(count: int) -> list[str]:
-    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
-    return [f"<{''.join(alphabet[b % 32] for b in os.urandom(24))}@gigo.dev>" for _ in range(count)]
+    """IDs of today's shape (30 hex digits), half of them upper-cased."""
+    ids = [os.urandom(15).hex() for _ in range(count)]
+    return [f"<{mac if n % 2 else mac.upper()}@gigo.dev>" for n, mac in enumerate(ids)]
 
 
 def other_issue_verp(own_other_issue: str, issue: str = "011") -> str:

@@ -18,7 +18,7 @@ no address in any encoding.
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import re
 
 from gigo_mail.journal.deliveries import Journal, Record
@@ -30,15 +30,34 @@ _ISSUE_RE = re.compile(r"^[a-z0-9_-]{1,24}$")
 _MAC_RE = re.compile(f"^[0-9a-f]{{{MAC_BYTES * 2}}}$")
 
 
-def _issue_mac(secret: bytes, issue_key: str, context: bytes = _CONTEXT) -> hmac.HMAC:
-    """The HMAC state after the context and the issue: each recipient then costs one copy and update."""
-    return hmac.new(secret, context + issue_key.lower().encode() + b"\x00", "sha256")
+class IssueMac:
+    """HMAC-SHA256 (RFC 2104) of ``context + issue + NUL + recipient key`` under the secret, with
+    the inner and outer hash states after the fixed part kept: a recipient then costs two hash
+    copies, 1.2 µs (``hmac.HMAC.copy`` costs 4.5 µs: it builds a new object in Python)."""
+
+    BLOCK = 64  # SHA-256's block size
+
+    def __init__(self, secret: bytes, context: bytes, issue_key: str) -> None:
+        key = hashlib.sha256(secret).digest() if len(secret) > self.BLOCK else secret
+        key = key.ljust(self.BLOCK, b"\x00")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._inner.update(context + issue_key.lower().encode() + b"\x00")
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def digest(self, key: str) -> bytes:
+        inner = self._inner.copy()
+        inner.update(key.encode("utf-8"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
 
-def _mac(state: hmac.HMAC, key: str) -> str:
-    mac = state.copy()
-    mac.update(key.encode())
-    return mac.digest()[:MAC_BYTES].hex()
+def _issue_mac(secret: bytes, issue_key: str, context: bytes = _CONTEXT) -> IssueMac:
+    return IssueMac(secret, context, issue_key)
+
+
+def _mac(state: IssueMac, key: str) -> str:
+    return state.digest(key)[:MAC_BYTES].hex()
 
 
 def verp_mac(secret: bytes, issue_key: str, key: str) -> str:
