@@ -53,6 +53,7 @@ from gigo_mail.answers.classify import (
 from gigo_mail.answers.proof import (
     BAD_TOKEN,
     LEGACY_SPRAYED,
+    NO_PROOF,
     OLD_MESSAGE_ID,
     UNKNOWN_SENDER,
     Prover,
@@ -226,7 +227,7 @@ def _targets(answer: Answer, msg: Message, who: Prover, report: AnswersReport) -
         failure = _failure_for(answer, proof.record)
         return [_Target(_failure_kind(failure), proof.record, failure.detail, proof.how)], ""
     if answer.kind != UNSUBSCRIBE:
-        return [], ""
+        return [], NO_PROOF  # a kind no rule acts on
     targets = []
     token = who.unsubscribe_token(answer)
     if token.record is not None:
