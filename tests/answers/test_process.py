@@ -79,7 +79,7 @@ def test_the_corpus_suppresses_exactly_who_it_should(root: Path, tmp_path: Path)
     # Gmail's and old Postfix's quote IDs the journal does not have; Exchange's quotes nothing
     assert re.search(r"^\s*2\s+quotes no Message-ID with a valid MAC of ours", out, re.M), out
     assert re.search(r"^\s*1\s+proves no message of ours", out, re.M), out
-    assert re.search(r"^\s*unsubscribes\s+2\s+suppressed: 0 proven by token, 2 by From", out,
+    assert re.search(r"^\s*unsubscribes\s+2\s+suppressed: 0 proven \(token or reply\), 2 by From only", out,
                      re.M), out
     assert re.search(r"^\s*1\s+quotes an old Message-ID but does not name the reader", out, re.M), out
     with AnswerStore.for_root(root) as store:

@@ -256,8 +256,9 @@ def test_the_unsubscribe_token_proves_the_reader_and_holds_no_address(root: Path
             token_address(copies[READERS[5]]).replace("unsubscribe+", "bounce+")) is None
 
 
-def request(to: str, sender: str, number: int) -> bytes:
-    return (f"Return-Path: <{sender}>\r\nDelivered-To: {to}\r\nFrom: {sender}\r\nTo: {to}\r\n"
+def request(to: str, sender: str, number: int, replies_to: str = "") -> bytes:
+    reply = f"In-Reply-To: {replies_to}\r\nReferences: {replies_to}\r\n" if replies_to else ""
+    return (f"Return-Path: <{sender}>\r\nDelivered-To: {to}\r\nFrom: {sender}\r\nTo: {to}\r\n{reply}"
             f"Subject: unsubscribe\r\nMessage-ID: <unsub.{number}@client.example>\r\n\r\n\r\n").encode()
 
 
@@ -268,11 +269,16 @@ def test_mailed_unsubscribes_are_honoured_by_from_and_proven_by_token(root: Path
         request(token_address(copies[READERS[7]]), READERS[7], 2),  # proven, from the reader too
         request("unsubscribe@gigo.dev", READERS[8], 3),  # by From only
         request(f"unsubscribe+011.{'0' * 20}@gigo.dev", "nobody@else.example", 4),  # a made-up token
+        request("unsubscribe@gigo.dev", "reader9.forwarding@else.example", 5,
+                replies_to=copies[READERS[9]].message_id),  # a reply to the reader's own message
+        request("unsubscribe@gigo.dev", "nobody@else.example", 6,
+                replies_to="<672f1a2b.a1b2c3d4e5f6.4@gigo.dev>"),  # an old, guessable ID proves nothing
     ]
     report = run(root, tmp_path / "Maildir", messages)
-    assert suppressed(root) == {email: "unsubscribe by mail" for email in READERS[6:9]}
+    assert suppressed(root) == {email: "unsubscribe by mail" for email in READERS[6:10]}
     proofs = {o.email: o.proof for o in report.outcomes if o.kind == UNSUBSCRIBE}
-    assert proofs == {READERS[6]: "unsubscribe token", READERS[7]: "unsubscribe token", READERS[8]: "From"}
+    assert proofs == {READERS[6]: "unsubscribe token", READERS[7]: "unsubscribe token", READERS[8]: "From",
+                      READERS[9]: "reply to its Message-ID"}
     assert report.refused[BAD_TOKEN] == 1
 
 
@@ -290,7 +296,7 @@ def test_bounces_dry_run_says_what_it_did_not_believe_and_which_requests_were_pr
     result = runner.invoke(app, ["bounces", "--maildir", str(tmp_path / "Maildir"), "--dry-run"])
     assert result.exit_code == 0, result.output
     out = result.output
-    assert re.search(r"^\s*unsubscribes\s+2\s+would suppress: 1 proven by token, 1 by From", out,
+    assert re.search(r"^\s*unsubscribes\s+2\s+would suppress: 1 proven \(token or reply\), 1 by From", out,
                      re.M), out
     assert re.search(r"^\s*1\s+a bounce not from a mail system", out, re.M), out
     assert re.search(r"^\s*2\s+sent to a return address whose MAC does not verify", out, re.M), out

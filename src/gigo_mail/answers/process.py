@@ -229,9 +229,10 @@ def _targets(answer: Answer, msg: Message, who: Prover, report: AnswersReport) -
     if answer.kind != UNSUBSCRIBE:
         return [], NO_PROOF  # a kind no rule acts on
     targets = []
-    token = who.unsubscribe_token(answer)
+    token = who.unsubscribe_proof(answer)
     if token.record is not None:
-        targets.append(_Target(UNSUBSCRIBE, token.record, f"{answer.detail}, proven by its token", token.how))
+        targets.append(_Target(UNSUBSCRIBE, token.record, f"{answer.detail}, proven by its {token.how}",
+                               token.how))
     elif token.refused == BAD_TOKEN:  # still honoured by its From, below
         report.refused[BAD_TOKEN] += 1
     sender = who.by_address(answer.addresses[0]) if answer.addresses else None

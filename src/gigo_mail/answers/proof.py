@@ -81,6 +81,8 @@ def from_mail_system(msg: Message) -> bool:
 
 
 OLD_MESSAGE_ID = "old Message-ID"
+UNSUBSCRIBE_TOKEN = "unsubscribe token"
+REPLY = "reply to its Message-ID"
 
 
 @dataclass(frozen=True)
@@ -181,14 +183,17 @@ class Prover:
         match: guessing, not a mail system reporting (see ``process_answers``)."""
         return record.message_id in self._tried_ids or record.key in self._tried_keys
 
-    def unsubscribe_token(self, answer: Answer) -> Proof:
-        """The reader whose tokenised unsubscribe address a request was written to, if any."""
-        if self.tokens is None:
-            return Proof(None, refused=NO_PROOF)
-        for address in answer.envelope:
-            if self.tokens.is_ours(address):
+    def unsubscribe_proof(self, answer: Answer) -> Proof:
+        """The reader a request proves: the tokenised unsubscribe address it was written to, else
+        the MAC'd Message-ID it replies to (In-Reply-To, References). Old IDs prove nothing here."""
+        for address in answer.envelope if self.tokens is not None else ():
+            if self.tokens is not None and self.tokens.is_ours(address):
                 record = self.tokens.resolve(address)
-                return Proof(record, how="unsubscribe token") if record else Proof(None, refused=BAD_TOKEN)
+                return Proof(record, how=UNSUBSCRIBE_TOKEN) if record else Proof(None, refused=BAD_TOKEN)
+        for message_id in answer.message_ids:
+            record = self.journal.find_message(message_id)
+            if record is not None and self._mac_ok(message_id, record):
+                return Proof(record, how=REPLY)
         return Proof(None, refused=NO_PROOF)
 
     def by_address(self, email: str) -> Record | None:

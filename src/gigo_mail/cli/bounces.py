@@ -36,9 +36,8 @@ def _summary(report: AnswersReport, dry_run: bool) -> Table:
             (UNSUBSCRIBE, "unsubscribes", verb)]
     for kind, label, note in rows:
         if kind == UNSUBSCRIBE and report.count(kind):
-            proven = sum(1 for o in report.outcomes
-                         if o.kind == UNSUBSCRIBE and o.proof == "unsubscribe token")
-            note = f"{note}: {proven} proven by token, {report.count(kind) - proven} by From"
+            proven = sum(1 for o in report.outcomes if o.kind == UNSUBSCRIBE and o.proof != "From")
+            note = f"{note}: {proven} proven (token or reply), {report.count(kind) - proven} by From only"
         table.add_row(label, str(report.count(kind)), note if report.count(kind) else "")
     ignored = report.count(AUTO_REPLY) + report.count(OTHER)
     table.add_row("ignored", str(ignored), f"{report.count(AUTO_REPLY)} auto-replies, "
