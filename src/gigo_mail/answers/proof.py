@@ -23,7 +23,8 @@ is at most :data:`LEGACY_DAYS` old, and no other answer of the same run tried th
 that address in a combination that did not match (:meth:`Prover.sprayed`: trying every
 reader's address against every guessed ID gives itself away). Someone who knows a reader's
 address and guesses the one ID of that reader's copy can still forge one during that
-window; after it, only MACs count.
+window; after it, only MACs count. (An ID made under a secret that has since changed is
+treated the same way.)
 
 A bounce (a DSN or a mail system's own format) counts only from a mail system: the null
 sender (``Return-Path: <>``, RFC 5321 4.5.5, RFC 3464) or MAILER-DAEMON / postmaster.
