@@ -187,10 +187,11 @@ class Prover:
     def unsubscribe_proof(self, answer: Answer) -> Proof:
         """The reader a request proves: the tokenised unsubscribe address it was written to, else
         the MAC'd Message-ID it replies to (In-Reply-To, References). Old IDs prove nothing here."""
-        for address in answer.envelope if self.tokens is not None else ():
-            if self.tokens is not None and self.tokens.is_ours(address):
-                record = self.tokens.resolve(address)
-                return Proof(record, how=UNSUBSCRIBE_TOKEN) if record else Proof(None, refused=BAD_TOKEN)
+        if self.tokens is not None:
+            for address in answer.envelope:
+                if self.tokens.is_ours(address):
+                    record = self.tokens.resolve(address)
+                    return Proof(record, how=UNSUBSCRIBE_TOKEN) if record else Proof(None, refused=BAD_TOKEN)
         for message_id in answer.message_ids:
             record = self.journal.find_message(message_id)
             if record is not None and self._mac_ok(message_id, record):
