@@ -175,6 +175,19 @@ def test_mailto_only_unsubscribe(root: Path) -> None:
     assert msg["List-Unsubscribe-Post"] is None  # one-click needs an https URI
 
 
+def test_the_mailto_token_can_be_turned_off_for_a_mailbox_without_plus_addresses(tmp_path: Path) -> None:
+    plain = make_newsletter(tmp_path / "plain")
+    config = plain / "gigo-mail.toml"
+    config.write_text(config.read_text() + "\n[unsubscribe]\nmailto_token = false\n")
+    factory = MessageFactory(compile_issue(load_config(plain), find_issue(plain, "011")), secret=SECRET)
+    value = parse(factory.build(sample_subscriber("a@example.org")).data)["List-Unsubscribe"]
+    assert value.startswith("<https://")
+    assert value.endswith(", <mailto:unsubscribe@gigo.dev?subject=unsubscribe>")
+    config.write_text(config.read_text().replace("mailto_token = false", 'mailto_token = "no"'))
+    with pytest.raises(ConfigError, match="mailto_token must be true or false"):
+        load_config(plain)
+
+
 # --- RFC 5322 / 2047 / 2045 line limits, for any name and any address -------------------------
 
 SCRIPTS = {"ascii": "Ann Lee ", "latin": "Zoë Ünal-Åström ", "cjk": "陈伟东京都", "arabic": "محمد علي "}

@@ -201,7 +201,8 @@ class MessageFactory:
         self._static_head, self._skeleton = self._prebuild(display)
         mailbox = newsletter.unsubscribe_mailto
         tokens = VerpAddresses(mailbox, secret, compiled.issue.key, UNSUBSCRIBE_CONTEXT) if mailbox else None
-        self._unsubscribe_tokens = tokens if tokens is not None and tokens.enabled and not test else None
+        wanted = compiled.config.unsubscribe.mailto_token and not test
+        self._unsubscribe_tokens = tokens if tokens is not None and tokens.enabled and wanted else None
         mailto = f"<mailto:{mailbox}?subject=unsubscribe>" if mailbox else ""
         self._unsubscribe_tail = (f",\r\n {mailto}" if mailto else "").encode("ascii") + CRLF
         self._unsubscribe_mailto_only = f"List-Unsubscribe: {mailto}\r\n".encode("ascii")
