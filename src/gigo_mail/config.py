@@ -153,6 +153,7 @@ class UnsubscribeSync:
     sync_url: str = ""  # e.g. "https://gigo.dev/suppressions"; empty: the page runs here (or not at all)
     cafile: str = ""  # a private CA bundle for sync_url (PEM)
     old_tokens_until: str = ""  # YYYY-MM-DD: honour old readable tokens until then (default: send.tokens)
+    mailto_token: bool = True  # List-Unsubscribe's mailto: unsubscribe+<token>@domain (needs plus-addressing)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -392,6 +393,8 @@ def load_config(root: Path | None = None) -> Config:
     sync = _section(data, "unsubscribe", path)
     if sync.old_tokens_until and not _is_date(sync.old_tokens_until):
         raise ConfigError(f"{path}: [unsubscribe] old_tokens_until must be a date, e.g. \"2027-06-05\"")
+    if not isinstance(sync.mailto_token, bool):
+        raise ConfigError(f"{path}: [unsubscribe] mailto_token must be true or false")
     pattern = newsletter.unsubscribe_url
     if pattern.lower().startswith(("http:", "https:")) and "{email}" in pattern:
         raise ConfigError(f"{path}: [newsletter] unsubscribe_url puts {{email}} in a web address, where "

@@ -120,13 +120,15 @@ verp = true
             with urllib.request.urlopen(urllib.request.Request(url, data=b"List-Unsubscribe=One-Click"),
                                         timeout=5) as response:
                 assert response.status == 200
-            # cy writes to the mailto: of List-Unsubscribe
+            # cy writes to the mailto: of List-Unsubscribe, her own tokenised address
+            mailto = re.search(r"<mailto:([^?>]+)", str(received(mail, "cy")[0]["List-Unsubscribe"]))
+            assert mailto and mailto.group(1).startswith("unsubscribe+060."), mailto
             request = EmailMessage()
             request["From"], request["Subject"] = "Cy <cy@list.example.com>", "unsubscribe"
-            request["To"] = "unsubscribe@news.example.net"
+            request["To"] = mailto.group(1)
             request["Message-ID"] = "<unsub-cy@list.example.com>"
             request.set_content("")
-            smtp(postfix, "cy@list.example.com", "unsubscribe@news.example.net", request)
+            smtp(postfix, "cy@list.example.com", mailto.group(1), request)
             # dee's provider reports her complaint, quoting her copy (its Return-Path is the VERP address)
             copy = received(mail, "dee")[0]
             smtp(postfix, "feedback@arf.provider.example", "fbl@news.example.net", complaint_about(copy))
@@ -144,6 +146,8 @@ verp = true
             for label, count in (("hard bounces", 2), ("complaints", 1), ("unsubscribes", 1), ("ignored", 1),
                                  ("unattributed", 0)):
                 assert re.search(rf"^\s*{label}\s+{count}\b", out, re.M), (label, out)
+            assert re.search(r"^\s*unsubscribes\s+1\s+suppressed: 1 proven", out, re.M), out  # by its token
+            assert "Not believed" not in out, out
             again = invoke(laptop, monkeypatch, "bounces")  # nothing left in INBOX: all were moved
             assert "0 messages" in again
 

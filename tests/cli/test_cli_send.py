@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -86,7 +87,8 @@ def test_200_messages_arrive_intact_and_personalised(newsletter: Path,
         assert "tech-trends.gigo.dev" in str(msg["List-Id"])
         unsubscribe = str(msg["List-Unsubscribe"])
         assert "<https://gigo.dev/unsubscribe?token=" in unsubscribe
-        assert "<mailto:unsubscribe@gigo.dev" in unsubscribe
+        mailto = r", <mailto:unsubscribe\+050\.[0-9a-f]{20}@gigo\.dev\?subject=unsubscribe>$"
+        assert re.search(mailto, unsubscribe), unsubscribe
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         token = unsubscribe.split("token=")[1].split(">")[0]
         assert verify_token(SECRET.encode(), token) == rcpt

@@ -67,7 +67,9 @@ def test_list_unsubscribe_is_plain_uris_with_a_valid_token(factory: MessageFacto
     value = parse(built.data)["List-Unsubscribe"]
     https, mailto = [u.strip().strip("<>") for u in value.split(",")]
     assert https.startswith("https://gigo.dev/unsubscribe?token=")
-    assert mailto == "mailto:unsubscribe@gigo.dev?subject=unsubscribe"
+    # the reader's own tokenised address (answers.proof checks it); no address inside, in any encoding
+    assert re.fullmatch(r"mailto:unsubscribe\+011\.[0-9a-f]{20}@gigo\.dev\?subject=unsubscribe",
+                        mailto), mailto
     token = https.split("token=", 1)[1]
     assert verify_token(SECRET, token) == "bob@example.org"
     assert https in parse(built.data).get_body(("html",)).get_content()  # the visible link is the same
@@ -168,8 +170,22 @@ def test_mailto_only_unsubscribe(root: Path) -> None:
     mailto_only = replace(compiled, config=replace(config, newsletter=replace(config.newsletter,
                                                                              unsubscribe_url="")))
     msg = parse(MessageFactory(mailto_only, secret=SECRET).build(sample_subscriber("a@example.org")).data)
-    assert msg["List-Unsubscribe"] == "<mailto:unsubscribe@gigo.dev?subject=unsubscribe>"
+    assert re.fullmatch(r"<mailto:unsubscribe\+011\.[0-9a-f]{20}@gigo\.dev\?subject=unsubscribe>",
+                        msg["List-Unsubscribe"])
     assert msg["List-Unsubscribe-Post"] is None  # one-click needs an https URI
+
+
+def test_the_mailto_token_can_be_turned_off_for_a_mailbox_without_plus_addresses(tmp_path: Path) -> None:
+    plain = make_newsletter(tmp_path / "plain")
+    config = plain / "gigo-mail.toml"
+    config.write_text(config.read_text() + "\n[unsubscribe]\nmailto_token = false\n")
+    factory = MessageFactory(compile_issue(load_config(plain), find_issue(plain, "011")), secret=SECRET)
+    value = parse(factory.build(sample_subscriber("a@example.org")).data)["List-Unsubscribe"]
+    assert value.startswith("<https://")
+    assert value.endswith(", <mailto:unsubscribe@gigo.dev?subject=unsubscribe>")
+    config.write_text(config.read_text().replace("mailto_token = false", 'mailto_token = "no"'))
+    with pytest.raises(ConfigError, match="mailto_token must be true or false"):
+        load_config(plain)
 
 
 # --- RFC 5322 / 2047 / 2045 line limits, for any name and any address -------------------------

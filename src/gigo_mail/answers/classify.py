@@ -292,15 +292,23 @@ def is_auto_reply(msg: Message) -> bool:
     return bool(_AUTO_SUBJECT_RE.match(_text(msg.get("subject"))))
 
 
+def _to_mailbox(address: str, mailbox: str) -> bool:
+    """``address`` is ``mailbox`` itself or one of its ``local+token@domain`` forms."""
+    local, _, domain = address.lower().rpartition("@")
+    base_local, _, base_domain = mailbox.lower().rpartition("@")
+    return bool(base_local) and domain == base_domain and local.partition("+")[0] == base_local
+
+
 def _unsubscribe(msg: Message, mailto: str) -> Answer | None:
-    to_mailto = bool(mailto) and mailto.lower() in (a.lower() for a in _addresses(msg, ENVELOPE_HEADERS))
+    envelope = _addresses(msg, ENVELOPE_HEADERS)
+    to_mailto = bool(mailto) and any(_to_mailbox(address, mailto) for address in envelope)
     subject = _text(msg.get("subject"))
     if not to_mailto and not _UNSUBSCRIBE_RE.search(subject):
         return None
     sender = parseaddr(str(msg.get("from", "")))[1]
     why = f"mail to {mailto}" if to_mailto else f"subject '{subject[:80]}'"
     return Answer(UNSUBSCRIBE, why, addresses=(sender,) if "@" in sender else (),
-                  message_ids=tuple(_addresses_ids(msg)))
+                  envelope=tuple(envelope), message_ids=tuple(_addresses_ids(msg)))
 
 
 def _addresses_ids(msg: Message) -> list[str]:

@@ -13,10 +13,11 @@ subscriber and issue it answers, acted on, and remembered:
   a row the journal suppresses the address (reason ``soft bounces: ...``);
 * auto-reply, or anything else: nothing.
 
-Attribution, most trusted first: the VERP address the answer was delivered to (or the
-original's return path quoted in it), the original's Message-ID in the journal, and
-last the address the report names, if the journal has ever mailed it. An answer tied
-to nobody is reported and left alone (not moved).
+Attribution is ``answers.proof``'s: an answer counts only for the one recipient whose
+message it proves by a MAC (its VERP return address, or its Message-ID), never for an
+address it merely names; a mailed unsubscribe request counts for its From, and is proven
+when written to the reader's tokenised address. An answer tied to nobody is reported with
+the reason it was not believed (``AnswersReport.refused``) and left alone (not moved).
 
 The answers are kept in ``.gigo/answers.sqlite3`` (by the answer's own Message-ID, or a
 hash of its bytes), so a second run over the same mailbox changes nothing. The order is
@@ -37,7 +38,6 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from gigo_mail.address import address_key
 from gigo_mail.answers import classify as bounces
 from gigo_mail.answers.classify import (
     AUTO_REPLY,
@@ -50,13 +50,22 @@ from gigo_mail.answers.classify import (
     Answer,
     Failure,
 )
+from gigo_mail.answers.proof import (
+    BAD_TOKEN,
+    LEGACY_SPRAYED,
+    NO_PROOF,
+    OLD_MESSAGE_ID,
+    UNKNOWN_SENDER,
+    Prover,
+    key_of,
+    named_others,
+)
 from gigo_mail.answers.source import MailSource
 from gigo_mail.config import STATE_DIR, Config
 from gigo_mail.errors import JournalError
 from gigo_mail.journal.deliveries import Journal, Record
 from gigo_mail.journal.schema import now
 from gigo_mail.journal.store import connect
-from gigo_mail.send.verp import VerpIndex
 
 ANSWERS_NAME = "answers.sqlite3"
 GMAIL_SPAM_LINE = 0.003  # Gmail's bulk sender rule: keep the reported spam rate under 0.3 %
@@ -160,6 +169,7 @@ class Outcome:
     subject: str
     sender: str
     suppressed: bool = False
+    proof: str = ""  # how the answer proved its reader ("return address", "unsubscribe token", ...)
 
 
 @dataclass
@@ -167,6 +177,8 @@ class AnswersReport:
     outcomes: list[Outcome] = field(default_factory=list)
     already: int = 0  # processed by an earlier run
     moved: int = 0
+    refused: Counter[str] = field(default_factory=Counter)  # why answers were not believed: count each
+    ignored_addresses: int = 0  # addresses proven answers named besides their reader (not suppressed)
 
     def count(self, kind: str) -> int:
         return sum(1 for outcome in self.outcomes if outcome.kind == kind)
@@ -178,32 +190,6 @@ def answer_id(msg: Message, data: bytes) -> str:
     return value or "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-class _Attributor:
-    def __init__(self, config: Config, journal: Journal) -> None:
-        base = config.bounces.envelope_base(config.newsletter.from_address)
-        self.journal = journal
-        self.verp = VerpIndex(journal, config.secret(), base) if "@" in base else None
-
-    def by_clues(self, answer: Answer) -> Record | None:
-        """The one recipient the answer's VERP address or quoted Message-ID points at."""
-        if self.verp is not None:
-            for address in answer.envelope:
-                record = self.verp.resolve(address)
-                if record is not None:
-                    return record
-        for message_id in answer.message_ids:
-            record = self.journal.find_message(message_id)
-            if record is not None:
-                return record
-        return None
-
-    def by_address(self, email: str) -> Record | None:
-        try:
-            return self.journal.latest_delivery(address_key(email))
-        except Exception:  # noqa: BLE001 - a malformed address in a report is simply not ours
-            return None
-
-
 def _failure_kind(failure: Failure) -> str:
     """HARD only when the mailbox is gone (the send path's rule); other permanent ones REFUSED."""
     if failure.kind == HARD and not failure.mailbox_gone:
@@ -211,28 +197,48 @@ def _failure_kind(failure: Failure) -> str:
     return failure.kind
 
 
-def _targets(answer: Answer, who: _Attributor) -> list[tuple[str, Record, str]]:
-    """(kind, record, detail) for each subscriber the answer is about."""
-    if answer.kind in (HARD, SOFT):
-        clue = who.by_clues(answer)
-        if clue is not None:  # a VERP or Message-ID match names our subscriber, whatever address failed
-            failure = next((f for f in answer.failures if f.kind == HARD), answer.failures[0])
-            return [(_failure_kind(failure), clue, failure.detail)]
-        found = []
-        for failure in answer.failures:
-            record = who.by_address(failure.email)
-            if record is not None:
-                found.append((_failure_kind(failure), record, failure.detail))
-        return found
-    if answer.kind == COMPLAINT:
-        clue = who.by_clues(answer)
-        if clue is None:
-            clue = next((r for r in map(who.by_address, answer.addresses) if r is not None), None)
-        return [(COMPLAINT, clue, answer.detail)] if clue else []
-    if answer.kind == UNSUBSCRIBE:  # only from the subscribed address itself
-        record = who.by_address(answer.addresses[0]) if answer.addresses else None
-        return [(UNSUBSCRIBE, record, answer.detail)] if record else []
-    return []
+@dataclass(frozen=True)
+class _Target:
+    kind: str
+    record: Record
+    detail: str
+    proof: str
+
+
+def _failure_for(answer: Answer, record: Record) -> Failure:
+    """The failure reported for the proven recipient; any other (a forwarded address, as
+    Original-Recipient is) stands for it, the worst first."""
+    for failure in answer.failures:
+        if key_of(failure.email) == record.key:
+            return failure
+    return next((f for f in answer.failures if f.kind == HARD), answer.failures[0])
+
+
+def _targets(answer: Answer, msg: Message, who: Prover, report: AnswersReport) -> tuple[list[_Target], str]:
+    """What the answer proves, for whom (at most one reader for a bounce or complaint; see
+    ``answers.proof``), else why it is not believed."""
+    if answer.kind in (HARD, SOFT, COMPLAINT):
+        proof = who.prove(answer, msg)
+        if proof.record is None:
+            return [], proof.refused
+        report.ignored_addresses += named_others(answer, proof.record)
+        if answer.kind == COMPLAINT:
+            return [_Target(COMPLAINT, proof.record, answer.detail, proof.how)], ""
+        failure = _failure_for(answer, proof.record)
+        return [_Target(_failure_kind(failure), proof.record, failure.detail, proof.how)], ""
+    if answer.kind != UNSUBSCRIBE:
+        return [], NO_PROOF  # a kind no rule acts on
+    targets = []
+    token = who.unsubscribe_proof(answer)
+    if token.record is not None:
+        targets.append(_Target(UNSUBSCRIBE, token.record, f"{answer.detail}, proven by its {token.how}",
+                               token.how))
+    elif token.refused == BAD_TOKEN:  # still honoured by its From, below
+        report.refused[BAD_TOKEN] += 1
+    sender = who.by_address(answer.addresses[0]) if answer.addresses else None
+    if sender is not None and all(t.record.key != sender.key for t in targets):
+        targets.append(_Target(UNSUBSCRIBE, sender, f"{answer.detail}, by its From (not proven)", "From"))
+    return targets, "" if targets else UNKNOWN_SENDER
 
 
 def _parse(data: bytes) -> Message:
@@ -260,14 +266,58 @@ def _soft_bounce(journal: Journal, config: Config, record: Record, detail: str, 
     return journal.record_soft_bounce(record.issue_key, record.email, detail, limit, at=at)
 
 
+@dataclass
+class _Run:
+    """One pass over a mail source: acts on proven answers, records the rest."""
+
+    config: Config
+    journal: Journal
+    store: AnswerStore
+    who: Prover
+    dry_run: bool
+    report: AnswersReport = field(default_factory=AnswersReport)
+    done: list[str] = field(default_factory=list)  # uids to move
+
+    def refuse(self, ident: str, answer: Answer, reason: str, subject: str, sender: str) -> None:
+        """Not believed: counted by reason, remembered, left where it is for a person to look at."""
+        self.report.refused[reason] += 1
+        shown = ", ".join([f.email for f in answer.failures] + list(answer.addresses))[:200] or "-"
+        self.report.outcomes.append(Outcome(UNATTRIBUTED, shown, "", f"{answer.kind}: {reason}", subject,
+                                            sender))
+        if not self.dry_run:
+            self.store.remember(ident, [(UNATTRIBUTED, "", "", "", answer.detail)])
+
+    def act(self, uid: str, ident: str, msg: Message, targets: list[_Target], subject: str, sender: str
+            ) -> None:
+        rows = []
+        for target in targets:
+            kind, record, detail = target.kind, target.record, target.detail
+            suppress = kind in REASONS
+            if suppress and not self.dry_run:
+                self.journal.suppress([record.email], REASONS[kind])
+            if kind == SOFT:
+                suppress = _soft_bounce(self.journal, self.config, record, detail, report_time(msg),
+                                        self.dry_run)
+            rows.append((kind, record.email, record.key, record.issue_key, detail))
+            self.report.outcomes.append(Outcome(kind, record.email, record.issue_key, detail, subject, sender,
+                                                suppress, target.proof))
+        if not self.dry_run:
+            self.store.remember(ident, rows)
+        self.done.append(uid)
+
+
 def process_answers(config: Config, source: MailSource, *, dry_run: bool = False, move_to: str = "",
                     ) -> AnswersReport:
-    """Read every message of ``source``, act on the answers, remember them; see the module docs."""
-    report = AnswersReport()
+    """Read every message of ``source``, act on the answers, remember them; see the module docs.
+
+    Answers proven only by an old Message-ID are acted on last, and not at all when another
+    answer of the run quoted that ID, or named that address, with an old ID that did not match
+    (``Prover.sprayed``): someone trying addresses against guessed IDs."""
     mailto = config.newsletter.unsubscribe_mailto
-    done: list[str] = []
     with Journal.for_root(config.root) as journal, AnswerStore.for_root(config.root) as store:
-        who = _Attributor(config, journal)
+        run = _Run(config, journal, store, Prover(config, journal), dry_run)
+        report = run.report
+        deferred = []
         for uid, data in source.messages():
             msg = _parse(data)
             ident = answer_id(msg, data)
@@ -275,7 +325,7 @@ def process_answers(config: Config, source: MailSource, *, dry_run: bool = False
             if earlier is not None:
                 report.already += 1
                 if earlier != UNATTRIBUTED:
-                    done.append(uid)  # processed, but still here (an earlier move failed): move it now
+                    run.done.append(uid)  # processed, but still here (an earlier move failed): move it now
                 continue
             answer = bounces.classify(msg, mailto)
             subject = " ".join(str(msg.get("subject", "")).split())[:120]
@@ -284,31 +334,22 @@ def process_answers(config: Config, source: MailSource, *, dry_run: bool = False
                 report.outcomes.append(Outcome(answer.kind, "", "", answer.detail, subject, sender))
                 if not dry_run:
                     store.remember(ident, [(answer.kind, "", "", "", answer.detail)])
-                done.append(uid)
+                run.done.append(uid)
                 continue
-            targets = _targets(answer, who)
+            targets, refused = _targets(answer, msg, run.who, report)
             if not targets:
-                shown = ", ".join([f.email for f in answer.failures] + list(answer.addresses)) or "-"
-                report.outcomes.append(Outcome(UNATTRIBUTED, shown, "", f"{answer.kind}: {answer.detail}",
-                                               subject, sender))
-                if not dry_run:
-                    store.remember(ident, [(UNATTRIBUTED, "", "", "", answer.detail)])
-                continue  # left where it is, for a person to look at
-            rows = []
-            for kind, record, detail in targets:
-                suppress = kind in REASONS
-                if suppress and not dry_run:
-                    journal.suppress([record.email], REASONS[kind])
-                if kind == SOFT:
-                    suppress = _soft_bounce(journal, config, record, detail, report_time(msg), dry_run)
-                rows.append((kind, record.email, record.key, record.issue_key, detail))
-                report.outcomes.append(Outcome(kind, record.email, record.issue_key, detail, subject, sender,
-                                               suppress))
-            if not dry_run:
-                store.remember(ident, rows)
-            done.append(uid)
-    if move_to and done and not dry_run:
-        report.moved = source.move(done, move_to)
+                run.refuse(ident, answer, refused, subject, sender)
+            elif targets[0].proof == OLD_MESSAGE_ID:
+                deferred.append((uid, ident, msg, answer, targets, subject, sender))
+            else:
+                run.act(uid, ident, msg, targets, subject, sender)
+        for uid, ident, msg, answer, targets, subject, sender in deferred:
+            if run.who.sprayed(targets[0].record):
+                run.refuse(ident, answer, LEGACY_SPRAYED, subject, sender)
+            else:
+                run.act(uid, ident, msg, targets, subject, sender)
+    if move_to and run.done and not dry_run:
+        report.moved = source.move(run.done, move_to)
     return report
 
 

@@ -35,6 +35,9 @@ def _summary(report: AnswersReport, dry_run: bool) -> Table:
             (SOFT, "soft bounces", "counted"), (COMPLAINT, "complaints", verb),
             (UNSUBSCRIBE, "unsubscribes", verb)]
     for kind, label, note in rows:
+        if kind == UNSUBSCRIBE and report.count(kind):
+            proven = sum(1 for o in report.outcomes if o.kind == UNSUBSCRIBE and o.proof != "From")
+            note = f"{note}: {proven} proven (token or reply), {report.count(kind) - proven} by From only"
         table.add_row(label, str(report.count(kind)), note if report.count(kind) else "")
     ignored = report.count(AUTO_REPLY) + report.count(OTHER)
     table.add_row("ignored", str(ignored), f"{report.count(AUTO_REPLY)} auto-replies, "
@@ -46,6 +49,18 @@ def _summary(report: AnswersReport, dry_run: bool) -> Table:
     if report.moved:
         table.add_row("moved", str(report.moved), "")
     return table
+
+
+def _refusals(report: AnswersReport) -> None:
+    """What was not believed, and why: one line per reason."""
+    if not report.refused and not report.ignored_addresses:
+        return
+    console.print("[bold]Not believed[/] (no proof of the message they answer; nobody suppressed):")
+    for reason, count in report.refused.most_common():
+        console.print(f"  {count:>6,}  {escape(reason)}", soft_wrap=True)
+    if report.ignored_addresses:
+        console.print(f"  {report.ignored_addresses:>6,}  other addresses named in proven answers "
+                      "(only the proven reader counts)", soft_wrap=True)
 
 
 def _details(report: AnswersReport, limit: int) -> None:
@@ -104,6 +119,7 @@ def bounces(
     console.print(f"[bold]{'dry run: ' if dry_run else ''}{len(report.outcomes) + report.already:,} "
                   f"messages[/] in {escape(str(spec))}")
     console.print(_summary(report, dry_run))
+    _refusals(report)
     _details(report, limit)
     if dry_run:
         console.print("dry run: nothing was suppressed, remembered or moved")

@@ -23,15 +23,15 @@ import os
 import time
 from datetime import UTC, datetime
 from email.utils import format_datetime, formataddr, parseaddr
-from itertools import count
 from typing import Protocol
 
 from gigo_mail.compose.compile import CompiledIssue
 from gigo_mail.compose.slots import SAMPLE_VALUES, sample_fields, split
 from gigo_mail.errors import ConfigError
 from gigo_mail.send.dkim import DkimSigner
+from gigo_mail.send.msgid import MessageIds, random_message_id
 from gigo_mail.send.tokens import make_token, unsubscribe_url
-from gigo_mail.send.verp import VerpAddresses
+from gigo_mail.send.verp import UNSUBSCRIBE_CONTEXT, VerpAddresses
 from gigo_mail.text import one_line
 from gigo_mail.transport.wire import WireForm
 
@@ -190,8 +190,7 @@ class MessageFactory:
         verp = VerpAddresses(self.envelope_from, secret, compiled.issue.key)
         self._verp = verp if bounces.verp and not test and verp.enabled else None
         self._domain = newsletter.from_domain
-        self._id_prefix = f"{int(time.time()):x}.{os.urandom(6).hex()}"
-        self._ids = count(1)
+        self._ids = MessageIds(secret, compiled.issue.key, self._domain)
         self._date_second = -1
         self._date_header = b""
         self._html = _EncodedPart(compiled.html.source)
@@ -200,8 +199,11 @@ class MessageFactory:
         subject = compiled.subject.source
         self._subject_static = _header("Subject", (TEST_PREFIX if test else "") + subject)
         self._static_head, self._skeleton = self._prebuild(display)
-        mailto = (f"<mailto:{newsletter.unsubscribe_mailto}?subject=unsubscribe>"
-                  if newsletter.unsubscribe_mailto else "")
+        mailbox = newsletter.unsubscribe_mailto
+        tokens = VerpAddresses(mailbox, secret, compiled.issue.key, UNSUBSCRIBE_CONTEXT) if mailbox else None
+        wanted = compiled.config.unsubscribe.mailto_token and not test
+        self._unsubscribe_tokens = tokens if tokens is not None and tokens.enabled and wanted else None
+        mailto = f"<mailto:{mailbox}?subject=unsubscribe>" if mailbox else ""
         self._unsubscribe_tail = (f",\r\n {mailto}" if mailto else "").encode("ascii") + CRLF
         self._unsubscribe_mailto_only = f"List-Unsubscribe: {mailto}\r\n".encode("ascii")
         self._signer = signer
@@ -262,17 +264,32 @@ class MessageFactory:
             return self.envelope_from
         return self._verp.address(subscriber.key)
 
-    def unsubscribe_link(self, email: str) -> str:
+    def unsubscribe_mailto(self, key: str) -> str:
+        """``mailto:unsubscribe+<issue>.<mac>@domain?subject=unsubscribe``: writing to it proves
+        the reader (``answers.proof``); the plain address for test copies, or when the
+        issue key cannot be a token."""
+        mailbox = self._newsletter.unsubscribe_mailto
+        if self._unsubscribe_tokens is not None:
+            mailbox = self._unsubscribe_tokens.address(key)
+        return f"mailto:{mailbox}?subject=unsubscribe"
+
+    def unsubscribe_link(self, email: str, key: str = "") -> str:
         pattern = self._newsletter.unsubscribe_url
         if not pattern:
-            return f"mailto:{self._newsletter.unsubscribe_mailto}?subject=unsubscribe"
+            return self.unsubscribe_mailto(key)
         return unsubscribe_url(pattern, make_token(self._secret, email), email)
 
-    def _list_unsubscribe(self, url: str) -> bytes:
-        """The https URI is the subscriber's own; the mailto part is the same for all."""
+    def _list_unsubscribe(self, url: str, key: str) -> bytes:
+        """A plain ``<URI>`` list, never encoded words: the https URI first (one-click, RFC 8058),
+        then the reader's own tokenised mailto."""
+        if self._unsubscribe_tokens is None:
+            if not self._newsletter.unsubscribe_url:
+                return self._unsubscribe_mailto_only
+            return b"List-Unsubscribe: <" + url.encode("ascii") + b">" + self._unsubscribe_tail
+        mailto = f"<{self.unsubscribe_mailto(key)}>"
         if not self._newsletter.unsubscribe_url:
-            return self._unsubscribe_mailto_only
-        return b"List-Unsubscribe: <" + url.encode("ascii") + b">" + self._unsubscribe_tail
+            return f"List-Unsubscribe: {mailto}\r\n".encode("ascii")
+        return f"List-Unsubscribe: <{url}>,\r\n {mailto}\r\n".encode("ascii")
 
     def build(self, subscriber: Recipient, message_id: str | None = None) -> BuiltMessage:
         """The complete message for one subscriber; tens of microseconds. ``message_id``
@@ -281,11 +298,12 @@ class MessageFactory:
         if self.test:
             fields = sample_fields(self.compiled.required_columns, fields)
         name = subscriber.name or (SAMPLE_VALUES["name"] if self.test else "")
-        url = self.unsubscribe_link(subscriber.email)
+        url = self.unsubscribe_link(subscriber.email, subscriber.key)
         raw = self.compiled.values(fields, name, subscriber.email, url)
         html_values = [qp(html.escape(v, quote=True).encode("utf-8")) for v in raw]
         text_values = [qp(v.encode("utf-8")) for v in raw]
-        message_id = message_id or f"<{self._id_prefix}.{next(self._ids)}@{self._domain}>"
+        if not message_id:
+            message_id = random_message_id(self._domain) if self.test else self._ids.make(subscriber.key)
         if self._subject_slots:
             subject = (TEST_PREFIX if self.test else "") + self.compiled.subject.fill(raw)
             subject_header = _header("Subject", subject)
@@ -297,7 +315,7 @@ class MessageFactory:
             subject_header,
             self._date(),
             f"Message-ID: {message_id}\r\n".encode(),
-            self._list_unsubscribe(url),
+            self._list_unsubscribe(url, subscriber.key),
             self._static_head,
         ]
         body = [text_head, *self._text.render(text_values), html_head, *self._html.render(html_values), end]
