@@ -236,20 +236,22 @@ LAYOUT_JS = """(function () {
     var fits = box.right <= W + 0.5 && box.left >= -0.5;
     if (el.className === "table-scroll" && fits && el.scrollWidth > el.clientWidth + 1) {
       out.scrollers.push(label(el));  // a table wider than the phone scrolls by itself
-    } else if (!scrolled && (!fits || (style.overflowX !== "visible" && el.scrollWidth > el.clientWidth + 1))) {
+    } else if (!scrolled && (!fits || (style.overflowX !== "visible"
+                                       && el.scrollWidth > el.clientWidth + 1))) {
       out.wide.push(label(el) + " " + Math.round(box.left) + ".." + Math.round(box.right));
     }
     if (scrolled && (el.tagName === "TD" || el.tagName === "TH")) {  // a word or number split over lines
-      [].forEach.call(el.childNodes, function (node) {
-        var re = /\S+/g, m;
-        while (node.nodeType === 3 && (m = re.exec(node.data))) {
+      var walker = doc.createTreeWalker(el, 4), node;  // 4: NodeFilter.SHOW_TEXT
+      while ((node = walker.nextNode())) {
+        var re = /\\S+/g, m;
+        while ((m = re.exec(node.data))) {
           var range = doc.createRange(), lines = {};
           range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
           [].forEach.call(range.getClientRects(), function (r) { lines[Math.round(r.top)] = 1; });
-          var cjk = /[\u3000-\u9fff\uac00-\ud7af]/.test(m[0]);  // these break between characters
+          var cjk = /[\\u3000-\\u9fff\\uac00-\\ud7af]/.test(m[0]);  // these break between characters
           if (!cjk && Object.keys(lines).length > 1) { out.broken.push(m[0]); }
         }
-      });
+      }
     }
     var own = [].some.call(el.childNodes, function (n) { return n.nodeType === 3 && n.data.trim(); });
     if (own && style.visibility === "visible") {
