@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_screenshot import LAYOUT_JS, aa_minimum, contrast, offline_011
 
 from gigo_mail.compose.compile import _premailer, compile_issue, write_build
 from gigo_mail.compose.issue import find_issue
 from gigo_mail.config import load_config
 from gigo_mail.web.screenshot import find_chromium, probe
-from test_screenshot import LAYOUT_JS, aa_minimum, contrast, offline_011
 
 MJML_VERSION = "5.4.1"
 pytestmark = pytest.mark.slow
@@ -68,7 +68,8 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         mjml.mjml2html = bundled
     (tmp / "email.mjml").write_text(sources[0], encoding="utf-8")
     result = subprocess.run([str(binary), "-s", str(tmp / "email.mjml"), "--config.validationLevel", "skip",
-                             "--config.minify", "false"], capture_output=True, text=True, timeout=60, check=True)
+                             "--config.minify", "false"], capture_output=True, text=True, timeout=60,
+                            check=True)
     official = tmp / "official.html"
     official.write_text(_premailer(result.stdout), encoding="utf-8")
     shutil.copy(tmp / "news" / "issues" / "hero.png", tmp / "hero.png")
