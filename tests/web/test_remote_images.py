@@ -76,6 +76,7 @@ def test_check_warns_on_images_from_third_party_hosts_only(tmp_path: Path) -> No
     assert "copy_remote_images" in warned[0].detail
 
 
+@pytest.mark.slow
 def test_publish_copies_remote_images_and_the_email_takes_them_from_the_site(tmp_path: Path,
                                                                              cdn: str) -> None:
     url = f"{cdn}/pic.png"
@@ -94,6 +95,7 @@ def test_publish_copies_remote_images_and_the_email_takes_them_from_the_site(tmp
     assert Cdn.asked == ["/pic.png"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("path", "says"), [("/gone.png", "HTTP 404"),
                                             ("/page.png", "text/html, not an image")])
 def test_publish_stops_when_a_remote_image_cannot_be_copied(tmp_path: Path, cdn: str, path: str,
