@@ -113,6 +113,14 @@ CASES = [
                                    spf="v=spf1 a:n1.void.test mx:n2.void.test include:n3.void.test "
                                        "include:_spf.relay.test -all"),
          fails=("SPF void.test",), says=("3 lookups find nothing",)),
+    Case("spfsyntax.test", domain_lines("spfsyntax.test", dmarc=reject("spfsyntax.test"),
+                                        spf="v=spf1 include:_spf.relay.test ip4:300.1.1.1 -all"),
+         fails=("SPF spfsyntax.test", "Gmail/Yahoo"), says=("ip4:300.1.1.1 (not an IPv4",)),
+    Case("news.parent.test", domain_lines("news.parent.test", dkim=False)
+         + [txt("_dmarc.parent.test", "v=DMARC1; p=none; sp=reject; adkim=s; aspf=s"),
+            txt("s1._domainkey.parent.test", public_record(KEY))], dkim_domain="parent.test",
+         return_path="bounce@parent.test", fails=("DMARC result for news.parent.test",),
+         says=("every message would be rejected (sp=reject at _dmarc.parent.test)", "adkim=s, strict")),
     Case("twospf.test", domain_lines("twospf.test", dmarc=reject("twospf.test"))
          + [txt("twospf.test", "v=spf1 mx -all")], fails=("SPF twospf.test", "Gmail/Yahoo"),
          says=("2 SPF records",)),

@@ -156,6 +156,7 @@ class Policy:
     policy: str  # none, quarantine, reject; "" without DMARC
     adkim: str = "r"
     aspf: str = "r"
+    tag: str = "p"  # which tag gave it: p, or a parent's sp (subdomains) or np (names that do not exist)
 
 
 def _candidates(lookup: Lookup, name: str) -> list[str]:
@@ -185,10 +186,12 @@ def find_policy(domain: str, lookup: Lookup) -> tuple[Policy, list[str]]:
         first = first or record
         if record.ignored:
             continue
-        policy = "none" if record.reads_as_none else record.value("p", "none")
+        policy, tag = ("none" if record.reads_as_none else record.value("p", "none")), "p"
         if start > 0:  # a parent's record: sp for subdomains, np for names that do not exist
-            policy = record.value("sp", policy)
-            if not lookup.exists(domain):
-                policy = record.value("np", policy)
-        return Policy(first, record, policy, record.value("adkim", "r"), record.value("aspf", "r")), problems
+            if "sp" in record.tags and "sp" not in record.bad:
+                policy, tag = record.value("sp", policy), "sp"
+            if "np" in record.tags and "np" not in record.bad and not lookup.exists(domain):
+                policy, tag = record.value("np", policy), "np"
+        return Policy(first, record, policy, record.value("adkim", "r"), record.value("aspf", "r"),
+                      tag), problems
     return Policy(first, None, ""), problems

@@ -108,8 +108,9 @@ def check_dmarc(domain: str, policy: Policy, problems: list[str]) -> list[Findin
         return findings
     notes = list(record.notes)
     if policy.policy == "none":
-        notes.append("p=none only monitors; move to quarantine once reports look clean")
-    summary = f"p={policy.policy}, adkim={policy.adkim}, aspf={policy.aspf}"
+        notes.append(f"{policy.tag}=none only monitors; move to quarantine once reports look clean")
+    applies = f" applies to {domain} (p={record.value('p', 'none')})" if policy.tag != "p" else ""
+    summary = f"{policy.tag}={policy.policy}{applies}, adkim={policy.adkim}, aspf={policy.aspf}"
     if notes:
         findings.append(Finding.warn("dns", subject, f"{summary}; " + "; ".join(notes)))
     else:

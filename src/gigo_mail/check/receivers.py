@@ -98,7 +98,9 @@ def dmarc_outcome(ids: Identities) -> list[Finding]:
                                              "with --smtp set to the real relay")]
     if policy in ("reject", "quarantine"):
         fate = "rejected" if policy == "reject" else "sent to spam"
-        return [Finding.fail("dns", subject, f"every message would be {fate} (p={policy}): {ids.why_not()}; "
+        where = f"{ids.policy.tag}={policy}" + (f" at {ids.policy.applied.name}" if ids.policy.tag != "p"
+                                                 and ids.policy.applied else "")
+        return [Finding.fail("dns", subject, f"every message would be {fate} ({where}): {ids.why_not()}; "
                                              + _fix(ids))]
     if policy == "none":
         return [Finding.fail("dns", subject, f"fails for every message ({ids.why_not()}); p=none lets it "

@@ -10,6 +10,7 @@ permerror, and the advice then lowers the count instead of adding to it.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 
 from gigo_mail.check.lookup import Address, Lookup
@@ -23,6 +24,51 @@ LOOKUP_TERMS = ("include", "a", "mx", "exists", "ptr")
 def spf_records(lookup: Lookup, domain: str) -> list[str]:
     """The TXT records at ``domain`` that are SPF records (``v=spf1`` then a space or the end)."""
     return [r for r in lookup.txt(domain) if r.lower().startswith("v=spf1") and (len(r) == 6 or r[6] == " ")]
+
+
+_DOMAIN_SPEC = re.compile(r"^[^\s/:]+$")
+_CIDR = re.compile(r"^(//?\d{1,3}){0,2}$")
+_TERM = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]*)(?:([:=/])(.*))?$")
+
+
+def _valid_mechanism(name: str, sep: str, value: str) -> bool:
+    """include/exists with a domain; a, mx, ptr bare, with a domain, or with a CIDR length."""
+    if name in ("include", "exists"):
+        return sep == ":" and bool(_DOMAIN_SPEC.match(value))
+    if name in ("a", "mx", "ptr"):
+        return not sep or (sep == ":" and bool(value) and value[0] != "/") or (sep == "/" and
+                                                                               bool(_CIDR.match(sep + value)))
+    return False
+
+
+def syntax_errors(record: str) -> list[str]:
+    """Terms a receiver cannot parse (RFC 7208 4.6, 5, 6): any of them is a permerror for every message."""
+    errors = []
+    for term in record.split()[1:]:
+        body = term[1:] if term[0] in "+-~?" else term
+        match = _TERM.match(body)
+        if not match:
+            errors.append(f"{term} (not an SPF mechanism or modifier)")
+            continue
+        name, sep, value = match.group(1).lower(), match.group(2) or "", match.group(3) or ""
+        rest = sep + value
+        if sep == "=" and re.fullmatch(r"[a-z][a-z0-9_.-]*", name) and term[0] not in "+-~?":
+            if name in ("redirect", "exp") and not _DOMAIN_SPEC.match(value):
+                errors.append(f"{term} (no domain after '=')")
+            continue  # a modifier; unknown ones are ignored (RFC 7208 6)
+        if name == "all" and not rest:
+            continue
+        if name in ("ip4", "ip6") and sep == ":":
+            try:
+                network = ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                network = None
+            if network is not None and network.version == int(name[2]):
+                continue
+            errors.append(f"{term} (not an IPv{name[2]} address or network)")
+        elif not _valid_mechanism(name, sep, value):
+            errors.append(f"{term} (not an SPF mechanism or modifier)")
+    return errors
 
 
 def _within(ip: Address, address: Address, prefix: str) -> bool:
@@ -174,6 +220,10 @@ def check_spf(domain: str, lookup: Lookup, relay: str, addresses: list[Address],
     if len(records) > 1:
         return Finding.fail("dns", subject, f"{len(records)} SPF records{role}; receivers treat that as a "
                                             "permerror (RFC 7208 4.5): merge them into one")
+    errors = syntax_errors(records[0])
+    if errors:
+        return Finding.fail("dns", subject, f"receivers cannot parse {', '.join(errors)}{role}: every message "
+                                            "gets a permerror (RFC 7208); fix or remove those terms")
     cost = spf_cost(lookup, domain)
     results = {str(ip): SpfEvaluator(lookup).evaluate(domain, ip) for ip in addresses}
     if cost.lookups > SPF_LOOKUP_LIMIT:
@@ -211,6 +261,7 @@ def spf_passes(lookup: Lookup, domain: str, addresses: list[Address]) -> bool | 
     """SPF passes for every relay address (None: the relay's addresses are not known)."""
     if not addresses:
         return None
-    if len(spf_records(lookup, domain)) != 1:
+    records = spf_records(lookup, domain)
+    if len(records) != 1 or syntax_errors(records[0]):
         return False
     return all(SpfEvaluator(lookup).evaluate(domain, ip) == "pass" for ip in addresses)
