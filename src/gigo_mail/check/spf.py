@@ -222,8 +222,9 @@ def check_spf(domain: str, lookup: Lookup, relay: str, addresses: list[Address],
                                             "permerror (RFC 7208 4.5): merge them into one")
     errors = syntax_errors(records[0])
     if errors:
-        return Finding.fail("dns", subject, f"receivers cannot parse {', '.join(errors)}{role}: every message "
-                                            "gets a permerror (RFC 7208); fix or remove those terms")
+        terms = ", ".join(errors)
+        return Finding.fail("dns", subject, f"receivers cannot parse {terms}{role}: every message gets a "
+                                            "permerror (RFC 7208); fix or remove those terms")
     cost = spf_cost(lookup, domain)
     results = {str(ip): SpfEvaluator(lookup).evaluate(domain, ip) for ip in addresses}
     if cost.lookups > SPF_LOOKUP_LIMIT:
