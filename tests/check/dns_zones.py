@@ -121,6 +121,9 @@ CASES = [
             txt("s1._domainkey.parent.test", public_record(KEY))], dkim_domain="parent.test",
          return_path="bounce@parent.test", fails=("DMARC result for news.parent.test",),
          says=("every message would be rejected (sp=reject at _dmarc.parent.test)", "adkim=s, strict")),
+    Case("dkimsha1.test", domain_lines("dkimsha1.test", dmarc=reject("dkimsha1.test"), dkim=False)
+         + [txt("s1._domainkey.dkimsha1.test", public_record(KEY).replace("v=DKIM1;", "v=DKIM1; h=sha1;"))],
+         fails=("DKIM s1._domainkey.dkimsha1.test", "Gmail/Yahoo"), says=("h=sha1",)),
     Case("twospf.test", domain_lines("twospf.test", dmarc=reject("twospf.test"))
          + [txt("twospf.test", "v=spf1 mx -all")], fails=("SPF twospf.test", "Gmail/Yahoo"),
          says=("2 SPF records",)),

@@ -68,6 +68,12 @@ def dkim_record(name: str, key: PrivateKey, lookup: Lookup) -> Finding:
         return Finding.fail("dns", subject, f"v={tags['v']}: must be DKIM1")
     if not tags.get("p"):
         return Finding.fail("dns", subject, "p= is empty: the key is revoked")
+    if "h" in tags and "sha256" not in tags["h"].lower().split(":"):
+        return Finding.fail("dns", subject, f"h={tags['h']}: the key refuses SHA-256, which every signature "
+                                            "uses (RFC 8301); remove h= or make it h=sha256")
+    if tags.get("s", "*").lower() not in ("*", "email") and "email" not in tags["s"].lower().split(":"):
+        return Finding.fail("dns", subject, f"s={tags['s']}: the key is not for email; remove s= or make "
+                                            "it s=email")
     if tags.get("k", "rsa") != wanted["k"]:
         return Finding.fail("dns", subject,
                             f"k={tags.get('k', 'rsa')} but the configured key is {wanted['k']}")
