@@ -109,6 +109,9 @@ class Site:
     description: str = ""  # the feeds' and the archive's description (default: the newsletter's name)
     subscribe_url: str = ""  # a signup form; shown as a subscribe block on every page
     subscribe_mailto: str = ""  # or an address to write to
+    # publish copies remote images (a CDN's, another site's) into the site, and the email takes them
+    # from there: the newsletter's own domain serves them, and no third party sees the opens
+    copy_remote_images: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

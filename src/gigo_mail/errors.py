@@ -187,6 +187,10 @@ class ScaffoldError(GigoError):
     """A new newsletter or issue cannot be created where asked."""
 
 
+class PublishError(GigoError):
+    """The site cannot be built: a remote image to copy into it could not be fetched."""
+
+
 def listen_failure(exc: OSError, where: str, busy_hint: str) -> str:
     """One line for a server that could not bind ``where`` (host:port)."""
     if exc.errno == errno.EADDRINUSE:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from conftest import DnsServer
 from gigo_mail.check.dns import Lookup, SpfEvaluator, aligned, check_dns, make_resolver
+from gigo_mail.check.receivers import RULE_SETS
 from gigo_mail.check.report import FAIL, OK, WARN
 from gigo_mail.check.run import preflight
 from gigo_mail.cli.app import app
@@ -84,8 +85,10 @@ def test_a_correct_domain_passes_every_dns_check(tmp_path: Path, monkeypatch: py
     assert found["DKIM s1._domainkey.good.test"] == (OK, "matches the configured RSA key")
     assert found["DMARC _dmarc.good.test"][0] == OK
     assert found["MX good.test"] == (OK, "mx.good.test")
+    assert found["DMARC result for good.test"][0] == OK
     assert set(found) == {"SPF good.test", "DKIM s1._domainkey.good.test", "DMARC _dmarc.good.test",
-                          "MX good.test"}
+                          "MX good.test", "DMARC result for good.test", *RULE_SETS}
+    assert all(found[rules][0] == OK for rules in RULE_SETS)
 
 
 def test_a_broken_domain_names_each_broken_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -167,7 +170,9 @@ def test_check_passes_on_the_good_domain_and_names_each_broken_record(
     for record in ("SPF broken.test", "DKIM s1._domainkey.broken.test", "DMARC _dmarc.broken.test",
                    "MX broken.test"):
         assert any(record in line for line in failed), (record, result.stdout)
-    assert "4 failed" in result.stdout
+    for outcome in ("DMARC result for broken.test", *RULE_SETS):
+        assert any(outcome in line for line in failed), (outcome, result.stdout)
+    assert "7 failed" in result.stdout
 
 
 def test_send_preflight_is_dns_only_and_only_for_a_remote_relay(
@@ -177,7 +182,8 @@ def test_send_preflight_is_dns_only_and_only_for_a_remote_relay(
     problems = preflight(compiled, "smtp://smtp.relay.test:587", dns=dns_server.address)
     assert {f.area for f in problems} == {"dns"}
     assert {f.subject for f in problems} == {"SPF broken.test", "DKIM s1._domainkey.broken.test",
-                                             "DMARC _dmarc.broken.test", "MX broken.test"}
+                                             "DMARC _dmarc.broken.test", "MX broken.test",
+                                             "DMARC result for broken.test", *RULE_SETS}
     assert preflight(compiled, "smtp://127.0.0.1:1025", dns=dns_server.address) == []
 
 

@@ -163,7 +163,7 @@ def test_check_runs_everything_and_the_cli_exit_code_follows_failures(
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # SpamAssassin's own test is in test_check_spam
     compiled = compiled_with(root, web)
     report = run_check(compiled, CheckOptions(dns=dns, offline=True))  # type: ignore[arg-type]
-    assert {f.area for f in report.findings} == {"dns", "issue", "links", "compat", "spam"}
+    assert {f.area for f in report.findings} == {"dns", "issue", "links", "images", "compat", "spam"}
     assert "SPF gigo.dev" in {f.subject for f in report.failed}
     result = runner.invoke(app, ["check", "060", "--dns", dns, "--timeout", "2"])
     assert result.exit_code == 1

@@ -54,3 +54,11 @@ def test_outline_starts_at_h1() -> None:
     assert re.findall(r"<(h\d)>", to_html("## Title\n\n### Part\n\n#### Detail\n")) == ["h1", "h2", "h3"]
     assert re.findall(r"<(h\d)>", to_html("# Title\n\n## Part\n")) == ["h1", "h2"]
     assert to_text("## Title\n\n### Part\n") == "Title\n=====\n\nPart\n----\n"
+
+
+def test_tables_scroll_by_themselves_and_numbers_in_cells_do_not_break() -> None:
+    page = to_html("| Month | Size |\n| --- | --- |\n| 2024-02 | 1920x1080 & more |\n\nOn 2024-02 & after.\n")
+    assert page.startswith('<div class="table-scroll"><table>') and "</table>\n</div>" in page
+    assert '<td><span style="white-space:nowrap">2024-02</span></td>' in page
+    assert '<span style="white-space:nowrap">1920x1080</span> &amp; more' in page
+    assert "<p>On 2024-02 &amp; after.</p>" in page  # outside tables, text is as it was

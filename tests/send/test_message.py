@@ -311,3 +311,32 @@ def test_wire_form_prepared_once_is_exactly_the_dot_stuffed_message(factory: Mes
         assert built.data.count(b"\r\n.") >= 1  # both issues have lines that need stuffing
         assert built.wire == dot_stuff(built.data)
         assert built.wire.endswith(b"\r\n.\r\n")
+
+
+BLANK_LINES = [("y" * (length - 1) + blank) for length in range(60, 81) for blank in (" ", "\t")]
+
+
+def test_lines_ending_in_a_blank_stay_within_76_and_keep_the_blank() -> None:
+    """binascii encodes a blank at a line's end as =20/=09 after measuring: a 75- or 76-character
+    line ending in one came out 77-78 characters long (RFC 2045 6.7 allows 76)."""
+    from gigo_mail.send.message import qp
+
+    for line in BLANK_LINES:
+        for data in (f"{line}\nnext\n".encode(), line.encode(), f"{line}\n".encode()):
+            encoded = qp(data)
+            lines = (encoded + b"=").split(b"\r\n")  # the soft break a slot would add after it
+            assert max(len(out) for out in lines) <= 76, (len(line), lines)
+            assert not any(out.endswith((b" ", b"\t")) for out in encoded.split(b"\r\n")), lines
+            assert binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")) == data
+
+
+def test_code_blocks_with_trailing_blanks_send_within_76(root: Path) -> None:
+    """The issue's case: a code block whose lines end in a space or a tab, in every message."""
+    code = "\n".join(BLANK_LINES)
+    write_issue(root, "071.md", "number: 71\ntitle: Code\nsubject: Code\npreheader: p",
+                f"Hello {{{{ subscriber.name }}}}\n\n```\n{code}\n```\n")
+    factory = MessageFactory(compile_issue(load_config(root), find_issue(root, "071")), secret=SECRET)
+    msg = _check_limits(factory.build(sample_subscriber("ann@example.org", "Ann")).data)
+    text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    for line in BLANK_LINES:
+        assert f"{line}\n" in text, repr(line)

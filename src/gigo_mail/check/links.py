@@ -14,9 +14,11 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from lxml import html as lxml_html
 
+from gigo_mail.check.lookup import organizational
 from gigo_mail.check.report import Finding
 from gigo_mail.compose.compile import CompiledIssue
 from gigo_mail.compose.images import image_size
@@ -98,12 +100,31 @@ def _link_findings(link: Link, timeout: float) -> list[Finding]:
     return findings
 
 
+def third_party_images(compiled: CompiledIssue) -> list[Finding]:
+    """Images the email loads from a host that is not the newsletter's (not the From domain's, not
+    the site's): that host sees every open, and can change or remove the image after the send."""
+    newsletter = compiled.config.newsletter
+    own = {organizational(newsletter.from_domain)}
+    if newsletter.site_url:
+        own.add(organizational(urlsplit(newsletter.site_url).hostname or ""))
+    findings = []
+    for link in links(compiled):
+        host = (urlsplit(link.url).hostname or "") if link.image and not SLOT_RE.search(link.url) else ""
+        if host and organizational(host) not in own:
+            findings.append(Finding.warn("images", f"line {link.line}: {link.url}",
+                                         f"served by {host}, a third party: it sees every open and can "
+                                         "change the image after the send; put the file beside the issue, "
+                                         "or set [site] copy_remote_images = true so that publish serves "
+                                         "it from your site"))
+    return findings
+
+
 def check_images(compiled: CompiledIssue) -> list[Finding]:
-    """Local images of the issue, measured from their files."""
+    """Local images of the issue, measured from their files, and remote images on third-party hosts."""
     findings = []
     for image in compiled.images:
         findings += _image_findings(image.filename, image.data, complete=True)
-    return findings
+    return findings + third_party_images(compiled)
 
 
 def check_links(compiled: CompiledIssue, timeout: float, offline: bool) -> list[Finding]:

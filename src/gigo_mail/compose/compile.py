@@ -25,7 +25,7 @@ from gigo_mail.compose import markdown
 from gigo_mail.compose.images import size_images
 from gigo_mail.compose.issue import Issue, find_issue
 from gigo_mail.compose.render import make_environment, markup, render, render_string, template_search_path
-from gigo_mail.compose.site_paths import absolute, image_path, issue_url
+from gigo_mail.compose.site_paths import absolute, image_path, issue_url, remote_image_path
 from gigo_mail.compose.slots import (
     SLOT_PREFIX,
     Slot,
@@ -197,6 +197,24 @@ def _local_images(html: str, issue: Issue, config: Config,
     return _RELATIVE_SRC.sub(replace, html), tuple(images.values())
 
 
+def _remote_images(html: str, issue: Issue, config: Config, report: BuildReport) -> str:
+    """With ``[site] copy_remote_images``, a remote <img src> points at the copy ``publish`` makes on
+    the newsletter's own site (see ``site_paths.remote_image_path``)."""
+    base = config.newsletter.site_url
+    if not config.site.copy_remote_images or not base:
+        return html
+
+    def replace(match: re.Match[str]) -> str:
+        src = html_lib.unescape(match.group(2))
+        if not src.lower().startswith(("http://", "https://")) or src.startswith(base.rstrip("/") + "/"):
+            return match.group(0)
+        url = absolute(base, remote_image_path(issue.key, src))
+        report.images.append(f"{src} -> {url} ('gigo-mail publish' copies it there)")
+        return f"{match.group(1)}{html_lib.escape(url)}{match.group(3)}"
+
+    return _RELATIVE_SRC.sub(replace, html)
+
+
 def clip_level(html_bytes: int) -> str:
     """'ok', 'near' (over GMAIL_CLIP_NEAR of Gmail's limit) or 'clipped'."""
     if html_bytes > GMAIL_CLIP_BYTES:
@@ -323,6 +341,7 @@ def compile_issue(config: Config, issue: Issue, *, sample: Mapping[str, str] | N
     report = BuildReport()
     inlined, sized = size_images(_premailer(compiled_html), issue.folder, _known_sizes(issue))
     inlined, images = _local_images(inlined, issue, config, report)
+    inlined = _remote_images(inlined, issue, config, report)
     report.images += [image.note for image in sized if image.height is None]
     text = render(text_env, f"{template}/email.txt.j2", {**context, "body": markdown.to_text(body_md)})
 

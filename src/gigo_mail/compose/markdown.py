@@ -6,10 +6,13 @@ about what the issue says. CommonMark plus tables, strikethrough and autolinks.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
+from typing import Any
 
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
@@ -33,7 +36,47 @@ def _parser() -> MarkdownIt:
         ["table", "strikethrough", "linkify"]
     )
     md.core.ruler.after("linkify", "https_for_bare_domains", _https_for_bare_domains)
+    md.core.ruler.push("cell_text", _mark_cell_text)
+    md.add_render_rule("table_open", _table_open)
+    md.add_render_rule("table_close", _table_close)
+    md.add_render_rule("text", _text)
     return md
+
+
+_JOINED = re.compile(r"\S*\d[-‐/.:x×]\S*|\S*[-‐/][^\s]*\d\S*")  # 2024-02, 1920x1080, 10:30, 1/2
+
+
+def _mark_cell_text(state: StateCore) -> None:
+    """Text in a table cell is marked, so that numbers like 2024-02 are kept on one line."""
+    in_cell = False
+    for block in state.tokens:
+        if block.type in ("td_open", "th_open"):
+            in_cell = True
+        elif block.type in ("td_close", "th_close"):
+            in_cell = False
+        elif in_cell and block.type == "inline":
+            for child in block.children or []:
+                if child.type == "text":
+                    child.meta["cell"] = True
+
+
+def _text(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    """Escaped text; in a table cell, a number with a hyphen, slash or x in it cannot break
+    (Chromium breaks "2024-02" after the hyphen when a column is narrow)."""
+    content = escapeHtml(tokens[idx].content)
+    if not tokens[idx].meta.get("cell"):
+        return content
+    return _JOINED.sub(lambda m: f'<span style="white-space:nowrap">{m.group(0)}</span>', content)
+
+
+def _table_open(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    """A table sits in its own scroller: its words stay whole, and a table wider than a phone
+    scrolls by itself instead of widening the email or breaking "1920x1080" into columns of digits."""
+    return '<div class="table-scroll">' + str(self.renderToken(tokens, idx, options, env))
+
+
+def _table_close(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    return str(self.renderToken(tokens, idx, options, env)) + "</div>"
 
 
 _MD = _parser()

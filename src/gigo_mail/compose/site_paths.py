@@ -8,9 +8,11 @@ forward slashes, so they are URL paths and file paths at once.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from gigo_mail.compose.issue import Issue
@@ -32,6 +34,17 @@ def image_path(key: str, src: str) -> str:
     while clean.startswith("../"):
         clean = clean[3:]
     return issue_path(key) + clean.removeprefix("./")
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".avif")
+
+
+def remote_image_path(key: str, url: str) -> str:
+    """Where ``publish`` keeps its copy of a remote image of an issue (``[site] copy_remote_images``):
+    named by a hash of the URL, with the URL's image suffix, so the email and the site agree on it."""
+    name = posixpath.basename(urlsplit(url).path).lower()
+    suffix = next((s for s in IMAGE_SUFFIXES if name.endswith(s)), ".img")
+    return issue_path(key) + "remote/" + hashlib.sha256(url.encode("utf-8")).hexdigest()[:16] + suffix
 
 
 def absolute(site_url: str, path: str) -> str:

@@ -80,19 +80,44 @@ FOLD_AT = 78  # RFC 5322 2.1.1: lines should be at most 78 characters
 WORD_BYTES = 45  # UTF-8 bytes per encoded word: "=?utf-8?b?" + 60 base64 characters + "?=" = 72
 
 
+def _tokens(line: bytes) -> list[bytes]:
+    """A QP line as its units: an ``=XX`` escape or one literal byte (a final lone "=" is a soft break)."""
+    out, i = [], 0
+    while i < len(line):
+        step = 3 if line[i:i + 1] == b"=" and i + 3 <= len(line) else 1
+        out.append(line[i:i + step])
+        i += step
+    return out
+
+
+def _rewrap(line: bytes, limit: int) -> bytes:
+    """``line`` cut by soft breaks so that no piece passes ``limit`` (its "=" included); never inside
+    an escape. binascii leaves 77-78 characters where a 74-76-character line ends in an encoded blank."""
+    if len(line) <= limit:
+        return line
+    soft = line.endswith(b"=") and not line.endswith(b"==") and line[-3:-2] != b"="
+    body = line[:-1] if soft else line
+    pieces, current = [], b""
+    for token in _tokens(body):
+        if len(current) + len(token) > limit - 1:  # room for the "=" of the soft break after it
+            pieces.append(current)
+            current = b""
+        current += token
+    if soft and len(current) + 1 > limit:
+        *head, tail = _tokens(current)
+        pieces.append(b"".join(head))
+        current = tail
+    pieces.append(current + (b"=" if soft else b""))
+    return SOFT_BREAK.join(pieces)
+
+
 def qp(data: bytes) -> bytes:
     """Quoted-printable with CRLF line endings (input must use LF), ready to be followed by
-    a soft break: its last line leaves room for the "=", so no line exceeds 76."""
-    out = binascii.b2a_qp(data, istext=True).replace(b"\n", CRLF)
-    start = out.rfind(b"\n") + 1
-    if len(out) - start < QP_LINE:
-        return out
-    cut = len(out) - 1 if out[-3:-2] != b"=" else len(out) - 3  # never split an =XX escape
-    if out[cut - 1:cut] == b"=":
-        cut -= 1
-    elif out[cut - 2:cut - 1] == b"=":
-        cut -= 2
-    return out[:cut] + SOFT_BREAK + out[cut:]
+    a soft break: no line exceeds 76 characters (RFC 2045 6.7), blanks at a line's end are
+    encoded, and the last line leaves room for the "=" that follows it."""
+    lines = binascii.b2a_qp(data, istext=True).split(b"\n")
+    lines = [_rewrap(line, QP_LINE) for line in lines[:-1]] + [_rewrap(lines[-1], QP_LINE - 1)]
+    return CRLF.join(lines)
 
 
 def encoded_words(value: str) -> list[str]:

@@ -38,6 +38,7 @@ from gigo_mail.web.publish_feeds import (
     sitemap,
 )
 from gigo_mail.web.publish_pages import STYLE_NAME, Pages, page_path
+from gigo_mail.web.remote_images import remote_copier, rewrite_images
 from gigo_mail.web.site_issue import WebIssue, is_relative, rewrite_urls
 
 # Folders of the site that publish owns entirely: stale files there are removed.
@@ -148,14 +149,14 @@ def web_issue(config: Config, issue: Issue, warnings: list[str]) -> WebIssue:
     raw = compiled.public_values()
     files: dict[str, Path] = {}
     local = _file_publisher(issue, config, files, warnings)
-    body = rewrite_urls(compiled.body_html.fill(escape_html(raw)), local)
+    remote = remote_copier(config, issue, files)
+    body = rewrite_images(rewrite_urls(compiled.body_html.fill(escape_html(raw)), local), remote)
     hero = issue.meta.get("hero")
     hero_src = hero_alt = ""
     if isinstance(hero, dict) and hero.get("src"):
         hero_src = str(hero["src"])
         hero_alt = str(hero.get("alt") or "")
-        if is_relative(hero_src):
-            hero_src = local(hero_src)
+        hero_src = local(hero_src) if is_relative(hero_src) else remote(hero_src)
     when = issue_datetime(issue)
     assert when is not None  # select_issues left out undated issues
     path = issue_path(issue.key)
