@@ -25,6 +25,8 @@ runner = CliRunner()
 def write_issue(root: Path, relative: str, number: int, subject: str, when: str = "2024-02-20") -> None:
     path = root / "issues" / relative
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not (root / "gigo-mail.toml").exists():  # issues live in a newsletter
+        (root / "gigo-mail.toml").write_text('[newsletter]\nname = "N"\n', encoding="utf-8")
     path.write_text(f"---\nnumber: {number}\nsubject: \"{subject}\"\ndate: {when}\n---\n\nBody.\n",
                     encoding="utf-8")
 
@@ -127,6 +129,7 @@ def test_new_after_011_comes_012(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_new_in_an_empty_issues_folder_is_001(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "issues").mkdir()
+    (tmp_path / "gigo-mail.toml").write_text('[newsletter]\nname = "N"\n', encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["new", "--title", "Hello: the \"first\" one"])
     assert result.exit_code == 0, result.output
@@ -196,6 +199,7 @@ def test_issues_does_not_create_a_journal(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_issues_with_none_says_how_to_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "gigo-mail.toml").write_text('[newsletter]\nname = "N"\n', encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["issues"])
     assert result.exit_code == 0 and "gigo-mail new" in result.output

@@ -102,7 +102,7 @@ def bounces(
     given = [spec for spec in (imap, maildir and f"maildir:{maildir}", mbox and f"mbox:{mbox}") if spec]
     if len(given) > 1:
         raise typer.BadParameter("give one of --imap, --maildir or --mbox")
-    config = load_config()
+    config = load_config(required=True)
     spec = given[0] if given else config.bounces.source
     if not spec:
         raise ConfigError("no mailbox to read: give --imap, --maildir or --mbox, or set [bounces] source "

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from gigo_mail.cli.console import console
-from gigo_mail.config import STATE_DIR, find_root, load_config, shown_path
+from gigo_mail.config import STATE_DIR, load_config, require_root, shown_path
 
 dkim_app = typer.Typer(help="DKIM keys for signing every message.", no_args_is_help=True)
 
@@ -37,7 +37,7 @@ def keygen(
         zone_entry,
     )
 
-    root = find_root()
+    root = require_root()
     config = load_config(root)
     selector = selector or f"gigo{date.today():%Y%m}" + ("e" if ed25519 else "")
     domain = domain or config.dkim.domain or config.newsletter.from_domain

@@ -255,7 +255,7 @@ def status(
     from gigo_mail.compose.issue import resolve_issue_key  # the issue reader (YAML) only for this command
     from gigo_mail.journal.deliveries import Journal
 
-    config = load_config()
+    config = load_config(required=True)
     journal = Journal.existing(config.root)
     try:
         issue_key = resolve_issue_key(config.root, issue, journal.issue_keys() if journal else ())
@@ -319,7 +319,7 @@ def unsubscribe(
     from gigo_mail.journal.deliveries import Journal
     from gigo_mail.send.tokens import verifier
 
-    config = load_config()
+    config = load_config(required=True)
     if show:
         _show_suppressions(config)
         return

@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
         from gigo_mail.compose.issue import find_issue
         from gigo_mail.config import load_config
 
-        config = load_config()
+        config = load_config(required=True)
         if text or screenshot or not serve:
             from gigo_mail.send.samples import list_sample_fields
 

@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         from gigo_mail.config import load_config
         from gigo_mail.web.publish import publish as build
 
-        config = load_config()
+        config = load_config(required=True)
         warn_tracked_lists(config)
         report = build(config, out=out, drafts=drafts, sent_only=sent_only)
         show_report(report)

@@ -331,7 +331,7 @@ def _command(request: SendRequest, yes: bool) -> int:
     from gigo_mail.send.selection import FAILED, UNCERTAIN
 
     ask = _ask_password if sys.stdin.isatty() else None
-    config = load_config()
+    config = load_config(required=True)
     warn_tracked_lists(config, request.list_path)
     with prepare_send(config, request, ask) as campaign:
         compiled = campaign.compiled
