@@ -376,8 +376,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
-        at = re.search(r"\s*\(at line (\d+), column (\d+)\)", message) or re.search(r"\s*\(at end of document\)",
-                                                                                 message)
+        at = (re.search(r"\s*\(at line (\d+), column (\d+)\)", message)
+              or re.search(r"\s*\(at end of document\)", message))
         where = f"{at.group(1)}:{at.group(2)}" if at and at.lastindex else f"{text.count(chr(10)) + 1}:1"
         what = message[:at.start()] if at else message
         raise ConfigError(f"{shown}:{where}: not valid TOML ({what}) — fix the syntax there: text goes in "

@@ -92,7 +92,8 @@ SCHEMA: dict[str, dict[str, Rule]] = {
         "unsubscribe_mailto": ADDRESS, "list_id": TEXT, "contact": ADDRESS,
         "template": Rule("text", check=_not_blank, example='"default"'),
         "lang": Rule("text", check=_lang, example='"en"'),
-        "images": Rule("text", choices=("embed", "link")), "social": Rule("table", example='{ Website = "https://example.org" }'),
+        "images": Rule("text", choices=("embed", "link")),
+        "social": Rule("table", example='{ Website = "https://example.org" }'),
     },
     "smtp": {
         "url": Rule("text", check=_url(("smtp", "smtps")),
@@ -115,10 +116,12 @@ SCHEMA: dict[str, dict[str, Rule]] = {
     "unsubscribe": {"sync_url": HTTP_URL, "cafile": TEXT,
                     "old_tokens_until": Rule("date", check=_date, example='"2027-06-05"'),
                     "mailto_token": Rule("flag")},
-    "bounces": {"source": TEXT, "move_to": TEXT, "return_path": ADDRESS, "verp": Rule("flag"), "cafile": TEXT},
+    "bounces": {"source": TEXT, "move_to": TEXT, "return_path": ADDRESS, "verp": Rule("flag"),
+                "cafile": TEXT},
     "list": {"path": TEXT, "email": TEXT, "name": TEXT, "first_name": TEXT, "last_name": TEXT, "tags": TEXT,
              "opt_out_column": TEXT, "opt_out_values": Rule("texts", example='["no"]'),
-             "opt_in_values": Rule("texts", example='["yes"]'), "not_opt_out": Rule("texts", example='["state"]')},
+             "opt_in_values": Rule("texts", example='["yes"]'),
+             "not_opt_out": Rule("texts", example='["state"]')},
     "suppression": {"soft_bounces": Rule("whole", low=1, example="3")},
 }
 REQUIRED_TABLES = ("newsletter",)
@@ -232,15 +235,16 @@ def _together(data: dict[str, Any]) -> list[Problem]:
     """Rules about two keys at once (each only when both values have the right type)."""
     problems = []
     dkim, bounces, newsletter = (data.get(name) for name in ("dkim", "bounces", "newsletter"))
+    newsletter = newsletter if isinstance(newsletter, dict) else {}
     if isinstance(dkim, dict) and not dkim.get("selector"):
         for key in ("key_file", "domain"):
             if dkim.get(key):
                 problems.append(Problem("dkim", key, f"[dkim] {key} is set but selector is not",
                                         "add selector = \"...\" (the name in selector._domainkey.domain)"))
     if isinstance(bounces, dict) and bounces.get("verp") is True:
-        sender = bounces.get("return_path") or (newsletter.get("from") if isinstance(newsletter, dict) else "")
+        sender = bounces.get("return_path") or newsletter.get("from")
         if not isinstance(sender, str) or "@" not in sender:
-            problems.append(Problem("bounces", "verp", "[bounces] verp = true needs an address to put tokens in",
+            problems.append(Problem("bounces", "verp", "[bounces] verp = true needs an address",
                                     "set return_path (or [newsletter] from) to an address"))
     return problems
 

@@ -94,8 +94,8 @@ def test_plain_http_only_on_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_a_sync_url_that_is_not_http_is_refused_when_the_config_loads(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"gigo-mail.toml:\d+:\d+: \[unsubscribe\] sync_url 'ftp://127.0.0.1/x' "
-                       "is not an https or http URL"):
+    with pytest.raises(ConfigError, match=r"gigo-mail.toml:\d+:\d+: \[unsubscribe\] sync_url "
+                       "'ftp://127.0.0.1/x' is not an https or http URL"):
         load_config(laptop(tmp_path, "ftp://127.0.0.1/x"))
 
 
