@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gigo_mail.cli.console import console, facts_table, local_time
-from gigo_mail.config import CONFIG_NAME, require_root, shown_path
+from gigo_mail.config import CONFIG_NAME, load_config, shown_path
 
 if TYPE_CHECKING:  # the issue reader and the journal load when a command needs them
     from gigo_mail.journal.deliveries import Run
@@ -56,7 +56,7 @@ def new(
         "--title", help="Title and subject of the issue (edit them in the file later).")] = None,
 ) -> None:
     """Create the next issue (issues/NNN.md) with its front matter ready to fill in."""
-    root = require_root()
+    root = load_config(required=True).root
     from gigo_mail.compose.scaffold import create_issue
 
     created = create_issue(root, title)
@@ -77,7 +77,7 @@ def issues() -> None:
     """List the issues: number, date, subject, and what the journal says was sent."""
     from gigo_mail.send.history import issue_history
 
-    root = require_root()
+    root = load_config(required=True).root
     rows = issue_history(root)
     table = Table(box=None, padding=(0, 1), header_style="bold")
     table.add_column("issue", no_wrap=True)
