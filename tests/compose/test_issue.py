@@ -62,8 +62,9 @@ def test_every_wrong_front_matter_value_at_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("front", [
-    "date: 2024-02-29", "date: 2024-02-20T09:00:00+01:00", "date: '2024-02-20'", "number: 12", "number: '012'",
-    "draft: true", "draft: no", "hero: {src: b.png, width: 600, height: 300}", "lang: pt-BR", "images: link"])
+    "date: 2024-02-29", "date: 2024-02-20T09:00:00+01:00", "date: '2024-02-20'", "number: 12",
+    "number: '012'", "draft: true", "draft: no", "hero: {src: b.png, width: 600, height: 300}",
+    "lang: pt-BR", "images: link"])
 def test_right_front_matter_values_pass(tmp_path: Path, front: str) -> None:
     write_issue(tmp_path, "011.md", f"subject: s\n{front}", "Hello\n")
     assert find_issue(tmp_path, "11").subject == "s"
