@@ -125,6 +125,28 @@ def test_new_after_011_comes_012(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert issue.number == 12
     assert issue.date == date.today().isoformat()
     assert issue.title and issue.subject and issue.preheader
+    assert issue.draft and "draft: true" in issue.path.read_text()
+    assert "It is a draft (draft: true)" in result.output and "delete that line" in result.output
+
+
+def test_a_new_issue_stays_off_the_site_until_undrafted(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`new` then `publish` (the README's publish-on-push): the half-written issue is left out, and
+    publish says so and why; without the draft line it is published."""
+    root = tmp_path / "nl"
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(app, ["init", "nl"]).exit_code == 0
+    monkeypatch.chdir(root)
+    assert runner.invoke(app, ["new", "--title", "Half written"]).exit_code == 0
+    result = runner.invoke(app, ["publish"])
+    assert result.exit_code == 0, result.output
+    assert "left out 002: draft (--drafts publishes it)" in result.output
+    assert (root / "site" / "issues" / "001").is_dir() and not (root / "site" / "issues" / "002").exists()
+    path = root / "issues" / "002.md"
+    path.write_text(path.read_text().replace("draft: true\n", ""))
+    result = runner.invoke(app, ["publish"])
+    assert result.exit_code == 0 and "left out" not in result.output
+    assert (root / "site" / "issues" / "002" / "index.html").is_file()
 
 
 def test_new_in_an_empty_issues_folder_is_001(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

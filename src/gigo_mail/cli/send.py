@@ -357,6 +357,9 @@ def _command(request: SendRequest, yes: bool) -> int:
             return _send(campaign)
         list_path = request.list_path
         assert list_path is not None
+        draft = _draft_note(compiled) if compiled.issue.draft else ""
+        if draft and (yes or not sys.stdin.isatty()):
+            raise ConfirmationRequired(f"not sending: {draft}")
         _show_pull(campaign)
         plan = _show_plan(campaign, str(list_path), [("server", str(campaign.url))])
         uncertain = plan.not_selected[UNCERTAIN]
@@ -378,9 +381,18 @@ def _command(request: SendRequest, yes: bool) -> int:
             console.print(f"nothing to send: every listed subscriber has issue {campaign.issue_key} "
                           f"(see 'gigo-mail status {campaign.issue_key}')")
             return 0
+        if draft:
+            console.print(f"[yellow]draft:[/] {escape(draft)}", soft_wrap=True)
         if not yes:
             if not sys.stdin.isatty():
                 raise ConfirmationRequired(f"not sending {plan.to_send} messages without confirmation: "
                                            "no terminal to ask on; add --yes")
-            typer.confirm(f"Send issue {campaign.issue_key} to {plan.to_send} subscribers?", abort=True)
+            question = "Send the draft" if draft else "Send issue"
+            typer.confirm(f"{question} {campaign.issue_key} to {plan.to_send} subscribers?", abort=True)
         return _send(campaign)
+
+
+def _draft_note(compiled: CompiledIssue) -> str:
+    """Why a draft is not sent without a yes, and how to un-draft it."""
+    return (f"{compiled.issue.display_path} is a draft (draft: true in its front matter); "
+            "delete that line, or set draft: false, when it is ready for the list")

@@ -63,6 +63,8 @@ def new(
     console.print(f"Created issue {created.number:03d}: [bold]{escape(shown_path(created.path))}[/]")
     what = "preheader" if title else "title, subject and preheader"
     console.print(f"Edit its {what}, then: gigo-mail build {created.number:03d}", style="dim")
+    console.print("It is a draft (draft: true): publish leaves it out and a list send asks first; "
+                  "delete that line when it is ready.", style="dim")
 
 
 
