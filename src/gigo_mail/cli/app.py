@@ -67,12 +67,23 @@ def load_command(name: str) -> Any:
     module = importlib.import_module(COMMANDS[name][0])
     holder = typer.Typer(rich_markup_mode="rich", add_completion=False, pretty_exceptions_enable=False)
     module.register(holder)
-    return typer.main.get_group(holder).commands.get(name)
+    command = typer.main.get_group(holder).commands.get(name)
+    if command is not None:
+        from gigo_mail.cli.examples import teach
+
+        teach(command, name)
+    return command
 
 
 class _GigoGroup(TyperGroup):
     """Loads each command when it is chosen (see COMMANDS), and turns a GigoError raised anywhere
     below into a clean one-line message."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from gigo_mail.cli.examples import teach
+
+        teach(self)  # its own options; each command is taught as it loads
 
     def list_commands(self, ctx: Any) -> list[str]:
         return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]

@@ -64,8 +64,8 @@ def keygen(
     lines = _dkim_block(config.dkim, selector, key_file, domain, ed25519,
                         own_domain=domain != config.newsletter.from_domain)
     had = any(getattr(config.dkim, f) for f in ("selector", "key_file", "domain", "ed25519_selector"))
-    console.print(f"\nThen {'replace the [dkim] section of' if had else 'add to'} gigo-mail.toml:\n".replace(
-        "[dkim]", "\\[dkim]"))
+    where = "replace the [dkim] section of" if had else "add to"
+    console.print(escape(f"\nThen {where} gigo-mail.toml:\n"))
     console.print(escape("\n".join(lines)), soft_wrap=True)
     console.print(f"\nWhen the record is live: gigo-mail check <issue> (looks up {escape(selector)}"
                   f"._domainkey.{escape(domain)})", style="dim")

@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from gigo_mail.cli.console import console, facts_table, local_time
+from gigo_mail.cli.console import console, facts_table, local_time, until_stopped
 from gigo_mail.config import Config, load_config
 from gigo_mail.errors import GigoError, JournalError, SubscriberListError, UnclearOptOutError
 
@@ -363,11 +363,10 @@ def _serve_unsubscribe_page(config: Config, host: str, port: int) -> None:
     def ready(url: str) -> None:
         console.print(f"One-click unsubscribe page at {escape(url)}; suppressions go to "
                       f"{escape(str(config.state_dir))}. Ctrl-C stops.")
-        console.print("Put it behind HTTPS at the address of [newsletter] unsubscribe_url.")
+        console.print("Put it behind HTTPS at the address of \\[newsletter] unsubscribe_url.")
 
-    with contextlib.suppress(KeyboardInterrupt):
+    with until_stopped("unsubscribe page"):
         serve_unsubscribe_page(config, host, port, ready)
-    console.print("stopped")
 
 
 def _suppressions(config: Config) -> list[Suppression]:
