@@ -578,3 +578,25 @@ def test_at_a_terminal_a_draft_is_asked_about(newsletter: Path, smtp_server: Smt
         process.kill()
         os.close(primary)
     assert smtp_server.messages == []
+
+
+# -- one way to write numbers ---------------------------------------------------------------------
+
+RATE = re.compile(r"^(\d{1,3}(,\d{3})*|\d\.\d) msg/s$")
+
+
+def test_counts_and_rates_are_written_one_way_by_send_status_and_subscribers(newsletter: Path,
+                                                                            smtp_server: SmtpServer) -> None:
+    big = write_list(newsletter, 1100)
+    code, out, _ = send("050", "--list", str(big), "--dry-run", "--no-write")
+    assert code == 0 and "1,100" in out and "1100" not in out
+    checked = runner.invoke(app, ["subscribers", "check", str(big)])
+    assert checked.exit_code == 0 and "1,100" in checked.stdout and "1100" not in checked.stdout
+    code, out, _ = send("050", "--list", str(write_list(newsletter, 12)), "--smtp", smtp_server.url, "--yes")
+    assert code == 0, out
+    summary_rate = re.search(r"│ rate\s+│\s+(.+?)\s+│", out)
+    assert summary_rate and RATE.match(summary_rate.group(1)), out
+    status = runner.invoke(app, ["status", "050"], env={"COLUMNS": "200"})
+    rates = re.findall(r"(\S+ msg/s|\S+/s)", status.stdout)
+    assert rates and all(RATE.match(rate) or rate.endswith(" msg/s") for rate in rates), status.stdout
+    assert not re.search(r"\d/s", status.stdout), status.stdout  # never "43.5/s"

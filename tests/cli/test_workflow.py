@@ -10,6 +10,7 @@ import frontmatter
 import pytest
 from typer.testing import CliRunner
 
+from conftest import SmtpServer
 from gigo_mail.cli.app import app
 from gigo_mail.compose.compile import compile_issue
 from gigo_mail.compose.issue import find_issue, list_issues
@@ -225,3 +226,21 @@ def test_issues_with_none_says_how_to_start(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["issues"])
     assert result.exit_code == 0 and "gigo-mail new" in result.output
+
+
+def test_a_new_newsletters_preview_and_test_send_show_the_same_reader(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      smtp_server: SmtpServer) -> None:
+    """Both take the first row a send would mail (Ada, London), not "[city]" in one and "London" in
+    the other."""
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(app, ["init", "nl"]).exit_code == 0
+    monkeypatch.chdir(tmp_path / "nl")
+    preview = runner.invoke(app, ["preview", "001", "--text"])
+    assert preview.exit_code == 0, preview.output
+    assert "Ada Lovelace lives in London" in preview.stdout and "[city]" not in preview.stdout
+    sent = runner.invoke(app, ["send", "001", "--to", "me@example.org", "--smtp", smtp_server.url],
+                         env={"GIGO_UNSUBSCRIBE_SECRET": "s"})
+    assert sent.exit_code == 0, sent.output
+    body = smtp_server.messages[0].parse().get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Ada Lovelace lives in London" in " ".join(body.split())

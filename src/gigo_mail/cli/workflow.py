@@ -12,6 +12,7 @@ from rich.table import Table
 
 from gigo_mail.cli.console import console, facts_table, local_time
 from gigo_mail.config import CONFIG_NAME, load_config, shown_path
+from gigo_mail.text import number
 
 if TYPE_CHECKING:  # the issue reader and the journal load when a command needs them
     from gigo_mail.journal.deliveries import Run
@@ -92,8 +93,9 @@ def issues() -> None:
         if row.sent is None:
             table.add_row(row.key, row.date, escape(row.subject), "-", "-", "[dim]not sent[/]")
             continue
-        sent_text = f"{row.sent:,}" + (f" [yellow](+{row.uncertain:,} uncertain)[/]" if row.uncertain else "")
-        failed_text = f"[red]{row.failed:,}[/]" if row.failed else "0"
+        sent_text = number(row.sent) + (f" [yellow](+{number(row.uncertain)} uncertain)[/]" if row.uncertain
+                                         else "")
+        failed_text = f"[red]{number(row.failed)}[/]" if row.failed else "0"
         table.add_row(row.key, row.date, escape(row.subject), sent_text, failed_text, _last_run(row.last_run))
     if not rows:
         console.print(f"No issues in {escape(shown_path(root / 'issues'))}/ yet; "
