@@ -21,7 +21,7 @@ from rich.table import Table
 
 from gigo_mail.cli.console import console, err_console, facts_table
 from gigo_mail.config import Smtp, load_config, shown_path
-from gigo_mail.errors import ConfirmationRequired
+from gigo_mail.errors import ConfirmationRequired, SubscriberListError
 from gigo_mail.text import msg_rate, number
 
 if TYPE_CHECKING:  # the engine and the list reader are imported when a send runs, not for --help
@@ -377,6 +377,9 @@ def _command(request: SendRequest, yes: bool) -> int:
                 plan = campaign.plan
                 console.print(f"will get it: [bold]{number(plan.to_send)}[/]")
         if plan.to_send == 0:
+            if not (plan.skipped or plan.not_selected or plan.beyond_limit):
+                raise SubscriberListError(f"{shown_path(list_path)} has a header but no rows: nothing to "
+                                          "send; check that it is the list you meant")
             if plan.not_selected[UNCERTAIN] or plan.not_selected[FAILED]:
                 console.print("nothing to send in this run")
                 _unresolved(SendResult("unresolved", SendStats(not_selected=plan.not_selected)),
