@@ -125,8 +125,8 @@ SCHEMA: dict[str, dict[str, Rule]] = {
     "suppression": {"soft_bounces": Rule("whole", low=1, example="3")},
 }
 REQUIRED_TABLES = ("newsletter",)
-_KIND_NAMES = {"text": "a string in quotes", "date": "a date like \"2027-06-05\"", "whole": "a whole number", "number": "a number",
-               "flag": "true or false", "texts": "a list of strings",
+_KIND_NAMES = {"text": "a string in quotes", "date": 'a date like "2027-06-05"', "whole": "a whole number",
+               "number": "a number", "flag": "true or false", "texts": "a list of strings",
                "table": "a table"}
 
 

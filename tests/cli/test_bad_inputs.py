@@ -50,8 +50,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # -- every key of gigo-mail.toml, with a value of the wrong kind and one out of range --------------
 
-_WRONG_KIND = {"text": "5", "whole": '"eight"', "number": '"fast"', "flag": '"yes"', "texts": '"no"',
-               "table": '"x"'}
+_WRONG_KIND = {"text": "5", "date": "5", "whole": '"eight"', "number": '"fast"', "flag": '"yes"',
+               "texts": '"no"', "table": '"x"'}
 
 
 def _wrong_values(rule: Rule) -> list[tuple[str, str]]:

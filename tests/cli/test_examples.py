@@ -26,8 +26,10 @@ ANSWERS = Path(__file__).resolve().parents[1] / "data" / "answers"
 
 
 def _leaves(group: Any, prefix: str = "") -> dict[str, Any]:
+    """Every command by its path ('dkim keygen'), each loaded (the app loads a command when it is chosen)."""
     found: dict[str, Any] = {}
-    for name, command in group.commands.items():
+    for name in group.list_commands(None):
+        command = group.get_command(None, name)
         path = f"{prefix}{name}"
         if hasattr(command, "commands"):
             found |= _leaves(command, f"{path} ")
