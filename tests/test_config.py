@@ -157,3 +157,14 @@ def test_outside_a_newsletter_every_command_says_run_init(tmp_path: Path, monkey
     assert errors == ["no gigo-mail.toml here or above; run gigo-mail init DIR to make a newsletter "
                       "(or cd into one)"]
     assert not (tmp_path / ".gigo").exists()  # and nothing was made there
+
+
+@pytest.mark.parametrize(("toml", "expected"), [
+    (GOOD + "\n[smtp]\nrate = 1\n", "gigo-mail.toml:8:6: not valid TOML (Cannot declare ('smtp',) twice) "
+     "— that section appears twice; merge the two into one"),
+    (GOOD.replace('name = "N"', 'name = "N"\nname = "M"'), "gigo-mail.toml:3:11: not valid TOML (Cannot "
+     "overwrite a value) — that key is set twice (or is also a section); keep one"),
+])
+def test_a_doubled_section_or_key_says_what_to_merge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     toml: str, expected: str) -> None:
+    assert _errors(_newsletter(tmp_path, toml), monkeypatch, "build", "1") == [expected]

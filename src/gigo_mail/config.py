@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gigo_mail import env
-from gigo_mail.config_schema import LANG_HINT, LANG_TAG, position_of, validate
+from gigo_mail.config_schema import LANG_HINT, LANG_TAG, position_of, toml_fix, validate
 from gigo_mail.errors import ConfigError
 from gigo_mail.private import private_dir, tighten
 
@@ -380,8 +380,7 @@ def read_toml(path: Path) -> dict[str, Any]:
               or re.search(r"\s*\(at end of document\)", message))
         where = f"{at.group(1)}:{at.group(2)}" if at and at.lastindex else f"{text.count(chr(10)) + 1}:1"
         what = message[:at.start()] if at else message
-        raise ConfigError(f"{shown}:{where}: not valid TOML ({what}) — fix the syntax there: text goes in "
-                          "\"quotes\", a section is [name]") from None
+        raise ConfigError(f"{shown}:{where}: not valid TOML ({what}) — {toml_fix(what)}") from None
     problems = sorted(((*position_of(text, p), p) for p in validate(data)), key=lambda item: item[:2])
     if problems:
         raise ConfigError("\n".join(f"{shown}:{line}:{col}: {p.what} — {p.fix}" for line, col, p in problems))

@@ -249,6 +249,15 @@ def _together(data: dict[str, Any]) -> list[Problem]:
     return problems
 
 
+def toml_fix(message: str) -> str:
+    """What to do about a TOML syntax error, from tomllib's message."""
+    if message.startswith("Cannot declare"):
+        return "that section appears twice; merge the two into one"
+    if message.startswith("Cannot overwrite"):
+        return "that key is set twice (or is also a section); keep one"
+    return 'fix the syntax there: text goes in "quotes", a section is [name], a key is name = value'
+
+
 # --- where a key is in the text ------------------------------------------------------------------
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
