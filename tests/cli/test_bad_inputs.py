@@ -325,3 +325,25 @@ def _no_traceback(result: Any) -> None:
         import traceback
 
         raise AssertionError("".join(traceback.format_exception(result.exception)))
+
+
+def test_an_unexpected_file_error_is_still_one_line_naming_the_file(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last guard: an OSError no command turned into a GigoError is shown with its file, no traceback."""
+    import typer as typer_module
+
+    from gigo_mail.cli.app import _GigoGroup
+
+    demo = typer_module.Typer(cls=_GigoGroup)
+
+    @demo.command()
+    def read() -> None:
+        (tmp_path / "nowhere.txt").read_text()
+
+    @demo.command()
+    def other() -> None:
+        pass
+
+    result = runner.invoke(demo, ["read"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip() == f"error: {tmp_path / 'nowhere.txt'}: No such file or directory"

@@ -106,6 +106,11 @@ class _GigoGroup(TyperGroup):
         except GigoError as exc:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # a file the core did not expect to fail: still one line that names it
+            where = f"{exc.filename}: " if exc.filename else ""
+            err_console.print(f"[bold red]error:[/] {escape(where)}{escape(exc.strerror or str(exc))}",
+                              highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         # The top-level page is drawn by cli_help, which spares typer's renderer's imports;
