@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from gigo_mail import env
+from gigo_mail.config_schema import LANG_HINT, LANG_TAG, position_of, toml_fix, validate
 from gigo_mail.errors import ConfigError
 from gigo_mail.private import private_dir, tighten
 
@@ -21,8 +21,7 @@ CONFIG_NAME = "gigo-mail.toml"
 STATE_DIR = ".gigo"
 JOURNAL_NAME = "journal.sqlite3"
 DEFAULT_SMTP_URL = "smtp://127.0.0.1:1025"
-LANG_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")  # BCP 47, loosely: en, pt-BR, zh-Hant
-LANG_HINT = "write one like 'en', 'de' or 'pt-BR'"
+__all__ = ["LANG_HINT", "LANG_TAG"]  # re-exported: the rule lives in config_schema
 # Written right to left: languages (ISO 639) and scripts (ISO 15924) in a language tag.
 RTL_LANGUAGES = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "nqo", "ps", "sd", "syr", "ug",
                            "ur", "yi"})
@@ -314,14 +313,6 @@ class Config:
                 raise ConfigError(f"{self.path}: [newsletter] has no '{key}'; add it")
 
 
-def _is_date(value: object) -> bool:
-    try:
-        date.fromisoformat(str(value))
-    except ValueError:
-        return False
-    return True
-
-
 def journal_path(root: Path) -> Path:
     """``<root>/.gigo/journal.sqlite3``: the one spelling of the journal's path."""
     return Path(root) / STATE_DIR / JOURNAL_NAME
@@ -344,82 +335,72 @@ def find_root(start: Path | None = None) -> Path:
     return here
 
 
-def _pick(cls: type, table: dict[str, Any], where: str, aliases: dict[str, str]) -> Any:
-    known = {f.name: f for f in fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        name = aliases.get(key, key)
-        if name not in known:
-            raise ConfigError(f"{where}: unknown setting '{key}'")
-        values[name] = value
-    try:
-        return cls(**values)
-    except TypeError as exc:  # pragma: no cover - dataclass guards
-        raise ConfigError(f"{where}: {exc}") from exc
+def require_root(start: Path | None = None) -> Path:
+    """The newsletter's folder, for a command that needs one: a ConfigError outside any."""
+    root = find_root(start)
+    if not (root / CONFIG_NAME).is_file():
+        raise ConfigError(f"no {CONFIG_NAME} here or above; run gigo-mail init DIR to make a newsletter "
+                          "(or cd into one)")
+    return root
 
 
-def _section(data: dict[str, Any], name: str, path: Path, table: dict[str, Any] | None = None) -> Any:
+def _pick(cls: type, table: dict[str, Any], aliases: dict[str, str]) -> Any:
+    """A section's dataclass from its table (already checked against the schema)."""
+    return cls(**{aliases.get(key, key): value for key, value in table.items()})
+
+
+def _section(data: dict[str, Any], name: str, table: dict[str, Any] | None = None) -> Any:
     """The section ``name`` of gigo-mail.toml (or ``table``, its values made ready) as its dataclass."""
-    return _pick(SECTIONS[name], data.get(name, {}) if table is None else table, f"{path} [{name}]",
-                 _ALIASES[name])
+    return _pick(SECTIONS[name], data.get(name, {}) if table is None else table, _ALIASES[name])
 
 
-def _is_count(value: Any) -> bool:
-    """A whole number of at least 1 (TOML's true is not one)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def load_config(root: Path | None = None) -> Config:
-    """Read gigo-mail.toml from ``root`` (or the nearest parent). A missing file is allowed:
-    defaults apply, and commands that need a value say which one is missing."""
+def read_toml(path: Path) -> dict[str, Any]:
+    """gigo-mail.toml parsed and checked whole against the schema: every wrong value is one line
+    ``gigo-mail.toml:LINE:COL: <what> — <fix>``, all of them in one ConfigError."""
     import tomllib  # only reading needs the parser; the CLI imports this module for its defaults
 
-    root = find_root(root)
+    shown = shown_path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot read it ({exc.strerror}); check that it is a file you can read") \
+            from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - raw.rfind(b"\n", 0, exc.start)
+        raise ConfigError(f"{shown}:{line}:{col}: not UTF-8 text (byte 0x{raw[exc.start]:02x}) — "
+                          "save the file as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        at = (re.search(r"\s*\(at line (\d+), column (\d+)\)", message)
+              or re.search(r"\s*\(at end of document\)", message))
+        where = f"{at.group(1)}:{at.group(2)}" if at and at.lastindex else f"{text.count(chr(10)) + 1}:1"
+        what = message[:at.start()] if at else message
+        raise ConfigError(f"{shown}:{where}: not valid TOML ({what}) — {toml_fix(what)}") from None
+    problems = sorted(((*position_of(text, p), p) for p in validate(data)), key=lambda item: item[:2])
+    if problems:
+        raise ConfigError("\n".join(f"{shown}:{line}:{col}: {p.what} — {p.fix}" for line, col, p in problems))
+    return data
+
+
+def load_config(root: Path | None = None, *, required: bool = False) -> Config:
+    """Read gigo-mail.toml from ``root`` (or the nearest parent), checked whole (``read_toml``).
+    A missing file is allowed unless ``required``: defaults apply, and commands that need a
+    value say which one is missing."""
+    root = require_root(root) if required else find_root(root)
     path = root / CONFIG_NAME
-    data: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: {exc}") from exc
-    unknown = set(data) - set(SECTIONS) - set(TOP_LEVEL_KEYS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown section '{sorted(unknown)[0]}'")
-    newsletter = _section(data, "newsletter", path)
-    smtp = _section(data, "smtp", path)
-    site = _section(data, "site", path)
-    if not _is_count(site.per_page):
-        raise ConfigError(f"{path}: [site] per_page must be a whole number of at least 1")
-    dkim = _section(data, "dkim", path)
-    if (dkim.key_file or dkim.domain) and not dkim.selector:
-        raise ConfigError(f"{path}: [dkim] needs a 'selector' (the name in selector._domainkey.domain)")
-    sync = _section(data, "unsubscribe", path)
-    if sync.old_tokens_until and not _is_date(sync.old_tokens_until):
-        raise ConfigError(f"{path}: [unsubscribe] old_tokens_until must be a date, e.g. \"2027-06-05\"")
-    if not isinstance(sync.mailto_token, bool):
-        raise ConfigError(f"{path}: [unsubscribe] mailto_token must be true or false")
-    pattern = newsletter.unsubscribe_url
-    if pattern.lower().startswith(("http:", "https:")) and "{email}" in pattern:
-        raise ConfigError(f"{path}: [newsletter] unsubscribe_url puts {{email}} in a web address, where "
-                          "every proxy and access log keeps it; use {token} (it holds the address sealed)")
-    bounces = _section(data, "bounces", path)
-    if bounces.verp and "@" not in bounces.envelope_base(newsletter.from_address):
-        raise ConfigError(f"{path}: [bounces] verp = true needs return_path (or from) to be an address")
-    if newsletter.images not in ("embed", "link"):
-        raise ConfigError(f"{path}: [newsletter] images must be 'embed' or 'link'")
-    if not LANG_TAG.match(str(newsletter.lang)):
-        raise ConfigError(f"{path}: [newsletter] lang '{newsletter.lang}' is not a language tag; {LANG_HINT}")
-    list_table = dict(data.get("list", {}))
-    for key in ("opt_out_values", "opt_in_values", "not_opt_out"):
-        if key in list_table:
-            value = list_table[key]
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{path}: [list] {key} must be a list of strings, e.g. [\"no\"]")
-            list_table[key] = tuple(value)
-    list_settings = _section(data, "list", path, list_table)
-    suppression = _section(data, "suppression", path)
-    if not _is_count(suppression.soft_bounces):
-        raise ConfigError(f"{path}: [suppression] soft_bounces must be a whole number of issues, 1 or more")
-    return Config(root=root, newsletter=newsletter, smtp=smtp,
-                  unsubscribe_secret=str(data.get("unsubscribe_secret", "")), site=site, dkim=dkim,
-                  unsubscribe=sync, bounces=bounces, list_settings=list_settings, suppression=suppression)
+    data = read_toml(path) if path.is_file() else {}
+    newsletter = _section(data, "newsletter")
+    list_table = {key: tuple(value) if isinstance(value, list) else value
+                  for key, value in data.get("list", {}).items()}
+    sync_table = {key: value.isoformat() if hasattr(value, "isoformat") else value  # a TOML date too
+                  for key, value in data.get("unsubscribe", {}).items()}
+    return Config(root=root, newsletter=newsletter, smtp=_section(data, "smtp"),
+                  unsubscribe_secret=str(data.get("unsubscribe_secret", "")), site=_section(data, "site"),
+                  dkim=_section(data, "dkim"), unsubscribe=_section(data, "unsubscribe", sync_table),
+                  bounces=_section(data, "bounces"), list_settings=_section(data, "list", list_table),
+                  suppression=_section(data, "suppression"))

@@ -83,6 +83,10 @@ class DkimError(GigoError):
     """A DKIM key is missing, unreadable or unusable."""
 
 
+class DnsNameError(GigoError):
+    """A name a command writes into DNS (a DKIM selector, a domain) is not a DNS name."""
+
+
 class CheckError(GigoError):
     """A preflight check could not run at all (a bad --dns, a resolver that never answers)."""
 

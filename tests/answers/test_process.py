@@ -257,7 +257,7 @@ def test_no_source_is_one_line(root: Path) -> None:
     result = runner.invoke(app, ["bounces"])
     assert result.exit_code == 1 and "no mailbox to read" in result.stderr
     result = runner.invoke(app, ["bounces", "--maildir", str(root / "nothing")])
-    assert result.exit_code == 1 and "is not a Maildir" in result.stderr
+    assert result.exit_code == 1 and "nothing: no such file or folder" in result.stderr
 
 
 def test_a_send_with_verp_gives_each_recipient_its_own_return_path(root: Path,

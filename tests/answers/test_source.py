@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gigo_mail.address import address_key
-from gigo_mail.answers.source import ImapSource, parse_imap_url
+from gigo_mail.answers.source import ImapSource, MboxSource, parse_imap_url
 from gigo_mail.cli.app import app
 from gigo_mail.errors import ConfigError, MailSourceError
 from gigo_mail.journal.deliveries import Journal
@@ -116,3 +116,54 @@ def test_imap_urls(url: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_imap_url(url)
     assert parse_imap_url("imaps://bounce%40gigo.dev@mail.example:1993/Bounces").user == "bounce@gigo.dev"
+
+
+# -- inputs that are not what they claim ----------------------------------------------------------
+
+def _one_line_error(root: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
+    monkeypatch.chdir(root)
+    result = runner.invoke(app, ["bounces", *args])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), [
+    ("list.csv", b"email,name\nann@example.org,Ann\n", "list.csv is not an mbox file"),
+    ("noise.bin", bytes(range(256)) * 4, "noise.bin is not an mbox file"),
+    ("one.eml", b"From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n", "one.eml is not an mbox file"),
+])
+def test_an_mbox_that_is_not_one_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
+                                          content: bytes, expected: str) -> None:
+    (tmp_path / "gigo-mail.toml").write_text('[newsletter]\nname = "N"\n', encoding="utf-8")
+    (tmp_path / name).write_bytes(content)
+    line = _one_line_error(tmp_path, monkeypatch, "--mbox", name)
+    assert expected in line and "--maildir" in line
+    with pytest.raises(MailSourceError, match=expected):
+        MboxSource(tmp_path / name)
+
+
+@pytest.mark.parametrize("option", ["--mbox", "--maildir"])
+def test_a_missing_path_is_no_such_file_or_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  option: str) -> None:
+    (tmp_path / "gigo-mail.toml").write_text('[newsletter]\nname = "N"\n', encoding="utf-8")
+    assert _one_line_error(tmp_path, monkeypatch, option, "gone") == "error: gone: no such file or folder; " \
+        "check the path"
+
+
+def test_the_wrong_kind_of_mailbox_says_which_option_fits(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "gigo-mail.toml").write_text('[newsletter]\nname = "N"\n', encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "box.mbox").write_bytes(b"")
+    assert "folder is a folder, not an mbox file; for a Maildir use --maildir" in \
+        _one_line_error(tmp_path, monkeypatch, "--mbox", "folder")
+    assert "folder is not a Maildir (it needs cur/ and new/ folders); for an mbox file use --mbox" in \
+        _one_line_error(tmp_path, monkeypatch, "--maildir", "folder")
+    assert "box.mbox is not a Maildir" in _one_line_error(tmp_path, monkeypatch, "--maildir", "box.mbox")
+    source = MboxSource(tmp_path / "box.mbox")  # an empty file is an empty mbox
+    try:
+        assert list(source.messages()) == []
+    finally:
+        source.close()

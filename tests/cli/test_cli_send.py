@@ -526,3 +526,77 @@ def test_test_send_and_preview_use_the_configured_lists_first_sendable_row(
     assert "Hello Björn Åström from Uppsala." in received.parse().get_body(("plain",)).get_content()
     preview = runner.invoke(app, ["preview", "050", "--text"])
     assert preview.exit_code == 0 and "Hello Björn Åström from Uppsala." in preview.stdout
+
+
+# -- drafts ---------------------------------------------------------------------------------------
+
+def _draft(newsletter: Path) -> None:
+    write_issue(newsletter, "051.md", "number: 51\nsubject: Draft 51\npreheader: p\ndraft: true", ISSUE_BODY)
+
+
+def test_a_draft_is_not_sent_to_the_list_with_yes_and_says_how_to_undraft(newsletter: Path,
+                                                                         smtp_server: SmtpServer) -> None:
+    _draft(newsletter)
+    code, out, err = send("051", "--list", str(write_list(newsletter, 2)), "--smtp", smtp_server.url, "--yes")
+    assert code == 1 and "Traceback" not in out + err
+    assert err.strip() == ("error: not sending: issues/051.md is a draft (draft: true in its front matter); "
+                           "delete that line, or set draft: false, when it is ready for the list")
+    assert smtp_server.messages == []
+    journal = Journal.existing(newsletter)
+    assert journal is None or not any(journal.counts("051").values())
+
+
+def test_a_draft_still_goes_to_a_test_address_and_a_dry_run(newsletter: Path,
+                                                             smtp_server: SmtpServer) -> None:
+    _draft(newsletter)
+    assert send("051", "--to", "me@example.org", "--smtp", smtp_server.url)[0] == 0
+    assert send("051", "--list", str(write_list(newsletter, 2)), "--dry-run", "--no-write")[0] == 0
+    assert len(smtp_server.messages) == 1
+
+
+def test_at_a_terminal_a_draft_is_asked_about(newsletter: Path, smtp_server: SmtpServer) -> None:
+    import pty
+
+    _draft(newsletter)
+    csv_path = write_list(newsletter, 2)
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "COLUMNS": "200", "TERM": "dumb"}
+    process = subprocess.Popen([sys.executable, "-m", "gigo_mail", "send", "051", "--list", str(csv_path),
+                                "--smtp", smtp_server.url], stdin=secondary, stdout=secondary,
+                               stderr=secondary, cwd=newsletter, env=env)
+    os.close(secondary)
+    seen = b""
+    try:
+        while b"Send the draft 051 to 2 subscribers?" not in seen:
+            chunk = os.read(primary, 4096)
+            assert chunk, seen.decode(errors="replace")
+            seen += chunk
+        assert b"draft: true" in seen and b"delete that line" in seen
+        os.write(primary, b"n\n")
+        assert process.wait(30) == 1
+    finally:
+        process.kill()
+        os.close(primary)
+    assert smtp_server.messages == []
+
+
+# -- one way to write numbers ---------------------------------------------------------------------
+
+RATE = re.compile(r"^(\d{1,3}(,\d{3})*|\d\.\d) msg/s$")
+
+
+def test_counts_and_rates_are_written_one_way_by_send_status_and_subscribers(newsletter: Path,
+                                                                            smtp_server: SmtpServer) -> None:
+    big = write_list(newsletter, 1100)
+    code, out, _ = send("050", "--list", str(big), "--dry-run", "--no-write")
+    assert code == 0 and "1,100" in out and "1100" not in out
+    checked = runner.invoke(app, ["subscribers", "check", str(big)])
+    assert checked.exit_code == 0 and "1,100" in checked.stdout and "1100" not in checked.stdout
+    code, out, _ = send("050", "--list", str(write_list(newsletter, 12)), "--smtp", smtp_server.url, "--yes")
+    assert code == 0, out
+    summary_rate = re.search(r"│ rate\s+│\s+(.+?)\s+│", out)
+    assert summary_rate and RATE.match(summary_rate.group(1)), out
+    status = runner.invoke(app, ["status", "050"], env={"COLUMNS": "200"})
+    rates = re.findall(r"(\S+ msg/s|\S+/s)", status.stdout)
+    assert rates and all(RATE.match(rate) or rate.endswith(" msg/s") for rate in rates), status.stdout
+    assert not re.search(r"\d/s", status.stdout), status.stdout  # never "43.5/s"

@@ -10,6 +10,7 @@ import frontmatter
 import pytest
 from typer.testing import CliRunner
 
+from conftest import SmtpServer
 from gigo_mail.cli.app import app
 from gigo_mail.compose.compile import compile_issue
 from gigo_mail.compose.issue import find_issue, list_issues
@@ -25,6 +26,8 @@ runner = CliRunner()
 def write_issue(root: Path, relative: str, number: int, subject: str, when: str = "2024-02-20") -> None:
     path = root / "issues" / relative
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not (root / "gigo-mail.toml").exists():  # issues live in a newsletter
+        (root / "gigo-mail.toml").write_text('[newsletter]\nname = "N"\n', encoding="utf-8")
     path.write_text(f"---\nnumber: {number}\nsubject: \"{subject}\"\ndate: {when}\n---\n\nBody.\n",
                     encoding="utf-8")
 
@@ -123,10 +126,33 @@ def test_new_after_011_comes_012(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert issue.number == 12
     assert issue.date == date.today().isoformat()
     assert issue.title and issue.subject and issue.preheader
+    assert issue.draft and "draft: true" in issue.path.read_text()
+    assert "It is a draft (draft: true)" in result.output and "delete that line" in result.output
+
+
+def test_a_new_issue_stays_off_the_site_until_undrafted(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`new` then `publish` (the README's publish-on-push): the half-written issue is left out, and
+    publish says so and why; without the draft line it is published."""
+    root = tmp_path / "nl"
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(app, ["init", "nl"]).exit_code == 0
+    monkeypatch.chdir(root)
+    assert runner.invoke(app, ["new", "--title", "Half written"]).exit_code == 0
+    result = runner.invoke(app, ["publish"])
+    assert result.exit_code == 0, result.output
+    assert "left out 002: draft (--drafts publishes it)" in result.output
+    assert (root / "site" / "issues" / "001").is_dir() and not (root / "site" / "issues" / "002").exists()
+    path = root / "issues" / "002.md"
+    path.write_text(path.read_text().replace("draft: true\n", ""))
+    result = runner.invoke(app, ["publish"])
+    assert result.exit_code == 0 and "left out" not in result.output
+    assert (root / "site" / "issues" / "002" / "index.html").is_file()
 
 
 def test_new_in_an_empty_issues_folder_is_001(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "issues").mkdir()
+    (tmp_path / "gigo-mail.toml").write_text('[newsletter]\nname = "N"\n', encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["new", "--title", "Hello: the \"first\" one"])
     assert result.exit_code == 0, result.output
@@ -196,6 +222,25 @@ def test_issues_does_not_create_a_journal(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_issues_with_none_says_how_to_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "gigo-mail.toml").write_text('[newsletter]\nname = "N"\n', encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["issues"])
     assert result.exit_code == 0 and "gigo-mail new" in result.output
+
+
+def test_a_new_newsletters_preview_and_test_send_show_the_same_reader(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      smtp_server: SmtpServer) -> None:
+    """Both take the first row a send would mail (Ada, London), not "[city]" in one and "London" in
+    the other."""
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(app, ["init", "nl"]).exit_code == 0
+    monkeypatch.chdir(tmp_path / "nl")
+    preview = runner.invoke(app, ["preview", "001", "--text"])
+    assert preview.exit_code == 0, preview.output
+    assert "Ada Lovelace lives in London" in preview.stdout and "[city]" not in preview.stdout
+    sent = runner.invoke(app, ["send", "001", "--to", "me@example.org", "--smtp", smtp_server.url],
+                         env={"GIGO_UNSUBSCRIBE_SECRET": "s"})
+    assert sent.exit_code == 0, sent.output
+    body = smtp_server.messages[0].parse().get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Ada Lovelace lives in London" in " ".join(body.split())

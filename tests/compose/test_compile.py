@@ -217,7 +217,7 @@ def test_a_right_to_left_issue_is_laid_out_right_to_left(tmp_path: Path) -> None
 def test_a_front_matter_lang_that_is_not_a_language_tag_names_the_file(tmp_path: Path) -> None:
     root = make_newsletter(tmp_path)
     write_issue(root, "051.md", "subject: s\nlang: Arabic please", "x\n")
-    with pytest.raises(IssueError, match=r"051\.md: front matter lang 'Arabic please' is not a language tag"):
+    with pytest.raises(IssueError, match=r"051\.md:3: front matter lang 'Arabic please' is not a language"):
         compile_issue(load_config(root), find_issue(root, "051"))
 
 

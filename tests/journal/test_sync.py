@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from conftest import SmtpServer, TlsFiles
 from gigo_mail.cli.app import app
 from gigo_mail.config import load_config
-from gigo_mail.errors import SyncError
+from gigo_mail.errors import ConfigError, SyncError
 from gigo_mail.journal.deliveries import Journal
 from gigo_mail.journal.sync import STATE_NAME, pull_suppressions
 from gigo_mail.send.tokens import make_token
@@ -86,12 +86,17 @@ def test_pull_with_another_secret_is_refused(page: tuple[Path, str], tmp_path: P
         pull_suppressions(config, journal)
 
 
-@pytest.mark.parametrize("url", ["http://sync.example.org/suppressions", "ftp://127.0.0.1/x"])
-def test_plain_http_only_on_loopback(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plain_http_only_on_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIGO_UNSUBSCRIBE_SECRET", SECRET)
-    config = load_config(laptop(tmp_path, url))
+    config = load_config(laptop(tmp_path, "http://sync.example.org/suppressions"))
     with Journal.for_root(config.root) as journal, pytest.raises(SyncError, match="must be https"):
         pull_suppressions(config, journal)
+
+
+def test_a_sync_url_that_is_not_http_is_refused_when_the_config_loads(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"gigo-mail.toml:\d+:\d+: \[unsubscribe\] sync_url "
+                       "'ftp://127.0.0.1/x' is not an https or http URL"):
+        load_config(laptop(tmp_path, "ftp://127.0.0.1/x"))
 
 
 @pytest.mark.slow

@@ -213,12 +213,15 @@ def test_a_kit_state_kit_does_not_have_is_unclear_not_guessed(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(("toml", "message"), [
-    ('[list]\nopt_out_values = "no"\n', "[list] opt_out_values must be a list of strings"),
-    ("[list]\nopt_out_colum = 'x'\n", "unknown setting 'opt_out_colum'"),
-    ("[suppression]\nsoft_bounces = 0\n", "soft_bounces must be a whole number"),
+    ('[list]\nopt_out_values = "no"\n',
+     "gigo-mail.toml:4:18: [list] opt_out_values is 'no', not a list of strings"),
+    ("[list]\nopt_out_colum = 'x'\n",
+     "gigo-mail.toml:4:17: unknown setting 'opt_out_colum' in [list] — did you mean 'opt_out_column'?"),
+    ("[suppression]\nsoft_bounces = 0\n", "gigo-mail.toml:4:16: [suppression] soft_bounces is 0, below 1"),
 ])
 def test_list_settings_errors_are_one_line(tmp_path: Path, toml: str, message: str) -> None:
-    (tmp_path / "gigo-mail.toml").write_text(toml, encoding="utf-8")
+    (tmp_path / "gigo-mail.toml").write_text('[newsletter]\nname = "N"\n' + toml, encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path)
     assert message in str(info.value)
+    assert "\n" not in str(info.value)

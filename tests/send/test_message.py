@@ -184,7 +184,7 @@ def test_the_mailto_token_can_be_turned_off_for_a_mailbox_without_plus_addresses
     assert value.startswith("<https://")
     assert value.endswith(", <mailto:unsubscribe@gigo.dev?subject=unsubscribe>")
     config.write_text(config.read_text().replace("mailto_token = false", 'mailto_token = "no"'))
-    with pytest.raises(ConfigError, match="mailto_token must be true or false"):
+    with pytest.raises(ConfigError, match=r"\[unsubscribe\] mailto_token is .no., not true or false"):
         load_config(plain)
 
 

@@ -37,12 +37,32 @@ class MailSource(Protocol):
 # --- Maildir and mbox ----------------------------------------------------------------------------
 
 
+def _exists(path: Path) -> None:
+    if not path.exists():
+        raise MailSourceError(f"{path}: no such file or folder; check the path")
+
+
+def _check_mbox(path: Path) -> None:
+    """An mbox starts with a "From " line (or is empty); anything else (a CSV, an .eml, random bytes)
+    would read as one odd message or none, and "0 messages" would hide the mistake."""
+    try:
+        with path.open("rb") as fh:
+            start = fh.read(5)
+    except OSError as exc:
+        raise MailSourceError(f"{path}: cannot read it ({exc.strerror})") from None
+    if start and start != b"From ":
+        raise MailSourceError(f"{path} is not an mbox file (an mbox starts with a 'From ' line); "
+                              "give an mbox, or a Maildir with --maildir")
+
+
 class MaildirSource:
     """A Maildir (``cur``/``new``/``tmp``); ``move`` goes to the Maildir++ sub-folder ``.FOLDER``."""
 
     def __init__(self, path: Path) -> None:
+        _exists(path)
         if not (path / "cur").is_dir() or not (path / "new").is_dir():
-            raise MailSourceError(f"{path} is not a Maildir (it needs cur/ and new/ folders)")
+            raise MailSourceError(f"{path} is not a Maildir (it needs cur/ and new/ folders); "
+                                  "for an mbox file use --mbox")
         self.path = path
         self.box = mailbox.Maildir(path, factory=None, create=False)
 
@@ -75,8 +95,10 @@ class MboxSource:
     """An mbox file, locked while it is read; ``move`` appends to ``FOLDER`` beside it."""
 
     def __init__(self, path: Path) -> None:
-        if not path.is_file():
-            raise MailSourceError(f"{path} is not an mbox file")
+        _exists(path)
+        if path.is_dir():
+            raise MailSourceError(f"{path} is a folder, not an mbox file; for a Maildir use --maildir")
+        _check_mbox(path)
         self.path = path
         self._keys: dict[str, str] = {}
         self.box = mailbox.mbox(path, factory=None, create=False)

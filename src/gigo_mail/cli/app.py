@@ -67,12 +67,23 @@ def load_command(name: str) -> Any:
     module = importlib.import_module(COMMANDS[name][0])
     holder = typer.Typer(rich_markup_mode="rich", add_completion=False, pretty_exceptions_enable=False)
     module.register(holder)
-    return typer.main.get_group(holder).commands.get(name)
+    command = typer.main.get_group(holder).commands.get(name)
+    if command is not None:
+        from gigo_mail.cli.examples import teach
+
+        teach(command, name)
+    return command
 
 
 class _GigoGroup(TyperGroup):
     """Loads each command when it is chosen (see COMMANDS), and turns a GigoError raised anywhere
     below into a clean one-line message."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from gigo_mail.cli.examples import teach
+
+        teach(self)  # its own options; each command is taught as it loads
 
     def list_commands(self, ctx: Any) -> list[str]:
         return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
@@ -95,6 +106,11 @@ class _GigoGroup(TyperGroup):
         except GigoError as exc:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # a file the core did not expect to fail: still one line that names it
+            where = f"{exc.filename}: " if exc.filename else ""
+            err_console.print(f"[bold red]error:[/] {escape(where)}{escape(exc.strerror or str(exc))}",
+                              highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         # The top-level page is drawn by cli_help, which spares typer's renderer's imports;

@@ -13,6 +13,7 @@ from rich.table import Table
 from gigo_mail.cli.console import console, facts_table
 from gigo_mail.config import load_config
 from gigo_mail.errors import ConfigError, MailSourceError
+from gigo_mail.text import number
 
 if TYPE_CHECKING:  # the bounce reader (flufl.bounce, IMAP) loads when the command runs
     from gigo_mail.answers.process import AnswersReport
@@ -37,17 +38,18 @@ def _summary(report: AnswersReport, dry_run: bool) -> Table:
     for kind, label, note in rows:
         if kind == UNSUBSCRIBE and report.count(kind):
             proven = sum(1 for o in report.outcomes if o.kind == UNSUBSCRIBE and o.proof != "From")
-            note = f"{note}: {proven} proven (token or reply), {report.count(kind) - proven} by From only"
-        table.add_row(label, str(report.count(kind)), note if report.count(kind) else "")
+            by_from = number(report.count(kind) - proven)
+            note = f"{note}: {number(proven)} proven (token or reply), {by_from} by From only"
+        table.add_row(label, number(report.count(kind)), note if report.count(kind) else "")
     ignored = report.count(AUTO_REPLY) + report.count(OTHER)
-    table.add_row("ignored", str(ignored), f"{report.count(AUTO_REPLY)} auto-replies, "
+    table.add_row("ignored", number(ignored), f"{report.count(AUTO_REPLY)} auto-replies, "
                   f"{report.count(OTHER)} other mail" if ignored else "")
-    table.add_row("unattributed", str(report.count(UNATTRIBUTED)),
+    table.add_row("unattributed", number(report.count(UNATTRIBUTED)),
                   "tied to no subscriber: left in the mailbox" if report.count(UNATTRIBUTED) else "")
     if report.already:
-        table.add_row("already processed", str(report.already), "seen by an earlier run")
+        table.add_row("already processed", number(report.already), "seen by an earlier run")
     if report.moved:
-        table.add_row("moved", str(report.moved), "")
+        table.add_row("moved", number(report.moved), "")
     return table
 
 
@@ -78,7 +80,7 @@ def _details(report: AnswersReport, limit: int) -> None:
             table.add_row(kind, escape(outcome.email), outcome.issue_key, escape(outcome.detail))
         console.print(table)
         if len(acted) > limit:
-            console.print(f"... and {len(acted) - limit:,} more (show more with --limit)")
+            console.print(f"... and {number(len(acted) - limit)} more (show more with --limit)")
     for outcome in [o for o in report.outcomes if o.kind == UNATTRIBUTED][:limit]:
         console.print(f"[yellow]unattributed:[/] {escape(outcome.detail)} ({escape(outcome.email)}); "
                       f"from {escape(outcome.sender)}, subject '{escape(outcome.subject)}'", soft_wrap=True)
@@ -102,7 +104,7 @@ def bounces(
     given = [spec for spec in (imap, maildir and f"maildir:{maildir}", mbox and f"mbox:{mbox}") if spec]
     if len(given) > 1:
         raise typer.BadParameter("give one of --imap, --maildir or --mbox")
-    config = load_config()
+    config = load_config(required=True)
     spec = given[0] if given else config.bounces.source
     if not spec:
         raise ConfigError("no mailbox to read: give --imap, --maildir or --mbox, or set [bounces] source "
@@ -116,7 +118,7 @@ def bounces(
         report = process_answers(config, source, dry_run=dry_run, move_to=folder)
     finally:
         source.close()
-    console.print(f"[bold]{'dry run: ' if dry_run else ''}{len(report.outcomes) + report.already:,} "
+    console.print(f"[bold]{'dry run: ' if dry_run else ''}{number(len(report.outcomes) + report.already)} "
                   f"messages[/] in {escape(str(spec))}")
     console.print(_summary(report, dry_run))
     _refusals(report)

@@ -19,7 +19,7 @@ def compile_ref(ref: str, root: Path | None = None) -> CompiledIssue:
     """Load the config, then compile the issue ``ref`` names (``compose.compile.compile_ref``)."""
     from gigo_mail.compose.compile import compile_ref as compile_named
 
-    return compile_named(load_config(root), ref)
+    return compile_named(load_config(root, required=True), ref)
 
 
 def show_report(compiled: CompiledIssue, paths: dict[str, Path] | None = None) -> None:

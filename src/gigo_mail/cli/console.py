@@ -1,12 +1,46 @@
 """Shared rich consoles for the CLI modules (the core never imports this)."""
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from datetime import datetime
+from types import FrameType
 
 from rich.console import Console
 from rich.table import Table
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+
+class Stopped:
+    """Filled in by the server's block: ``summary`` goes on the stop line ("Inbox stopped: 3 messages")."""
+
+    summary = ""
+
+
+def _on_term(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM (systemd, docker stop, kill) ends a server as Ctrl-C does
+
+
+@contextlib.contextmanager
+def until_stopped(name: str) -> Iterator[Stopped]:
+    """Run a server in the block until Ctrl-C or SIGTERM; either is a normal stop: one line
+    ("<name> stopped"), exit 0. Every server of the CLI (inbox, preview, publish --serve,
+    unsubscribe --serve) stops through here, so they all stop alike."""
+    stopped = Stopped()
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_term)
+    except ValueError:  # not the main thread (a test calling the command in a thread)
+        previous = None
+    try:
+        yield stopped
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    console.print(f"{name} stopped" + (f": {stopped.summary}" if stopped.summary else ""))
 
 
 def facts_table(*styles: str, right: int | None = None, tight: bool = False) -> Table:

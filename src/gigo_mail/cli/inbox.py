@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from enum import StrEnum
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.text import Text
 
-from gigo_mail.cli.console import console, err_console
+from gigo_mail.cli.console import console, err_console, until_stopped
 from gigo_mail.config import shown_path
 from gigo_mail.net import INBOX_HOST, INBOX_PORT, is_loopback
 
 if TYPE_CHECKING:  # the inbox server loads when it runs, not for --help
-    from gigo_mail.web.inbox import CapturedMessage
+    from gigo_mail.web.inbox import CapturedMessage, InboxServer
 
 
 class FailOn(StrEnum):
@@ -39,14 +37,6 @@ def _print_message(message: CapturedMessage) -> None:
     line.append(message.subject or "(no subject)", style="bold")
     line.append(f"  {_size(message.size)}", style="dim")
     console.print(line, soft_wrap=True)
-
-
-def _install_sigterm(handler: signal._HANDLER) -> signal._HANDLER | None:
-    """SIGTERM stops the inbox as cleanly as Ctrl-C (only possible from the main thread)."""
-    try:
-        return signal.signal(signal.SIGTERM, handler)
-    except ValueError:
-        return None
 
 
 def inbox(
@@ -93,33 +83,30 @@ def inbox(
     server = InboxServer(folder, host=host, port=port, fail_rate=fail_rate, fail_code=fail_code,
                          seed=seed, on_message=_print_message, fail_on=fail_on.value)
     server.start()
-    stopped = threading.Event()
-
-    def _on_term(signum: int, frame: FrameType | None) -> None:
-        stopped.set()
-
-    previous = _install_sigterm(_on_term)
-    try:
-        if not is_loopback(host):
-            err_console.print(f"[bold yellow]warning:[/] listening on {escape(host)}: anyone who can reach "
-                              "that address can drop mail into this inbox", highlight=False)
-        console.print(f"Inbox listening on [bold]{escape(server.url)}[/], storing to "
-                      f"{escape(shown_path(folder))}/ (Maildir)")
-        if fail_rate > 0:
-            console.print(f"[yellow]chaos mode:[/] about {fail_rate:.0%} of {fail_on.value.upper()} "
-                          f"commands get {fail_code} (seed {server.chaos.seed})")
-        console.print(f'Send to it with \\[smtp] url = "{escape(server.url)}". Ctrl-C stops.', style="dim")
+    with until_stopped("Inbox") as stop:
         try:
-            while not stopped.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        server.stop()
-    console.print(f"Inbox stopped: {server.received} message{'s' if server.received != 1 else ''} received"
-                  + (f", {server.chaos.injected} failures injected" if fail_rate > 0 else ""))
+            _serve_inbox(server, host, folder, fail_rate, fail_code, fail_on)
+        finally:
+            server.stop()
+            stop.summary = (f"{server.received} message{'s' if server.received != 1 else ''} received"
+                            + (f", {server.chaos.injected} failures injected" if fail_rate > 0 else ""))
+
+
+def _serve_inbox(server: InboxServer, host: str, folder: Path, fail_rate: float, fail_code: int,
+                 fail_on: FailOn) -> None:
+    """Say where the inbox listens, then wait for the stop."""
+    if not is_loopback(host):
+        err_console.print(f"[bold yellow]warning:[/] listening on {escape(host)}: anyone who can reach "
+                          "that address can drop mail into this inbox", highlight=False)
+    console.print(f"Inbox listening on [bold]{escape(server.url)}[/], storing to "
+                  f"{escape(shown_path(folder))}/ (Maildir)")
+    if fail_rate > 0:
+        console.print(f"[yellow]chaos mode:[/] about {fail_rate:.0%} of {fail_on.value.upper()} "
+                      f"commands get {fail_code} (seed {server.chaos.seed})")
+    console.print(f'Send to it with \\[smtp] url = "{escape(server.url)}". Ctrl-C stops.', style="dim")
+    waiter = threading.Event()
+    while not waiter.wait(0.5):  # until Ctrl-C or SIGTERM
+        pass
 
 
 def register(app: typer.Typer) -> None:

@@ -14,9 +14,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from gigo_mail.cli.console import console, facts_table, local_time
+from gigo_mail.cli.console import console, facts_table, local_time, until_stopped
 from gigo_mail.config import Config, load_config
 from gigo_mail.errors import GigoError, JournalError, SubscriberListError, UnclearOptOutError
+from gigo_mail.text import msg_rate, number
 
 if TYPE_CHECKING:  # the journal and the list reader load when a command runs, not for --help
     from gigo_mail.journal.deliveries import Journal, Record, Run, Suppression
@@ -42,16 +43,16 @@ def _print_list_report(report: ListReport, limit: int) -> None:
     from gigo_mail.lists.reader import SKIP_KINDS
 
     delimiter = {"\t": "tab"}.get(report.delimiter, f"'{report.delimiter}'")
-    console.print(f"[bold]{escape(str(report.path))}[/]: {report.rows:,} rows, {escape(report.format)} "
+    console.print(f"[bold]{escape(str(report.path))}[/]: {number(report.rows)} rows, {escape(report.format)} "
                   f"(delimiter {delimiter}; columns: {escape(', '.join(report.columns))})")
     counts = facts_table("bold", "", "dim", right=1)
-    note = f"{report.needs_smtputf8:,} need a server with SMTPUTF8" if report.needs_smtputf8 else ""
-    counts.add_row("valid", f"{report.valid:,}", note)
+    note = f"{number(report.needs_smtputf8)} need a server with SMTPUTF8" if report.needs_smtputf8 else ""
+    counts.add_row("valid", number(report.valid), note)
     for kind in SKIP_KINDS:
         why = ""
         if kind == "suppressed" and report.suppressed_reasons:
-            why = ", ".join(f"{n:,} {reason}" for reason, n in report.suppressed_reasons.most_common())
-        counts.add_row(kind, f"{report.skipped_counts.get(kind, 0):,}", escape(why))
+            why = ", ".join(f"{number(n)} {reason}" for reason, n in report.suppressed_reasons.most_common())
+        counts.add_row(kind, number(report.skipped_counts.get(kind, 0)), escape(why))
     console.print(counts)
     if not report.skipped:
         return
@@ -65,7 +66,7 @@ def _print_list_report(report: ListReport, limit: int) -> None:
     console.print(table)
     more = report.skipped_total - min(limit, len(report.skipped))
     if more > 0:
-        console.print(f"... and {more:,} more skipped rows (show more with --limit)")
+        console.print(f"... and {number(more)} more skipped rows (show more with --limit)")
 
 
 @subscribers_app.command("check")
@@ -111,8 +112,8 @@ def _runs_table(runs: list[Run]) -> Table:
         rate = run.rate
         table.add_row(str(run.id), local_time(run.started), "running" if running else local_time(run.ended),
                       run.outcome or "[yellow]running[/]", _duration(run.duration),
-                      f"{run.counts.get('sent', 0):,}", f"{run.counts.get('failed', 0):,}",
-                      f"{rate:,.1f}/s" if rate else "-",
+                      number(run.counts.get('sent', 0)), number(run.counts.get('failed', 0)),
+                      msg_rate(rate) if rate else "-",
                       *((escape(run.segment) or "whole list",) if segments else ()))
     return table
 
@@ -149,9 +150,10 @@ def _print_common_refusal(failures: list[Record], issue_key: str) -> None:
     if found is not None:
         reply, count = found
         code = reply.split(" ")[-1]
-        console.print(f"{count:,} recipients failed with {escape(reply)}. If that was about the session "
-                      f"(login, relaying) rather than them: [bold]gigo-mail status {escape(issue_key)} "
-                      f"--requeue {escape(code)}[/] returns them to the queue.")
+        console.print(f"{number(count)} recipients failed with {escape(reply)}. If that was about the "
+                      "session (login, relaying) rather than them: "
+                      f"[bold]gigo-mail status {escape(issue_key)} --requeue {escape(code)}[/] returns them "
+                      "to the queue.")
 
 
 def _answer_rows(root: Path, issue_key: str, sent: int, table: Table, soft_limit: int
@@ -168,17 +170,18 @@ def _answer_rows(root: Path, issue_key: str, sent: int, table: Table, soft_limit
         if store is None:
             return []
         counts, answers = store.counts(issue_key), store.for_issue(issue_key)
-    table.add_row("hard bounces", f"{counts[HARD]:,}", "suppressed" if counts[HARD] else "")
+    table.add_row("hard bounces", number(counts[HARD]), "suppressed" if counts[HARD] else "")
     if counts[REFUSED]:
-        table.add_row("other refusals", f"{counts[REFUSED]:,}", "permanent, mailbox not gone: not suppressed")
-    table.add_row("soft bounces", f"{counts[SOFT]:,}",
+        table.add_row("other refusals", number(counts[REFUSED]),
+                      "permanent, mailbox not gone: not suppressed")
+    table.add_row("soft bounces", number(counts[SOFT]),
                   f"counted; suppressed after {soft_limit} issues in a row" if counts[SOFT] else "")
     rate = complaint_rate(counts[COMPLAINT], sent)
     line = f"Gmail's line is {GMAIL_SPAM_LINE:.1%}"
     note = "" if rate is None else (f"[bold red]{rate:.2%} of sent: over {line}[/]" if rate >= GMAIL_SPAM_LINE
                                     else f"{rate:.2%} of sent ({line})")
-    table.add_row("complaints", f"{counts[COMPLAINT]:,}", note)
-    table.add_row("unsubscribed by mail", f"{counts[UNSUBSCRIBE]:,}", "")
+    table.add_row("complaints", number(counts[COMPLAINT]), note)
+    table.add_row("unsubscribed by mail", number(counts[UNSUBSCRIBE]), "")
     return answers
 
 
@@ -188,23 +191,24 @@ def _print_status(root: Path, journal: Journal, issue_key: str, shown: int, soft
     failures = journal.failures(issue_key)
     permanent = sum(1 for record in failures if record.permanent)
     recorded = sum(counts.values())
-    console.print(f"[bold]Issue {escape(issue_key)}[/]: {recorded:,} recipients "
+    console.print(f"[bold]Issue {escape(issue_key)}[/]: {number(recorded)} recipients "
                   f"in {escape(str(journal.path))}")
     table = facts_table("bold", "", "dim", right=1)
-    table.add_row("sent", f"{counts['sent']:,}", "skipped by every later run")
+    table.add_row("sent", number(counts['sent']), "skipped by every later run")
     transient = len(failures) - permanent
-    table.add_row("failed", f"{counts['failed']:,}",
-                  f"{permanent:,} permanent (re-sent only with --retry-failed), "
-                  f"{transient:,} transient (re-sent by the next run)" if failures else "")
-    table.add_row("uncertain", f"{counts['sending']:,}",
+    table.add_row("failed", number(counts['failed']),
+                  f"{number(permanent)} permanent (re-sent only with --retry-failed), "
+                  f"{number(transient)} transient (re-sent by the next run)" if failures else "")
+    table.add_row("uncertain", number(counts['sending']),
                   "no reply came after the final dot; they may have it (--accept-uncertain, "
                   "or send --resend-uncertain)"
                   if counts["sending"] else "")
-    table.add_row("pending", f"{counts['pending']:,}", "")
+    table.add_row("pending", number(counts['pending']), "")
     answers = _answer_rows(root, issue_key, counts["sent"], table, soft_limit)
     last_total = runs[-1].total if runs else None
     if last_total is not None and last_total > recorded:
-        table.add_row("not tried", f"{last_total - recorded:,}", f"of {last_total:,} in the last run's list")
+        table.add_row("not tried", number(last_total - recorded),
+                      f"of {number(last_total)} in the last run's list")
     console.print(table)
     if failures:
         failed = Table(title="Failures", title_justify="left")
@@ -216,7 +220,7 @@ def _print_status(root: Path, journal: Journal, issue_key: str, shown: int, soft
                            escape(record.text) + kind, str(record.attempts), local_time(record.updated_at))
         console.print(failed)
         if len(failures) > shown:
-            console.print(f"... and {len(failures) - shown:,} more failures "
+            console.print(f"... and {number(len(failures) - shown)} more failures "
                           "(write them all with --failed FILE)")
         _print_common_refusal(failures, issue_key)
     if answers:
@@ -227,7 +231,7 @@ def _print_status(root: Path, journal: Journal, issue_key: str, shown: int, soft
             answered.add_row(kind, escape(email), escape(detail))
         console.print(answered)
         if len(answers) > shown:
-            console.print(f"... and {len(answers) - shown:,} more answers")
+            console.print(f"... and {number(len(answers) - shown)} more answers")
     uncertain = journal.uncertain(issue_key, limit=shown + 1)
     if uncertain:
         listing = ", ".join(escape(record.email) for record in uncertain[:shown])
@@ -255,7 +259,7 @@ def status(
     from gigo_mail.compose.issue import resolve_issue_key  # the issue reader (YAML) only for this command
     from gigo_mail.journal.deliveries import Journal
 
-    config = load_config()
+    config = load_config(required=True)
     journal = Journal.existing(config.root)
     try:
         issue_key = resolve_issue_key(config.root, issue, journal.issue_keys() if journal else ())
@@ -267,17 +271,18 @@ def status(
             return
         if accept_uncertain:
             accepted = journal.accept_uncertain(issue_key)
-            console.print(f"Recorded {accepted:,} uncertain recipient{'s' if accepted != 1 else ''} "
+            console.print(f"Recorded {number(accepted)} uncertain recipient{'s' if accepted != 1 else ''} "
                           "as delivered.")
         if requeue is not None:
             returned = journal.requeue_failed(issue_key, requeue)
-            console.print(f"Returned {returned:,} recipient{'s' if returned != 1 else ''} that failed with "
-                          f"{escape(requeue)} to the queue; the next send of {escape(issue_key)} sends them.")
+            console.print(f"Returned {number(returned)} recipient{'s' if returned != 1 else ''} that failed "
+                          f"with {escape(requeue)} to the queue; the next send of {escape(issue_key)} "
+                          "sends them.")
         if failed is not None:
             written = _write_failures(journal, issue_key, failed)
             if str(failed) == "-":
                 return
-            console.print(f"Wrote {written:,} failures to {escape(str(failed))}")
+            console.print(f"Wrote {number(written)} failures to {escape(str(failed))}")
         _print_status(config.root, journal, issue_key, limit, config.suppression.soft_bounces)
     finally:
         if journal is not None:
@@ -319,7 +324,7 @@ def unsubscribe(
     from gigo_mail.journal.deliveries import Journal
     from gigo_mail.send.tokens import verifier
 
-    config = load_config()
+    config = load_config(required=True)
     if show:
         _show_suppressions(config)
         return
@@ -348,13 +353,13 @@ def unsubscribe(
     with Journal.for_root(config.root) as journal:
         if remove:
             count = journal.unsuppress(emails)
-            console.print(f"Removed {count:,} of {len(emails):,} addresses from the suppression list"
-                          f"{'' if count == len(emails) else ' (the others were not on it)'}.")
+            console.print(f"Removed {number(count)} of {number(len(emails))} addresses from the suppression "
+                          f"list{'' if count == len(emails) else ' (the others were not on it)'}.")
             return
         count = journal.suppress(emails, reason or "manual")
     already = len(emails) - count
-    console.print(f"Added {count:,} new address{'es' if count != 1 else ''} to the suppression list"
-                  f"{f' ({already:,} already on it)' if already else ''}.")
+    console.print(f"Added {number(count)} new address{'es' if count != 1 else ''} to the suppression list"
+                  f"{f' ({number(already)} already on it)' if already else ''}.")
 
 
 def _serve_unsubscribe_page(config: Config, host: str, port: int) -> None:
@@ -363,11 +368,10 @@ def _serve_unsubscribe_page(config: Config, host: str, port: int) -> None:
     def ready(url: str) -> None:
         console.print(f"One-click unsubscribe page at {escape(url)}; suppressions go to "
                       f"{escape(str(config.state_dir))}. Ctrl-C stops.")
-        console.print("Put it behind HTTPS at the address of [newsletter] unsubscribe_url.")
+        console.print("Put it behind HTTPS at the address of \\[newsletter] unsubscribe_url.")
 
-    with contextlib.suppress(KeyboardInterrupt):
+    with until_stopped("unsubscribe page"):
         serve_unsubscribe_page(config, host, port, ready)
-    console.print("stopped")
 
 
 def _suppressions(config: Config) -> list[Suppression]:
@@ -388,7 +392,7 @@ def _export_suppressions(config: Config, target: Path) -> None:
         for row in rows:
             writer.writerow([row.email, row.reason, row.at])
     if str(target) != "-":
-        console.print(f"Wrote {len(rows):,} suppressed addresses to {escape(str(target))}.")
+        console.print(f"Wrote {number(len(rows))} suppressed addresses to {escape(str(target))}.")
 
 
 def _import_suppressions(config: Config, path: Path, reason: str) -> None:
@@ -403,8 +407,8 @@ def _import_suppressions(config: Config, path: Path, reason: str) -> None:
             total += len(addresses)
             added += journal.suppress(addresses, f"{kind}: {reason or f'imported from {path.name}'}")
     already = total - added
-    console.print(f"Added {added:,} new address{'es' if added != 1 else ''} from {escape(str(path))} to the "
-                  f"suppression list{f' ({already:,} already on it)' if already else ''}.")
+    console.print(f"Added {number(added)} new address{'es' if added != 1 else ''} from {escape(str(path))} "
+                  f"to the suppression list{f' ({number(already)} already on it)' if already else ''}.")
 
 
 def _show_suppressions(config: Config) -> None:
@@ -412,7 +416,7 @@ def _show_suppressions(config: Config) -> None:
     if not rows:
         console.print("The suppression list is empty.")
         return
-    table = Table(title=f"Suppression list ({len(rows):,} addresses)", title_justify="left")
+    table = Table(title=f"Suppression list ({number(len(rows))} addresses)", title_justify="left")
     table.add_column("Email", overflow="fold")
     table.add_column("Reason")
     table.add_column("Since")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from gigo_mail.cli.console import console, err_console
+from gigo_mail.cli.console import console, err_console, until_stopped
 from gigo_mail.config import shown_path
 from gigo_mail.env import has_display
 
@@ -78,20 +78,20 @@ def _serve(root: Path, ref: str, port: int, maildir: Path | None, open_browser: 
     state.on_change = announce
     watcher = Watcher(state, builder.watch_paths, inbox)
     watcher.start()
-    console.print(f"previewing {builder.issue.key} at [bold]{server.url}[/] (inbox: {server.url}inbox)")
-    console.print(f"watching {shown_path(builder.issue.path)}, templates/ and gigo-mail.toml; Ctrl-C stops")
-    if open_browser:
-        _open_in_browser(server.url)
-    try:
-        server.serve_forever(poll_interval=0.25)
-    except KeyboardInterrupt:
-        console.print("preview server stopped")
-        raise typer.Exit(130) from None
-    finally:
-        watcher.stop()
-        server.stopping = True
-        state.wake_all()
-        server.server_close()
+    with until_stopped("preview server"):
+        try:
+            console.print(f"previewing {builder.issue.key} at [bold]{server.url}[/] "
+                          f"(inbox: {server.url}inbox)")
+            console.print(f"watching {shown_path(builder.issue.path)}, templates/ and gigo-mail.toml; "
+                          "Ctrl-C stops")
+            if open_browser:
+                _open_in_browser(server.url)
+            server.serve_forever(poll_interval=0.25)
+        finally:
+            watcher.stop()
+            server.stopping = True
+            state.wake_all()
+            server.server_close()
 
 
 def register(app: typer.Typer) -> None:
@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
         from gigo_mail.compose.issue import find_issue
         from gigo_mail.config import load_config
 
-        config = load_config()
+        config = load_config(required=True)
         if text or screenshot or not serve:
             from gigo_mail.send.samples import list_sample_fields
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from gigo_mail.cli.console import console, err_console, facts_table
+from gigo_mail.cli.console import console, err_console, facts_table, until_stopped
 from gigo_mail.config import shown_path
 
 if TYPE_CHECKING:  # the site builder loads when publishing, not for --help
@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         from gigo_mail.config import load_config
         from gigo_mail.web.publish import publish as build
 
-        config = load_config()
+        config = load_config(required=True)
         warn_tracked_lists(config)
         report = build(config, out=out, drafts=drafts, sent_only=sent_only)
         show_report(report)
@@ -76,11 +76,7 @@ def _serve(root: Path, first: PublishReport, out: Path | None, drafts: bool, sen
         elif report is not None:
             console.print(f"rebuilt: {len(report.written)} written, {len(report.removed)} removed")
 
-    with serve_site(builder, port, on_change=announce) as server:
+    with serve_site(builder, port, on_change=announce) as server, until_stopped("site server"):
         console.print(f"serving {escape(shown_path(first.site_dir))}/ at [bold]{server.url}[/]")
         console.print("watching issues/, templates/ and gigo-mail.toml; Ctrl-C stops")
-        try:
-            server.serve_forever(poll_interval=0.25)
-        except KeyboardInterrupt:
-            console.print("site server stopped")
-            raise typer.Exit(130) from None
+        server.serve_forever(poll_interval=0.25)

@@ -21,7 +21,8 @@ from rich.table import Table
 
 from gigo_mail.cli.console import console, err_console, facts_table
 from gigo_mail.config import Smtp, load_config, shown_path
-from gigo_mail.errors import ConfirmationRequired
+from gigo_mail.errors import ConfirmationRequired, SubscriberListError
+from gigo_mail.text import msg_rate, number
 
 if TYPE_CHECKING:  # the engine and the list reader are imported when a send runs, not for --help
     from rich.progress import Progress
@@ -49,16 +50,16 @@ def _plan_rows(plan: SendPlan) -> list[tuple[str, str]]:
     from gigo_mail.lists.reader import OUTSIDE_SEGMENT
     from gigo_mail.send.selection import ALREADY_SENT, FAILED, NOT_FAILED, UNCERTAIN
 
-    rows = [("will get it", f"[bold]{plan.to_send}[/]")]
+    rows = [("will get it", f"[bold]{number(plan.to_send)}[/]")]
     labels = {ALREADY_SENT: "already have it", UNCERTAIN: "uncertain (use --resend-uncertain)",
               FAILED: "failed before (use --retry-failed)", NOT_FAILED: "not failed before"}
     for reason, label in labels.items():
         if plan.not_selected[reason]:
-            rows.append((label, str(plan.not_selected[reason])))
+            rows.append((label, number(plan.not_selected[reason])))
     if plan.beyond_limit:
-        rows.append(("beyond --limit", str(plan.beyond_limit)))
+        rows.append(("beyond --limit", number(plan.beyond_limit)))
     for kind, count in sorted(plan.skipped.items()):
-        rows.append((kind if kind == OUTSIDE_SEGMENT else f"skipped: {kind}", str(count)))
+        rows.append((kind if kind == OUTSIDE_SEGMENT else f"skipped: {kind}", number(count)))
     return rows
 
 
@@ -70,7 +71,7 @@ def _show_skipped(plan: SendPlan, list_path: Path) -> None:
         console.print(f"[yellow]skipped[/] {escape(str(list_path))}:{row.line}: {escape(row.reason)}")
     more = sum(n for kind, n in plan.skipped.items() if kind != OUTSIDE_SEGMENT) - len(plan.examples)
     if more > 0:
-        console.print(f"… and {more} more: gigo-mail subscribers check {escape(str(list_path))}")
+        console.print(f"… and {number(more)} more: gigo-mail subscribers check {escape(str(list_path))}")
 
 
 def _warn_missing_columns(missing: list[str], list_path: Path) -> None:
@@ -89,25 +90,25 @@ def _summary(result: SendResult, dry_run: bool, written: bool = True) -> Table:
     table.add_column(style="bold")
     table.add_column(justify="right")
     done = ("written" if written else "rendered") if dry_run else "sent"
-    table.add_row(done, f"[green]{stats.sent}[/]")
-    table.add_row("failed", f"[red]{stats.failed}[/]" if stats.failed else "0")
+    table.add_row(done, f"[green]{number(stats.sent)}[/]")
+    table.add_row("failed", f"[red]{number(stats.failed)}[/]" if stats.failed else "0")
     uncertain = stats.uncertain + result.abandoned
     if uncertain:
-        table.add_row("uncertain (no reply after the final dot)", f"[yellow]{uncertain}[/]")
+        table.add_row("uncertain (no reply after the final dot)", f"[yellow]{number(uncertain)}[/]")
     if stats.untried:
-        table.add_row("not tried (handed back to the queue)", str(stats.untried))
+        table.add_row("not tried (handed back to the queue)", number(stats.untried))
     for reason, count in sorted(stats.not_selected.items()):
-        table.add_row(f"not sent: {reason}", str(count))
+        table.add_row(f"not sent: {reason}", number(count))
     for kind, count in sorted(stats.skipped.items()):
-        table.add_row(kind if kind == OUTSIDE_SEGMENT else f"skipped: {kind}", str(count))
+        table.add_row(kind if kind == OUTSIDE_SEGMENT else f"skipped: {kind}", number(count))
     if stats.retries:
-        table.add_row("retries", str(stats.retries))
+        table.add_row("retries", number(stats.retries))
     if stats.throttled:
-        table.add_row("throttling replies", str(stats.throttled))
+        table.add_row("throttling replies", number(stats.throttled))
     if not dry_run:
-        table.add_row("connections", str(stats.connections))
+        table.add_row("connections", number(stats.connections))
     table.add_row("time", f"{stats.elapsed:.1f} s")
-    table.add_row("rate", f"{stats.throughput:.0f} msg/s")
+    table.add_row("rate", msg_rate(stats.throughput))
     table.add_row("outcome", result.outcome)
     return table
 
@@ -158,9 +159,11 @@ def _progress_callback(progress: Progress | None, task_id: int | None) -> Callab
 
     def update(stats: SendStats) -> None:
         limit = stats.rate_limit
-        description = "sending" if limit is None else f"sending ≤{limit:.0f}/s"  # a rate limit or throttling
-        progress.update(task_id, completed=stats.done, sent=stats.sent, failed=stats.failed,  # type: ignore[arg-type]
-                        rate=stats.throughput, description=description)
+        # a rate limit or throttling
+        description = "sending" if limit is None else f"sending ≤{msg_rate(limit)}"
+        progress.update(task_id, completed=stats.done, sent=number(stats.sent),  # type: ignore[arg-type]
+                        failed=number(stats.failed),
+                        rate=msg_rate(stats.throughput), description=description)
 
     return update
 
@@ -184,14 +187,15 @@ def _unresolved(result: SendResult, issue_key: str, list_path: Path) -> None:
 
 def _send(campaign: Campaign) -> int:
     """Run the prepared send with a progress bar, then draw the summary; the exit code."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(),
+               TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),  # 1,100/5,000 as everywhere
                TextColumn("[green]{task.fields[sent]} sent[/] [red]{task.fields[failed]} failed[/]"),
-               TextColumn("{task.fields[rate]:.0f} msg/s"), TimeRemainingColumn())
+               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
     show = console.is_terminal
     progress = Progress(*columns, console=console, transient=False) if show else None
-    task_id = (progress.add_task("sending", total=campaign.planned, sent=0, failed=0, rate=0.0)
+    task_id = (progress.add_task("sending", total=campaign.planned, sent="0", failed="0", rate=msg_rate(0))
                if progress else None)
     sender = campaign.sender(_progress_callback(progress, task_id))
     with progress or contextlib.nullcontext():
@@ -316,8 +320,8 @@ def _show_pull(campaign: Campaign) -> None:
     pulled, request = campaign.pulled, campaign.request
     if pulled is not None:
         verb, note = ("read", "; a dry run writes none of them") if request.dry_run else ("pulled", "")
-        console.print(f"{verb} {pulled.received:,} unsubscribes from {escape(pulled.url)} "
-                      f"({pulled.added:,} new{note})")
+        console.print(f"{verb} {number(pulled.received)} unsubscribes from {escape(pulled.url)} "
+                      f"({number(pulled.added)} new{note})")
     elif request.offline and campaign.compiled.config.unsubscribe.sync_url:
         err_console.print("[yellow]offline:[/] unsubscribes made on the page since the last pull are "
                           "not known to this send")
@@ -331,7 +335,7 @@ def _command(request: SendRequest, yes: bool) -> int:
     from gigo_mail.send.selection import FAILED, UNCERTAIN
 
     ask = _ask_password if sys.stdin.isatty() else None
-    config = load_config()
+    config = load_config(required=True)
     warn_tracked_lists(config, request.list_path)
     with prepare_send(config, request, ask) as campaign:
         compiled = campaign.compiled
@@ -357,19 +361,25 @@ def _command(request: SendRequest, yes: bool) -> int:
             return _send(campaign)
         list_path = request.list_path
         assert list_path is not None
+        draft = _draft_note(compiled) if compiled.issue.draft else ""
+        if draft and (yes or not sys.stdin.isatty()):
+            raise ConfirmationRequired(f"not sending: {draft}")
         _show_pull(campaign)
         plan = _show_plan(campaign, str(list_path), [("server", str(campaign.url))])
         uncertain = plan.not_selected[UNCERTAIN]
         if uncertain and not request.resend_uncertain and not yes and sys.stdin.isatty():
-            console.print(f"[yellow]{uncertain} recipient(s) are uncertain:[/] an earlier run sent their "
-                          "message up to the final dot and heard no reply, so the server may have it.")
-            if typer.confirm(f"Re-send those {uncertain} too (the same Message-ID as their first copy)?",
-                             default=False):
+            console.print(f"[yellow]{number(uncertain)} recipient(s) are uncertain:[/] an earlier run sent "
+                          "their message up to the final dot and heard no reply, so the server may have it.")
+            if typer.confirm(f"Re-send those {number(uncertain)} too (the same Message-ID as their first "
+                             "copy)?", default=False):
                 campaign.resend_uncertain_too()
                 assert campaign.plan is not None
                 plan = campaign.plan
-                console.print(f"will get it: [bold]{plan.to_send}[/]")
+                console.print(f"will get it: [bold]{number(plan.to_send)}[/]")
         if plan.to_send == 0:
+            if not (plan.skipped or plan.not_selected or plan.beyond_limit):
+                raise SubscriberListError(f"{shown_path(list_path)} has a header but no rows: nothing to "
+                                          "send; check that it is the list you meant")
             if plan.not_selected[UNCERTAIN] or plan.not_selected[FAILED]:
                 console.print("nothing to send in this run")
                 _unresolved(SendResult("unresolved", SendStats(not_selected=plan.not_selected)),
@@ -378,9 +388,19 @@ def _command(request: SendRequest, yes: bool) -> int:
             console.print(f"nothing to send: every listed subscriber has issue {campaign.issue_key} "
                           f"(see 'gigo-mail status {campaign.issue_key}')")
             return 0
+        if draft:
+            console.print(f"[yellow]draft:[/] {escape(draft)}", soft_wrap=True)
         if not yes:
             if not sys.stdin.isatty():
-                raise ConfirmationRequired(f"not sending {plan.to_send} messages without confirmation: "
-                                           "no terminal to ask on; add --yes")
-            typer.confirm(f"Send issue {campaign.issue_key} to {plan.to_send} subscribers?", abort=True)
+                raise ConfirmationRequired(f"not sending {number(plan.to_send)} messages without "
+                                           "confirmation: no terminal to ask on; add --yes")
+            question = "Send the draft" if draft else "Send issue"
+            typer.confirm(f"{question} {campaign.issue_key} to {number(plan.to_send)} subscribers?",
+                          abort=True)
         return _send(campaign)
+
+
+def _draft_note(compiled: CompiledIssue) -> str:
+    """Why a draft is not sent without a yes, and how to un-draft it."""
+    return (f"{compiled.issue.display_path} is a draft (draft: true in its front matter); "
+            "delete that line, or set draft: false, when it is ready for the list")

@@ -11,7 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from gigo_mail.cli.console import console, facts_table, local_time
-from gigo_mail.config import CONFIG_NAME, find_root, shown_path
+from gigo_mail.config import CONFIG_NAME, load_config, shown_path
+from gigo_mail.text import number
 
 if TYPE_CHECKING:  # the issue reader and the journal load when a command needs them
     from gigo_mail.journal.deliveries import Run
@@ -56,13 +57,15 @@ def new(
         "--title", help="Title and subject of the issue (edit them in the file later).")] = None,
 ) -> None:
     """Create the next issue (issues/NNN.md) with its front matter ready to fill in."""
-    root = find_root()
+    root = load_config(required=True).root
     from gigo_mail.compose.scaffold import create_issue
 
     created = create_issue(root, title)
     console.print(f"Created issue {created.number:03d}: [bold]{escape(shown_path(created.path))}[/]")
     what = "preheader" if title else "title, subject and preheader"
     console.print(f"Edit its {what}, then: gigo-mail build {created.number:03d}", style="dim")
+    console.print("It is a draft (draft: true): publish leaves it out and a list send asks first; "
+                  "delete that line when it is ready.", style="dim")
 
 
 
@@ -77,7 +80,7 @@ def issues() -> None:
     """List the issues: number, date, subject, and what the journal says was sent."""
     from gigo_mail.send.history import issue_history
 
-    root = find_root()
+    root = load_config(required=True).root
     rows = issue_history(root)
     table = Table(box=None, padding=(0, 1), header_style="bold")
     table.add_column("issue", no_wrap=True)
@@ -90,8 +93,9 @@ def issues() -> None:
         if row.sent is None:
             table.add_row(row.key, row.date, escape(row.subject), "-", "-", "[dim]not sent[/]")
             continue
-        sent_text = f"{row.sent:,}" + (f" [yellow](+{row.uncertain:,} uncertain)[/]" if row.uncertain else "")
-        failed_text = f"[red]{row.failed:,}[/]" if row.failed else "0"
+        sent_text = number(row.sent) + (f" [yellow](+{number(row.uncertain)} uncertain)[/]" if row.uncertain
+                                         else "")
+        failed_text = f"[red]{number(row.failed)}[/]" if row.failed else "0"
         table.add_row(row.key, row.date, escape(row.subject), sent_text, failed_text, _last_run(row.last_run))
     if not rows:
         console.print(f"No issues in {escape(shown_path(root / 'issues'))}/ yet; "

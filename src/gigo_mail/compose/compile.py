@@ -37,7 +37,7 @@ from gigo_mail.compose.slots import (
     sample_fields,
     values,
 )
-from gigo_mail.config import LANG_HINT, LANG_TAG, Config
+from gigo_mail.config import Config
 from gigo_mail.errors import CompileError, IssueError
 
 GMAIL_CLIP_BYTES = 102 * 1024
@@ -312,10 +312,7 @@ def compile_issue(config: Config, issue: Issue, *, sample: Mapping[str, str] | N
     ``sample``: a real reader's fields for the previews (see ``send.samples``); else made-up values.
     Compiling reads neither the list nor the journal."""
     started = time.perf_counter()
-    issue.require("subject")
-    if "lang" in issue.meta and not LANG_TAG.match(str(issue.meta["lang"])):
-        raise IssueError(f"{issue.display_path}: front matter lang '{issue.meta['lang']}' is not a language "
-                         f"tag; {LANG_HINT}")
+    issue.require("subject")  # the front matter's values were checked when the issue was read
     config = config.with_overrides(issue.meta)
     config.require("name")
     table = SlotTable()

@@ -17,10 +17,42 @@ import frontmatter
 import yaml
 
 from gigo_mail.config import shown_path
+from gigo_mail.config_schema import SCHEMA, check_value
 from gigo_mail.errors import IssueError, IssueNotFound
 
 ISSUES_DIR = "issues"
 INDEX_NAME = "index.md"
+DATE_HINT = "write it like 2024-02-20 (or 2024-02-20T09:00:00+01:00)"
+_FLAGS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False, "": False}
+
+
+class _BadDate(str):
+    """A value YAML took for a date that is none (2024-02-30): kept as text, so the check below can
+    name the file and the line instead of the YAML library raising from deep inside."""
+
+
+class _Loader(yaml.SafeLoader):
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)  # type: ignore[arg-type]
+        except ValueError:
+            return _BadDate(node.value)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+class _Handler(frontmatter.YAMLHandler):
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return yaml.load(fm, Loader=_Loader)  # noqa: S506 - a SafeLoader with one constructor changed
+
+
+def parse_date(value: str) -> dt.datetime | None:
+    """A front-matter date as a datetime (naive when it names no zone); None when it is not one."""
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -60,6 +92,12 @@ class Issue:
     @property
     def date(self) -> str:
         return self._text("date")
+
+    @property
+    def draft(self) -> bool:
+        """``draft: true``: kept out of ``publish`` and asked about by ``send --list``."""
+        value = self.meta.get("draft", False)
+        return value if isinstance(value, bool) else _FLAGS.get(str(value).strip().lower(), False)
 
     @property
     def display_path(self) -> str:
@@ -104,19 +142,75 @@ def load_issue(path: Path, key: str | None = None) -> Issue:
         raise IssueNotFound(f"{path}: no such issue file") from exc
     except UnicodeDecodeError as exc:
         raise IssueError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
+    handler = frontmatter.detect_format(text, frontmatter.handlers)
     try:
-        post = frontmatter.loads(text)
+        post = frontmatter.loads(text, handler=_Handler() if isinstance(handler, frontmatter.YAMLHandler)
+                                 else handler)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise IssueError(f"{path}{where}: front matter is not valid YAML ({problem})") from exc
     meta = dict(post.metadata)
+    check_front_matter(shown_path(path), text, meta)
     for name, value in list(meta.items()):  # YAML turns 2024-02-20 into a date; keep text
         if isinstance(value, dt.date):
             meta[name] = value.isoformat()
     stem = path.parent.name if path.name == INDEX_NAME else path.stem
     return Issue(key=key or key_for(stem), path=path, folder=path.parent, meta=meta, body=post.content)
+
+
+def _line_of(text: str, key: str) -> str:
+    """``:LINE`` of a top-level front-matter key in the file, or "" when it cannot be found."""
+    for number, line in enumerate(text.splitlines()[1:], start=2):
+        if line.rstrip() == "---":
+            break
+        if line.startswith((f"{key}:", f'"{key}":', f"'{key}':")):
+            return f":{number}"
+    return ""
+
+
+def _problem(key: str, value: Any) -> str:
+    """What is wrong with one front-matter value, with the fix; "" when it is right."""
+    shown = f"'{value}'" if isinstance(value, str) else repr(value)
+    if key == "date":
+        ok = isinstance(value, dt.date) or (isinstance(value, str) and not isinstance(value, _BadDate)
+                                           and parse_date(value) is not None)
+        return "" if ok else f"date {shown} is not a date — {DATE_HINT}"
+    if key == "number":
+        ok = (isinstance(value, int) and not isinstance(value, bool) and value >= 0) or \
+            (isinstance(value, str) and value.strip().isdigit())
+        return "" if ok else f"number {shown} is not a whole number — write it like number: 12"
+    if key in ("title", "subject", "preheader") and isinstance(value, dict | list):
+        return f"{key} is a {'list' if isinstance(value, list) else 'table'}, not text — write {key}: \"...\""
+    if key == "draft" and not isinstance(value, bool) and str(value).strip().lower() not in _FLAGS:
+        return f"draft {shown} is not true or false — write draft: true (or remove the line to publish)"
+    if key == "hero":
+        return _hero_problem(value)
+    rules = SCHEMA["newsletter"]
+    if key in rules and key != "social":  # [newsletter] values the issue overrides: the config's own rules
+        what, fix = check_value(rules[key], key, value)
+        return f"{what} — {fix.replace(' = ', ': ')}" if what else ""
+    return ""
+
+
+def _hero_problem(value: Any) -> str:
+    if not isinstance(value, dict) or not isinstance(value.get("src"), str) or not value["src"].strip():
+        return "hero needs src (an image path or URL) — write hero: {src: banner.png, alt: ...}"
+    for side in ("width", "height"):
+        size = value.get(side)
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+            return f"hero {side} {size!r} is not a size in pixels — write {side}: 1200 (a whole number)"
+    return ""
+
+
+def check_front_matter(shown: str, text: str, meta: dict[str, Any]) -> None:
+    """Every known front-matter field checked at once, each wrong one named with its file and line."""
+    problems = [(where, f"{shown}{where}: front matter {problem}")
+                for key, value in meta.items() if (problem := _problem(str(key), value))
+                for where in [_line_of(text, str(key))]]
+    if problems:
+        raise IssueError("\n".join(line for _, line in problems))
 
 
 def list_issues(root: Path) -> list[Issue]:

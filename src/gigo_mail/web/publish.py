@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from gigo_mail.compose.compile import compile_issue
-from gigo_mail.compose.issue import ISSUES_DIR, Issue, list_issues
+from gigo_mail.compose.issue import DATE_HINT, ISSUES_DIR, Issue, list_issues, parse_date
 from gigo_mail.compose.site_paths import PAGE_NAME, absolute, image_path, issue_path
 from gigo_mail.compose.slots import escape_html
 from gigo_mail.config import STATE_DIR, Config
@@ -69,19 +69,16 @@ def issue_datetime(issue: Issue) -> dt.datetime | None:
     text = issue.date
     if not text:
         return None
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise IssueError(f"{issue.display_path}: date '{text}' is not a date like 2024-02-20 "
-                         "(or 2024-02-20T09:00:00+01:00)") from None
+    value = parse_date(text)
+    if value is None:  # load_issue checked it; this is for an Issue made some other way
+        raise IssueError(f"{issue.display_path}: front matter date '{text}' is not a date — {DATE_HINT}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
 
 
 def is_draft(issue: Issue) -> bool:
-    value = issue.meta.get("draft", False)
-    return value is True or str(value).strip().lower() in ("true", "yes", "1")
+    return issue.draft
 
 
 def _sent_keys(config: Config) -> set[str]:

@@ -116,6 +116,7 @@ def issue_text(number: int, today: date, title: str | None = None) -> str:
         "subject": title or f"{PLACEHOLDERS['subject']}{number:03d}",
         "preheader": PLACEHOLDERS["preheader"],
         "date": today,
+        "draft": True,  # publish leaves it out and a list send asks, until the author deletes this line
     }
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
     heading = title or "A heading"
