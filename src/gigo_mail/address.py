@@ -8,6 +8,7 @@ suppression list, answers, the public page) asks :func:`address_key`, so that
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import NewType
 
@@ -17,11 +18,31 @@ __all__ = ["AddressKey", "address_key", "check_address", "plain_form", "validate
 
 AddressKey = NewType("AddressKey", str)
 
+# An address email-validator certainly accepts, and normalizes to itself with the domain
+# lower-cased: a dot-atom local part, LDH domain labels (no "--": those may be IDNA A-labels)
+# and an alphabetic top-level domain. Anything else goes to email-validator.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PLAIN = re.compile(rf"({_ATEXT}(?:\.{_ATEXT})*)@((?:{_LABEL}\.)+([A-Za-z]{{2,63}}))")
+# email-validator's SPECIAL_USE_DOMAIN_NAMES (2.x): never deliverable
+_SPECIAL_USE = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
+
+
+def _plain_address(email: str) -> bool:
+    """Whether email-validator would accept ``email`` as it is (tested against it in
+    tests/test_address.py); 1 to 2 µs, where email-validator takes 80 to 170."""
+    match = _PLAIN.fullmatch(email)
+    return (match is not None and len(match[1]) <= 64 and len(email) <= 254 and "--" not in match[2]
+            and match[3].lower() not in _SPECIAL_USE)
+
 
 def validate_address(email: str) -> tuple[AddressKey, str, bool]:
     """(key, smtp_address, needs_smtputf8) or ValueError (email-validator's EmailNotValidError).
 
-    email-validator is imported on first use, so commands that read no list never load it."""
+    A plain address is answered from its text; email-validator is imported on first use for the
+    others, so commands that read no list never load it."""
+    if _plain_address(email):
+        return AddressKey(email.lower()), plain_form(email), False
     from email_validator import validate_email
 
     checked = validate_email(email, check_deliverability=False, allow_smtputf8=True)

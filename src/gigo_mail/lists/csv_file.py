@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import os
 import re
 from array import array
 from collections.abc import Iterable, Iterator
@@ -207,6 +208,15 @@ class CsvTable:
                 raise SubscriberListError(
                     f"{self.path.name}:{first}: a quoted field runs on to line {last} and swallows the "
                     "rows in between; check this row for an unbalanced '\"'")
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes (for a progress bar)."""
+        return os.fstat(self._raw.fileno()).st_size
+
+    def position(self) -> int:
+        """How far the reading has got, in bytes."""
+        return self._raw.tell()
 
     def close(self) -> None:
         self._raw.close()

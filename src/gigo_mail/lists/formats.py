@@ -23,111 +23,52 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from gigo_mail.config import ListSettings
 from gigo_mail.errors import ListFormatError
 from gigo_mail.lists.csv_file import clean_text
+from gigo_mail.lists.platforms import platforms
+from gigo_mail.lists.rules import (
+    BOUNCED,
+    FALSE_WORDS,
+    MAILED,
+    TRUE_WORDS,
+    UNCLEAR,
+    UNSUBSCRIBED,
+    ListFormat,
+    OptOutRule,
+    looks_like_date,
+    normalize_column,
+)
+from gigo_mail.lists.rules import states as _states
+from gigo_mail.lists.words import CONSENT, FIELDS, STATUS, fold, words
 
-# Why a row is not mailed (SkippedRow kinds).
-UNSUBSCRIBED = "unsubscribed"
-BOUNCED = "bounced"
-UNCLEAR = "unclear"
-MAILED = ""
-
-_NOT_WORD = re.compile(r"[\W_]+")
-# Words that make a column look like an opt-out flag (compared per _-separated word).
-_OPT_OUT_WORDS = frozenset({
-    "status", "state", "unsubscribed", "unsubscribe", "unsub", "subscribed", "disabled", "deleted",
-    "blocked", "blocklisted", "blacklisted", "bounced", "bounce", "consent", "optout", "suppressed",
-    "complained", "cleaned", "gdpr", "banned", "removed"})
-_OPT_OUT_PHRASES = ("opt_out", "opted_out", "do_not_email", "do_not_mail", "email_opt")
-
-TRUE_WORDS = frozenset({"true", "yes", "y", "1", "t"})
-FALSE_WORDS = frozenset({"false", "no", "n", "0", "f"})
-
-
-def normalize_column(header: str) -> str:
-    """``"First Name"`` -> ``"first_name"``: lower case, runs of anything but letters and
-    digits become one ``_``. Templates may use either spelling."""
-    text = header.strip().lower()
-    return _NOT_WORD.sub("_", text).strip("_") or text
+__all__ = ["BOUNCED", "EMAIL_COLUMNS", "FALSE_WORDS", "MAILED", "TRUE_WORDS", "UNCLEAR", "UNSUBSCRIBED",
+           "ListFormat", "OptOutRule", "json_fields", "looks_like_date", "looks_like_opt_out",
+           "normalize_column", "parse_tags", "recognise", "status_rule", "unclear_message"]
 
 
 def looks_like_opt_out(column: str) -> bool:
-    """Whether a (normalized) column name suggests it records consent or an opt-out."""
-    words = column.split("_")
-    return any(word in _OPT_OUT_WORDS for word in words) or any(p in column for p in _OPT_OUT_PHRASES)
+    """Whether a (normalized) column name suggests it records consent, an opt-out or a status,
+    in any language of ``data/lists/consent_words.toml``."""
+    return bool(words().column_kind(column))
 
 
-@dataclass(frozen=True)
-class OptOutRule:
-    """What the values of one column mean.
-
-    ``values`` maps a value (compared case-insensitively, trimmed) to ``MAILED`` or to a
-    skip kind; ``empty`` is the meaning of an empty cell and ``other`` of any value not in
-    ``values``. ``why`` (optional) is said instead of "<column> is '<value>'"."""
-
-    column: str
-    values: Mapping[str, str] = field(default_factory=dict)
-    other: str = UNCLEAR
-    empty: str = MAILED
-    why: str = ""
-
-    def decide(self, cell: str) -> str:
-        value = cell.strip().lower()
-        if not value:
-            return self.empty
-        return self.values.get(value, self.other)
+def status_rule(column: str) -> OptOutRule:
+    """A plain list's status column (``status``, ``Statut``, ``Estado``, ``Stav``...): the status
+    words of every language decide; a word nobody defined stops the send instead of being mailed."""
+    return OptOutRule(column, words().status_values)
 
 
-def _states(mailed: Iterable[str], **skipped: Iterable[str]) -> dict[str, str]:
-    table = dict.fromkeys(mailed, MAILED)
-    for kind, values in skipped.items():
-        table.update(dict.fromkeys(values, kind))
-    return table
-
-
-# A plain list's `status` column (the behaviour before platform formats, made strict:
-# a status word nobody defined stops the send instead of being mailed).
-GENERIC_STATUS = _states(
-    ("subscribed", "active", "confirmed", "enabled", "opted in", "opt-in", "optin"),
-    unsubscribed=("unsubscribed", "unsubscribe", "complained", "blocklisted", "blocked", "disabled",
-                  "opted out", "opt-out", "optout", "deleted", "inactive"),
-    bounced=("bounced", "cleaned", "invalid", "undeliverable"))
-
-
-@dataclass(frozen=True)
-class ListFormat:
-    """How to read one list: where the address is, what each opt-out column means."""
-
-    key: str  # "mailchimp", "substack", ..., "plain", "custom"
-    label: str  # shown to the user: "Mailchimp (unsubscribed export)"
-    email_column: str
-    rules: tuple[OptOutRule, ...] = ()
-    tags_column: str = ""
-    json_columns: tuple[str, ...] = ()
-    # field name -> column holding it (custom formats: first_name = "Vorname")
-    aliases: Mapping[str, str] = field(default_factory=dict)
-    # opt-out-looking columns that are known not to be flags (or are covered by a file-wide rule)
-    known: frozenset[str] = frozenset()
-    # opt-out-looking columns nothing covers: any value in them is unclear
-    guards: tuple[str, ...] = ()
-
-    @property
-    def covered(self) -> frozenset[str]:
-        return frozenset(rule.column for rule in self.rules) | self.known
-
-    @property
-    def says_who_opted_out(self) -> bool:
-        """Whether the file records opt-outs (row by row, or as a whole)."""
-        return bool(self.rules)
-
-    def all_rules(self) -> tuple[OptOutRule, ...]:
-        """The format's rules, then one guard rule per uncovered opt-out-looking column."""
-        return self.rules + tuple(OptOutRule(c, {}, other=UNCLEAR) for c in self.guards)
+def guard_rule(column: str, kind: str) -> OptOutRule:
+    """A column that looks like consent or an opt-out and that no rule covers: any value stops
+    the send. A consent column must say yes, so an empty cell stops it too; a date in it is the
+    date they said yes (MailerLite's ``Subscribed``, Campaign Monitor's ``Date Subscribed``),
+    so it is no reason to stop and the refusal names the column that is."""
+    if kind == CONSENT:
+        return OptOutRule(column, {}, other=UNCLEAR, empty=UNCLEAR, dates=MAILED)
+    return OptOutRule(column, {}, other=UNCLEAR)
 
 
 def _has(columns: frozenset[str], *names: str) -> bool:
@@ -230,20 +171,35 @@ def _beehiiv(columns: frozenset[str]) -> ListFormat | None:
                       tags_column="tags" if "tags" in columns else "")
 
 
-PLATFORMS: tuple[Callable[[frozenset[str]], ListFormat | None], ...] = (
-    _mailchimp, _listmonk, _ghost, _substack, _buttondown, _kit, _beehiiv)
+def _data_platform(index: int) -> Callable[[frozenset[str]], ListFormat | None]:
+    return lambda columns: platforms()[index].recognise(columns)
 
-# The address column of a plain list: `email`, or a common export spelling.
+
+def _platform_order() -> tuple[Callable[[frozenset[str]], ListFormat | None], ...]:
+    """The code platforms, then the platforms of ``platforms.toml`` (before Kit, whose
+    ``email_address`` and ``state`` a Campaign Monitor export also has), then Kit."""
+    table = tuple(_data_platform(i) for i in range(len(platforms())))
+    return (_mailchimp, _listmonk, _ghost, _substack, _buttondown, _beehiiv, *table, _kit)
+
+
+def email_columns() -> tuple[str, ...]:
+    """The address column of a plain list: ``email``, or a spelling from any language's table."""
+    return words().email_columns
+
+
 EMAIL_COLUMNS = ("email", "email_address", "e_mail", "e_mail_address")
 
 
 def _plain(columns: frozenset[str], header: Sequence[str], where: str) -> ListFormat:
-    email = next((c for c in EMAIL_COLUMNS if c in columns), None)
+    folded = {fold(c): c for c in header if c}
+    email = next((folded[c] for c in email_columns() if c in folded), None)
     if email is None:
         shown = ", ".join(repr(c) for c in header if c) or "none"
         raise ListFormatError(f"{where}: no 'email' column (columns: {shown}); "
                               "add a header row naming the address column 'email'")
-    rules = (OptOutRule("status", GENERIC_STATUS),) if "status" in columns else ()
+    table = words()
+    rules = tuple(status_rule(c) for c in dict.fromkeys(header)
+                  if c and c != email and table.column_kind(c) == STATUS)
     tags = next((c for c in ("tags", "labels") if c in columns), "")
     return ListFormat("plain", "plain CSV (an email column)", email, rules, tags_column=tags)
 
@@ -260,11 +216,14 @@ def _custom(settings: ListSettings, columns: frozenset[str], where: str) -> List
     rules: list[OptOutRule] = []
     if settings.opt_out_column:
         out = column("opt_out_column", settings.opt_out_column)
-        values = _states((v.strip().lower() for v in settings.opt_in_values),
-                         unsubscribed=(v.strip().lower() for v in settings.opt_out_values))
-        # Only the opt-out values named: everything else is mailed. Opt-in values named too:
-        # anything else is unclear.
-        rules.append(OptOutRule(out, values, other=UNCLEAR if settings.opt_in_values else MAILED))
+        opt_in = [v.strip().lower() for v in settings.opt_in_values]
+        opt_out = [v.strip().lower() for v in settings.opt_out_values]
+        values = _states((v for v in opt_in if v), unsubscribed=(v for v in opt_out if v))
+        # Only opt-out values named: anything else is mailed. Opt-in values named too: anything
+        # else stops the send, an empty cell included, unless "" is one of the values named.
+        other = UNCLEAR if opt_in else MAILED
+        empty = MAILED if "" in opt_in else UNSUBSCRIBED if "" in opt_out else other
+        rules.append(OptOutRule(out, values, other=other, empty=empty))
     aliases = {name: column(name, getattr(settings, name))
                for name in ("name", "first_name", "last_name") if getattr(settings, name)}
     tags = column("tags", settings.tags) if settings.tags else ""
@@ -272,16 +231,33 @@ def _custom(settings: ListSettings, columns: frozenset[str], where: str) -> List
                       aliases=aliases)
 
 
+def _name_aliases(fmt: ListFormat, header: Sequence[str]) -> dict[str, str]:
+    """The format's name fields, and for any it lacks a column named so in one of the table's
+    languages (``Vorname``, ``Prénom``, ``Nachname``, ``Nom``, ``Nazwisko``, ``Příjmení``...)."""
+    aliases = {name: column for name, column in fmt.aliases.items() if column in header}
+    by_fold = {fold(c): c for c in reversed(header) if c and c != fmt.email_column}
+    names = words().name_columns
+    for field in FIELDS:
+        if field in aliases or field in header:
+            continue
+        column = next((by_fold[c] for c in names[field] if c in by_fold), None)
+        if column is not None and column not in aliases.values():
+            aliases[field] = column
+    return aliases
+
+
 def recognise(header: Sequence[str], settings: ListSettings | None = None, where: str = "list"
               ) -> ListFormat:
     """The format of a list from its (normalized) header row, with guards for every
-    opt-out-looking column nothing covers. ``where`` prefixes errors (``list.csv:1``)."""
+    opt-out- or consent-looking column nothing covers. ``where`` prefixes errors (``list.csv:1``).
+    Columns a format names but the file lacks (Mailchimp's ``TAGS`` in an audience without
+    tags) are dropped, so an optional column never breaks the reader."""
     columns = frozenset(c for c in header if c)
     fmt: ListFormat | None = None
     if settings is not None and settings.describes_format:
         fmt = _custom(settings, columns, where)
     else:
-        for platform in PLATFORMS:
+        for platform in _platform_order():
             fmt = platform(columns)
             if fmt is not None:
                 break
@@ -289,10 +265,14 @@ def recognise(header: Sequence[str], settings: ListSettings | None = None, where
             fmt = _plain(columns, header, where)
     ignored = {normalize_column(c) for c in (settings.not_opt_out if settings else ())}
     covered = fmt.covered | ignored | {fmt.email_column}
-    guards = tuple(dict.fromkeys(c for c in header if c and c not in covered and looks_like_opt_out(c)))
-    rules = tuple(r for r in fmt.rules if r.column not in ignored)
-    return ListFormat(fmt.key, fmt.label, fmt.email_column, rules, fmt.tags_column, fmt.json_columns,
-                      fmt.aliases, fmt.known, guards)
+    table = words()
+    guards = tuple(guard_rule(c, kind) for c in dict.fromkeys(header)
+                   if c and c not in covered and (kind := table.column_kind(c)))
+    rules = tuple(r for r in fmt.rules if r.column not in ignored and r.column in columns)
+    return ListFormat(fmt.key, fmt.label, fmt.email_column, rules,
+                      fmt.tags_column if fmt.tags_column in columns else "",
+                      tuple(c for c in fmt.json_columns if c in columns), _name_aliases(fmt, header),
+                      fmt.known, guards)
 
 
 def unclear_message(where: str, unclear: Mapping[str, Iterable[str]]) -> str:

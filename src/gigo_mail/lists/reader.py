@@ -68,10 +68,12 @@ from gigo_mail.lists.segment import Segment
 
 __all__ = ["EMAIL_COLUMNS", "OUTSIDE_SEGMENT", "SKIP_KINDS", "DigestSet", "ListHeader", "ListReport",
            "SkippedRow", "Subscriber", "SubscriberRows", "ValidatedAddresses", "address_key", "check_address",
-           "check_list", "clean_text", "describe_list", "first_sendable", "note_unclear", "read_subscribers",
-           "sample_subscriber"]
+           "check_list", "clean_text", "describe_list", "first_sendable", "nobody_message", "note_unclear",
+           "read_subscribers", "sample_subscriber"]
 
 OUTSIDE_SEGMENT = "not in segment"
+PROGRESS_EVERY = 0x1FFF  # rows between two progress calls, less one
+Progress = Callable[[int], None]
 SKIP_KINDS = ("invalid", "duplicate", UNSUBSCRIBED, BOUNCED, UNCLEAR, "suppressed")
 
 
@@ -215,10 +217,11 @@ class SubscriberRows(Iterator[Subscriber | SkippedRow]):
 
     def __init__(self, table: CsvTable, columns: list[str], fmt: ListFormat,
                  suppressed: Callable[[str], bool] | None, segment: Segment | None,
-                 validated: ValidatedAddresses | None = None) -> None:
+                 validated: ValidatedAddresses | None = None, progress: Progress | None = None) -> None:
         self.header = _list_header(table, columns, fmt)
         self.columns: list[str] = self.header.columns
-        self._rows = _stream(table, columns, fmt, suppressed, segment, validated)
+        self.size = table.size
+        self._rows = _stream(table, columns, fmt, suppressed, segment, validated, progress)
 
     def __next__(self) -> Subscriber | SkippedRow:
         return next(self._rows)
@@ -229,23 +232,25 @@ class SubscriberRows(Iterator[Subscriber | SkippedRow]):
 
 def read_subscribers(path: Path, suppressed: Callable[[str], bool] | None = None, *,
                      settings: ListSettings | None = None, segment: Segment | None = None,
-                     validated: ValidatedAddresses | None = None) -> SubscriberRows:
+                     validated: ValidatedAddresses | None = None, progress: Progress | None = None
+                     ) -> SubscriberRows:
     """Stream the list: a Subscriber for each row to mail, a SkippedRow for the others.
 
     The file is opened, its header checked and its format recognised now
     (SubscriberListError at once); rows are read as the iterator is consumed.
     ``suppressed(key)`` says whether an address is on the suppression list; rows outside
     ``segment`` come out as SkippedRow kind ``not in segment``. Passes that share
-    ``validated`` validate each plain address once."""
+    ``validated`` validate each plain address once. ``progress(bytes_read)`` is called every few
+    thousand rows (``SubscriberRows.size`` is the file's size), for a progress bar."""
     table, columns, fmt = _open(path, settings)
-    return SubscriberRows(table, columns, fmt, suppressed, segment, validated)
+    return SubscriberRows(table, columns, fmt, suppressed, segment, validated, progress)
 
 
 def _derive_names(values: dict[str, str]) -> str:
     """first_name, last_name and name always defined, each derived from the others when
     the list lacks it ("Ada Lovelace" gives first_name "Ada"); returns name."""
     first, last, full = values.get("first_name", ""), values.get("last_name", ""), values.get("name", "")
-    if not full:
+    if not full or (full == first and last):  # MailerLite's "Name" is the first name
         full = " ".join(part for part in (first, last) if part)
     elif not first and not last:
         first, _, last = full.partition(" ")
@@ -270,7 +275,8 @@ def _decide(rules: list[tuple[int, OptOutRule]], cells: list[str]) -> tuple[str,
 
 def _stream(table: CsvTable, columns: list[str], fmt: ListFormat,
             suppressed: Callable[[str], bool] | None, segment: Segment | None,
-            validated: ValidatedAddresses | None = None) -> Iterator[Subscriber | SkippedRow]:
+            validated: ValidatedAddresses | None = None, progress: Progress | None = None
+            ) -> Iterator[Subscriber | SkippedRow]:
     validate = validated.validate if validated is not None else validate_address
     width = len(columns)
     email_index = columns.index(fmt.email_column)
@@ -282,7 +288,11 @@ def _stream(table: CsvTable, columns: list[str], fmt: ListFormat,
     tags_index = columns.index(fmt.tags_column) if fmt.tags_column else -1
     aliases = list(fmt.aliases.items())
     seen = DigestSet()
+    count = 0
     for line, cells in table.rows():
+        count += 1
+        if progress is not None and not count & PROGRESS_EVERY:
+            progress(table.position())
         if len(cells) < width:
             cells += [""] * (width - len(cells))
         email = cells[email_index].strip()
@@ -376,3 +386,13 @@ def note_unclear(unclear: dict[str, set[str]], row: SkippedRow, most: int = 20) 
     if len(values) < most:
         values.add(row.value)
 
+
+
+def nobody_message(where: str, rows: int, counts: Mapping[str, int]) -> str:
+    """The one line for a list (or segment) that leaves nobody to mail, and why: how many rows
+    were read and how many went to each reason, the most first."""
+    if not rows:
+        return f"nobody to send to: {where} has no rows under its header; nothing was sent"
+    reasons = ", ".join(f"{n:,} {kind}" for kind, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n)
+    return (f"nobody to send to: of the {rows:,} rows of {where}, {reasons}; nothing was sent "
+            "(gigo-mail subscribers check shows each row)")
