@@ -208,5 +208,12 @@ class UnclearOptOutError(SubscriberListError):
     """A list has values in an opt-out-looking column that no rule explains: stop and ask."""
 
 
+class NobodyToSendError(SubscriberListError):
+    """A list (or its segment) leaves nobody to mail: every row invalid, opted out, suppressed or
+    outside the segment, or no rows at all. Exit 1 for ``send``, its dry run and ``subscribers
+    check`` alike: nothing the user asked for was done. (A list whose readers all have the issue
+    already is done, not empty: exit 0.)"""
+
+
 class SegmentError(GigoError):
     """A --where expression or --tag does not parse or names a column the list lacks."""

@@ -81,8 +81,8 @@ def test_subscribers_check_counts_the_suppression_list(root: Path) -> None:
 def test_subscribers_check_says_how_many_more(root: Path) -> None:
     path = root / "many.csv"
     path.write_text("email\n" + "".join(f"bad{i}@\n" for i in range(60)), encoding="utf-8")
-    code, out, _ = run("subscribers", "check", str(path))
-    assert code == 0
+    code, out, err = run("subscribers", "check", str(path))
+    assert code == 1 and "nobody to send to: of the 60 rows" in err and "60 invalid" in err
     assert "... and 10 more skipped rows" in out
     assert "bad49@" in out and "bad50@" not in out
 

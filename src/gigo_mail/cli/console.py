@@ -1,5 +1,7 @@
 """Shared rich consoles for the CLI modules (the core never imports this)."""
 
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from rich.console import Console
@@ -28,3 +30,18 @@ def local_time(value: str | None, *, seconds: bool = True) -> str:
         return "-"
     return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else
                                                                "%Y-%m-%d %H:%M")
+
+
+@contextlib.contextmanager
+def byte_progress(label: str, total: int) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar over ``total`` bytes while the block runs, fed by the callback it yields
+    (bytes done so far); None, and no bar, when stdout is not a terminal."""
+    if not console.is_terminal or total <= 0:
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.update(task, completed=done)

@@ -1,9 +1,10 @@
 """`gigo-mail send`: show what will happen, ask, send with a progress bar, summarise.
 
 Exit codes: 0 every listed recipient has the issue; 1 a failure, a stop (one red line
-says why), or anyone left failed or uncertain (the last lines say how many and the
-command that resolves them); 130 Ctrl-C (in-flight messages finish first, the journal
-is saved, the summary is printed).
+says why), a list that leaves nobody to send to (its rows all skipped, counted per reason;
+the dry run and ``subscribers check`` say the same), or anyone left failed or uncertain (the
+last lines say how many and the command that resolves them); 130 Ctrl-C (in-flight
+messages finish first, the journal is saved, the summary is printed).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rich.table import Table
 
 from gigo_mail.cli.console import console, err_console, facts_table
 from gigo_mail.config import Smtp, load_config, shown_path
-from gigo_mail.errors import ConfirmationRequired
+from gigo_mail.errors import ConfirmationRequired, NobodyToSendError
 
 if TYPE_CHECKING:  # the engine and the list reader are imported when a send runs, not for --help
     from rich.progress import Progress
@@ -307,6 +308,14 @@ def _show_plan(campaign: Campaign, where: str, extra: list[tuple[str, str]]) -> 
     return plan
 
 
+def _nobody(plan: SendPlan, list_path: Path | None) -> None:
+    """NobodyToSendError (exit 1) when the list leaves nobody to mail, with the count per reason."""
+    if plan.nobody:
+        from gigo_mail.lists.reader import nobody_message
+
+        raise NobodyToSendError(nobody_message(str(list_path), plan.rows, plan.skipped))
+
+
 def _ask_password(url: SmtpUrl) -> str:
     return str(typer.prompt(f"Password for {url.user} at {url.host}", hide_input=True))
 
@@ -348,7 +357,8 @@ def _command(request: SendRequest, yes: bool) -> int:
             _show_pull(campaign)
             _show_plan(campaign, where, [mode])
             if campaign.plan is not None and campaign.plan.to_send == 0:
-                console.print("nothing to render: every row is skipped or already sent")
+                _nobody(campaign.plan, campaign.request.list_path)
+                console.print("nothing to render: every listed subscriber has the issue or is left for later")
                 return 0
             return _send(campaign)
         if request.to:
@@ -370,6 +380,7 @@ def _command(request: SendRequest, yes: bool) -> int:
                 plan = campaign.plan
                 console.print(f"will get it: [bold]{plan.to_send}[/]")
         if plan.to_send == 0:
+            _nobody(plan, list_path)
             if plan.not_selected[UNCERTAIN] or plan.not_selected[FAILED]:
                 console.print("nothing to send in this run")
                 _unresolved(SendResult("unresolved", SendStats(not_selected=plan.not_selected)),

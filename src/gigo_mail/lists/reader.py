@@ -388,11 +388,10 @@ def note_unclear(unclear: dict[str, set[str]], row: SkippedRow, most: int = 20) 
 
 
 
-def nobody_message(where: str, rows: int, counts: Mapping[str, int]) -> str:
+def nobody_message(where: str, rows: int, counts: Mapping[str, int], done: str = "nothing was sent") -> str:
     """The one line for a list (or segment) that leaves nobody to mail, and why: how many rows
     were read and how many went to each reason, the most first."""
     if not rows:
-        return f"nobody to send to: {where} has no rows under its header; nothing was sent"
+        return f"nobody to send to: {where} has no rows under its header; {done}"
     reasons = ", ".join(f"{n:,} {kind}" for kind, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n)
-    return (f"nobody to send to: of the {rows:,} rows of {where}, {reasons}; nothing was sent "
-            "(gigo-mail subscribers check shows each row)")
+    return f"nobody to send to: of the {rows:,} rows of {where}, {reasons}; {done}"

@@ -211,7 +211,8 @@ def _plan(campaign: Campaign) -> Campaign:
     header = rows.header
     if campaign.segment is not None:
         try:
-            campaign.segment.check_fields(header.fields, header.open_ended, str(request.list_path))
+            campaign.segment.check_fields(header.fields, header.open_ended, str(request.list_path),
+                                          tagged=bool(header.format.tags_column))
         except BaseException:
             rows.close()
             raise
