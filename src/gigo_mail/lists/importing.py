@@ -35,7 +35,7 @@ def iter_suppressions(path: Path, settings: ListSettings | None = None, progress
     if _one_address_per_line(path):
         handle = path.open("rb")
         return _bare_addresses(handle, path, progress)
-    return _opted_out_rows(read_subscribers(path, settings=settings, progress=progress), path)
+    return _opted_out_rows(read_subscribers(path, settings=settings, progress=progress, fields=False), path)
 
 
 def suppressions_from_file(path: Path, settings: ListSettings | None = None) -> dict[str, list[str]]:

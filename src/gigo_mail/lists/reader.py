@@ -217,11 +217,12 @@ class SubscriberRows(Iterator[Subscriber | SkippedRow]):
 
     def __init__(self, table: CsvTable, columns: list[str], fmt: ListFormat,
                  suppressed: Callable[[str], bool] | None, segment: Segment | None,
-                 validated: ValidatedAddresses | None = None, progress: Progress | None = None) -> None:
+                 validated: ValidatedAddresses | None = None, progress: Progress | None = None,
+                 fields: bool = True) -> None:
         self.header = _list_header(table, columns, fmt)
         self.columns: list[str] = self.header.columns
         self.size = table.size
-        self._rows = _stream(table, columns, fmt, suppressed, segment, validated, progress)
+        self._rows = _stream(table, columns, fmt, suppressed, segment, validated, progress, fields)
 
     def __next__(self) -> Subscriber | SkippedRow:
         return next(self._rows)
@@ -232,8 +233,8 @@ class SubscriberRows(Iterator[Subscriber | SkippedRow]):
 
 def read_subscribers(path: Path, suppressed: Callable[[str], bool] | None = None, *,
                      settings: ListSettings | None = None, segment: Segment | None = None,
-                     validated: ValidatedAddresses | None = None, progress: Progress | None = None
-                     ) -> SubscriberRows:
+                     validated: ValidatedAddresses | None = None, progress: Progress | None = None,
+                     fields: bool = True) -> SubscriberRows:
     """Stream the list: a Subscriber for each row to mail, a SkippedRow for the others.
 
     The file is opened, its header checked and its format recognised now
@@ -241,9 +242,10 @@ def read_subscribers(path: Path, suppressed: Callable[[str], bool] | None = None
     ``suppressed(key)`` says whether an address is on the suppression list; rows outside
     ``segment`` come out as SkippedRow kind ``not in segment``. Passes that share
     ``validated`` validate each plain address once. ``progress(bytes_read)`` is called every few
-    thousand rows (``SubscriberRows.size`` is the file's size), for a progress bar."""
+    thousand rows (``SubscriberRows.size`` is the file's size), for a progress bar. With
+    ``fields=False`` a Subscriber carries its address alone (an import needs nothing else)."""
     table, columns, fmt = _open(path, settings)
-    return SubscriberRows(table, columns, fmt, suppressed, segment, validated, progress)
+    return SubscriberRows(table, columns, fmt, suppressed, segment, validated, progress, fields)
 
 
 def _derive_names(values: dict[str, str]) -> str:
@@ -275,8 +277,8 @@ def _decide(rules: list[tuple[int, OptOutRule]], cells: list[str]) -> tuple[str,
 
 def _stream(table: CsvTable, columns: list[str], fmt: ListFormat,
             suppressed: Callable[[str], bool] | None, segment: Segment | None,
-            validated: ValidatedAddresses | None = None, progress: Progress | None = None
-            ) -> Iterator[Subscriber | SkippedRow]:
+            validated: ValidatedAddresses | None = None, progress: Progress | None = None,
+            fields: bool = True) -> Iterator[Subscriber | SkippedRow]:
     validate = validated.validate if validated is not None else validate_address
     width = len(columns)
     email_index = columns.index(fmt.email_column)
@@ -304,7 +306,7 @@ def _stream(table: CsvTable, columns: list[str], fmt: ListFormat,
         except ValueError as exc:
             yield SkippedRow(line, email, "invalid", f"'{email}' is not a valid address: {why_invalid(exc)}")
             continue
-        first_line = seen.add(key, line)
+        first_line = seen.add(key, line) if fields else 0  # an import needs no dedupe: the journal does it
         if first_line:
             yield SkippedRow(line, email, "duplicate", f"'{email}' is a duplicate of line {first_line}")
             continue
@@ -318,6 +320,9 @@ def _stream(table: CsvTable, columns: list[str], fmt: ListFormat,
                     reason = rule.why or f"{rule.column} is '{value}'"
                 yield SkippedRow(line, email, kind, reason, rule.column, value)
                 continue
+        if not fields:  # only the address is wanted (an import): no segment, no suppression list
+            yield Subscriber(line, email, key, smtp_address, needs_utf8, "", {})
+            continue
         values: dict[str, str] = {}
         for index, column, legacy in named:
             if column not in values:
