@@ -190,13 +190,19 @@ def email_columns() -> tuple[str, ...]:
 EMAIL_COLUMNS = ("email", "email_address", "e_mail", "e_mail_address")
 
 
-def _plain(columns: frozenset[str], header: Sequence[str], where: str) -> ListFormat:
-    folded = {fold(c): c for c in header if c}
+def _email_column(header: Sequence[str], where: str) -> str:
+    """The address column: ``email`` or its spelling in any language (``E-Mail``, ``Courriel``)."""
+    folded = {fold(c): c for c in reversed(header) if c}
     email = next((folded[c] for c in email_columns() if c in folded), None)
     if email is None:
         shown = ", ".join(repr(c) for c in header if c) or "none"
         raise ListFormatError(f"{where}: no 'email' column (columns: {shown}); "
                               "add a header row naming the address column 'email'")
+    return email
+
+
+def _plain(columns: frozenset[str], header: Sequence[str], where: str) -> ListFormat:
+    email = _email_column(header, where)
     table = words()
     rules = tuple(status_rule(c) for c in dict.fromkeys(header)
                   if c and c != email and table.column_kind(c) == STATUS)
@@ -204,7 +210,9 @@ def _plain(columns: frozenset[str], header: Sequence[str], where: str) -> ListFo
     return ListFormat("plain", "plain CSV (an email column)", email, rules, tags_column=tags)
 
 
-def _custom(settings: ListSettings, columns: frozenset[str], where: str) -> ListFormat:
+def _custom(settings: ListSettings, header: Sequence[str], where: str) -> ListFormat:
+    columns = frozenset(c for c in header if c)
+
     def column(key: str, value: str) -> str:
         name = normalize_column(value)
         if name not in columns:
@@ -212,7 +220,7 @@ def _custom(settings: ListSettings, columns: frozenset[str], where: str) -> List
                                   f"this list (columns: {', '.join(sorted(columns))})")
         return name
 
-    email = column("email", settings.email or "email")
+    email = column("email", settings.email) if settings.email else _email_column(header, where)
     rules: list[OptOutRule] = []
     if settings.opt_out_column:
         out = column("opt_out_column", settings.opt_out_column)
@@ -255,7 +263,7 @@ def recognise(header: Sequence[str], settings: ListSettings | None = None, where
     columns = frozenset(c for c in header if c)
     fmt: ListFormat | None = None
     if settings is not None and settings.describes_format:
-        fmt = _custom(settings, columns, where)
+        fmt = _custom(settings, header, where)
     else:
         for platform in _platform_order():
             fmt = platform(columns)

@@ -398,5 +398,6 @@ def nobody_message(where: str, rows: int, counts: Mapping[str, int], done: str =
     were read and how many went to each reason, the most first."""
     if not rows:
         return f"nobody to send to: {where} has no rows under its header; {done}"
-    reasons = ", ".join(f"{n:,} {kind}" for kind, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    reasons = ", ".join(f"{n:,} {kind}" for kind, n in ranked if n)
     return f"nobody to send to: of the {rows:,} rows of {where}, {reasons}; {done}"
