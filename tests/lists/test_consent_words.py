@@ -124,6 +124,12 @@ def test_an_opt_out_column_in_each_language_stops_on_any_value_but_not_on_an_emp
     assert [(r.email, r.kind) for r in rows if isinstance(r, SkippedRow)] == [("bob@example.org", "unclear")]
 
 
+def test_the_refusal_suggests_the_setting_when_every_value_is_a_known_yes_or_no() -> None:
+    message = unclear_message("list.csv", {"zgoda": {"tak", "nie", ""}})
+    assert 'opt_out_column = "zgoda", opt_in_values = ["tak"], opt_out_values = ["", "nie"]' in message
+    assert "opt_in_values = [" not in unclear_message("list.csv", {"zgoda": {"tak", "maybe"}})
+
+
 def test_words_are_compared_without_case_or_accents() -> None:
     assert fold("Désinscrit") == fold("DESINSCRIT") == "desinscrit"
     assert words().status_of("ODHLÁŠEN") == words().status_of("odhlasen") == "unsubscribed"

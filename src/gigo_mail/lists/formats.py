@@ -284,15 +284,32 @@ def recognise(header: Sequence[str], settings: ListSettings | None = None, where
 
 
 def unclear_message(where: str, unclear: Mapping[str, Iterable[str]]) -> str:
-    """One line: which columns hold values no rule covers, the values seen, and the fix."""
+    """One line: which columns hold values no rule covers, the values seen, and the fix (with the
+    values the word table knows as yes and no, as a starting point the user must confirm)."""
     parts = []
     for column, values in unclear.items():
         shown = ", ".join(repr(v) for v in sorted(values)[:8])
         parts.append(f"'{column}' ({shown})")
     return (f"{where}: cannot tell who opted out: no rule says what these values mean: "
             f"{'; '.join(parts)}; nothing was sent. Say it in gigo-mail.toml [list] "
-            "(opt_out_column, opt_out_values, opt_in_values), or add the column to not_opt_out "
-            "if it is no opt-out flag")
+            f"({_suggestion(unclear) or 'opt_out_column, opt_out_values, opt_in_values'}), or add the "
+            "column to not_opt_out if it is no opt-out flag")
+
+
+def _suggestion(unclear: Mapping[str, Iterable[str]]) -> str:
+    """``opt_out_column = "einwilligung", opt_in_values = ["ja"], opt_out_values = ["nein"]`` for the
+    first unclear column whose every value is a yes, a no or empty; "" if there is none."""
+    table = words()
+    for column, values in unclear.items():
+        kinds = {v: table.status_of(v) if v else UNSUBSCRIBED for v in sorted(values)}
+        if not kinds or None in kinds.values() or MAILED not in kinds.values():
+            continue
+        yes = [v for v, kind in kinds.items() if kind == MAILED]
+        no = [v for v, kind in kinds.items() if kind != MAILED]
+        yes_listed, no_listed = (", ".join(f'"{v}"' for v in group) for group in (yes, no))
+        return (f'e.g. opt_out_column = "{column}", opt_in_values = [{yes_listed}], '
+                f"opt_out_values = [{no_listed}]")
+    return ""
 
 
 def parse_tags(cell: str) -> tuple[str, ...]:
