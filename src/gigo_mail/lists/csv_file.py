@@ -113,7 +113,8 @@ def decoded_lines(raw: IO[bytes], path: Path) -> Iterator[str]:
             raise SubscriberListError(
                 f"{path.name}:{number}: the file is not UTF-8; re-save it as UTF-8 "
                 "(in Excel: 'CSV UTF-8 (comma delimited)')") from None
-        if "\r" in text[:-2]:  # bare CR line endings (old Mac): one line per CR, as an editor shows it
+        # bare CR line endings (old Mac): one line per CR, as an editor shows it
+        if text.find("\r", 0, len(text) - 2) >= 0:
             yield from _BARE_CR.split(text)
         else:
             yield text
