@@ -22,7 +22,7 @@ from rich.table import Table
 
 from gigo_mail.cli.console import console, err_console, facts_table
 from gigo_mail.config import Smtp, load_config, shown_path
-from gigo_mail.errors import ConfirmationRequired, NobodyToSendError
+from gigo_mail.errors import ConfirmationRequired
 
 if TYPE_CHECKING:  # the engine and the list reader are imported when a send runs, not for --help
     from rich.progress import Progress
@@ -291,8 +291,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _show_plan(campaign: Campaign, where: str, extra: list[tuple[str, str]]) -> SendPlan:
-    """What a list send (or its dry run) will do: the same lines for both. UnclearOptOutError,
-    after showing them, when the list holds opt-out values no rule explains."""
+    """What a list send (or its dry run) will do: the same lines for both. After showing them,
+    the campaign's refusal: UnclearOptOutError when the list holds opt-out values no rule explains,
+    NobodyToSendError when it leaves nobody to mail."""
     plan, list_path = campaign.plan, campaign.request.list_path
     assert plan is not None and list_path is not None
     facts = [("format", escape(campaign.list_format))]
@@ -306,14 +307,6 @@ def _show_plan(campaign: Campaign, where: str, extra: list[tuple[str, str]]) -> 
     if (refused := campaign.refusal()) is not None:
         raise refused
     return plan
-
-
-def _nobody(plan: SendPlan, list_path: Path | None) -> None:
-    """NobodyToSendError (exit 1) when the list leaves nobody to mail, with the count per reason."""
-    if plan.nobody:
-        from gigo_mail.lists.reader import nobody_message
-
-        raise NobodyToSendError(nobody_message(str(list_path), plan.rows, plan.skipped))
 
 
 def _ask_password(url: SmtpUrl) -> str:
@@ -357,7 +350,6 @@ def _command(request: SendRequest, yes: bool) -> int:
             _show_pull(campaign)
             _show_plan(campaign, where, [mode])
             if campaign.plan is not None and campaign.plan.to_send == 0:
-                _nobody(campaign.plan, campaign.request.list_path)
                 console.print("nothing to render: every listed subscriber has the issue or is left for later")
                 return 0
             return _send(campaign)
@@ -380,7 +372,6 @@ def _command(request: SendRequest, yes: bool) -> int:
                 plan = campaign.plan
                 console.print(f"will get it: [bold]{plan.to_send}[/]")
         if plan.to_send == 0:
-            _nobody(plan, list_path)
             if plan.not_selected[UNCERTAIN] or plan.not_selected[FAILED]:
                 console.print("nothing to send in this run")
                 _unresolved(SendResult("unresolved", SendStats(not_selected=plan.not_selected)),
