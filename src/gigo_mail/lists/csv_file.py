@@ -192,7 +192,7 @@ class CsvTable:
                 consumed = offset + reader.line_num
                 if consumed > line:
                     self._check_spanning_row(line, consumed, cells)
-                if cells and any(cell.strip() for cell in cells):
+                if cells and (cells[0].strip() or any(cell.strip() for cell in cells)):
                     yield line, cells
         finally:
             self.close()
