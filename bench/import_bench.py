@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -25,10 +26,10 @@ from pathlib import Path
 
 FLOOR = """
 import csv, sys, time
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 with open(sys.argv[1], encoding="utf-8", newline="") as handle:
     rows = sum(1 for row in csv.reader(handle) if row and "@" in row[0])
-print(f"{time.perf_counter() - start:.2f} {rows}")
+print(f"{time.perf_counter() - start:.2f} {time.process_time() - cpu:.2f} {rows}")
 """
 
 CORE = """
@@ -39,18 +40,20 @@ if len(sys.argv) > 2:
 from gigo_mail.journal.deliveries import Journal
 root = Path(tempfile.mkdtemp())
 (root / "gigo-mail.toml").write_text("")
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 try:
     from gigo_mail.lists.importing import iter_suppressions
 except ImportError:
     iter_suppressions = None
 with Journal.for_root(root) as journal:
     if iter_suppressions is not None and hasattr(journal, "suppress_each"):
-        added, total = journal.suppress_each(iter_suppressions(Path(sys.argv[1])))
+        why = f"imported from {Path(sys.argv[1]).name}"  # the reasons the command writes
+        rows = iter_suppressions(Path(sys.argv[1]))
+        added, total = journal.suppress_each((e, f"{k}: {why}") for e, k in rows)
     else:  # an older copy: read everything, then one suppress per group
         from gigo_mail.lists.importing import suppressions_from_file
         added = sum(journal.suppress(a, k) for k, a in suppressions_from_file(Path(sys.argv[1])).items())
-print(f"{time.perf_counter() - start:.2f} {added}")
+print(f"{time.perf_counter() - start:.2f} {time.process_time() - cpu:.2f} {added}")
 """
 
 
@@ -74,6 +77,10 @@ def child(code: str, *args: str, env: dict[str, str] | None = None) -> list[str]
     return result.stdout.split()
 
 
+def show(label: str, seconds: float, cpu: float, note: str = "") -> None:
+    print(f"{label:46s} {seconds:7.2f} {cpu:7.2f}  {note}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_200_000)
@@ -84,24 +91,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         csv_path, txt_path = write_files(folder, args.rows)
-        size = csv_path.stat().st_size / 1e6
-        print(f"{args.rows:,} addresses: CSV {size:.1f} MB, one per line {txt_path.stat().st_size / 1e6:.1f} MB")
-        seconds, rows = child(FLOOR, str(csv_path))
-        print(f"csv module, reading only (the floor)        {float(seconds):6.2f} s  {int(rows):,} rows")
-        seconds, added = child(CORE, str(csv_path), src)
-        print(f"core import of the CSV (one transaction)    {float(seconds):6.2f} s  {int(added):,} added")
-        seconds, added = child(CORE, str(txt_path), src)
-        print(f"core import, one address per line           {float(seconds):6.2f} s  {int(added):,} added")
+        megabytes = csv_path.stat().st_size / 1e6, txt_path.stat().st_size / 1e6
+        print(f"{args.rows:,} addresses: CSV {megabytes[0]:.1f} MB, one per line {megabytes[1]:.1f} MB; "
+              f"load average {os.getloadavg()[0]:.1f}")
+        print(f"{'':46s} {'wall s':>7s} {'CPU s':>7s}")
+        seconds, cpu, rows = child(FLOOR, str(csv_path))
+        show("csv module, reading only (the floor)", float(seconds), float(cpu), f"{int(rows):,} rows")
+        seconds, cpu, added = child(CORE, str(csv_path), src)
+        show("core import of the CSV (one transaction)", float(seconds), float(cpu), f"{int(added):,} added")
+        seconds, cpu, added = child(CORE, str(txt_path), src)
+        show("core import, one address per line", float(seconds), float(cpu), f"{int(added):,} added")
         root = folder / "nl"
         root.mkdir()
         (root / "gigo-mail.toml").write_text('[newsletter]\nname = "Bench"\nfrom = "Bench <b@example.org>"\n')
-        start = time.perf_counter()
+        start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run([sys.executable, "-m", "gigo_mail", "unsubscribe", "--from", str(csv_path)], cwd=root,
                        env=env, check=True, capture_output=True)
-        print(f"gigo-mail unsubscribe --from (whole command) {time.perf_counter() - start:6.2f} s")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        show("gigo-mail unsubscribe --from (whole command)", time.perf_counter() - start, cpu_used,
+             f"peak RSS {after.ru_maxrss // 1024} MB")
         if args.reference:
-            seconds, added = child(CORE, str(csv_path), args.reference)
-            print(f"reference copy, core import of the CSV      {float(seconds):6.2f} s  {int(added):,} added")
+            seconds, cpu, added = child(CORE, str(csv_path), args.reference)
+            show("reference copy, core import of the CSV", float(seconds), float(cpu),
+                 f"{int(added):,} added")
 
 
 if __name__ == "__main__":
