@@ -42,6 +42,11 @@ def byte_progress(label: str, total: int) -> Iterator[Callable[[int], None] | No
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as bar:
+                  console=console, transient=True, auto_refresh=False) as bar:
         task = bar.add_task(label, total=total)
-        yield lambda done: bar.update(task, completed=done)
+
+        def update(done: int) -> None:  # drawn when the work reports, not by a timer thread
+            bar.update(task, completed=done)
+            bar.refresh()
+
+        yield update
