@@ -51,7 +51,7 @@ class SuppressionList(JournalStore):
     @contextlib.contextmanager
     def _big_cache(self) -> Iterator[None]:
         """A 64 MB page cache for a big import: a million random keys into the B-tree spill the
-        default 2 MB cache to the WAL over and over (measured: 5.9 s instead of ~15 s for 1.2 M)."""
+        default 2 MB cache to the WAL over and over (1.2 M inserts: 5.3 s instead of 7.5 s)."""
         size = self._db.execute("PRAGMA cache_size").fetchone()[0]
         self._db.execute("PRAGMA cache_size = -65536")
         try:
