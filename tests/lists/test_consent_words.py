@@ -130,6 +130,18 @@ def test_the_refusal_suggests_the_setting_when_every_value_is_a_known_yes_or_no(
     assert "opt_in_values = [" not in unclear_message("list.csv", {"zgoda": {"tak", "maybe"}})
 
 
+@pytest.mark.parametrize(("header", "kind"), [
+    ("HasOptedOutOfEmail", OPT_OUT), ("isUnsubscribed", OPT_OUT), ("EmailOptOut", OPT_OUT),
+    ("DoNotEmail", OPT_OUT), ("Unsubscribed from all email", OPT_OUT), ("Email Opt Out", OPT_OUT),
+    ("MarketingConsent", CONSENT), ("Accepts Email Marketing", CONSENT), ("GDPR", CONSENT),
+    ("OPTIN_TIME", ""), ("Opens", ""), ("Subscriber", "")])
+def test_opt_out_and_consent_headers_as_exports_write_them(header: str, kind: str) -> None:
+    """Headers from CRMs and shops (Salesforce, HubSpot, Zoho, Shopify), camelCase included."""
+    from gigo_mail.lists.rules import normalize_column
+
+    assert words().column_kind(normalize_column(header)) == kind
+
+
 def test_words_are_compared_without_case_or_accents() -> None:
     assert fold("Désinscrit") == fold("DESINSCRIT") == "desinscrit"
     assert words().status_of("ODHLÁŠEN") == words().status_of("odhlasen") == "unsubscribed"
