@@ -148,3 +148,14 @@ def test_unsubscribe_from_imports_the_opted_out_rows_of_each_new_platform(newsle
         "william.brown@example.com.au": "unsubscribed: imported from campaign_monitor.csv",
         "jack.taylor@example.com.au": "unsubscribed: imported from campaign_monitor.csv",
         "ava.wilson@example.com.au": "bounced: imported from campaign_monitor.csv"}
+
+
+def test_a_mailchimp_export_from_a_german_account_is_still_mailchimp(newsletter: Path) -> None:
+    """Mailchimp labels the address column in the account's language (E-Mail-Adresse); its system
+    columns (MEMBER_RATING, UNSUB_TIME, LEID...) stay in English."""
+    path = EXPORTS / "mailchimp_unsubscribed_de.csv"
+    report = check_list(path)
+    assert report.format == "Mailchimp (unsubscribed export)" and report.valid == 0
+    assert report.skipped_counts["unsubscribed"] == 2 and not report.unclear
+    result = runner.invoke(app, ["unsubscribe", "--from", str(path)])
+    assert result.exit_code == 0 and "Added 2 new addresses" in result.stdout, result.output

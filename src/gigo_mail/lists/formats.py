@@ -78,8 +78,12 @@ def _has(columns: frozenset[str], *names: str) -> bool:
 def _mailchimp(columns: frozenset[str]) -> ListFormat | None:
     # Exports are one zip with three files: subscribed, unsubscribed (UNSUB_TIME, UNSUB_REASON,
     # UNSUB_CAMPAIGN_*) and cleaned (CLEAN_TIME, CLEAN_CAMPAIGN_*). Merge fields are exported
-    # under their labels ("First Name"), tags as TAGS: "\"tag one\",\"tag two\"".
-    if "email_address" not in columns or not columns & {"member_rating", "optin_time", "leid", "euid"}:
+    # under their labels ("First Name"), tags as TAGS: "\"tag one\",\"tag two\"". The address
+    # column is labelled in the account's language ("E-Mail-Adresse"); the system columns are not.
+    if not columns & {"member_rating", "optin_time", "leid", "euid"}:
+        return None
+    email = "email_address" if "email_address" in columns else _address_among(columns)
+    if email is None:
         return None
     if "unsub_time" in columns:
         kind, label = UNSUBSCRIBED, "Mailchimp (unsubscribed export)"
@@ -88,10 +92,16 @@ def _mailchimp(columns: frozenset[str]) -> ListFormat | None:
         kind, label = BOUNCED, "Mailchimp (cleaned export: hard bounces)"
         why = "the file is Mailchimp's cleaned export (the address bounced)"
     else:
-        return ListFormat("mailchimp", "Mailchimp (subscribed export)", "email_address", tags_column="tags")
-    whole_file = OptOutRule("email_address", {}, other=kind, empty=kind, why=why)
-    return ListFormat("mailchimp", label, "email_address", (whole_file,), tags_column="tags",
+        return ListFormat("mailchimp", "Mailchimp (subscribed export)", email, tags_column="tags")
+    whole_file = OptOutRule(email, {}, other=kind, empty=kind, why=why)
+    return ListFormat("mailchimp", label, email, (whole_file,), tags_column="tags",
                       known=frozenset(c for c in columns if looks_like_opt_out(c)))
+
+
+def _address_among(columns: frozenset[str]) -> str | None:
+    """The column of ``columns`` named as an address column in any language, or None."""
+    folded = {fold(c): c for c in sorted(columns)}
+    return next((folded[c] for c in email_columns() if c in folded), None)
 
 
 def _substack(columns: frozenset[str]) -> ListFormat | None:
