@@ -134,6 +134,7 @@ def test_the_refusal_suggests_the_setting_when_every_value_is_a_known_yes_or_no(
     ("HasOptedOutOfEmail", OPT_OUT), ("isUnsubscribed", OPT_OUT), ("EmailOptOut", OPT_OUT),
     ("DoNotEmail", OPT_OUT), ("Unsubscribed from all email", OPT_OUT), ("Email Opt Out", OPT_OUT),
     ("MarketingConsent", CONSENT), ("Accepts Email Marketing", CONSENT), ("GDPR", CONSENT),
+    ("DOUBLE_OPT-IN", CONSENT),
     ("OPTIN_TIME", ""), ("Opens", ""), ("Subscriber", "")])
 def test_opt_out_and_consent_headers_as_exports_write_them(header: str, kind: str) -> None:
     """Headers from CRMs and shops (Salesforce, HubSpot, Zoho, Shopify), camelCase included."""

@@ -159,3 +159,13 @@ def test_a_mailchimp_export_from_a_german_account_is_still_mailchimp(newsletter:
     assert report.skipped_counts["unsubscribed"] == 2 and not report.unclear
     result = runner.invoke(app, ["unsubscribe", "--from", str(path)])
     assert result.exit_code == 0 and "Added 2 new addresses" in result.stdout, result.output
+
+
+def test_campaign_monitor_with_a_plain_date_column_is_not_taken_for_kit() -> None:
+    """Campaign Monitor's subscriber has EmailAddress, Date and State (its API); Kit's export has
+    email_address and state too, with states Campaign Monitor does not use."""
+    from gigo_mail.lists.formats import recognise
+
+    fmt = recognise(["email_address", "name", "date", "state"])
+    assert fmt.label == "Campaign Monitor"
+    assert [r.decide("Unconfirmed") for r in fmt.rules] == ["unsubscribed"]
