@@ -10,13 +10,16 @@ separate file), and sending to any of those rows is a legal problem. A
 * :class:`OptOutRule` s: for one column, which values are mailed, which are not (and why),
   and what any other value means. A value no rule knows is ``unclear``: the send stops
   and asks instead of guessing;
-* guard rules for columns that *look like* opt-out flags (``status``, ``consent``,
-  ``unsubscribed``...) that nothing covers: any value in them is ``unclear`` until
-  ``gigo-mail.toml`` ``[list]`` says what it means (or lists the column in ``not_opt_out``).
+* guard rules for columns that *look like* consent or opt-out flags in any language of
+  ``words`` (``consent``, ``Einwilligung``, ``unsubscribed``, ``désinscrit``...) that nothing
+  covers: any value in them is ``unclear`` until ``gigo-mail.toml`` ``[list]`` says what it
+  means (or lists the column in ``not_opt_out``); a consent column must say yes, so an
+  empty cell is unclear too, and a date is the date they said it.
 
-The formats follow each platform's documentation and its own export code (see README,
-"Lists from other platforms"). Columns are compared by :func:`normalize_column`, so
-``First Name``, ``first name`` and ``first_name`` are one column.
+The older platforms are written here as code, the newer ones as data (``platforms``); both
+follow each platform's documentation and its own export code (see README, "Lists from other
+platforms"). Columns are compared by :func:`normalize_column`, so ``First Name``,
+``first name`` and ``first_name`` are one column.
 """
 
 from __future__ import annotations

@@ -10,12 +10,15 @@ What the reader accepts, so that a list exported from a spreadsheet just works:
   with the line where decoding failed and a hint to re-save the file as UTF-8.
 * ``,`` or ``;`` (or tab) as the delimiter, sniffed from the header line.
 * A platform's export as it is (Mailchimp, Substack, Buttondown, listmonk, Ghost,
-  Kit, beehiiv; see ``list_formats``), or a plain list with an ``email`` column
-  ("Email Address" and "E-mail" are accepted too and reach templates as ``email``).
+  Kit, beehiiv, MailerLite, EmailOctopus, Sendy, Brevo, Mailjet, Campaign Monitor,
+  AWeber, Constant Contact; see ``formats`` and ``platforms``), or a plain list with an
+  address column ("email", "Email Address", "E-Mail", "Courriel", "Sähköposti"... in the
+  languages of ``words``; it reaches templates as ``email``).
   Every column reaches templates as ``subscriber.<column>``, normalized
   (``First Name`` -> ``first_name``) and also by its lower-cased header; the keys of
   JSON columns are fields too; ``first_name``, ``last_name`` and ``name`` are always
-  defined, each derived from the others when the list lacks it.
+  defined, from the list's name columns in any of those languages (``Vorname``,
+  ``Prénom``, ``Nazwisko``...), each derived from the others when the list lacks it.
 * Blank lines are skipped, and every row keeps the physical line number where it
   starts (quoted fields may span lines), so an editor's "go to line" finds it.
 
@@ -26,8 +29,9 @@ Rows that are not mailed come out as :class:`SkippedRow` with a kind:
   the first row for an address decides, later ones are reported;
 * ``unsubscribed`` / ``bounced``: the format's opt-out rules say so (a plain list's
   ``status`` column: unsubscribed, complained, bounced, cleaned, ...);
-* ``unclear``: an opt-out-looking column holds a value no rule covers; a send refuses
-  to start while there are any (``list_formats.unclear_message``);
+* ``unclear``: an opt-out- or consent-looking column holds a value no rule covers (or a
+  consent column is empty); a send refuses to start while there are any
+  (``formats.unclear_message``);
 * ``not in segment``: outside the run's ``--tag`` / ``--where`` segment;
 * ``suppressed``: the address is on the suppression list (the ``suppressed``
   callback, usually ``Journal.is_suppressed``).
