@@ -67,6 +67,8 @@ def test_a_refusal_names_the_status_column_not_a_column_of_dates(newsletter: Pat
                           "--out", "outbox")
     assert code == 1
     assert "'status' ('paused')" in err and "subscribed_on" not in err
+    rows = list(read_subscribers(EXPORTS / "unknown_status_dates.csv"))  # the status decides the rest
+    assert [r.email for r in rows if isinstance(r, Subscriber)] == ["tom@example.net", "wen@example.net"]
 
 
 def test_a_column_of_subscription_dates_with_an_odd_value_still_stops(tmp_path: Path) -> None:

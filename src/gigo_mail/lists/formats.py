@@ -64,13 +64,14 @@ def status_rule(column: str) -> OptOutRule:
     return OptOutRule(column, words().status_values)
 
 
-def guard_rule(column: str, kind: str) -> OptOutRule:
+def guard_rule(column: str, kind: str, decided: bool = False) -> OptOutRule:
     """A column that looks like consent or an opt-out and that no rule covers: any value stops
-    the send. A consent column must say yes, so an empty cell stops it too; a date in it is the
-    date they said yes (MailerLite's ``Subscribed``, Campaign Monitor's ``Date Subscribed``),
-    so it is no reason to stop and the refusal names the column that is."""
+    the send. A consent column must say yes, so an empty cell stops it too, unless another rule
+    of the list (a status column) says who is subscribed; a date in it is the date they said yes
+    (MailerLite's ``Subscribed``, Campaign Monitor's ``Date Subscribed``), so it is no reason to
+    stop, and the refusal names the column that is."""
     if kind == CONSENT:
-        return OptOutRule(column, {}, other=UNCLEAR, empty=UNCLEAR, dates=MAILED)
+        return OptOutRule(column, {}, other=UNCLEAR, empty=MAILED if decided else UNCLEAR, dates=MAILED)
     return OptOutRule(column, {}, other=UNCLEAR)
 
 
@@ -287,9 +288,9 @@ def recognise(header: Sequence[str], settings: ListSettings | None = None, where
     ignored = {normalize_column(c) for c in (settings.not_opt_out if settings else ())}
     covered = fmt.covered | ignored | {fmt.email_column}
     table = words()
-    guards = tuple(guard_rule(c, kind) for c in dict.fromkeys(header)
-                   if c and c not in covered and (kind := table.column_kind(c)))
     rules = tuple(r for r in fmt.rules if r.column not in ignored and r.column in columns)
+    guards = tuple(guard_rule(c, kind, bool(rules)) for c in dict.fromkeys(header)
+                   if c and c not in covered and (kind := table.column_kind(c)))
     return ListFormat(fmt.key, fmt.label, fmt.email_column, rules,
                       fmt.tags_column if fmt.tags_column in columns else "",
                       tuple(c for c in fmt.json_columns if c in columns), _name_aliases(fmt, header),
