@@ -12,11 +12,13 @@ true)::
     ├── CompileError                MJML or CSS inlining failed
     ├── SubscriberListError         the list cannot be used at all
     │   ├── ListFormatError         its header fits no known format
-    │   └── UnclearOptOutError      an opt-out-looking value no rule explains: stop and ask
+    │   ├── UnclearOptOutError      an opt-out-looking value no rule explains: stop and ask
+    │   └── NobodyToSendError       the list leaves nobody to mail (counts per reason)
     ├── SegmentError                a --where / --tag that does not parse or fit the list
     ├── JournalError                the delivery journal cannot be opened or written
     ├── TokenError                  an unsubscribe token that does not verify
     ├── DkimError                   a DKIM key missing or unusable
+    ├── DnsNameError                a selector or domain that is not a DNS name
     ├── CheckError                  a preflight that could not run at all
     ├── SyncError                   suppressions not pulled from (or served to) the page
     ├── MailSourceError             the mailbox where answers arrive cannot be read
@@ -29,6 +31,7 @@ true)::
     │       ├── SMTPUncertainError  no reply after the final dot: maybe delivered
     │       └── SMTPPermanentError  5xx: this recipient failed
     ├── ConfirmationRequired        a list send needs a yes and nobody can answer
+    ├── PublishError                the site cannot be built (a remote image not fetched)
     ├── PreviewError, InboxError, InboxUnavailable, ScreenshotError, ScaffoldError
 
 Below the errors a user sees, the wire reader's own ``transport.wire.WireClosed``
@@ -210,6 +213,13 @@ class ListFormatError(SubscriberListError):
 
 class UnclearOptOutError(SubscriberListError):
     """A list has values in an opt-out-looking column that no rule explains: stop and ask."""
+
+
+class NobodyToSendError(SubscriberListError):
+    """A list (or its segment) leaves nobody to mail: every row invalid, opted out, suppressed or
+    outside the segment, or no rows at all. Exit 1 for ``send``, its dry run and ``subscribers
+    check`` alike: nothing the user asked for was done. (A list whose readers all have the issue
+    already is done, not empty: exit 0.)"""
 
 
 class SegmentError(GigoError):

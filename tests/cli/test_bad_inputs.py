@@ -213,7 +213,7 @@ COMMAND_CASES = [
          x__csv=bytes(range(256))),
     _cmd("send-list-empty", ["send", "001", "--list", "x.csv", "--dry-run"], "x.csv", x__csv=""),
     _cmd("send-list-header-only", ["send", "001", "--list", "x.csv", "--yes"],
-         "x.csv has a header but no rows", x__csv="email,name\n"),
+         "x.csv has no rows under its header", x__csv="email,name\n"),
     _cmd("send-out-not-a-folder", ["send", "001", "--list", "subscribers.csv", "--dry-run", "--out",
                                    "subscribers.csv/x"], "subscribers.csv/x"),
     _cmd("send-server-down", ["send", "001", "--to", "a@example.org"], "127.0.0.1:9 refused the connection"),

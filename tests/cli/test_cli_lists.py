@@ -81,8 +81,8 @@ def test_subscribers_check_counts_the_suppression_list(root: Path) -> None:
 def test_subscribers_check_says_how_many_more(root: Path) -> None:
     path = root / "many.csv"
     path.write_text("email\n" + "".join(f"bad{i}@\n" for i in range(60)), encoding="utf-8")
-    code, out, _ = run("subscribers", "check", str(path))
-    assert code == 0
+    code, out, err = run("subscribers", "check", str(path))
+    assert code == 1 and "nobody to send to: of the 60 rows" in err and "60 invalid" in err
     assert "... and 10 more skipped rows" in out
     assert "bad49@" in out and "bad50@" not in out
 
@@ -286,3 +286,18 @@ def test_subscribers_check_names_the_format_and_refuses_unclear_values(root: Pat
     code, out, err = run("subscribers", "check", "odd.csv")
     assert code == 1 and count_of(out, "unclear") == 1 and count_of(out, "valid") == 1
     assert "'status' ('pending')" in err and "a send would refuse to start" in err
+
+
+def test_unsubscribe_from_a_big_file_shows_a_progress_bar_at_a_terminal(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (root / "gone.csv").write_text("email\n" + "".join(f"gone{i}@example.org\n" for i in range(30_000)))
+    monkeypatch.setattr(console, "_force_terminal", True)  # as at a terminal: gigo-mail's console
+    monkeypatch.setattr(console, "is_interactive", True)
+    code, out, err = run("unsubscribe", "--from", "gone.csv")
+    assert code == 0, err
+    assert "importing" in out and "/648.9 kB" in out and "Added 30,000 new addresses" in out
+    monkeypatch.setattr(console, "_force_terminal", False)
+    monkeypatch.setattr(console, "is_interactive", False)
+    (root / "more.csv").write_text("email\nmore@example.org\n")
+    code, out, _ = run("unsubscribe", "--from", "more.csv")
+    assert code == 0 and "importing" not in out  # no terminal: no bar, only the result

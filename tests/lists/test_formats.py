@@ -84,7 +84,9 @@ def test_export_is_recognised_and_exactly_the_opted_in_are_mailed(newsletter: Pa
     out = newsletter / "outbox"
     result = runner.invoke(app, ["send", "060", "--list", str(EXPORTS / name), "--dry-run",
                                  "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    # an export of opted-out rows only leaves nobody to send to: exit 1, saying so
+    assert result.exit_code == (0 if mailed else 1), result.output
+    assert mailed or "nobody to send to" in result.output
     assert label in result.stdout
     shown = {line.split(":")[1].rsplit(None, 1)[0].strip(): int(line.split()[-1])
              for line in result.stdout.splitlines() if line.startswith("skipped: ")}
@@ -152,13 +154,18 @@ def test_normalize_and_opt_out_looking_columns() -> None:
 
 def test_an_uncovered_opt_out_column_makes_its_values_unclear(tmp_path: Path) -> None:
     path = tmp_path / "list.csv"
-    path.write_text("email,name,Marketing Consent\nann@example.org,Ann,yes\nbob@example.org,Bob,\n"
-                    "cy@example.org,Cy,withdrawn\n", encoding="utf-8")
+    path.write_text("email,name,Marketing Consent,Unsubscribed\nann@example.org,Ann,yes,\n"
+                    "bob@example.org,Bob,,\ncy@example.org,Cy,withdrawn,\ndee@example.org,Dee,2024-05-01,\n"
+                    "eve@example.org,Eve,2024-05-01,yes\n", encoding="utf-8")
     rows = list(read_subscribers(path))
+    # A consent column must say yes: an empty cell is unclear too, a date is when they said it.
+    # An opt-out column says no: an empty cell claims nothing.
     assert [(r.email, r.kind, r.column, r.value) for r in rows if isinstance(r, SkippedRow)] == [
         ("ann@example.org", UNCLEAR, "marketing_consent", "yes"),
-        ("cy@example.org", UNCLEAR, "marketing_consent", "withdrawn")]
-    assert [r.email for r in rows if isinstance(r, Subscriber)] == ["bob@example.org"]  # empty: no claim
+        ("bob@example.org", UNCLEAR, "marketing_consent", ""),
+        ("cy@example.org", UNCLEAR, "marketing_consent", "withdrawn"),
+        ("eve@example.org", UNCLEAR, "unsubscribed", "yes")]
+    assert [r.email for r in rows if isinstance(r, Subscriber)] == ["dee@example.org"]
 
 
 def test_custom_format_from_the_config(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gigo_mail.config import Smtp, load_config
-from gigo_mail.errors import ConfirmationRequired, UnclearOptOutError
+from gigo_mail.errors import ConfirmationRequired, NobodyToSendError, UnclearOptOutError
 from gigo_mail.send.campaign import SendRequest, password_for, prepare_send, send_options
 from gigo_mail.send.engine import SendOptions
 from gigo_mail.transport import parse_smtp_url
@@ -102,4 +102,18 @@ def test_a_program_is_stopped_on_unclear_opt_outs_as_the_command_is(root: Path, 
         refused = campaign.refusal()
         assert refused is not None and "maybe later" in str(refused) and "status" in str(refused)
         with pytest.raises(UnclearOptOutError):
+            campaign.sender()
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_program_is_stopped_when_the_list_leaves_nobody_to_send_to(root: Path, dry_run: bool) -> None:
+    """An empty plan is refused in the core too, with the count per reason; a list whose readers all
+    have the issue already is not refused (nothing is left to do, which is done)."""
+    (root / "gone.csv").write_text("email,status\na@example.com,unsubscribed\nb@,active\n", encoding="utf-8")
+    request = SendRequest(ref="050", list_path=root / "gone.csv", dry_run=dry_run, no_write=True)
+    with prepare_send(load_config(root), request) as campaign:
+        refused = campaign.refusal()
+        assert isinstance(refused, NobodyToSendError)
+        assert "of the 2 rows" in str(refused) and "1 invalid, 1 unsubscribed" in str(refused)
+        with pytest.raises(NobodyToSendError):
             campaign.sender()

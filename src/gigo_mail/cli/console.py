@@ -2,7 +2,7 @@
 
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from types import FrameType
 
@@ -62,3 +62,23 @@ def local_time(value: str | None, *, seconds: bool = True) -> str:
         return "-"
     return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else
                                                                "%Y-%m-%d %H:%M")
+
+
+@contextlib.contextmanager
+def byte_progress(label: str, total: int) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar over ``total`` bytes while the block runs, fed by the callback it yields
+    (bytes done so far); None, and no bar, when stdout is not a terminal."""
+    if not console.is_terminal or total <= 0:
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  console=console, transient=True, auto_refresh=False) as bar:
+        task = bar.add_task(label, total=total)
+
+        def update(done: int) -> None:  # drawn when the work reports, not by a timer thread
+            bar.update(task, completed=done)
+            bar.refresh()
+
+        yield update

@@ -14,9 +14,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from gigo_mail.cli.console import console, facts_table, local_time, until_stopped
+from gigo_mail.cli.console import byte_progress, console, facts_table, local_time, until_stopped
 from gigo_mail.config import Config, load_config
-from gigo_mail.errors import GigoError, JournalError, SubscriberListError, UnclearOptOutError
+from gigo_mail.errors import (
+    GigoError,
+    JournalError,
+    NobodyToSendError,
+    SubscriberListError,
+    UnclearOptOutError,
+)
 from gigo_mail.text import msg_rate, number
 
 if TYPE_CHECKING:  # the journal and the list reader load when a command runs, not for --help
@@ -77,7 +83,7 @@ def subscribers_check(
     """Read a subscriber list and report what a send would do with each row; sends nothing."""
     from gigo_mail.journal.deliveries import Journal
     from gigo_mail.lists.formats import unclear_message
-    from gigo_mail.lists.reader import check_list
+    from gigo_mail.lists.reader import check_list, nobody_message
 
     config = load_config()
     journal = Journal.existing(config.root)
@@ -95,6 +101,9 @@ def subscribers_check(
     if report.unclear:
         raise UnclearOptOutError(unclear_message(str(file), report.unclear).replace(
             "; nothing was sent", "; a send would refuse to start"))
+    if not report.valid:
+        raise NobodyToSendError(nobody_message(str(file), report.rows, report.skipped_counts,
+                                               "a send would send nothing"))
 
 
 # --- status ---------------------------------------------------------------------------------------
@@ -396,16 +405,16 @@ def _export_suppressions(config: Config, target: Path) -> None:
 
 
 def _import_suppressions(config: Config, path: Path, reason: str) -> None:
-    """All or nothing: the whole file is read (and every address checked) before any change."""
+    """All or nothing, streamed: every row is checked as it is read and written in one
+    transaction that a bad row rolls back; a progress bar shows the bytes read."""
     from gigo_mail.journal.deliveries import Journal
-    from gigo_mail.lists.importing import suppressions_from_file
+    from gigo_mail.lists.importing import iter_suppressions
 
-    groups = suppressions_from_file(path, config.list_settings)
-    with Journal.for_root(config.root) as journal:
-        added = total = 0
-        for kind, addresses in groups.items():
-            total += len(addresses)
-            added += journal.suppress(addresses, f"{kind}: {reason or f'imported from {path.name}'}")
+    why = reason or f"imported from {path.name}"
+    with byte_progress("importing", path.stat().st_size if path.is_file() else 0) as progress:
+        entries = iter_suppressions(path, config.list_settings, progress)
+        with Journal.for_root(config.root) as journal:
+            added, total = journal.suppress_each((email, f"{kind}: {why}") for email, kind in entries)
     already = total - added
     console.print(f"Added {number(added)} new address{'es' if added != 1 else ''} from {escape(str(path))} "
                   f"to the suppression list{f' ({number(already)} already on it)' if already else ''}.")

@@ -1,9 +1,10 @@
 """`gigo-mail send`: show what will happen, ask, send with a progress bar, summarise.
 
 Exit codes: 0 every listed recipient has the issue; 1 a failure, a stop (one red line
-says why), or anyone left failed or uncertain (the last lines say how many and the
-command that resolves them); 130 Ctrl-C (in-flight messages finish first, the journal
-is saved, the summary is printed).
+says why), a list that leaves nobody to send to (its rows all skipped, counted per reason;
+the dry run and ``subscribers check`` say the same), or anyone left failed or uncertain (the
+last lines say how many and the command that resolves them); 130 Ctrl-C (in-flight
+messages finish first, the journal is saved, the summary is printed).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rich.table import Table
 
 from gigo_mail.cli.console import console, err_console, facts_table
 from gigo_mail.config import Smtp, load_config, shown_path
-from gigo_mail.errors import ConfirmationRequired, SubscriberListError
+from gigo_mail.errors import ConfirmationRequired
 from gigo_mail.text import msg_rate, number
 
 if TYPE_CHECKING:  # the engine and the list reader are imported when a send runs, not for --help
@@ -294,8 +295,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _show_plan(campaign: Campaign, where: str, extra: list[tuple[str, str]]) -> SendPlan:
-    """What a list send (or its dry run) will do: the same lines for both. UnclearOptOutError,
-    after showing them, when the list holds opt-out values no rule explains."""
+    """What a list send (or its dry run) will do: the same lines for both. After showing them,
+    the campaign's refusal: UnclearOptOutError when the list holds opt-out values no rule explains,
+    NobodyToSendError when it leaves nobody to mail."""
     plan, list_path = campaign.plan, campaign.request.list_path
     assert plan is not None and list_path is not None
     facts = [("format", escape(campaign.list_format))]
@@ -352,7 +354,7 @@ def _command(request: SendRequest, yes: bool) -> int:
             _show_pull(campaign)
             _show_plan(campaign, where, [mode])
             if campaign.plan is not None and campaign.plan.to_send == 0:
-                console.print("nothing to render: every row is skipped or already sent")
+                console.print("nothing to render: every listed subscriber has the issue or is left for later")
                 return 0
             return _send(campaign)
         if request.to:
@@ -376,10 +378,7 @@ def _command(request: SendRequest, yes: bool) -> int:
                 assert campaign.plan is not None
                 plan = campaign.plan
                 console.print(f"will get it: [bold]{number(plan.to_send)}[/]")
-        if plan.to_send == 0:
-            if not (plan.skipped or plan.not_selected or plan.beyond_limit):
-                raise SubscriberListError(f"{shown_path(list_path)} has a header but no rows: nothing to "
-                                          "send; check that it is the list you meant")
+        if plan.to_send == 0:  # an empty list was refused by the core (Campaign.refusal)
             if plan.not_selected[UNCERTAIN] or plan.not_selected[FAILED]:
                 console.print("nothing to send in this run")
                 _unresolved(SendResult("unresolved", SendStats(not_selected=plan.not_selected)),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import os
 import re
 from array import array
 from collections.abc import Iterable, Iterator
@@ -112,7 +113,8 @@ def decoded_lines(raw: IO[bytes], path: Path) -> Iterator[str]:
             raise SubscriberListError(
                 f"{path.name}:{number}: the file is not UTF-8; re-save it as UTF-8 "
                 "(in Excel: 'CSV UTF-8 (comma delimited)')") from None
-        if "\r" in text[:-2]:  # bare CR line endings (old Mac): one line per CR, as an editor shows it
+        # bare CR line endings (old Mac): one line per CR, as an editor shows it
+        if text.find("\r", 0, len(text) - 2) >= 0:
             yield from _BARE_CR.split(text)
         else:
             yield text
@@ -190,7 +192,7 @@ class CsvTable:
                 consumed = offset + reader.line_num
                 if consumed > line:
                     self._check_spanning_row(line, consumed, cells)
-                if cells and any(cell.strip() for cell in cells):
+                if cells and (cells[0].strip() or any(cell.strip() for cell in cells)):
                     yield line, cells
         finally:
             self.close()
@@ -207,6 +209,15 @@ class CsvTable:
                 raise SubscriberListError(
                     f"{self.path.name}:{first}: a quoted field runs on to line {last} and swallows the "
                     "rows in between; check this row for an unbalanced '\"'")
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes (for a progress bar)."""
+        return os.fstat(self._raw.fileno()).st_size
+
+    def position(self) -> int:
+        """How far the reading has got, in bytes."""
+        return self._raw.tell()
 
     def close(self) -> None:
         self._raw.close()

@@ -10,124 +10,69 @@ separate file), and sending to any of those rows is a legal problem. A
 * :class:`OptOutRule` s: for one column, which values are mailed, which are not (and why),
   and what any other value means. A value no rule knows is ``unclear``: the send stops
   and asks instead of guessing;
-* guard rules for columns that *look like* opt-out flags (``status``, ``consent``,
-  ``unsubscribed``...) that nothing covers: any value in them is ``unclear`` until
-  ``gigo-mail.toml`` ``[list]`` says what it means (or lists the column in ``not_opt_out``).
+* guard rules for columns that *look like* consent or opt-out flags in any language of
+  ``words`` (``consent``, ``Einwilligung``, ``unsubscribed``, ``désinscrit``...) that nothing
+  covers: any value in them is ``unclear`` until ``gigo-mail.toml`` ``[list]`` says what it
+  means (or lists the column in ``not_opt_out``); a consent column must say yes, so an
+  empty cell is unclear too, and a date is the date they said it.
 
-The formats follow each platform's documentation and its own export code (see README,
-"Lists from other platforms"). Columns are compared by :func:`normalize_column`, so
-``First Name``, ``first name`` and ``first_name`` are one column.
+The older platforms are written here as code, the newer ones as data (``platforms``); both
+follow each platform's documentation and its own export code (see README, "Lists from other
+platforms"). Columns are compared by :func:`normalize_column`, so ``First Name``,
+``first name`` and ``first_name`` are one column.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from gigo_mail.config import ListSettings
 from gigo_mail.errors import ListFormatError
 from gigo_mail.lists.csv_file import clean_text
+from gigo_mail.lists.platforms import platforms
+from gigo_mail.lists.rules import (
+    BOUNCED,
+    FALSE_WORDS,
+    MAILED,
+    TRUE_WORDS,
+    UNCLEAR,
+    UNSUBSCRIBED,
+    ListFormat,
+    OptOutRule,
+    looks_like_date,
+    normalize_column,
+)
+from gigo_mail.lists.rules import states as _states
+from gigo_mail.lists.words import CONSENT, FIELDS, STATUS, fold, words
 
-# Why a row is not mailed (SkippedRow kinds).
-UNSUBSCRIBED = "unsubscribed"
-BOUNCED = "bounced"
-UNCLEAR = "unclear"
-MAILED = ""
-
-_NOT_WORD = re.compile(r"[\W_]+")
-# Words that make a column look like an opt-out flag (compared per _-separated word).
-_OPT_OUT_WORDS = frozenset({
-    "status", "state", "unsubscribed", "unsubscribe", "unsub", "subscribed", "disabled", "deleted",
-    "blocked", "blocklisted", "blacklisted", "bounced", "bounce", "consent", "optout", "suppressed",
-    "complained", "cleaned", "gdpr", "banned", "removed"})
-_OPT_OUT_PHRASES = ("opt_out", "opted_out", "do_not_email", "do_not_mail", "email_opt")
-
-TRUE_WORDS = frozenset({"true", "yes", "y", "1", "t"})
-FALSE_WORDS = frozenset({"false", "no", "n", "0", "f"})
-
-
-def normalize_column(header: str) -> str:
-    """``"First Name"`` -> ``"first_name"``: lower case, runs of anything but letters and
-    digits become one ``_``. Templates may use either spelling."""
-    text = header.strip().lower()
-    return _NOT_WORD.sub("_", text).strip("_") or text
+__all__ = ["BOUNCED", "EMAIL_COLUMNS", "FALSE_WORDS", "MAILED", "TRUE_WORDS", "UNCLEAR", "UNSUBSCRIBED",
+           "ListFormat", "OptOutRule", "json_fields", "looks_like_date", "looks_like_opt_out",
+           "normalize_column", "parse_tags", "recognise", "status_rule", "unclear_message"]
 
 
 def looks_like_opt_out(column: str) -> bool:
-    """Whether a (normalized) column name suggests it records consent or an opt-out."""
-    words = column.split("_")
-    return any(word in _OPT_OUT_WORDS for word in words) or any(p in column for p in _OPT_OUT_PHRASES)
+    """Whether a (normalized) column name suggests it records consent, an opt-out or a status,
+    in any language of ``data/lists/consent_words.toml``."""
+    return bool(words().column_kind(column))
 
 
-@dataclass(frozen=True)
-class OptOutRule:
-    """What the values of one column mean.
-
-    ``values`` maps a value (compared case-insensitively, trimmed) to ``MAILED`` or to a
-    skip kind; ``empty`` is the meaning of an empty cell and ``other`` of any value not in
-    ``values``. ``why`` (optional) is said instead of "<column> is '<value>'"."""
-
-    column: str
-    values: Mapping[str, str] = field(default_factory=dict)
-    other: str = UNCLEAR
-    empty: str = MAILED
-    why: str = ""
-
-    def decide(self, cell: str) -> str:
-        value = cell.strip().lower()
-        if not value:
-            return self.empty
-        return self.values.get(value, self.other)
+def status_rule(column: str) -> OptOutRule:
+    """A plain list's status column (``status``, ``Statut``, ``Estado``, ``Stav``...): the status
+    words of every language decide; a word nobody defined stops the send instead of being mailed."""
+    return OptOutRule(column, words().status_values)
 
 
-def _states(mailed: Iterable[str], **skipped: Iterable[str]) -> dict[str, str]:
-    table = dict.fromkeys(mailed, MAILED)
-    for kind, values in skipped.items():
-        table.update(dict.fromkeys(values, kind))
-    return table
-
-
-# A plain list's `status` column (the behaviour before platform formats, made strict:
-# a status word nobody defined stops the send instead of being mailed).
-GENERIC_STATUS = _states(
-    ("subscribed", "active", "confirmed", "enabled", "opted in", "opt-in", "optin"),
-    unsubscribed=("unsubscribed", "unsubscribe", "complained", "blocklisted", "blocked", "disabled",
-                  "opted out", "opt-out", "optout", "deleted", "inactive"),
-    bounced=("bounced", "cleaned", "invalid", "undeliverable"))
-
-
-@dataclass(frozen=True)
-class ListFormat:
-    """How to read one list: where the address is, what each opt-out column means."""
-
-    key: str  # "mailchimp", "substack", ..., "plain", "custom"
-    label: str  # shown to the user: "Mailchimp (unsubscribed export)"
-    email_column: str
-    rules: tuple[OptOutRule, ...] = ()
-    tags_column: str = ""
-    json_columns: tuple[str, ...] = ()
-    # field name -> column holding it (custom formats: first_name = "Vorname")
-    aliases: Mapping[str, str] = field(default_factory=dict)
-    # opt-out-looking columns that are known not to be flags (or are covered by a file-wide rule)
-    known: frozenset[str] = frozenset()
-    # opt-out-looking columns nothing covers: any value in them is unclear
-    guards: tuple[str, ...] = ()
-
-    @property
-    def covered(self) -> frozenset[str]:
-        return frozenset(rule.column for rule in self.rules) | self.known
-
-    @property
-    def says_who_opted_out(self) -> bool:
-        """Whether the file records opt-outs (row by row, or as a whole)."""
-        return bool(self.rules)
-
-    def all_rules(self) -> tuple[OptOutRule, ...]:
-        """The format's rules, then one guard rule per uncovered opt-out-looking column."""
-        return self.rules + tuple(OptOutRule(c, {}, other=UNCLEAR) for c in self.guards)
+def guard_rule(column: str, kind: str, decided: bool = False) -> OptOutRule:
+    """A column that looks like consent or an opt-out and that no rule covers: any value stops
+    the send. A consent column must say yes, so an empty cell stops it too, unless another rule
+    of the list (a status column) says who is subscribed; a date in it is the date they said yes
+    (MailerLite's ``Subscribed``, Campaign Monitor's ``Date Subscribed``), so it is no reason to
+    stop, and the refusal names the column that is."""
+    if kind == CONSENT:
+        return OptOutRule(column, {}, other=UNCLEAR, empty=MAILED if decided else UNCLEAR, dates=MAILED)
+    return OptOutRule(column, {}, other=UNCLEAR)
 
 
 def _has(columns: frozenset[str], *names: str) -> bool:
@@ -137,8 +82,12 @@ def _has(columns: frozenset[str], *names: str) -> bool:
 def _mailchimp(columns: frozenset[str]) -> ListFormat | None:
     # Exports are one zip with three files: subscribed, unsubscribed (UNSUB_TIME, UNSUB_REASON,
     # UNSUB_CAMPAIGN_*) and cleaned (CLEAN_TIME, CLEAN_CAMPAIGN_*). Merge fields are exported
-    # under their labels ("First Name"), tags as TAGS: "\"tag one\",\"tag two\"".
-    if "email_address" not in columns or not columns & {"member_rating", "optin_time", "leid", "euid"}:
+    # under their labels ("First Name"), tags as TAGS: "\"tag one\",\"tag two\"". The address
+    # column is labelled in the account's language ("E-Mail-Adresse"); the system columns are not.
+    if not columns & {"member_rating", "optin_time", "leid", "euid"}:
+        return None
+    email = "email_address" if "email_address" in columns else _address_among(columns)
+    if email is None:
         return None
     if "unsub_time" in columns:
         kind, label = UNSUBSCRIBED, "Mailchimp (unsubscribed export)"
@@ -147,10 +96,16 @@ def _mailchimp(columns: frozenset[str]) -> ListFormat | None:
         kind, label = BOUNCED, "Mailchimp (cleaned export: hard bounces)"
         why = "the file is Mailchimp's cleaned export (the address bounced)"
     else:
-        return ListFormat("mailchimp", "Mailchimp (subscribed export)", "email_address", tags_column="tags")
-    whole_file = OptOutRule("email_address", {}, other=kind, empty=kind, why=why)
-    return ListFormat("mailchimp", label, "email_address", (whole_file,), tags_column="tags",
+        return ListFormat("mailchimp", "Mailchimp (subscribed export)", email, tags_column="tags")
+    whole_file = OptOutRule(email, {}, other=kind, empty=kind, why=why)
+    return ListFormat("mailchimp", label, email, (whole_file,), tags_column="tags",
                       known=frozenset(c for c in columns if looks_like_opt_out(c)))
+
+
+def _address_among(columns: frozenset[str]) -> str | None:
+    """The column of ``columns`` named as an address column in any language, or None."""
+    folded = {fold(c): c for c in sorted(columns)}
+    return next((folded[c] for c in email_columns() if c in folded), None)
 
 
 def _substack(columns: frozenset[str]) -> ListFormat | None:
@@ -230,25 +185,48 @@ def _beehiiv(columns: frozenset[str]) -> ListFormat | None:
                       tags_column="tags" if "tags" in columns else "")
 
 
-PLATFORMS: tuple[Callable[[frozenset[str]], ListFormat | None], ...] = (
-    _mailchimp, _listmonk, _ghost, _substack, _buttondown, _kit, _beehiiv)
+def _data_platform(index: int) -> Callable[[frozenset[str]], ListFormat | None]:
+    return lambda columns: platforms()[index].recognise(columns)
 
-# The address column of a plain list: `email`, or a common export spelling.
+
+def _platform_order() -> tuple[Callable[[frozenset[str]], ListFormat | None], ...]:
+    """The code platforms, then the platforms of ``platforms.toml`` (before Kit, whose
+    ``email_address`` and ``state`` a Campaign Monitor export also has), then Kit."""
+    table = tuple(_data_platform(i) for i in range(len(platforms())))
+    return (_mailchimp, _listmonk, _ghost, _substack, _buttondown, _beehiiv, *table, _kit)
+
+
+def email_columns() -> tuple[str, ...]:
+    """The address column of a plain list: ``email``, or a spelling from any language's table."""
+    return words().email_columns
+
+
 EMAIL_COLUMNS = ("email", "email_address", "e_mail", "e_mail_address")
 
 
-def _plain(columns: frozenset[str], header: Sequence[str], where: str) -> ListFormat:
-    email = next((c for c in EMAIL_COLUMNS if c in columns), None)
+def _email_column(header: Sequence[str], where: str) -> str:
+    """The address column: ``email`` or its spelling in any language (``E-Mail``, ``Courriel``)."""
+    folded = {fold(c): c for c in reversed(header) if c}
+    email = next((folded[c] for c in email_columns() if c in folded), None)
     if email is None:
         shown = ", ".join(repr(c) for c in header if c) or "none"
         raise ListFormatError(f"{where}: no 'email' column (columns: {shown}); "
                               "add a header row naming the address column 'email'")
-    rules = (OptOutRule("status", GENERIC_STATUS),) if "status" in columns else ()
+    return email
+
+
+def _plain(columns: frozenset[str], header: Sequence[str], where: str) -> ListFormat:
+    email = _email_column(header, where)
+    table = words()
+    rules = tuple(status_rule(c) for c in dict.fromkeys(header)
+                  if c and c != email and table.column_kind(c) == STATUS)
     tags = next((c for c in ("tags", "labels") if c in columns), "")
     return ListFormat("plain", "plain CSV (an email column)", email, rules, tags_column=tags)
 
 
-def _custom(settings: ListSettings, columns: frozenset[str], where: str) -> ListFormat:
+def _custom(settings: ListSettings, header: Sequence[str], where: str) -> ListFormat:
+    columns = frozenset(c for c in header if c)
+
     def column(key: str, value: str) -> str:
         name = normalize_column(value)
         if name not in columns:
@@ -256,15 +234,18 @@ def _custom(settings: ListSettings, columns: frozenset[str], where: str) -> List
                                   f"this list (columns: {', '.join(sorted(columns))})")
         return name
 
-    email = column("email", settings.email or "email")
+    email = column("email", settings.email) if settings.email else _email_column(header, where)
     rules: list[OptOutRule] = []
     if settings.opt_out_column:
         out = column("opt_out_column", settings.opt_out_column)
-        values = _states((v.strip().lower() for v in settings.opt_in_values),
-                         unsubscribed=(v.strip().lower() for v in settings.opt_out_values))
-        # Only the opt-out values named: everything else is mailed. Opt-in values named too:
-        # anything else is unclear.
-        rules.append(OptOutRule(out, values, other=UNCLEAR if settings.opt_in_values else MAILED))
+        opt_in = [v.strip().lower() for v in settings.opt_in_values]
+        opt_out = [v.strip().lower() for v in settings.opt_out_values]
+        values = _states((v for v in opt_in if v), unsubscribed=(v for v in opt_out if v))
+        # Only opt-out values named: anything else is mailed. Opt-in values named too: anything
+        # else stops the send, an empty cell included, unless "" is one of the values named.
+        other = UNCLEAR if opt_in else MAILED
+        empty = MAILED if "" in opt_in else UNSUBSCRIBED if "" in opt_out else other
+        rules.append(OptOutRule(out, values, other=other, empty=empty))
     aliases = {name: column(name, getattr(settings, name))
                for name in ("name", "first_name", "last_name") if getattr(settings, name)}
     tags = column("tags", settings.tags) if settings.tags else ""
@@ -272,16 +253,33 @@ def _custom(settings: ListSettings, columns: frozenset[str], where: str) -> List
                       aliases=aliases)
 
 
+def _name_aliases(fmt: ListFormat, header: Sequence[str]) -> dict[str, str]:
+    """The format's name fields, and for any it lacks a column named so in one of the table's
+    languages (``Vorname``, ``Prénom``, ``Nachname``, ``Nom``, ``Nazwisko``, ``Příjmení``...)."""
+    aliases = {name: column for name, column in fmt.aliases.items() if column in header}
+    by_fold = {fold(c): c for c in reversed(header) if c and c != fmt.email_column}
+    names = words().name_columns
+    for field in FIELDS:
+        if field in aliases or field in header:
+            continue
+        column = next((by_fold[c] for c in names[field] if c in by_fold), None)
+        if column is not None and column not in aliases.values():
+            aliases[field] = column
+    return aliases
+
+
 def recognise(header: Sequence[str], settings: ListSettings | None = None, where: str = "list"
               ) -> ListFormat:
     """The format of a list from its (normalized) header row, with guards for every
-    opt-out-looking column nothing covers. ``where`` prefixes errors (``list.csv:1``)."""
+    opt-out- or consent-looking column nothing covers. ``where`` prefixes errors (``list.csv:1``).
+    Columns a format names but the file lacks (Mailchimp's ``TAGS`` in an audience without
+    tags) are dropped, so an optional column never breaks the reader."""
     columns = frozenset(c for c in header if c)
     fmt: ListFormat | None = None
     if settings is not None and settings.describes_format:
-        fmt = _custom(settings, columns, where)
+        fmt = _custom(settings, header, where)
     else:
-        for platform in PLATFORMS:
+        for platform in _platform_order():
             fmt = platform(columns)
             if fmt is not None:
                 break
@@ -289,22 +287,43 @@ def recognise(header: Sequence[str], settings: ListSettings | None = None, where
             fmt = _plain(columns, header, where)
     ignored = {normalize_column(c) for c in (settings.not_opt_out if settings else ())}
     covered = fmt.covered | ignored | {fmt.email_column}
-    guards = tuple(dict.fromkeys(c for c in header if c and c not in covered and looks_like_opt_out(c)))
-    rules = tuple(r for r in fmt.rules if r.column not in ignored)
-    return ListFormat(fmt.key, fmt.label, fmt.email_column, rules, fmt.tags_column, fmt.json_columns,
-                      fmt.aliases, fmt.known, guards)
+    table = words()
+    rules = tuple(r for r in fmt.rules if r.column not in ignored and r.column in columns)
+    guards = tuple(guard_rule(c, kind, bool(rules)) for c in dict.fromkeys(header)
+                   if c and c not in covered and (kind := table.column_kind(c)))
+    return ListFormat(fmt.key, fmt.label, fmt.email_column, rules,
+                      fmt.tags_column if fmt.tags_column in columns else "",
+                      tuple(c for c in fmt.json_columns if c in columns), _name_aliases(fmt, header),
+                      fmt.known, guards)
 
 
 def unclear_message(where: str, unclear: Mapping[str, Iterable[str]]) -> str:
-    """One line: which columns hold values no rule covers, the values seen, and the fix."""
+    """One line: which columns hold values no rule covers, the values seen, and the fix (with the
+    values the word table knows as yes and no, as a starting point the user must confirm)."""
     parts = []
     for column, values in unclear.items():
         shown = ", ".join(repr(v) for v in sorted(values)[:8])
         parts.append(f"'{column}' ({shown})")
     return (f"{where}: cannot tell who opted out: no rule says what these values mean: "
             f"{'; '.join(parts)}; nothing was sent. Say it in gigo-mail.toml [list] "
-            "(opt_out_column, opt_out_values, opt_in_values), or add the column to not_opt_out "
-            "if it is no opt-out flag")
+            f"({_suggestion(unclear) or 'opt_out_column, opt_out_values, opt_in_values'}), or add the "
+            "column to not_opt_out if it is no opt-out flag")
+
+
+def _suggestion(unclear: Mapping[str, Iterable[str]]) -> str:
+    """``opt_out_column = "einwilligung", opt_in_values = ["ja"], opt_out_values = ["nein"]`` for the
+    first unclear column whose every value is a yes, a no or empty; "" if there is none."""
+    table = words()
+    for column, values in unclear.items():
+        kinds = {v: table.status_of(v) if v else UNSUBSCRIBED for v in sorted(values)}
+        if not kinds or None in kinds.values() or MAILED not in kinds.values():
+            continue
+        yes = [v for v, kind in kinds.items() if kind == MAILED]
+        no = [v for v, kind in kinds.items() if kind != MAILED]
+        yes_listed, no_listed = (", ".join(f'"{v}"' for v in group) for group in (yes, no))
+        return (f'e.g. opt_out_column = "{column}", opt_in_values = [{yes_listed}], '
+                f"opt_out_values = [{no_listed}]")
+    return ""
 
 
 def parse_tags(cell: str) -> tuple[str, ...]:

@@ -10,12 +10,15 @@ What the reader accepts, so that a list exported from a spreadsheet just works:
   with the line where decoding failed and a hint to re-save the file as UTF-8.
 * ``,`` or ``;`` (or tab) as the delimiter, sniffed from the header line.
 * A platform's export as it is (Mailchimp, Substack, Buttondown, listmonk, Ghost,
-  Kit, beehiiv; see ``list_formats``), or a plain list with an ``email`` column
-  ("Email Address" and "E-mail" are accepted too and reach templates as ``email``).
+  Kit, beehiiv, MailerLite, EmailOctopus, Sendy, Brevo, Mailjet, Campaign Monitor,
+  AWeber, Constant Contact; see ``formats`` and ``platforms``), or a plain list with an
+  address column ("email", "Email Address", "E-Mail", "Courriel", "Sähköposti"... in the
+  languages of ``words``; it reaches templates as ``email``).
   Every column reaches templates as ``subscriber.<column>``, normalized
   (``First Name`` -> ``first_name``) and also by its lower-cased header; the keys of
   JSON columns are fields too; ``first_name``, ``last_name`` and ``name`` are always
-  defined, each derived from the others when the list lacks it.
+  defined, from the list's name columns in any of those languages (``Vorname``,
+  ``Prénom``, ``Nazwisko``...), each derived from the others when the list lacks it.
 * Blank lines are skipped, and every row keeps the physical line number where it
   starts (quoted fields may span lines), so an editor's "go to line" finds it.
 
@@ -26,8 +29,9 @@ Rows that are not mailed come out as :class:`SkippedRow` with a kind:
   the first row for an address decides, later ones are reported;
 * ``unsubscribed`` / ``bounced``: the format's opt-out rules say so (a plain list's
   ``status`` column: unsubscribed, complained, bounced, cleaned, ...);
-* ``unclear``: an opt-out-looking column holds a value no rule covers; a send refuses
-  to start while there are any (``list_formats.unclear_message``);
+* ``unclear``: an opt-out- or consent-looking column holds a value no rule covers (or a
+  consent column is empty); a send refuses to start while there are any
+  (``formats.unclear_message``);
 * ``not in segment``: outside the run's ``--tag`` / ``--where`` segment;
 * ``suppressed``: the address is on the suppression list (the ``suppressed``
   callback, usually ``Journal.is_suppressed``).
@@ -68,10 +72,12 @@ from gigo_mail.lists.segment import Segment
 
 __all__ = ["EMAIL_COLUMNS", "OUTSIDE_SEGMENT", "SKIP_KINDS", "DigestSet", "ListHeader", "ListReport",
            "SkippedRow", "Subscriber", "SubscriberRows", "ValidatedAddresses", "address_key", "check_address",
-           "check_list", "clean_text", "describe_list", "first_sendable", "note_unclear", "read_subscribers",
-           "sample_subscriber"]
+           "check_list", "clean_text", "describe_list", "first_sendable", "nobody_message", "note_unclear",
+           "read_subscribers", "sample_subscriber"]
 
 OUTSIDE_SEGMENT = "not in segment"
+PROGRESS_EVERY = 0x1FFF  # rows between two progress calls, less one
+Progress = Callable[[int], None]
 SKIP_KINDS = ("invalid", "duplicate", UNSUBSCRIBED, BOUNCED, UNCLEAR, "suppressed")
 
 
@@ -215,10 +221,12 @@ class SubscriberRows(Iterator[Subscriber | SkippedRow]):
 
     def __init__(self, table: CsvTable, columns: list[str], fmt: ListFormat,
                  suppressed: Callable[[str], bool] | None, segment: Segment | None,
-                 validated: ValidatedAddresses | None = None) -> None:
+                 validated: ValidatedAddresses | None = None, progress: Progress | None = None,
+                 fields: bool = True) -> None:
         self.header = _list_header(table, columns, fmt)
         self.columns: list[str] = self.header.columns
-        self._rows = _stream(table, columns, fmt, suppressed, segment, validated)
+        self.size = table.size
+        self._rows = _stream(table, columns, fmt, suppressed, segment, validated, progress, fields)
 
     def __next__(self) -> Subscriber | SkippedRow:
         return next(self._rows)
@@ -229,23 +237,26 @@ class SubscriberRows(Iterator[Subscriber | SkippedRow]):
 
 def read_subscribers(path: Path, suppressed: Callable[[str], bool] | None = None, *,
                      settings: ListSettings | None = None, segment: Segment | None = None,
-                     validated: ValidatedAddresses | None = None) -> SubscriberRows:
+                     validated: ValidatedAddresses | None = None, progress: Progress | None = None,
+                     fields: bool = True) -> SubscriberRows:
     """Stream the list: a Subscriber for each row to mail, a SkippedRow for the others.
 
     The file is opened, its header checked and its format recognised now
     (SubscriberListError at once); rows are read as the iterator is consumed.
     ``suppressed(key)`` says whether an address is on the suppression list; rows outside
     ``segment`` come out as SkippedRow kind ``not in segment``. Passes that share
-    ``validated`` validate each plain address once."""
+    ``validated`` validate each plain address once. ``progress(bytes_read)`` is called every few
+    thousand rows (``SubscriberRows.size`` is the file's size), for a progress bar. With
+    ``fields=False`` a Subscriber carries its address alone (an import needs nothing else)."""
     table, columns, fmt = _open(path, settings)
-    return SubscriberRows(table, columns, fmt, suppressed, segment, validated)
+    return SubscriberRows(table, columns, fmt, suppressed, segment, validated, progress, fields)
 
 
 def _derive_names(values: dict[str, str]) -> str:
     """first_name, last_name and name always defined, each derived from the others when
     the list lacks it ("Ada Lovelace" gives first_name "Ada"); returns name."""
     first, last, full = values.get("first_name", ""), values.get("last_name", ""), values.get("name", "")
-    if not full:
+    if not full or (full == first and last):  # MailerLite's "Name" is the first name
         full = " ".join(part for part in (first, last) if part)
     elif not first and not last:
         first, _, last = full.partition(" ")
@@ -270,7 +281,8 @@ def _decide(rules: list[tuple[int, OptOutRule]], cells: list[str]) -> tuple[str,
 
 def _stream(table: CsvTable, columns: list[str], fmt: ListFormat,
             suppressed: Callable[[str], bool] | None, segment: Segment | None,
-            validated: ValidatedAddresses | None = None) -> Iterator[Subscriber | SkippedRow]:
+            validated: ValidatedAddresses | None = None, progress: Progress | None = None,
+            fields: bool = True) -> Iterator[Subscriber | SkippedRow]:
     validate = validated.validate if validated is not None else validate_address
     width = len(columns)
     email_index = columns.index(fmt.email_column)
@@ -282,7 +294,11 @@ def _stream(table: CsvTable, columns: list[str], fmt: ListFormat,
     tags_index = columns.index(fmt.tags_column) if fmt.tags_column else -1
     aliases = list(fmt.aliases.items())
     seen = DigestSet()
+    count = 0
     for line, cells in table.rows():
+        count += 1
+        if progress is not None and not count & PROGRESS_EVERY:
+            progress(table.position())
         if len(cells) < width:
             cells += [""] * (width - len(cells))
         email = cells[email_index].strip()
@@ -294,7 +310,7 @@ def _stream(table: CsvTable, columns: list[str], fmt: ListFormat,
         except ValueError as exc:
             yield SkippedRow(line, email, "invalid", f"'{email}' is not a valid address: {why_invalid(exc)}")
             continue
-        first_line = seen.add(key, line)
+        first_line = seen.add(key, line) if fields else 0  # an import needs no dedupe: the journal does it
         if first_line:
             yield SkippedRow(line, email, "duplicate", f"'{email}' is a duplicate of line {first_line}")
             continue
@@ -308,6 +324,9 @@ def _stream(table: CsvTable, columns: list[str], fmt: ListFormat,
                     reason = rule.why or f"{rule.column} is '{value}'"
                 yield SkippedRow(line, email, kind, reason, rule.column, value)
                 continue
+        if not fields:  # only the address is wanted (an import): no segment, no suppression list
+            yield Subscriber(line, email, key, smtp_address, needs_utf8, "", {})
+            continue
         values: dict[str, str] = {}
         for index, column, legacy in named:
             if column not in values:
@@ -376,3 +395,13 @@ def note_unclear(unclear: dict[str, set[str]], row: SkippedRow, most: int = 20) 
     if len(values) < most:
         values.add(row.value)
 
+
+
+def nobody_message(where: str, rows: int, counts: Mapping[str, int], done: str = "nothing was sent") -> str:
+    """The one line for a list (or segment) that leaves nobody to mail, and why: how many rows
+    were read and how many went to each reason, the most first."""
+    if not rows:
+        return f"nobody to send to: {where} has no rows under its header; {done}"
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    reasons = ", ".join(f"{n:,} {kind}" for kind, n in ranked if n)
+    return f"nobody to send to: of the {rows:,} rows of {where}, {reasons}; {done}"

@@ -199,9 +199,16 @@ class Segment:
             parts.append(f"where: {self.where}")
         return "; ".join(parts)
 
-    def check_fields(self, known: Iterable[str], open_ended: bool, where: str) -> None:
-        """A --where field the list has no column for is a typo, unless rows carry JSON keys."""
+    def check_fields(self, known: Iterable[str], open_ended: bool, where: str, *,
+                     tagged: bool = True) -> None:
+        """A segment on a column the list lacks is an error naming the columns it has: a --where
+        field with no column (a typo, unless rows carry JSON keys), or --tag on a list without a
+        tag column (it would match nobody)."""
+        columns = ", ".join(sorted(known))
+        if self.tags and not tagged:
+            raise SegmentError(f"--tag {self.tags[0]!r}: {where} has no tag column, so no row has a tag "
+                               f"(columns: {columns}); use --where on one of its columns")
         missing = sorted(self.fields - set(known))
         if missing and not open_ended:
             raise SegmentError(f"--where names '{missing[0]}', but {where} has no such column "
-                               f"(columns: {', '.join(sorted(known))})")
+                               f"(columns: {columns})")

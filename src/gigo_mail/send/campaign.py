@@ -34,7 +34,7 @@ from gigo_mail.compose.compile import CompiledIssue, build_dir, compile_issue
 from gigo_mail.compose.issue import find_issue
 from gigo_mail.config import Config
 from gigo_mail.env import smtp_password
-from gigo_mail.errors import CompileError, ConfirmationRequired, UnclearOptOutError
+from gigo_mail.errors import CompileError, ConfirmationRequired, NobodyToSendError, UnclearOptOutError
 from gigo_mail.journal.deliveries import Journal
 from gigo_mail.journal.sync import PullResult, peek_suppressions, pull_suppressions
 from gigo_mail.lists.formats import unclear_message
@@ -42,6 +42,7 @@ from gigo_mail.lists.reader import (
     SkippedRow,
     Subscriber,
     ValidatedAddresses,
+    nobody_message,
     read_subscribers,
     sample_subscriber,
 )
@@ -163,13 +164,18 @@ class Campaign:
                                  resend_uncertain=True)
         _plan(self)
 
-    def refusal(self) -> UnclearOptOutError | None:
+    def refusal(self) -> UnclearOptOutError | NobodyToSendError | None:
         """Why this send must not start though its plan was counted: the list holds opt-out values
-        no rule explains (the one place that rule lives; the CLI shows the plan, then this)."""
+        no rule explains, or it leaves nobody to mail at all (every row skipped, or none), said with
+        the count per reason (the one place these rules live; the CLI shows the plan, then this)."""
         plan, list_path = self.plan, self.request.list_path
-        if plan is None or list_path is None or not plan.unclear:
+        if plan is None or list_path is None:
             return None
-        return UnclearOptOutError(unclear_message(str(list_path), plan.unclear))
+        if plan.unclear:
+            return UnclearOptOutError(unclear_message(str(list_path), plan.unclear))
+        if plan.nobody:
+            return NobodyToSendError(nobody_message(str(list_path), plan.rows, plan.skipped))
+        return None
 
     def sender(self, on_progress: Callable[[SendStats], None] | None = None) -> Sender:
         """The engine for this send; the refusal above stops a program exactly as it stops the command."""
@@ -211,7 +217,8 @@ def _plan(campaign: Campaign) -> Campaign:
     header = rows.header
     if campaign.segment is not None:
         try:
-            campaign.segment.check_fields(header.fields, header.open_ended, str(request.list_path))
+            campaign.segment.check_fields(header.fields, header.open_ended, str(request.list_path),
+                                          tagged=bool(header.format.tags_column))
         except BaseException:
             rows.close()
             raise

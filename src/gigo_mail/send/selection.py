@@ -88,6 +88,17 @@ class SendPlan:
     examples: list[SkippedRow] = field(default_factory=list)  # the first few skipped rows, to show
     unclear: dict[str, set[str]] = field(default_factory=dict)  # opt-out column -> values no rule covers
 
+    @property
+    def rows(self) -> int:
+        """Every non-blank row of the list, whatever became of it."""
+        return self.to_send + self.beyond_limit + sum(self.not_selected.values()) + sum(self.skipped.values())
+
+    @property
+    def nobody(self) -> bool:
+        """Nobody on the list can be mailed at all (every row skipped, or no rows), as opposed
+        to a list whose readers all have the issue already."""
+        return not self.to_send and not self.beyond_limit and not any(self.not_selected.values())
+
 
 TICK = 512  # rows read between the ``None`` ticks ``select`` yields, so an engine can let others run
 
