@@ -1,29 +1,27 @@
-"""What an answer to a send is (a bounce, a complaint, an unsubscribe request, an auto-reply),
-and which refusals mean "this mailbox does not exist", so the address is suppressed for good.
+"""What an answer to a send is (a bounce, a complaint, an unsubscribe request, an auto-reply).
 
-Pure classification; tying an answer to a subscriber is ``answers``' job.
+Pure classification; tying an answer to a subscriber is ``process``' job.
 
-* RFC 3464 delivery status notifications (``multipart/report;
-  report-type=delivery-status``): one entry per recipient, hard or soft by its status
-  code (:func:`bounce_kind`).
+* RFC 3464 delivery status notifications (``report-type=delivery-status``), found at any
+  depth (a gateway may wrap the report in multipart/mixed or forward it as an attachment):
+  one failure per recipient, with its Original-Recipient when a forward changed the address.
 * RFC 5965 feedback reports (ARF, ``report-type=feedback-report``): a complaint.
 * Non-standard bounces (Exchange, qmail, Exim, old Postfix, Yahoo, ...): flufl.bounce's
   detectors, only for mail from a mailer daemon, so that a person's reply is never read
   as a bounce by a heuristic.
+* A sending service's JSON notification in the body (Amazon SES through SNS): read by
+  ``notifications``, as ``bounces --json`` reads the same JSON from a file.
 * RFC 3834 auto-replies (``Auto-Submitted`` other than ``no``, and the vendor headers
   that mean the same): ignored. Checked after the reports, because DSNs carry
   ``Auto-Submitted: auto-replied`` too.
 * Mail to the ``unsubscribe_mailto`` address, or with "unsubscribe" in its subject: a
   request from its From address.
 
-The mailbox-gone rule (``transport.gone``: ``mailbox_gone``, ``hard_bounce_reason``) is the one place
-for it, shared by the send path (a 5xx at RCPT) and the bounce processor (a DSN that
-arrives later). Only a refusal that names the mailbox as absent or disabled suppresses:
-enhanced status codes (RFC 3463) 5.1.1 bad destination mailbox, 5.1.2 bad destination
-system, 5.1.10 null MX (RFC 7505) and 5.2.1 mailbox disabled, or, from servers that send
-no enhanced code, the plain-text phrases that say the same. Every other 5xx (policy, spam,
-size, relaying) is recorded and suppresses nothing: retrying those after fixing the cause
-is the user's call.
+Whether a failure is hard or soft, and whether it says the mailbox is gone, is the one rule in
+``transport.gone`` (the send path asks it for a 5xx at RCPT): words and codes as data in
+``data/bounces/wordings.toml``. Only a failure that says the mailbox is absent or disabled
+suppresses; a temporary one (4.x.x, mailbox full, a timeout, "try again") counts a soft bounce;
+every other permanent failure (policy, spam, size, DMARC) is recorded and suppresses nothing.
 """
 
 from __future__ import annotations
@@ -64,8 +62,11 @@ _MESSAGE_ID_RE = re.compile(r"^(?:message-id|original-message-id):\s*(<[^<>\s]+>
 _DAEMON_RE = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailer|bounces?|noreply-dsn)$", re.I)
 _DAEMON_NAME_RE = re.compile(r"mail delivery (system|subsystem)|mailer.?daemon", re.I)
 _UNSUBSCRIBE_RE = re.compile(r"\bunsubscribe\b", re.I)
+# Outlook's and others' auto-reply subjects, in the languages of the big European markets too.
 _AUTO_SUBJECT_RE = re.compile(r"^\s*(out of (the )?office|automatic reply|auto(matic)?[- ]?(reply|response)|"
-                              r"autoreply|abwesenheit|absence|vacation)\b", re.I)
+                              r"autoreply|abwesenheit(snotiz)?|automatische antwort|r[ée]ponse automatique|"
+                              r"respuesta autom[áa]tica|risposta automatica|automatisch antwoord|"
+                              r"resposta autom[áa]tica|autosvar|absence|vacation)\b", re.I)
 # Headers that name the address a message was delivered to, in the order they are trusted.
 ENVELOPE_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to", "cc")
 

@@ -31,7 +31,7 @@ SES = "Amazon SES"
 _SES_GONE_SUBTYPES = frozenset({"noemail", "suppressed", "onaccountsuppressionlist"})
 # Transient subtypes that are about our message, not the mailbox: recorded, nothing counted.
 _SES_OUR_FAULT = frozenset({"messagetoolarge", "contentrejected", "attachmentrejected"})
-_NOT_COMPLAINTS = frozenset({"not-spam"})
+_NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure"})  # as for ARF reports
 
 
 def _message_id(value: object) -> str:
@@ -121,11 +121,11 @@ def _ses(kind: str, doc: dict[str, Any]) -> Answer:
         feedback = str(complaint.get("complaintFeedbackType") or "abuse").lower()
         if feedback in _NOT_COMPLAINTS:
             return Answer(OTHER, f"an {SES} feedback report of type {feedback}", message_ids=ids)
-        recipients = tuple(str(_dict(r).get("emailAddress", ""))
-                           for r in _list(complaint.get("complainedRecipients")))
+        who = _list(complaint.get("complainedRecipients"))
+        complained = [str(_dict(r).get("emailAddress", "")) for r in who]
         agent = str(complaint.get("userAgent") or "")
         return Answer(COMPLAINT, f"{feedback} report from {SES}" + (f" ({agent})" if agent else ""),
-                      addresses=tuple(a for a in recipients if "@" in a), envelope=envelope, message_ids=ids)
+                      addresses=tuple(a for a in complained if "@" in a), envelope=envelope, message_ids=ids)
     return Answer(OTHER, f"an {SES} {kind} notification", message_ids=ids)
 
 
