@@ -126,6 +126,8 @@ ROUND2_CORPUS = {
     "postfix-yandex-5.7.1-no-such-user.eml": (HARD, "ivan.reader@yandex.ru", "", True),
     "postfix-host-not-found-try-again.eml": (SOFT, "reader@flaky-dns.example", "", False),
     "postfix-host-not-found-try-again-5.4.4.eml": (SOFT, "reader2@flaky-dns.example", "", False),
+    # the old, non-standard notification, read by flufl.bounce and then by the words
+    "postfix-old-host-not-found-try-again.eml": (SOFT, "reader3@flaky-dns.example", "", False),
     "x400-maximum-time-expired.eml": (SOFT, "kari@x400.example", "", False),
     "postfix-connection-timed-out.eml": (SOFT, "reader@slow-mx.example", "", False),
     "postfix-greylisted-delayed.eml": (SOFT, "grey@greylist.example", "", False),
