@@ -50,6 +50,7 @@ def test_ses_bounce_types_and_subtypes(kind: str, subtype: str, status: str, dia
     (failure,) = found.failures
     assert failure.email == "ann@example.org" and failure.mailbox_gone is gone, failure
     assert found.message_ids == (MID,) and found.envelope == ("bounce+011.abc@gigo.dev",)
+    assert found.service == "Amazon SES"
     assert f"{kind}/{subtype}" in failure.detail
 
 
@@ -96,6 +97,7 @@ def test_postmark_and_mailgun_shapes() -> None:
                                         "reason": "suppress-bounce", "recipient": "ann@example.org",
                                         "message": {"headers": {"message-id": MID.strip("<>")}}}})
     assert mailgun is not None and mailgun.failures[0].mailbox_gone and mailgun.message_ids == (MID,)
+    assert (postmark.service, mailgun.service) == ("Postmark", "Mailgun")
     soft = from_json({"event": "failed", "severity": "temporary", "recipient": "ann@example.org",
                       "delivery-status": {"code": 550, "message": "5.1.1 user unknown"}})
     assert soft is not None and soft.kind == SOFT and not soft.failures[0].mailbox_gone

@@ -156,6 +156,7 @@ def test_round2_corpus(name: str) -> None:
     kind, address, original, gone = ROUND2_CORPUS[name]
     answer = classify(load(name), "unsubscribe@gigo.dev")
     assert answer.kind == kind, answer
+    assert answer.service == ("Amazon SES" if name.startswith("ses-") else "")  # a notification, or a DSN
     if kind == COMPLAINT:
         assert answer.addresses == (address,)
     if kind in (HARD, SOFT):

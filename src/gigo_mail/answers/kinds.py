@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gigo_mail.address import address_key
 from gigo_mail.transport.gone import GONE, TEMPORARY, verdict
 
 HARD = "hard bounce"
@@ -32,9 +33,10 @@ class Failure:
         return self.kind == HARD and self.gone
 
     def names(self, email: str) -> bool:
-        """Whether this failure is about ``email`` (as sent, or as finally delivered)."""
-        wanted = email.strip().lower()
-        return wanted in (self.email.strip().lower(), self.original.strip().lower())
+        """Whether this failure is about ``email``, as sent (Original-Recipient) or as finally
+        delivered: attribution asks it with the one recipient an answer proves."""
+        wanted = address_key(email)
+        return any(address_key(a) == wanted for a in (self.email, self.original) if a.strip())
 
 
 def judged(email: str, words: str, *, detail: str = "", original: str = "", delayed: bool = False) -> Failure:
@@ -54,11 +56,7 @@ class Answer:
     addresses: tuple[str, ...] = ()  # complaint: original recipient(s); unsubscribe: the sender
     envelope: tuple[str, ...] = ()  # addresses it was delivered to, or the original's return path (VERP)
     message_ids: tuple[str, ...] = field(default=())  # Message-IDs of the original it answers
-
-    def failure_for(self, email: str) -> Failure | None:
-        """The failure about ``email`` (the recipient a proof names): the one that names it as
-        final or original recipient, else the only one (a forward we could not see), else None."""
-        named = next((f for f in self.failures if f.names(email)), None)
-        if named is not None:
-            return named
-        return self.failures[0] if len(self.failures) == 1 else None
+    # the sending service whose JSON notification this is ("Amazon SES", "Postmark", "Mailgun"),
+    # "" for mail a mail system wrote: a notification is no DSN, so the mail-system sender rule
+    # does not apply to it; its proof is the same MAC'd Message-ID or return address
+    service: str = ""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from gigo_mail.answers.kinds import COMPLAINT, HARD, OTHER, SOFT, Answer, Failure, judged
@@ -73,16 +74,16 @@ def _flatten(value: object, depth: int) -> Iterator[dict[str, Any]]:
 
 def from_json(doc: dict[str, Any]) -> Answer | None:
     """The answer one notification is, or None if it is not one this reads."""
+    answer, service = None, ""
     if isinstance(doc.get("event-data"), dict):
-        return _mailgun(doc["event-data"])
-    if "RecordType" in doc:
-        return _postmark(doc)
-    kind = str(doc.get("notificationType") or doc.get("eventType") or "")
-    if kind and isinstance(doc.get("mail"), dict):
-        return _ses(kind, doc)
-    if doc.get("event") in ("failed", "complained", "delivered"):  # Mailgun's event-data alone
-        return _mailgun(doc)
-    return None
+        answer, service = _mailgun(doc["event-data"]), "Mailgun"
+    elif "RecordType" in doc:
+        answer, service = _postmark(doc), "Postmark"
+    elif (doc.get("notificationType") or doc.get("eventType")) and isinstance(doc.get("mail"), dict):
+        answer, service = _ses(str(doc.get("notificationType") or doc.get("eventType")), doc), SES
+    elif doc.get("event") in ("failed", "complained", "delivered"):  # Mailgun's event-data alone
+        answer, service = _mailgun(doc), "Mailgun"
+    return replace(answer, service=service) if answer is not None else None
 
 
 def _dict(value: object) -> dict[str, Any]:
