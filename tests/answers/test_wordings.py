@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from gigo_mail.answers.classify import AUTO_REPLY, COMPLAINT, HARD, OTHER, SOFT, bounce_kind, classify
+from gigo_mail.errors import SMTPPermanentError, SMTPSessionRefused
 from gigo_mail.transport.gone import GONE, REFUSED, TEMPORARY, mailbox_gone, rules, verdict
+from gigo_mail.transport.replies import _error_for
+from gigo_mail.transport.wire import Reply
 
 ROUND2 = Path(__file__).parents[1] / "data" / "answers" / "round2"
 WORDINGS = rules().wordings
@@ -100,10 +103,26 @@ def test_the_table_covers_the_providers_the_issue_names() -> None:
     ("5.7.26 550 5.7.26 Unauthenticated email from gigo.dev is not accepted due to domain's DMARC policy",
      REFUSED),
     ("5.0.0 550 Requested action not taken: mailbox unavailable", REFUSED),  # RFC 5321's text for any 550
+    ("550 <bounce@gigo.dev>: Sender address rejected: Domain not found", REFUSED),  # our address, not theirs
+    ("550 Recipient does not have an account here", GONE), ("550 User is inactive", GONE),
+    ("5.0.0 This account has been temporarily suspended", TEMPORARY),
     ("", REFUSED),
 ])
 def test_the_order_of_the_rule(text: str, said: str) -> None:
     assert verdict(text) == said
+
+
+@pytest.mark.parametrize(("reply", "error"), [
+    ("550 5.4.1 Recipient address rejected: Access denied. AS(201806281)", SMTPPermanentError),
+    ("554 5.7.1 <ann@example.org>: Recipient address rejected: Access denied", SMTPSessionRefused),
+    ("550 <bounce@gigo.dev>: Sender address rejected: Domain not found", SMTPSessionRefused),
+    ("550 5.1.1 <ann@example.org>: Recipient address rejected: User unknown", SMTPPermanentError),
+])
+def test_whom_a_refusal_at_rcpt_is_about(reply: str, error: type) -> None:
+    """Exchange Online's 5.4.1 "Access denied" is the recipient's (no such mailbox), so the run goes
+    on; Postfix's own "Access denied" and a refused sender stay the session's, as before."""
+    code, _, text = reply.partition(" ")
+    assert type(_error_for(Reply(int(code), text), "RCPT TO", "ann@example.org")) is error
 
 
 def test_bounce_kind_follows_the_rule() -> None:
