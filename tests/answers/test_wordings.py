@@ -143,6 +143,9 @@ ROUND2_CORPUS = {
     "postfix-forwarded-original-recipient.eml": (HARD, "dead.box@forward.example", "forwarder@alumni.example",
                                                  True),
     "postfix-yandex-5.7.1-no-such-user.eml": (HARD, "ivan.reader@yandex.ru", "", True),
+    "yahoo-failure-notice-no-account.eml": (HARD, "lost.reader@yahoo.com", "", True),  # Yahoo's own format
+    # Domino's report says only 5.0.0; "not listed in Domino Directory" is in the notification
+    "domino-not-listed-in-directory.eml": (HARD, "hans.meier@corp.example", "", True),
     "postfix-host-not-found-try-again.eml": (SOFT, "reader@flaky-dns.example", "", False),
     "postfix-host-not-found-try-again-5.4.4.eml": (SOFT, "reader2@flaky-dns.example", "", False),
     # the old, non-standard notification, read by flufl.bounce and then by the words

@@ -47,7 +47,8 @@ from gigo_mail.answers.kinds import (
     judged,
 )
 from gigo_mail.answers.notifications import MAX_JSON, documents, from_json
-from gigo_mail.transport.gone import TEMPORARY, verdict
+from gigo_mail.transport.gone import REFUSED as REFUSED_VERDICT
+from gigo_mail.transport.gone import TEMPORARY, specific_code, verdict
 
 __all__ = ["AUTO_REPLY", "COMPLAINT", "ENVELOPE_HEADERS", "HARD", "OTHER", "REFUSED", "SOFT", "UNSUBSCRIBE",
            "Answer", "Failure", "bounce_kind", "classify", "is_auto_reply"]
@@ -168,6 +169,7 @@ def _dsn(msg: Message) -> Answer | None:
         return None
     report, status_part = found
     failures: list[Failure] = []
+    human: dict[str, str] | None = None
     for block in _field_blocks(status_part)[1:]:  # the first block is per-message
         action = _text(block.get("action")).lower()
         if action not in ("failed", "delayed"):
@@ -176,6 +178,12 @@ def _dsn(msg: Message) -> Answer | None:
         status = _text(block.get("status"))
         diagnostic = " ".join(_text(block.get("diagnostic-code")).partition(";")[2].split())
         words = f"{status} {diagnostic}".strip()
+        if verdict(words) == REFUSED_VERDICT and specific_code(words) is None:
+            # only a generic status and no words that decide (Lotus Domino writes "5.0.0" and puts
+            # "not listed in Domino Directory" in the notification): the human-readable part decides
+            human = _notification_words(report, [a for a in (final, first) if a]) if human is None else human
+            said = human.get(final) or human.get(first) or ""
+            words = f"{words} {said}".strip()[:400]
         original = first if first and first.lower() != (final or first).lower() else ""
         failures.append(judged(final or first, words, original=original, delayed=action == "delayed"))
     original_msg = _original(report)

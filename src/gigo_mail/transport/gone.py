@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 
 __all__ = ["GONE", "REFUSED", "TEMPORARY", "enhanced_code", "hard_bounce_reason", "mailbox_gone",
-           "says_gone", "verdict"]
+           "says_gone", "specific_code", "verdict"]
 
 GONE = "gone"  # the mailbox does not exist or is disabled: suppress the address for good
 TEMPORARY = "temporary"  # it may pass: a soft bounce, counted across issues
@@ -81,6 +81,12 @@ def enhanced_code(text: str) -> str | None:
     return codes[0] if codes else None
 
 
+def specific_code(text: str) -> str | None:
+    """The first enhanced code in the text that is not a generic "other or undefined" one."""
+    generic = rules().generic
+    return next((c for c in enhanced_codes(text) if c.partition(".")[2] not in generic), None)
+
+
 def provider_wording(text: str) -> Wording | None:
     """The first table entry whose words match (with whitespace folded)."""
     folded = " ".join(text.split())
@@ -99,7 +105,7 @@ def verdict(text: str) -> str:
     wording = provider_wording(folded)
     if wording is not None:
         return wording.verdict
-    specific = next((c for c in codes if c.partition(".")[2] not in table.generic), None)
+    specific = specific_code(folded)
     if specific is not None:
         if specific.startswith("4"):
             return TEMPORARY
