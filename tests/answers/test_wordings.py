@@ -219,3 +219,24 @@ def test_original_recipient_is_kept_only_when_it_differs() -> None:
     forwarded = classify(load("postfix-forwarded-original-recipient.eml")).failures[0]
     assert forwarded.names("Forwarder@alumni.example") and forwarded.names("dead.box@forward.example")
     assert not forwarded.names("someone.else@alumni.example")
+
+
+def test_a_feedback_report_wrapped_by_a_gateway_is_still_a_complaint() -> None:
+    arf = (Path(__file__).parents[1] / "data" / "answers" / "yahoo-arf-complaint.eml").read_bytes()
+    head, _, body = arf.partition(b"\r\n\r\n") if b"\r\n\r\n" in arf else arf.partition(b"\n\n")
+    content_type = next(line for line in head.splitlines() if line.lower().startswith(b"content-type"))
+    wrapped = (b"From: Gateway <postmaster@gateway.gigo.dev>\r\nTo: newsletter@gigo.dev\r\n"
+               b"Subject: [EXTERNAL] report\r\nMIME-Version: 1.0\r\n"
+               b"Content-Type: multipart/mixed; boundary=GW\r\n\r\n--GW\r\n"
+               b"Content-Type: text/plain\r\n\r\nScanned.\r\n--GW\r\n" + content_type + b"\r\n\r\n" + body +
+               b"\r\n--GW--\r\n")
+    answer = classify(message_from_bytes(wrapped, policy=policy.compat32))
+    assert answer.kind == COMPLAINT and answer.addresses == ("annoyed@yahoo.example",)
+
+
+def test_a_global_delivery_status_is_read_as_a_report() -> None:
+    """RFC 6533's message/global-delivery-status (internationalised addresses) is a report too."""
+    data = (ROUND2 / "postfix-exchange-online-5.1.10.eml").read_bytes().replace(
+        b"Content-Type: message/delivery-status", b"Content-Type: message/global-delivery-status")
+    answer = classify(message_from_bytes(data, policy=policy.compat32))
+    assert answer.kind == HARD and answer.failures[0].mailbox_gone

@@ -107,6 +107,9 @@ def _report(msg: Message, types: tuple[str, ...]) -> tuple[Message, Message] | N
 def _field_blocks(part: Message) -> list[Message]:
     """The header blocks of a message/delivery-status or message/feedback-report part."""
     payload = part.get_payload()
+    if part.get_content_type() == "message/global-delivery-status" and isinstance(payload, list) \
+            and len(payload) == 1 and isinstance(payload[0], Message):
+        payload = payload[0].as_string()  # parsed as one enclosed message: its blocks are in the body
     if isinstance(payload, list):
         return [block for block in payload if isinstance(block, Message)]
     if isinstance(payload, str):  # some parsers leave it as text
