@@ -240,3 +240,16 @@ def test_a_global_delivery_status_is_read_as_a_report() -> None:
         b"Content-Type: message/delivery-status", b"Content-Type: message/global-delivery-status")
     answer = classify(message_from_bytes(data, policy=policy.compat32))
     assert answer.kind == HARD and answer.failures[0].mailbox_gone
+
+
+def test_the_mangled_round2_corpus_never_raises() -> None:
+    import random
+
+    rnd = random.Random(19)
+    for path in sorted(ROUND2.glob("*.eml")):
+        for _ in range(10):
+            data = bytearray(path.read_bytes())
+            for _ in range(rnd.randint(1, 30)):
+                data[rnd.randrange(len(data))] = rnd.randrange(256)
+            mangled = message_from_bytes(bytes(data), policy=policy.compat32)
+            assert classify(mangled, "unsubscribe@gigo.dev").kind
