@@ -268,3 +268,25 @@ def test_exchange_online_5_4_1_at_rcpt_is_the_recipients_refusal(start_smtp: Cal
         (entry,) = journal.suppressions()
         assert entry.email == "left@contoso.example"
         assert entry.reason.startswith("bounced: 550 5.4.1 Recipient address rejected")
+
+
+def test_an_ses_notification_proven_by_its_return_address(root: Path, tmp_path: Path) -> None:
+    """SES's ``mail.source`` is the envelope sender the message went out with: a VERP address names
+    its reader even when the notification quotes no Message-ID; one whose token does not verify
+    names nobody."""
+    from gigo_mail.send.verp import VerpAddresses
+
+    (root / "gigo-mail.toml").write_text((root / "gigo-mail.toml").read_text()
+                                         + '\n[bounces]\nreturn_path = "bounce@gigo.dev"\nverp = true\n')
+    verp = VerpAddresses("bounce@gigo.dev", b"round2-secret", "011").address(
+        address_key("json.sns@example.org"))
+    proven = ses_bounce(1, "forwarded.elsewhere@other.example", "Permanent", "NoEmail")  # names no reader
+    forged = ses_bounce(2, "stranger@example.org", "Permanent", "NoEmail")
+    for notification, source in ((proven, verp), (forged, "bounce+011." + "b" * 20 + "@gigo.dev")):
+        notification["mail"] = {"source": source}
+    path = tmp_path / "verp.json"
+    path.write_text(json.dumps([proven, forged]))
+    result = runner.invoke(app, ["bounces", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    assert suppressions(root) == {"json.sns@example.org": "hard bounce"}
+    assert counted(result.output, "unattributed") == 1
