@@ -99,6 +99,8 @@ def test_round2_mailbox_suppresses_every_hard_bounce_and_no_soft_one(root: Path,
     assert result.exit_code == 0, result.output
     expected = {email: "hard bounce" for email in HARD_ROUND2} | {"ses.annoyed@example.org": "complaint"}
     assert suppressions(root) == expected  # the forwarded reader, never dead.box@forward.example
+    # the address a reader's mail was forwarded to is theirs, not "another address named"
+    assert "other addresses named" not in result.output
     assert answered(root, SOFT) == SOFT_ROUND2
     assert answered(root, REFUSED) == {"careful.reader@gmail.com", "maybe.there@hotmail.com"}
     out = result.output

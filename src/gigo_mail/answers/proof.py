@@ -208,16 +208,20 @@ def _is_bounce(answer: Answer) -> bool:
     """A DSN or a mail system's own bounce. A sending service's JSON notification (an Answer with
     a ``service``) is no DSN and comes from the service's own address: it needs the same MAC
     proof, but not the mail-system sender."""
-    return answer.kind in (HARD, SOFT) and not getattr(answer, "service", "")
+    return answer.kind in (HARD, SOFT) and not answer.service
 
 
 def _named(answer: Answer) -> Iterable[str]:
-    """The addresses an answer reports as failed or complaining."""
+    """The addresses an answer reports as failed or complaining (a forwarded failure names the
+    address it was sent to as well, its Original-Recipient)."""
     if answer.kind == COMPLAINT:
         return answer.addresses
-    return [failure.email for failure in answer.failures]
+    return [address for failure in answer.failures
+            for address in (failure.email, failure.original) if address]
 
 
 def named_others(answer: Answer, record: Record) -> int:
-    """How many other addresses an answer names besides the proven recipient (ignored)."""
-    return len({key_of(address) for address in _named(answer)} - {record.key, ""})
+    """How many other addresses an answer names besides the proven recipient (ignored); the address
+    a reader's mail was forwarded to (a failure whose Original-Recipient is the reader) is theirs."""
+    own = {key_of(failure.email) for failure in answer.failures if failure.names(record.email)}
+    return len({key_of(address) for address in _named(answer)} - own - {record.key, ""})
