@@ -292,3 +292,24 @@ def test_an_ses_notification_proven_by_its_return_address(root: Path, tmp_path: 
     assert result.exit_code == 0, result.output
     assert suppressions(root) == {"json.sns@example.org": "hard bounce"}
     assert counted(result.output, "unattributed") == 1
+
+
+def test_a_forwarded_reader_proven_by_a_macd_message_id(root: Path, tmp_path: Path) -> None:
+    """The reader's own (MAC'd) Message-ID proves the message; the report names the address it was
+    forwarded to as failed and the reader as Original-Recipient: the reader is suppressed, once."""
+    from gigo_mail.send.msgid import MessageIds
+
+    reader = "alumna@alumni.example"
+    message_id = MessageIds(b"round2-secret", "012", "gigo.dev").make(address_key(reader))
+    with Journal.for_root(root) as journal:
+        journal.mark_sent("012", address_key(reader), reader, message_id, 250, "ok")
+    dsn = (ROUND2 / "postfix-forwarded-original-recipient.eml").read_bytes()
+    dsn = dsn.replace(b"forwarder@alumni.example", reader.encode()).replace(
+        MID.format(108).encode(), message_id.encode())
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    box.add(dsn)
+    box.close()
+    result = runner.invoke(app, ["bounces", "--maildir", str(tmp_path / "Maildir")])
+    assert result.exit_code == 0, result.output
+    assert suppressions(root) == {reader: "hard bounce"}
+    assert "other addresses named" not in result.output
