@@ -29,7 +29,10 @@ treated the same way.)
 A bounce (a DSN or a mail system's own format) counts only from a mail system: the null
 sender (``Return-Path: <>``, RFC 5321 4.5.5, RFC 3464) or MAILER-DAEMON / postmaster.
 A complaint counts only as an ARF report (RFC 5965) with a proof; ``classify`` makes no
-complaint of anything else.
+complaint of anything else but a sending service's notification. Those (Amazon SES through
+SNS, Postmark, Mailgun: ``answers.notifications``, an Answer with a ``service``) come from the
+service's own address or from a file the user gave, not from a mail system, and need the same
+MAC proof (their ``mail.source`` is the return address, their quoted Message-ID the original's).
 
 A mailed unsubscribe request is honoured by its From (the law wants every request
 honoured; a forged one can only stop mail), and is *proven* when it was written to the
