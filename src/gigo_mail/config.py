@@ -162,7 +162,7 @@ class UnsubscribeSync:
 class Bounces:
     """Where the answers to a send arrive, and how a bounce is tied to its recipient."""
 
-    source: str = ""  # "imaps://user@host/INBOX", "maildir:PATH" or "mbox:PATH"
+    source: str = ""  # "imaps://user@host/INBOX", "maildir:PATH", "mbox:PATH" or "json:PATH"
     move_to: str = ""  # a folder for processed messages; empty: remembered by Message-ID instead
     return_path: str = ""  # envelope sender for the list; empty: the From address
     verp: bool = False  # envelope sender bounce+<token>@domain (needs a catch-all on that domain)

@@ -1,103 +1,81 @@
-"""What an answer to a send is (a bounce, a complaint, an unsubscribe request, an auto-reply),
-and which refusals mean "this mailbox does not exist", so the address is suppressed for good.
+"""What an answer to a send is (a bounce, a complaint, an unsubscribe request, an auto-reply).
 
-Pure classification; tying an answer to a subscriber is ``answers``' job.
+Pure classification; tying an answer to a subscriber is ``process``' job.
 
-* RFC 3464 delivery status notifications (``multipart/report;
-  report-type=delivery-status``): one entry per recipient, hard or soft by its status
-  code (:func:`bounce_kind`).
+* RFC 3464 delivery status notifications (``report-type=delivery-status``), found at any
+  depth (a gateway may wrap the report in multipart/mixed or forward it as an attachment):
+  one failure per recipient, with its Original-Recipient when a forward changed the address.
 * RFC 5965 feedback reports (ARF, ``report-type=feedback-report``): a complaint.
 * Non-standard bounces (Exchange, qmail, Exim, old Postfix, Yahoo, ...): flufl.bounce's
   detectors, only for mail from a mailer daemon, so that a person's reply is never read
   as a bounce by a heuristic.
+* A sending service's JSON notification in the body (Amazon SES through SNS): read by
+  ``notifications``, as ``bounces --json`` reads the same JSON from a file.
 * RFC 3834 auto-replies (``Auto-Submitted`` other than ``no``, and the vendor headers
   that mean the same): ignored. Checked after the reports, because DSNs carry
   ``Auto-Submitted: auto-replied`` too.
 * Mail to the ``unsubscribe_mailto`` address, or with "unsubscribe" in its subject: a
   request from its From address.
 
-The mailbox-gone rule (``transport.gone``: ``mailbox_gone``, ``hard_bounce_reason``) is the one place
-for it, shared by the send path (a 5xx at RCPT) and the bounce processor (a DSN that
-arrives later). Only a refusal that names the mailbox as absent or disabled suppresses:
-enhanced status codes (RFC 3463) 5.1.1 bad destination mailbox, 5.1.2 bad destination
-system, 5.1.10 null MX (RFC 7505) and 5.2.1 mailbox disabled, or, from servers that send
-no enhanced code, the plain-text phrases that say the same. Every other 5xx (policy, spam,
-size, relaying) is recorded and suppresses nothing: retrying those after fixing the cause
-is the user's call.
+Whether a failure is hard or soft, and whether it says the mailbox is gone, is the one rule in
+``transport.gone`` (the send path asks it for a 5xx at RCPT): words and codes as data in
+``data/bounces/wordings.toml``. Only a failure that says the mailbox is absent or disabled
+suppresses; a temporary one (4.x.x, mailbox full, a timeout, "try again") counts a soft bounce;
+every other permanent failure (policy, spam, size, DMARC) is recorded and suppresses nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
 from flufl.bounce import all_failures
 
-from gigo_mail.transport.gone import enhanced_code, says_gone
+from gigo_mail.answers.kinds import (
+    AUTO_REPLY,
+    COMPLAINT,
+    HARD,
+    OTHER,
+    REFUSED,
+    SOFT,
+    UNSUBSCRIBE,
+    Answer,
+    Failure,
+    judged,
+)
+from gigo_mail.answers.notifications import MAX_JSON, documents, from_json
+from gigo_mail.transport.gone import REFUSED as REFUSED_VERDICT
+from gigo_mail.transport.gone import TEMPORARY, specific_code, verdict
+
+__all__ = ["AUTO_REPLY", "COMPLAINT", "ENVELOPE_HEADERS", "HARD", "OTHER", "REFUSED", "SOFT", "UNSUBSCRIBE",
+           "Answer", "Failure", "bounce_kind", "classify", "is_auto_reply"]
 
 # flufl.bounce logs a traceback for every detector that trips over a malformed message; a hostile
 # mailbox must not print them (the failure is handled below).
 logging.getLogger("flufl.bounce").addHandler(logging.NullHandler())
 logging.getLogger("flufl.bounce").propagate = False
 
-HARD = "hard bounce"
-SOFT = "soft bounce"
-COMPLAINT = "complaint"
-UNSUBSCRIBE = "unsubscribe"
-AUTO_REPLY = "auto-reply"
-REFUSED = "refused"  # a permanent failure that does not say the mailbox is gone: recorded, not suppressed
-OTHER = "other"  # none of the above: a person's reply, spam, a report we do not read
 
 _MESSAGE_ID_RE = re.compile(r"^(?:message-id|original-message-id):\s*(<[^<>\s]+>)", re.I | re.M)
 _DAEMON_RE = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailer|bounces?|noreply-dsn)$", re.I)
 _DAEMON_NAME_RE = re.compile(r"mail delivery (system|subsystem)|mailer.?daemon", re.I)
 _UNSUBSCRIBE_RE = re.compile(r"\bunsubscribe\b", re.I)
+# Outlook's and others' auto-reply subjects, in the languages of the big European markets too.
 _AUTO_SUBJECT_RE = re.compile(r"^\s*(out of (the )?office|automatic reply|auto(matic)?[- ]?(reply|response)|"
-                              r"autoreply|abwesenheit|absence|vacation)\b", re.I)
+                              r"autoreply|abwesenheit(snotiz)?|automatische antwort|r[ée]ponse automatique|"
+                              r"respuesta autom[áa]tica|risposta automatica|automatisch antwoord|"
+                              r"resposta autom[áa]tica|autosvar|absence|vacation)\b", re.I)
 # Headers that name the address a message was delivered to, in the order they are trusted.
 ENVELOPE_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to", "cc")
 
 
-@dataclass(frozen=True)
-class Failure:
-    """One recipient a bounce reports, with the kind it gets."""
-
-    email: str
-    kind: str  # HARD (permanent) or SOFT (transient)
-    detail: str  # status code and diagnostic (or the notification's words about it), for the report
-
-    @property
-    def mailbox_gone(self) -> bool:
-        """A permanent failure that says the mailbox does not exist: the send path's rule."""
-        return self.kind == HARD and says_gone(self.detail)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What a message is, and every clue to whom it refers."""
-
-    kind: str
-    detail: str = ""
-    failures: tuple[Failure, ...] = ()  # bounces: the recipients it reports
-    addresses: tuple[str, ...] = ()  # complaint: original recipient(s); unsubscribe: the sender
-    envelope: tuple[str, ...] = ()  # addresses it was delivered to, or the original's return path (VERP)
-    message_ids: tuple[str, ...] = field(default=())  # Message-IDs of the original it answers
-
-
 def bounce_kind(status: str, diagnostic: str = "") -> str:
-    """HARD for a permanent failure (5.x.x), SOFT for a transient one (4.x.x), by the status code
-    (else by the SMTP reply code at the start of the diagnostic). The one rule for bounces."""
-    enhanced = enhanced_code(status) or enhanced_code(diagnostic)
-    if enhanced:
-        return HARD if enhanced[0] == "5" else SOFT
-    code = re.match(r"\s*(?:smtp;\s*)?([45])\d\d\b", diagnostic, re.I)
-    if code:
-        return HARD if code.group(1) == "5" else SOFT
-    return HARD
+    """HARD for a permanent failure, SOFT for one that may pass (a 4.x.x status, a 4xx reply, or
+    the words of a timeout or a "try again": ``transport.gone.verdict``). The one rule for bounces."""
+    return SOFT if verdict(f"{status} {diagnostic}") == TEMPORARY else HARD
 
 
 def _text(value: object) -> str:
@@ -113,18 +91,25 @@ def _addresses(msg: Message, names: tuple[str, ...]) -> list[str]:
     return found
 
 
-def _report_parts(msg: Message, report_type: str) -> list[Message]:
-    if msg.get_content_type() != "multipart/report":
-        return []
-    if _text(msg.get_param("report-type")).lower() != report_type:
-        return []
-    return [part for part in msg.walk()
-            if not part.is_multipart() or part.get_content_maintype() == "message"]
+def _report(msg: Message, types: tuple[str, ...]) -> tuple[Message, Message] | None:
+    """(the part holding it, the status part) of the first report at any depth: a gateway may
+    wrap a report in multipart/mixed, or forward it as an attachment."""
+    for part in msg.walk():
+        if not part.is_multipart() or part.get_content_maintype() == "message":
+            continue
+        payload = part.get_payload()
+        for child in payload if isinstance(payload, list) else []:
+            if isinstance(child, Message) and child.get_content_type() in types:
+                return part, child
+    return None
 
 
 def _field_blocks(part: Message) -> list[Message]:
     """The header blocks of a message/delivery-status or message/feedback-report part."""
     payload = part.get_payload()
+    if part.get_content_type() == "message/global-delivery-status" and isinstance(payload, list) \
+            and len(payload) == 1 and isinstance(payload[0], Message):
+        payload = payload[0].as_string()  # parsed as one enclosed message: its blocks are in the body
     if isinstance(payload, list):
         return [block for block in payload if isinstance(block, Message)]
     if isinstance(payload, str):  # some parsers leave it as text
@@ -176,41 +161,53 @@ def _envelope(msg: Message, original: Message | None, extra: list[str]) -> tuple
     return tuple(dict.fromkeys(found))
 
 
+def _address(value: object) -> str:
+    text = _text(value)
+    return text.partition(";")[2].strip() if ";" in text else text
+
+
 def _dsn(msg: Message) -> Answer | None:
-    parts = [p for p in _report_parts(msg, "delivery-status") if p.get_content_type() in
-             ("message/delivery-status", "message/global-delivery-status")]
-    if not parts:
+    found = _report(msg, ("message/delivery-status", "message/global-delivery-status"))
+    if found is None:
         return None
+    report, status_part = found
     failures: list[Failure] = []
-    for block in _field_blocks(parts[0])[1:]:  # the first block is per-message
+    human: dict[str, str] | None = None
+    for block in _field_blocks(status_part)[1:]:  # the first block is per-message
         action = _text(block.get("action")).lower()
         if action not in ("failed", "delayed"):
             continue  # delivered, relayed, expanded: not a bounce
-        recipient = _text(block.get("final-recipient") or block.get("original-recipient"))
-        address = recipient.partition(";")[2].strip() if ";" in recipient else recipient
+        final, first = _address(block.get("final-recipient")), _address(block.get("original-recipient"))
         status = _text(block.get("status"))
         diagnostic = " ".join(_text(block.get("diagnostic-code")).partition(";")[2].split())
-        kind = SOFT if action == "delayed" else bounce_kind(status, diagnostic)
-        failures.append(Failure(address, kind, f"{status} {diagnostic}".strip()))
-    original = _original(msg)
+        words = f"{status} {diagnostic}".strip()
+        if verdict(words) == REFUSED_VERDICT and specific_code(words) is None:
+            # only a generic status and no words that decide (Lotus Domino writes "5.0.0" and puts
+            # "not listed in Domino Directory" in the notification): the human-readable part decides
+            human = _notification_words(report, [a for a in (final, first) if a]) if human is None else human
+            said = human.get(final) or human.get(first) or ""
+            words = f"{words} {said}".strip()[:400]
+        original = first if first and first.lower() != (final or first).lower() else ""
+        failures.append(judged(final or first, words, original=original, delayed=action == "delayed"))
+    original_msg = _original(report)
     ids = _quoted_message_ids(msg)
     if not failures:
         return Answer(OTHER, "a delivery report with no failure (delivered or relayed)",
-                      envelope=_envelope(msg, original, []), message_ids=tuple(ids))
+                      envelope=_envelope(msg, original_msg, []), message_ids=tuple(ids))
     kind = HARD if any(f.kind == HARD for f in failures) else SOFT
-    return Answer(kind, failures[0].detail, tuple(failures), envelope=_envelope(msg, original, []),
+    return Answer(kind, failures[0].detail, tuple(failures), envelope=_envelope(msg, original_msg, []),
                   message_ids=tuple(ids))
 
 
 def _arf(msg: Message) -> Answer | None:
-    parts = [p for p in _report_parts(msg, "feedback-report") if p.get_content_type() ==
-             "message/feedback-report"]
-    if not parts:
+    found = _report(msg, ("message/feedback-report",))
+    if found is None:
         return None
-    blocks = _field_blocks(parts[0])
+    report, feedback_part = found
+    blocks = _field_blocks(feedback_part)
     fields = blocks[0] if blocks else Message()
     feedback = _text(fields.get("feedback-type")).lower() or "abuse"
-    original = _original(msg)
+    original = _original(report)
     if feedback in ("not-spam", "auth-failure"):
         return Answer(OTHER, f"a feedback report of type {feedback}",
                       message_ids=tuple(_quoted_message_ids(msg)))
@@ -243,12 +240,12 @@ def _nonstandard_bounce(msg: Message) -> Answer | None:
     reported = [(a.decode("ascii", "replace"), HARD) for a in sorted(permanent)]
     reported += [(a.decode("ascii", "replace"), SOFT) for a in sorted(temporary - permanent)]
     words = _notification_words(msg, [address for address, _ in reported])
-    failures = [Failure(address, kind, words.get(address) or
-                        ("permanent failure" if kind == HARD else "temporary failure"))
+    failures = [judged(address, words.get(address) or "permanent failure") if kind == HARD
+                else Failure(address, SOFT, words.get(address) or "temporary failure")
                 for address, kind in reported]
     if not failures:
         return None
-    kind = HARD if permanent else SOFT
+    kind = HARD if any(f.kind == HARD for f in failures) else SOFT
     subject = " ".join(_text(msg.get("subject")).split())
     return Answer(kind, f"{failures[0].detail}: {subject}"[:200], tuple(failures),
                   envelope=_envelope(msg, _original(msg), []), message_ids=tuple(_quoted_message_ids(msg)))
@@ -316,9 +313,27 @@ def _addresses_ids(msg: Message) -> list[str]:
                                                              msg.get_all("references", []))))
 
 
+def _notification(msg: Message) -> Answer | None:
+    """A sending service's JSON notification in a mail body (Amazon SES through SNS, by the
+    "email" or "email-json" protocol), read by ``notifications``."""
+    for part in msg.walk():
+        if part.get_content_maintype() == "message":
+            break  # an enclosed original is not the notification
+        if part.get_content_type() not in ("text/plain", "application/json"):
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes) or len(payload) > MAX_JSON:
+            continue
+        for doc in documents(payload.decode("utf-8", "replace")):
+            answer = from_json(doc)
+            if answer is not None:
+                return answer
+    return None
+
+
 def classify(msg: Message, unsubscribe_mailto: str = "") -> Answer:
     """What ``msg`` is (see the module docs for the order, which matters)."""
-    for check in (_arf, _dsn, _nonstandard_bounce):
+    for check in (_arf, _dsn, _nonstandard_bounce, _notification):
         answer = check(msg)
         if answer is not None:
             return answer

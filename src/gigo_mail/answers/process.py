@@ -57,7 +57,6 @@ from gigo_mail.answers.proof import (
     OLD_MESSAGE_ID,
     UNKNOWN_SENDER,
     Prover,
-    key_of,
     named_others,
 )
 from gigo_mail.answers.source import MailSource
@@ -209,7 +208,7 @@ def _failure_for(answer: Answer, record: Record) -> Failure:
     """The failure reported for the proven recipient; any other (a forwarded address, as
     Original-Recipient is) stands for it, the worst first."""
     for failure in answer.failures:
-        if key_of(failure.email) == record.key:
+        if failure.names(record.email):  # as delivered, or as sent (Original-Recipient)
             return failure
     return next((f for f in answer.failures if f.kind == HARD), answer.failures[0])
 

@@ -29,7 +29,10 @@ treated the same way.)
 A bounce (a DSN or a mail system's own format) counts only from a mail system: the null
 sender (``Return-Path: <>``, RFC 5321 4.5.5, RFC 3464) or MAILER-DAEMON / postmaster.
 A complaint counts only as an ARF report (RFC 5965) with a proof; ``classify`` makes no
-complaint of anything else.
+complaint of anything else but a sending service's notification. Those (Amazon SES through
+SNS, Postmark, Mailgun: ``answers.notifications``, an Answer with a ``service``) come from the
+service's own address or from a file the user gave, not from a mail system, and need the same
+MAC proof (their ``mail.source`` is the return address, their quoted Message-ID the original's).
 
 A mailed unsubscribe request is honoured by its From (the law wants every request
 honoured; a forged one can only stop mail), and is *proven* when it was written to the
@@ -208,16 +211,20 @@ def _is_bounce(answer: Answer) -> bool:
     """A DSN or a mail system's own bounce. A sending service's JSON notification (an Answer with
     a ``service``) is no DSN and comes from the service's own address: it needs the same MAC
     proof, but not the mail-system sender."""
-    return answer.kind in (HARD, SOFT) and not getattr(answer, "service", "")
+    return answer.kind in (HARD, SOFT) and not answer.service
 
 
 def _named(answer: Answer) -> Iterable[str]:
-    """The addresses an answer reports as failed or complaining."""
+    """The addresses an answer reports as failed or complaining (a forwarded failure names the
+    address it was sent to as well, its Original-Recipient)."""
     if answer.kind == COMPLAINT:
         return answer.addresses
-    return [failure.email for failure in answer.failures]
+    return [address for failure in answer.failures
+            for address in (failure.email, failure.original) if address]
 
 
 def named_others(answer: Answer, record: Record) -> int:
-    """How many other addresses an answer names besides the proven recipient (ignored)."""
-    return len({key_of(address) for address in _named(answer)} - {record.key, ""})
+    """How many other addresses an answer names besides the proven recipient (ignored); the address
+    a reader's mail was forwarded to (a failure whose Original-Recipient is the reader) is theirs."""
+    own = {key_of(failure.email) for failure in answer.failures if failure.names(record.email)}
+    return len({key_of(address) for address in _named(answer)} - own - {record.key, ""})

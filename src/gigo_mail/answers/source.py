@@ -1,9 +1,11 @@
 """Where the answers to a send arrive: an IMAP mailbox (TLS, certificate verified), a
 Maildir folder or an mbox file. Each gives its messages as (id, bytes) and can move
-processed ones to another folder.
+processed ones to another folder. A file of JSON notifications from a sending service
+(Amazon SES, Postmark, Mailgun) is a source too: each notification is handed on as a small
+message with the JSON as its body, so it is read, proven and remembered like any answer.
 
-Sources are named like ``imaps://user@host[:993]/INBOX``, ``maildir:PATH`` and
-``mbox:PATH`` (the form ``[bounces] source`` takes). The IMAP password comes from
+Sources are named like ``imaps://user@host[:993]/INBOX``, ``maildir:PATH``, ``mbox:PATH``
+(the form ``[bounces] source`` takes) and ``json:PATH``. The IMAP password comes from
 ``GIGO_IMAP_PASSWORD`` or a prompt, never from the URL or the command line.
 """
 
@@ -11,11 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import json
 import mailbox
 import re
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -24,6 +29,7 @@ from gigo_mail import env
 from gigo_mail.errors import ConfigError, MailSourceError
 
 FETCH_BATCH = 100
+MAX_JSON_FILE = 200 * 1024 * 1024  # a file of notifications larger than this is refused
 
 
 class MailSource(Protocol):
@@ -131,6 +137,70 @@ class MboxSource:
     def close(self) -> None:
         self.box.unlock()
         self.box.close()
+
+
+# --- JSON notifications --------------------------------------------------------------------------
+
+
+class JsonSource:
+    """A JSON file of notifications: one object, or a list of them (SNS envelopes included).
+    ``move`` moves nothing: the file is the user's, and a second run is remembered anyway."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            if path.stat().st_size > MAX_JSON_FILE:
+                raise MailSourceError(f"{path} is larger than {MAX_JSON_FILE // 2**20} MB: split it into "
+                                      "smaller JSON files")
+            text = path.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise MailSourceError(f"{path}: cannot read it ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise MailSourceError(f"{path} is not UTF-8 text: give a JSON file of notifications") from None
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise MailSourceError(f"{path} is not JSON ({exc.msg} at line {exc.lineno}): give one "
+                                  "notification or a list of them") from None
+        except RecursionError:
+            raise MailSourceError(f"{path} nests too deeply to be a notification") from None
+        self.path = path
+        self.items = value if isinstance(value, list) else [value]
+
+    def messages(self) -> Iterator[tuple[str, bytes]]:
+        for index, item in enumerate(self.items):
+            body = json.dumps(item, sort_keys=True, ensure_ascii=True)
+            when = _when(item)
+            date = f"Date: {format_datetime(when)}\r\n" if when else ""
+            yield str(index), (f"{date}Subject: notification {index + 1} of {self.path.name}\r\n"
+                               "Content-Type: application/json\r\n\r\n" + body + "\r\n").encode("ascii")
+
+    def move(self, ids: list[str], folder: str) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+def _when(item: object) -> datetime | None:
+    """When a notification says the answer happened (a soft bounce counts at that time)."""
+    if not isinstance(item, dict):
+        return None
+    inner = item.get("event-data")
+    candidates = [item.get("Timestamp"), item.get("BouncedAt"),
+                  inner.get("timestamp") if isinstance(inner, dict) else None]
+    for key in ("bounce", "complaint", "mail"):
+        value = item.get(key)
+        candidates.append(value.get("timestamp") if isinstance(value, dict) else None)
+    for value in candidates:
+        try:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return datetime.fromtimestamp(value, UTC)
+            if isinstance(value, str) and value:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except (ValueError, OverflowError, OSError):
+            continue
+    return None
 
 
 # --- IMAP ----------------------------------------------------------------------------------------
@@ -250,4 +320,7 @@ def open_source(spec: str, password: Callable[[str], str], cafile: str | None = 
         return MaildirSource(Path(path).expanduser())
     if colon and kind == "mbox":
         return MboxSource(Path(path).expanduser())
-    raise ConfigError(f"mail source '{spec}' is not imaps://user@host/FOLDER, maildir:PATH or mbox:PATH")
+    if colon and kind == "json":
+        return JsonSource(Path(path).expanduser())
+    raise ConfigError(f"mail source '{spec}' is not imaps://user@host/FOLDER, maildir:PATH, mbox:PATH "
+                      "or json:PATH")

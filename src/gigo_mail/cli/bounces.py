@@ -93,6 +93,9 @@ def bounces(
     maildir: Annotated[Path | None, typer.Option("--maildir", metavar="DIR", help="A Maildir folder.")]
     = None,
     mbox: Annotated[Path | None, typer.Option("--mbox", metavar="FILE", help="An mbox file.")] = None,
+    json_file: Annotated[Path | None, typer.Option(
+        "--json", metavar="FILE", help="A JSON file of notifications (Amazon SES through SNS, Postmark, "
+        "Mailgun): one, or a list.")] = None,
     move_to: Annotated[str | None, typer.Option(
         "--move-to", metavar="FOLDER", help="Move processed messages to this folder (else they stay, "
         "remembered by Message-ID).")] = None,
@@ -101,14 +104,15 @@ def bounces(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many answers to list.")] = 50,
 ) -> None:
     """Read bounces, complaints and unsubscribe mails from a mailbox; suppress who must not be mailed."""
-    given = [spec for spec in (imap, maildir and f"maildir:{maildir}", mbox and f"mbox:{mbox}") if spec]
+    given = [spec for spec in (imap, maildir and f"maildir:{maildir}", mbox and f"mbox:{mbox}",
+                               json_file and f"json:{json_file}") if spec]
     if len(given) > 1:
-        raise typer.BadParameter("give one of --imap, --maildir or --mbox")
+        raise typer.BadParameter("give one of --imap, --maildir, --mbox or --json")
     config = load_config(required=True)
     spec = given[0] if given else config.bounces.source
     if not spec:
-        raise ConfigError("no mailbox to read: give --imap, --maildir or --mbox, or set [bounces] source "
-                          "in gigo-mail.toml")
+        raise ConfigError("no mailbox to read: give --imap, --maildir, --mbox or --json, or set [bounces] "
+                          "source in gigo-mail.toml")
     folder = config.bounces.move_to if move_to is None else move_to
     from gigo_mail.answers.process import process_answers
     from gigo_mail.answers.source import open_source

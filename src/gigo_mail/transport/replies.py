@@ -10,6 +10,7 @@ import re
 from collections import Counter
 
 from gigo_mail.errors import SMTPPermanentError, SMTPSessionRefused, SMTPTransientError
+from gigo_mail.transport.gone import mailbox_gone
 from gigo_mail.transport.wire import Reply
 
 THROTTLE_CODES = frozenset({421, 450, 451, 454})
@@ -58,9 +59,13 @@ def _error_for(reply: Reply, stage: str, recipient: str, where: str = "the serve
     """
     text = f"{recipient}: server answered {stage} with {reply}"
     status = enhanced_status(reply.text)
-    about_session = (stage == "MAIL FROM" or reply.code in (421, 530)
-                     or (status is not None and status in _SESSION_STATUS)
-                     or _SESSION_TEXT.search(reply.text) is not None)
+    # A refusal the gone rule reads as "no such mailbox" is not about the session, whatever its words
+    # sound like (Exchange Online's "5.4.1 Recipient address rejected: Access denied"); the refusal
+    # breaker still watches it like any refusal of unknown scope.
+    gone = stage != "MAIL FROM" and mailbox_gone(reply.code, reply.text)
+    about_session = not gone and (stage == "MAIL FROM" or reply.code in (421, 530)
+                                  or (status is not None and status in _SESSION_STATUS)
+                                  or _SESSION_TEXT.search(reply.text) is not None)
     if 400 <= reply.code < 500:
         if about_session or _TLS_TEXT.search(reply.text):
             return SMTPTransientError(f"{where} answered {stage} with {reply}", reply.code, reply.text,
