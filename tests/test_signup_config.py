@@ -36,19 +36,23 @@ def test_a_redirect_to_the_sites_own_origins_is_accepted(tmp_path: Path, redirec
 
 
 @pytest.mark.parametrize(("signup", "message"), [
-    ('enabled = true\nredirect_url = "https://evil.example/phish"', "redirect_url must be on the"),
-    ('enabled = true\nredirect_url = "//evil.example/"', "redirect_url must be on"),
-    ("per_ip_per_hour = 0", "per_ip_per_hour must be a whole number"),
-    ("pow_cost = true", "pow_cost must be a whole number"),
-    ('enabled = "yes"', "enabled must be true or false"),
-    ("confirm_delay = -5", "confirm_delay must be a whole number"),
-    ("captcha = true", "unknown setting 'captcha'"),
+    ('enabled = true\nredirect_url = "https://evil.example/phish"',
+     r":\d+:\d+: \[signup\] redirect_url is not on the newsletter's own site — use an address under "
+     r"https://example.org or https://page.example.org"),
+    ('enabled = true\nredirect_url = "//evil.example/"',
+     r"redirect_url '//evil.example/' is not an https or http URL"),
+    ("per_ip_per_hour = 0", r"\[signup\] per_ip_per_hour is 0, below 1 — use 1 or more"),
+    ("pow_cost = true", r"\[signup\] pow_cost is true/false, not a whole number"),
+    ('enabled = "yes"', r"\[signup\] enabled is 'yes', not true or false"),
+    ("confirm_delay = -5", r"\[signup\] confirm_delay is -5, below 0 — use 0 or more"),
+    ("captcha = true", r"unknown setting 'captcha' in \[signup\]"),
 ])
 def test_bad_signup_settings_are_one_clear_line(tmp_path: Path, signup: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as caught:
         load_config(config_with(tmp_path, signup))
+    assert "\n" not in str(caught.value)  # one line, with the place: gigo-mail.toml:LINE:COL
 
 
 def test_signup_needs_the_public_pages_address(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="needs \\[newsletter\\] unsubscribe_url"):
+    with pytest.raises(ConfigError, match="enabled = true needs \\[newsletter\\] unsubscribe_url"):
         load_config(config_with(tmp_path, "enabled = true", BASE.replace("unsubscribe_url", "contact")))

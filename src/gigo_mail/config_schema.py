@@ -276,7 +276,8 @@ def _signup_together(signup: Any, newsletter: dict[str, Any]) -> list[Problem]:
                         "beside it)")]
     redirect, site = signup.get("redirect_url"), newsletter.get("site_url")
     own = {url_origin(page), url_origin(site) if isinstance(site, str) else ""} - {""}
-    if isinstance(redirect, str) and redirect and url_origin(redirect) not in own:
+    # a redirect that is no URL at all has been told of already
+    if isinstance(redirect, str) and url_origin(redirect) and url_origin(redirect) not in own:
         return [Problem("signup", "redirect_url", "[signup] redirect_url is not on the newsletter's own site",
                         f"use an address under {' or '.join(sorted(own))}")]
     return []
