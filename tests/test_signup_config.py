@@ -56,3 +56,8 @@ def test_bad_signup_settings_are_one_clear_line(tmp_path: Path, signup: str, mes
 def test_signup_needs_the_public_pages_address(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="enabled = true needs \\[newsletter\\] unsubscribe_url"):
         load_config(config_with(tmp_path, "enabled = true", BASE.replace("unsubscribe_url", "contact")))
+
+
+def test_a_blank_consent_text_is_refused_when_signup_is_on(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[signup\] consent_text is empty"):
+        load_config(config_with(tmp_path, 'enabled = true\nconsent_text = "  "'))

@@ -127,8 +127,7 @@ SCHEMA: dict[str, dict[str, Rule]] = {
     "suppression": {"soft_bounces": Rule("whole", low=1, example="3")},
     "signup": {
         "enabled": Rule("flag"),
-        "consent_text": Rule("text", check=_not_blank, example='"Send me {name} by email..."'),
-        "consent_version": Rule("text", check=_not_blank, example='"2"'), "redirect_url": HTTP_URL,
+        "consent_text": TEXT, "consent_version": TEXT, "redirect_url": HTTP_URL,
         "confirm_delay": Rule("whole", low=0, example="300"), "get_confirms": Rule("flag"),
         "confirm_hours": Rule("whole", low=1, example="72"), "welcome": TEXT,
         "per_ip_per_hour": Rule("whole", low=1, example="10"),
@@ -274,6 +273,12 @@ def _signup_together(signup: Any, newsletter: dict[str, Any]) -> list[Problem]:
         return [Problem("signup", "enabled", "[signup] enabled = true needs [newsletter] unsubscribe_url",
                         "set unsubscribe_url to the public page's address (/subscribe and /confirm sit "
                         "beside it)")]
+    for key in ("consent_text", "consent_version"):  # the evidence names both: neither may be blank
+        value = signup.get(key)
+        if isinstance(value, str) and not value.strip():
+            return [Problem("signup", key, f"[signup] {key} is empty",
+                            f"write the {'wording readers agree to' if key == 'consent_text' else 'version'}"
+                            " (or leave the key out for the default)")]
     redirect, site = signup.get("redirect_url"), newsletter.get("site_url")
     own = {url_origin(page), url_origin(site) if isinstance(site, str) else ""} - {""}
     # a redirect that is no URL at all has been told of already

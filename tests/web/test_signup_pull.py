@@ -103,7 +103,7 @@ def test_consent_command_prints_the_evidence(site: Page, monkeypatch: pytest.Mon
     for expected in ("2026-12", "https://gigo.dev/issues/011/", "Send me GIGO Tech Trends", "confirmed"):
         assert expected in result.output
     missing = CliRunner().invoke(app, ["subscribers", "consent", "nobody@example.org"])
-    assert missing.exit_code == 1 and "no consent is recorded" in missing.output
+    assert missing.exit_code == 0 and "No consent is recorded here for nobody@example.org" in missing.output
 
 
 def test_forget_erases_the_reader_and_a_hashed_suppression_keeps_them_out(

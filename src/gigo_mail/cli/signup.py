@@ -22,7 +22,7 @@ def serve_public_page(config: Config, host: str, port: int) -> None:
                       f"{escape(str(config.state_dir))}. Ctrl-C stops.", soft_wrap=True)
         console.print("Put it behind HTTPS at the address of \\[newsletter] unsubscribe_url.")
 
-    with until_stopped("public page"):
+    with until_stopped("public page" if config.signup.enabled else "unsubscribe page"):
         serve_unsubscribe_page(config, host, port, ready)
 
 
@@ -70,6 +70,10 @@ def consent(email: Annotated[str, typer.Argument(help="The reader's address.")])
 
     config = load_config()
     records = consent_evidence(config, email)
+    if not records:
+        console.print(f"No consent is recorded here for {escape(email.strip())}: they did not join through "
+                      "the signup page, or, when the page runs elsewhere, have not been pulled yet "
+                      "('gigo-mail subscribers pull').", soft_wrap=True)
     for record, text in records:
         table = facts_table()
         table.add_row("address", escape(record.email))

@@ -277,13 +277,10 @@ def welcome_list(config: Config) -> Path:
 
 
 def consent_evidence(config: Config, email: str) -> list[tuple[Confirmation, str]]:
-    """Every confirmation of ``email`` kept in this folder, each with its whole consent text;
-    SubscriberListError when there is none (pull first when the page runs elsewhere)."""
+    """Every confirmation of ``email`` kept in this folder, each with its whole consent text
+    (none for a reader who did not join through the signup page, or not yet pulled)."""
     with SignupStore.for_state(config.state_dir) as store:
         records = store.evidence(address_key(email))
         found = [(r, (store.consent_text(r.consent_hash) or ("", "(the text was not kept)"))[1])
                  for r in records]
-    if not found:
-        raise SubscriberListError(f"no consent is recorded here for {email.strip()}; if the signup page runs "
-                                  "elsewhere, run 'gigo-mail subscribers pull' first")
     return found
