@@ -61,3 +61,10 @@ def test_signup_needs_the_public_pages_address(tmp_path: Path) -> None:
 def test_a_blank_consent_text_is_refused_when_signup_is_on(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\[signup\] consent_text is empty"):
         load_config(config_with(tmp_path, 'enabled = true\nconsent_text = "  "'))
+
+
+def test_the_columns_pull_writes_are_no_opt_out_flags() -> None:
+    from gigo_mail.lists.formats import recognise
+
+    fmt = recognise(["email", "name", "consent_at", "source", "consent"])
+    assert [rule.column for rule in fmt.guards] == ["consent"]  # a real consent column is still guarded

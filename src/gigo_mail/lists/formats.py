@@ -293,7 +293,7 @@ def recognise(header: Sequence[str], settings: ListSettings | None = None, where
         if fmt is None:
             fmt = _plain(columns, header, where)
     ignored = {normalize_column(c) for c in (settings.not_opt_out if settings else ())}
-    covered = fmt.covered | ignored | {fmt.email_column}
+    covered = fmt.covered | ignored | {fmt.email_column} | set(SIGNUP_COLUMNS)  # pull's own: no flags
     table = words()
     rules = tuple(r for r in fmt.rules if r.column not in ignored and r.column in columns)
     guards = tuple(guard_rule(c, kind, bool(rules)) for c in dict.fromkeys(header)
