@@ -16,6 +16,7 @@ from gigo_mail import env
 from gigo_mail.config_schema import LANG_HINT, LANG_TAG, position_of, toml_fix, validate
 from gigo_mail.errors import ConfigError
 from gigo_mail.private import private_dir, tighten
+from gigo_mail.signup_config import Signup
 
 CONFIG_NAME = "gigo-mail.toml"
 STATE_DIR = ".gigo"
@@ -207,10 +208,10 @@ class SuppressionSettings:
 # The sections of gigo-mail.toml, the keys spelled differently from their field, and the top level.
 SECTIONS: dict[str, type] = {"newsletter": Newsletter, "smtp": Smtp, "site": Site, "dkim": Dkim,
                              "unsubscribe": UnsubscribeSync, "bounces": Bounces, "list": ListSettings,
-                             "suppression": SuppressionSettings}
+                             "suppression": SuppressionSettings, "signup": Signup}
 _ALIASES: dict[str, dict[str, str]] = {"newsletter": {"from": "from_addr"}, "smtp": {}, "site": {},
                                        "dkim": {}, "unsubscribe": {}, "bounces": {}, "list": {},
-                                       "suppression": {}}
+                                       "suppression": {}, "signup": {}}
 TOP_LEVEL_KEYS = ("unsubscribe_secret",)
 # front matter / toml key -> Newsletter field name
 _NEWSLETTER_KEYS = {f.name: f.name for f in fields(Newsletter)} | _ALIASES["newsletter"]
@@ -237,6 +238,7 @@ class Config:
     bounces: Bounces = field(default_factory=Bounces)
     list_settings: ListSettings = field(default_factory=ListSettings)
     suppression: SuppressionSettings = field(default_factory=SuppressionSettings)
+    signup: Signup = field(default_factory=Signup)
 
     @property
     def path(self) -> Path:
@@ -403,4 +405,4 @@ def load_config(root: Path | None = None, *, required: bool = False) -> Config:
                   unsubscribe_secret=str(data.get("unsubscribe_secret", "")), site=_section(data, "site"),
                   dkim=_section(data, "dkim"), unsubscribe=_section(data, "unsubscribe", sync_table),
                   bounces=_section(data, "bounces"), list_settings=_section(data, "list", list_table),
-                  suppression=_section(data, "suppression"))
+                  suppression=_section(data, "suppression"), signup=_section(data, "signup"))

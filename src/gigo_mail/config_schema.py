@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gigo_mail.signup_config import url_origin
+
 LANG_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")  # BCP 47, loosely: en, pt-BR, zh-Hant
 LANG_HINT = "write one like 'en', 'de' or 'pt-BR'"
 
@@ -123,6 +125,18 @@ SCHEMA: dict[str, dict[str, Rule]] = {
              "opt_in_values": Rule("texts", example='["yes"]'),
              "not_opt_out": Rule("texts", example='["state"]')},
     "suppression": {"soft_bounces": Rule("whole", low=1, example="3")},
+    "signup": {
+        "enabled": Rule("flag"),
+        "consent_text": TEXT, "consent_version": TEXT, "redirect_url": HTTP_URL,
+        "confirm_delay": Rule("whole", low=0, example="300"), "get_confirms": Rule("flag"),
+        "confirm_hours": Rule("whole", low=1, example="72"), "welcome": TEXT,
+        "per_ip_per_hour": Rule("whole", low=1, example="10"),
+        "per_network_per_hour": Rule("whole", low=1, example="30"),
+        "per_hour": Rule("whole", low=1, example="500"), "store_ip": Rule("flag"),
+        "pow_cost": Rule("whole", low=1, example="5000"),
+        "pow_max_counter": Rule("whole", low=1, example="1000"),
+        "trusted_proxy": TEXT,
+    },
 }
 REQUIRED_TABLES = ("newsletter",)
 _KIND_NAMES = {"text": "a string in quotes", "date": 'a date like "2027-06-05"', "whole": "a whole number",
@@ -246,7 +260,32 @@ def _together(data: dict[str, Any]) -> list[Problem]:
         if not isinstance(sender, str) or "@" not in sender:
             problems.append(Problem("bounces", "verp", "[bounces] verp = true needs an address",
                                     "set return_path (or [newsletter] from) to an address"))
-    return problems
+    return problems + _signup_together(data.get("signup"), newsletter)
+
+
+def _signup_together(signup: Any, newsletter: dict[str, Any]) -> list[Problem]:
+    """[signup] on needs the public page's address; its redirect goes to the newsletter's own origins
+    only (an open redirect would lend the page's name to phishers)."""
+    if not isinstance(signup, dict) or signup.get("enabled") is not True:
+        return []
+    page = newsletter.get("unsubscribe_url")
+    if not isinstance(page, str) or not url_origin(page):
+        return [Problem("signup", "enabled", "[signup] enabled = true needs [newsletter] unsubscribe_url",
+                        "set unsubscribe_url to the public page's address (/subscribe and /confirm sit "
+                        "beside it)")]
+    for key in ("consent_text", "consent_version"):  # the evidence names both: neither may be blank
+        value = signup.get(key)
+        if isinstance(value, str) and not value.strip():
+            return [Problem("signup", key, f"[signup] {key} is empty",
+                            f"write the {'wording readers agree to' if key == 'consent_text' else 'version'}"
+                            " (or leave the key out for the default)")]
+    redirect, site = signup.get("redirect_url"), newsletter.get("site_url")
+    own = {url_origin(page), url_origin(site) if isinstance(site, str) else ""} - {""}
+    # a redirect that is no URL at all has been told of already
+    if isinstance(redirect, str) and url_origin(redirect) and url_origin(redirect) not in own:
+        return [Problem("signup", "redirect_url", "[signup] redirect_url is not on the newsletter's own site",
+                        f"use an address under {' or '.join(sorted(own))}")]
+    return []
 
 
 def toml_fix(message: str) -> str:

@@ -34,6 +34,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "Send an issue to a subscriber list (or --to yourself, or --dry-run to files)."),
     "status": ("gigo_mail.cli.lists",
                "What the delivery journal knows about an issue: counts, failures and runs."),
+    "serve": ("gigo_mail.cli.signup",
+              "Run the public page: one-click unsubscribe, signup and confirmation, feeds for the "
+              "sending machine."),
     "unsubscribe": ("gigo_mail.cli.lists",
                     "Stop mailing addresses: they go on the suppression list, which every "
                     "send honours."),

@@ -40,9 +40,17 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
                 ("gigo-mail publish --serve", "the same, served on 127.0.0.1:8027; Ctrl-C stops")),
     "subscribers check": (("gigo-mail subscribers check subscribers.csv", "what a send would skip and why"),),
     "dkim keygen": (("gigo-mail dkim keygen --selector gigo2026", "a key pair and its TXT record"),),
+    "serve": (("gigo-mail serve",
+               "the public page on 127.0.0.1:8026, signup too with [signup] on; Ctrl-C stops"),),
+    "subscribers pull": (("gigo-mail subscribers pull",
+                          "readers who confirmed on the signup page, into the list"),),
+    "subscribers consent": (("gigo-mail subscribers consent ann@example.org",
+                             "the proof of a reader's consent"),),
+    "subscribers forget": (("gigo-mail subscribers forget old@example.org --yes",
+                            "erase a reader everywhere; a hashed suppression stays"),),
 }
 # Servers: their examples run until Ctrl-C (or SIGTERM).
-SERVES = ("--serve", "gigo-mail inbox")
+SERVES = ("--serve", "gigo-mail inbox", "gigo-mail serve")
 _MARKUP = re.compile(r"(?<!\\)\[(?=[a-z])")
 
 

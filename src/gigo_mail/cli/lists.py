@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from gigo_mail.cli.console import byte_progress, console, facts_table, local_time, until_stopped
+from gigo_mail.cli.console import byte_progress, console, facts_table, local_time
 from gigo_mail.config import Config, load_config
 from gigo_mail.errors import (
     GigoError,
@@ -344,7 +344,9 @@ def unsubscribe(
         _import_suppressions(config, from_file, reason)
         return
     if serve:
-        _serve_unsubscribe_page(config, host, port)
+        from gigo_mail.cli.signup import serve_public_page
+
+        serve_public_page(config, host, port)
         return
     if token is not None:
         address = verifier(config)(token)
@@ -369,18 +371,6 @@ def unsubscribe(
     already = len(emails) - count
     console.print(f"Added {number(count)} new address{'es' if count != 1 else ''} to the suppression list"
                   f"{f' ({number(already)} already on it)' if already else ''}.")
-
-
-def _serve_unsubscribe_page(config: Config, host: str, port: int) -> None:
-    from gigo_mail.web.public import serve as serve_unsubscribe_page  # the web server only when serving
-
-    def ready(url: str) -> None:
-        console.print(f"One-click unsubscribe page at {escape(url)}; suppressions go to "
-                      f"{escape(str(config.state_dir))}. Ctrl-C stops.")
-        console.print("Put it behind HTTPS at the address of \\[newsletter] unsubscribe_url.")
-
-    with until_stopped("unsubscribe page"):
-        serve_unsubscribe_page(config, host, port, ready)
 
 
 def _suppressions(config: Config) -> list[Suppression]:
@@ -436,6 +426,10 @@ def _show_suppressions(config: Config) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    from gigo_mail.cli import signup  # the signup page's commands join the `subscribers` group
+
+    for name in ("pull", "consent", "forget"):
+        subscribers_app.command(name)(getattr(signup, name))
     app.add_typer(subscribers_app, name="subscribers")
     app.command("status")(status)
     app.command("unsubscribe")(unsubscribe)

@@ -324,7 +324,11 @@ def _show_pull(campaign: Campaign) -> None:
         verb, note = ("read", "; a dry run writes none of them") if request.dry_run else ("pulled", "")
         console.print(f"{verb} {number(pulled.received)} unsubscribes from {escape(pulled.url)} "
                       f"({number(pulled.added)} new{note})")
-    elif request.offline and campaign.compiled.config.unsubscribe.sync_url:
+    if campaign.signups is not None:
+        added = campaign.signups.added
+        plural = "s" if added != 1 else ""
+        console.print(f"took in {number(added)} new reader{plural} who confirmed on the signup page")
+    if pulled is None and request.offline and campaign.compiled.config.unsubscribe.sync_url:
         err_console.print("[yellow]offline:[/] unsubscribes made on the page since the last pull are "
                           "not known to this send")
 
@@ -403,3 +407,8 @@ def _draft_note(compiled: CompiledIssue) -> str:
     """Why a draft is not sent without a yes, and how to un-draft it."""
     return (f"{compiled.issue.display_path} is a draft (draft: true in its front matter); "
             "delete that line, or set draft: false, when it is ready for the list")
+
+
+def run_send(request: SendRequest, yes: bool) -> int:
+    """A send as `gigo-mail send` makes it, for commands that send an issue themselves (the welcome)."""
+    return _command(request, yes)

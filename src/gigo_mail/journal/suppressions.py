@@ -1,15 +1,33 @@
 """The suppression list: addresses never to be mailed again, whoever's list they are on.
 Part of :class:`gigo_mail.journal.Journal` (same file, connection and transactions).
+
+An erased address (``subscribers forget``) stays only as a suppression by its key's SHA-256
+(``hashed_key``): enough to refuse it in any list, not to read it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterable, Iterator
 
 from gigo_mail.address import address_key
 from gigo_mail.journal.schema import Suppression, now
 from gigo_mail.journal.store import JournalStore
+
+FORGOTTEN = "erased on request"
+
+
+def hashed_key(key: str) -> str:
+    """What stays of an erased address: its key's SHA-256, enough to refuse it, not to read it."""
+    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def rejoinable(reason: str) -> bool:
+    """Whether a new double opt-in lifts a suppression: an unsubscribe (by link, one click, mail
+    or by hand on request) yes; a hard bounce, a complaint or soft bounces never (removed by hand)."""
+    lowered = reason.lower()
+    return "unsubscribe" in lowered and not any(word in lowered for word in ("bounce", "complaint"))
 
 
 class SuppressionList(JournalStore):
@@ -69,11 +87,39 @@ class SuppressionList(JournalStore):
         return removed
 
     def is_suppressed(self, address: str) -> bool:
-        """Whether an address (in any spelling, or its key) must not be mailed."""
+        """Whether an address (in any spelling, or its key) must not be mailed; an erased one too."""
+        key = address_key(address)
         with self._failing("read the suppression list"):
-            row = self._db.execute("SELECT 1 FROM suppressed WHERE key = ?",
-                                   (address_key(address),)).fetchone()
+            row = self._db.execute("SELECT 1 FROM suppressed WHERE key IN (?, ?)",
+                                   (key, hashed_key(key))).fetchone()
         return row is not None
+
+    def suppression(self, address: str) -> Suppression | None:
+        """The suppression of an address, if any (its reason and time)."""
+        with self._failing("read the suppression list"):
+            row = self._db.execute("SELECT key, email, reason, at FROM suppressed WHERE key = ?",
+                                   (address_key(address),)).fetchone()
+        return Suppression(*row) if row else None
+
+    def forget(self, address: str) -> int:
+        """Erase an address from the journal (deliveries keep their rows under the hashed key and no
+        address, soft bounces go, its suppression becomes a hashed one); return how many rows held it.
+        SQLite overwrites the freed bytes (secure_delete) and the write-ahead log is emptied."""
+        key = address_key(address)
+        hashed = hashed_key(key)
+        with self._failing("erase an address"):
+            self._db.execute("PRAGMA secure_delete = ON")
+            with self._lock, self._transaction():
+                changed = self._db.execute("DELETE FROM suppressed WHERE key = ?", (key,)).rowcount
+                changed += self._db.execute("DELETE FROM soft_bounces WHERE key = ?", (key,)).rowcount
+                self._db.execute("DELETE FROM deliveries WHERE key = ? AND issue_key IN "
+                                 "(SELECT issue_key FROM deliveries WHERE key = ?)", (hashed, key))
+                changed += self._db.execute("UPDATE deliveries SET key = ?, email = '', text = '' "
+                                            "WHERE key = ?", (hashed, key)).rowcount
+                self._db.execute("INSERT OR REPLACE INTO suppressed (key, email, reason, at) "
+                                 "VALUES (?, '', ?, ?)", (hashed, FORGOTTEN, now()))
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return changed
 
     def suppressed_keys(self) -> set[str]:
         with self._failing("read the suppression list"):
@@ -86,8 +132,9 @@ class SuppressionList(JournalStore):
             return [Suppression(*row) for row in rows]
 
     def suppressions_since(self, at: str, key: str = "", limit: int = 1000) -> list[Suppression]:
-        """Suppressions after the cursor (``at``, ``key``), oldest first: one page of a sync."""
+        """Suppressions after the cursor (``at``, ``key``), oldest first: one page of a sync. An erased
+        address's hashed suppression stays here (it has no address to send)."""
         with self._failing("read the suppression list"):
             rows = self._db.execute("SELECT key, email, reason, at FROM suppressed WHERE (at, key) > (?, ?) "
-                                    "ORDER BY at, key LIMIT ?", (at, key, limit))
+                                    "AND email != '' ORDER BY at, key LIMIT ?", (at, key, limit))
             return [Suppression(*row) for row in rows]

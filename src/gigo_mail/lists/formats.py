@@ -47,14 +47,21 @@ from gigo_mail.lists.rules import (
 from gigo_mail.lists.rules import states as _states
 from gigo_mail.lists.words import CONSENT, FIELDS, STATUS, fold, words
 
-__all__ = ["BOUNCED", "EMAIL_COLUMNS", "FALSE_WORDS", "MAILED", "TRUE_WORDS", "UNCLEAR", "UNSUBSCRIBED",
-           "ListFormat", "OptOutRule", "json_fields", "looks_like_date", "looks_like_opt_out",
+__all__ = ["BOUNCED", "EMAIL_COLUMNS", "FALSE_WORDS", "MAILED", "SIGNUP_COLUMNS", "TRUE_WORDS", "UNCLEAR",
+           "UNSUBSCRIBED", "ListFormat", "OptOutRule", "json_fields", "looks_like_date", "looks_like_opt_out",
            "normalize_column", "parse_tags", "recognise", "status_rule", "unclear_message"]
+
+
+# The columns `subscribers pull` writes: when a reader confirmed (ISO 8601) and where they came
+# from. A time is no opt-out flag, though "consent" is in its name.
+SIGNUP_COLUMNS = ("consent_at", "source")
 
 
 def looks_like_opt_out(column: str) -> bool:
     """Whether a (normalized) column name suggests it records consent, an opt-out or a status,
-    in any language of ``data/lists/consent_words.toml``."""
+    in any language of ``data/lists/consent_words.toml`` (not the columns `pull` writes)."""
+    if column in SIGNUP_COLUMNS:
+        return False
     return bool(words().column_kind(column))
 
 
@@ -286,7 +293,7 @@ def recognise(header: Sequence[str], settings: ListSettings | None = None, where
         if fmt is None:
             fmt = _plain(columns, header, where)
     ignored = {normalize_column(c) for c in (settings.not_opt_out if settings else ())}
-    covered = fmt.covered | ignored | {fmt.email_column}
+    covered = fmt.covered | ignored | {fmt.email_column} | set(SIGNUP_COLUMNS)  # pull's own: no flags
     table = words()
     rules = tuple(r for r in fmt.rules if r.column not in ignored and r.column in columns)
     guards = tuple(guard_rule(c, kind, bool(rules)) for c in dict.fromkeys(header)

@@ -21,6 +21,10 @@ one-click page on another machine) into the journal, so the plan skips them; if 
 pull fails, the send does not start (SyncError), unless the request is ``offline``.
 A list dry run reads them the same way (``sync.peek_suppressions``) but keeps them in
 memory, so its plan is the send's and nothing is written.
+
+With ``[signup]`` on, a list send to ``[list] path`` then takes in the readers who confirmed
+on the signup page (``signups.pull_signups``), so they are in the plan; a dry run does not
+(run ``gigo-mail subscribers pull`` first to see them in it).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from gigo_mail.send.engine import Sender, SendOptions, SendStats
 from gigo_mail.send.message import MessageFactory
 from gigo_mail.send.samples import configured_sample, list_sample_fields
 from gigo_mail.send.selection import Selector, SendPlan, plan_send
+from gigo_mail.send.signups import SignupPull, pull_signups, signups_url
 from gigo_mail.transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
 
 
@@ -116,6 +121,7 @@ class Campaign:
     plan: SendPlan | None = None  # a list send's (or list dry run's) plan, counted before asking
     missing_columns: list[str] = field(default_factory=list)  # the issue reads them, the list lacks them
     pulled: PullResult | None = None  # suppressions pulled from sync_url before the plan
+    signups: SignupPull | None = None  # readers pulled from the signup page into the list before the plan
     unsynced: frozenset[str] = frozenset()  # a dry run's: keys the page suppresses, not written here
     segment: Segment | None = None
     list_format: str = ""  # the recognised format of the list, as shown to the user
@@ -229,6 +235,17 @@ def _plan(campaign: Campaign) -> Campaign:
     return campaign
 
 
+def pulls_signups(config: Config, request: SendRequest) -> bool:
+    """A list send to ``[list] path`` with ``[signup]`` on first takes in the confirmed readers
+    (``--offline`` skips them only when the page runs elsewhere; a dry run writes nothing)."""
+    settings = config.list_settings
+    if not (config.signup.enabled and settings.path and request.list_path and not request.dry_run):
+        return False
+    if request.offline and signups_url(config):
+        return False
+    return (config.root / settings.path).resolve() == Path(request.list_path).resolve()
+
+
 def prepare_send(config: Config, request: SendRequest,
                  ask_password: Callable[[SmtpUrl], str] | None = None) -> Campaign:
     """Compile, configure and plan one send (see the module docs); close the result when done."""
@@ -275,16 +292,19 @@ def prepare_send(config: Config, request: SendRequest,
     assert request.list_path is not None
     journal = Journal.for_root(config.root)
     try:
-        pulled = None
+        pulled = signups = None
         if config.unsubscribe.sync_url and not request.offline:  # before the plan: it must see them
             pulled = pull_suppressions(config, journal)
+        if pulls_signups(config, request):  # after the suppressions: a newer signup may lift one
+            signups = pull_signups(config, journal)
     except BaseException:
         journal.close()
         raise
     selector = Selector(journal, compiled.issue.key, retry_failed=request.retry_failed,
                         resend_uncertain=request.resend_uncertain)
     campaign = Campaign(request, compiled, factory, options, make_transport, url=url, journal=journal,
-                        selector=selector, segment=segment, pulled=pulled, validated=ValidatedAddresses())
+                        selector=selector, segment=segment, pulled=pulled, validated=ValidatedAddresses(),
+                        signups=signups)
     try:
         return _plan(campaign)
     except BaseException:

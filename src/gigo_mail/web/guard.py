@@ -78,8 +78,9 @@ def connection_limit(limits: ServeLimits) -> int:
     return max(1, min(limits.connection_limit, available))
 
 
-def create(app: Any, host: str, port: int, limits: ServeLimits) -> Any:
-    """The guarded waitress server for ``app``, bound and ready (``.run()``, ``.close()``)."""
+def create(app: Any, host: str, port: int, limits: ServeLimits, trusted_proxy: str = "") -> Any:
+    """The guarded waitress server for ``app``, bound and ready (``.run()``, ``.close()``).
+    ``trusted_proxy``: the one address whose X-Forwarded-For names the client (else none is)."""
     from waitress.adjustments import Adjustments
     from waitress.channel import HTTPChannel
     from waitress.server import TcpWSGIServer
@@ -166,7 +167,9 @@ def create(app: Any, host: str, port: int, limits: ServeLimits) -> Any:
                       max_request_header_size=limits.max_header, max_request_body_size=limits.max_body,
                       inbuf_overflow=limits.max_body, recv_bytes=limits.recv_bytes,
                       asyncore_use_poll=True, asyncore_loop_timeout=limits.loop_timeout, ident="",
-                      expose_tracebacks=False, clear_untrusted_proxy_headers=True)
+                      expose_tracebacks=False, clear_untrusted_proxy_headers=True,
+                      **({"trusted_proxy": trusted_proxy, "trusted_proxy_headers": {"x-forwarded-for"}}
+                         if trusted_proxy else {}))
     from waitress.task import ThreadedTaskDispatcher
 
     dispatcher = ThreadedTaskDispatcher()

@@ -109,8 +109,13 @@ def _plain(start: StartResponse, status: str, body: bytes, content_type: str = "
     return [body]
 
 
-def make_app(config: Config) -> WsgiApp:
-    """The WSGI app for ``config``'s newsletter; suppressions go to its journal."""
+def make_app(config: Config, signup: Any = None) -> WsgiApp:
+    """The WSGI app for ``config``'s newsletter; suppressions go to its journal. With ``[signup]
+    enabled`` it serves the signup routes too (``signup``: a ready ``web.signup.SignupPage``)."""
+    if signup is None and config.signup.enabled:
+        from gigo_mail.web.signup import SignupPage
+
+        signup = SignupPage(config)
     where = str(config.path)
     location = TokenLocation(config.newsletter.unsubscribe_url, where)
     secret = config.secret()
@@ -143,6 +148,8 @@ def make_app(config: Config) -> WsgiApp:
     def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         path = environ.get("PATH_INFO", "/")
+        if signup is not None and (answered := signup.handle(environ, start)) is not None:
+            return answered
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             return health(start)
         if path == SYNC_PATH and method in ("GET", "HEAD"):
@@ -179,12 +186,13 @@ def make_app(config: Config) -> WsgiApp:
     return app
 
 
-def make_server(config: Config, host: str, port: int, limits: ServeLimits = DEFAULT_LIMITS) -> Any:
+def make_server(config: Config, host: str, port: int, limits: ServeLimits = DEFAULT_LIMITS,
+                app: WsgiApp | None = None) -> Any:
     """The page under guarded waitress (see ``guard``), bound and ready (``.effective_port``,
-    ``.run()``, ``.close()``)."""
-    app = make_app(config)
+    ``.run()``, ``.close()``). X-Forwarded-For is believed from ``[signup] trusted_proxy`` only."""
+    app = app or make_app(config)
     try:
-        return guard.create(app, host, port, limits)
+        return guard.create(app, host, port, limits, trusted_proxy=config.signup.trusted_proxy)
     except OSError as exc:
         raise GigoError(listen_failure(exc, f"{host}:{port}", "is the page already running?")) from exc
 

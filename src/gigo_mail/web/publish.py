@@ -37,8 +37,9 @@ from gigo_mail.web.publish_feeds import (
     rss_feed,
     sitemap,
 )
-from gigo_mail.web.publish_pages import STYLE_NAME, Pages, page_path
+from gigo_mail.web.publish_pages import STYLE_NAME, WIDGET_NAME, Pages, page_path
 from gigo_mail.web.remote_images import remote_copier, rewrite_images
+from gigo_mail.web.signup_pages import WIDGET_FILE
 from gigo_mail.web.site_issue import WebIssue, is_relative, rewrite_urls
 
 # Folders of the site that publish owns entirely: stale files there are removed.
@@ -182,6 +183,9 @@ def build_site(config: Config, items: list[WebIssue]) -> dict[str, bytes | Path]
 
     pages = Pages(config)
     outputs: dict[str, bytes | Path] = {STYLE_NAME: pages.style()}
+    if config.signup.enabled:  # the form's widget, served by the site itself, its licence beside it
+        outputs[WIDGET_NAME] = WIDGET_FILE
+        outputs["altcha-LICENSE.txt"] = WIDGET_FILE.with_name("LICENSE.txt")
     per_page = config.site.per_page
     chunks = [items[i:i + per_page] for i in range(0, len(items), per_page)] or [[]]
     for number, chunk in enumerate(chunks, start=1):

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup
+
 from gigo_mail.compose.render import make_environment, markup, render, template_search_path
 from gigo_mail.compose.site_paths import absolute
 from gigo_mail.config import Config
+from gigo_mail.signup_config import page_base
 from gigo_mail.version import __version__
+from gigo_mail.web.signup_pages import CHALLENGE_PATH, form_fields
 
 if TYPE_CHECKING:
     from gigo_mail.web.site_issue import WebIssue
 
 STYLE_NAME = "style.css"
+WIDGET_NAME = "altcha.js"  # the vendored ALTCHA widget, copied beside style.css when [signup] is on
 
 
 def _relative_root(site_path: str) -> str:
@@ -45,10 +50,18 @@ class Pages:
             "generator": f"gigo-mail {__version__}",
         }
 
+    def _signup_form(self, canonical: str) -> Markup | None:
+        """The signup form (``[signup]`` on) posting to the public page, the page's URL inside."""
+        if not self.config.signup.enabled:
+            return None
+        page = page_base(self.config.newsletter.unsubscribe_url)
+        return markup(form_fields(self.config, f"{page}/subscribe", f"{page}{CHALLENGE_PATH}", canonical))
+
     def _render(self, name: str, site_path: str, **context: Any) -> bytes:
+        canonical = absolute(self.config.newsletter.site_url, site_path)
         page = render(self.env, f"web/{name}", {
-            **self.common, "root": _relative_root(site_path),
-            "canonical": absolute(self.config.newsletter.site_url, site_path), **context})
+            **self.common, "root": _relative_root(site_path), "canonical": canonical,
+            "signup_form": self._signup_form(canonical), "widget": WIDGET_NAME, **context})
         return page.encode("utf-8")
 
     def issue(self, item: WebIssue, newer: WebIssue | None, older: WebIssue | None) -> bytes:
