@@ -58,6 +58,7 @@ from gigo_mail.errors import JournalError
 from gigo_mail.journal.bounces import BounceRecords
 from gigo_mail.journal.runlock import RunLocks
 from gigo_mail.journal.schema import (
+    ISSUE_KEYS,
     MARK_OUTCOME,
     MARK_SENDING,
     RECORD_COLUMNS,
@@ -376,8 +377,7 @@ class Journal(SuppressionList, BounceRecords):
     def issue_keys(self) -> list[str]:
         """Issues the journal knows about (with deliveries or runs)."""
         with self._failing("read the journal"):
-            rows = self._db.execute("SELECT DISTINCT issue_key FROM deliveries UNION "
-                                    "SELECT issue_key FROM runs ORDER BY 1").fetchall()
+            rows = self._db.execute(ISSUE_KEYS).fetchall()
         return [row[0] for row in rows]
 
     # --- answers (bounces, complaints) ---------------------------------------------------------------
@@ -392,12 +392,11 @@ class Journal(SuppressionList, BounceRecords):
                                    (f"<{bare}>",)).fetchone()
         return record_from_row(row) if row else None
 
-    def recipients(self, issue_key: str) -> list[Record]:
-        """Everyone the journal has for an issue, in any status."""
+    def recipient_keys(self, issue_key: str) -> list[str]:
+        """The key of everyone the journal has for an issue, in any status (from the primary key alone)."""
         with self._failing("read the journal"):
-            rows = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE issue_key = ?",
-                                    (issue_key,))
-            return [record_from_row(row) for row in rows]
+            return [row[0] for row in self._db.execute("SELECT key FROM deliveries WHERE issue_key = ?",
+                                                       (issue_key,))]
 
     def latest_delivery(self, address: str) -> Record | None:
         """The most recent delivery to an address in any spelling (any issue), or None if it was never
