@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sqlite3
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -41,15 +41,15 @@ sys.path.insert(0, str(REPO / "tests"))
 from gigo_mail.address import address_key  # noqa: E402
 from gigo_mail.answers.classify import classify  # noqa: E402
 from gigo_mail.answers.process import process_answers  # noqa: E402
-from gigo_mail.journal import store as journal_store  # noqa: E402
-from gigo_mail.journal.deliveries import Journal  # noqa: E402
-from gigo_mail.send.verp import VerpAddresses  # noqa: E402
 from gigo_mail.compose.compile import compile_issue  # noqa: E402
 from gigo_mail.compose.issue import find_issue  # noqa: E402
 from gigo_mail.config import load_config  # noqa: E402
+from gigo_mail.journal import store as journal_store  # noqa: E402
+from gigo_mail.journal.deliveries import Journal  # noqa: E402
 from gigo_mail.lists.reader import sample_subscriber  # noqa: E402
 from gigo_mail.send.message import MessageFactory  # noqa: E402
 from gigo_mail.send.tokens import make_token  # noqa: E402
+from gigo_mail.send.verp import VerpAddresses  # noqa: E402
 from gigo_mail.web.public import ServeLimits, make_app  # noqa: E402
 from servers import running_page  # noqa: E402
 from support import make_newsletter  # noqa: E402
@@ -190,7 +190,8 @@ def big_journal(root: Path, deliveries: int) -> list[tuple[str, str]]:
     rows = []
     for position, issue in enumerate(issues):
         at = f"2026-{1 + position // 28:02d}-{1 + position % 28:02d}T09:00:00.000+00:00"
-        db.executemany("INSERT INTO deliveries (issue_key, key, email, status, attempts, code, text, message_id, "
+        db.executemany("INSERT INTO deliveries (issue_key, key, email, status, attempts, code, text, "
+                       "message_id, "
                        "first_at, updated_at) VALUES (?, ?, ?, 'sent', 1, 250, 'ok', ?, ?, ?)",
                        ((issue, f"reader{i}@example.com", f"reader{i}@example.com",
                          f"<{issue}.{i}.bench@gigo.dev>", at, at) for i in range(readers)))
@@ -202,7 +203,8 @@ def big_journal(root: Path, deliveries: int) -> list[tuple[str, str]]:
 
 def _bounce(number: int, to: str, rcpt: str, quoted_id: str) -> bytes:
     template = (REPO / "tests" / "data" / "answers" / "postfix-dsn-user-unknown.eml").read_bytes()
-    return (template.replace(b"<20241112091402.4Xk2Q71Rz9z9sR@mail.example.net>", f"<b{number}@mx.example>".encode())
+    own_id = b"<20241112091402.4Xk2Q71Rz9z9sR@mail.example.net>"
+    return (template.replace(own_id, f"<b{number}@mx.example>".encode())
             .replace(b"<672f1a2b.a1b2c3d4e5f6.7@gigo.dev>", quoted_id.encode())
             .replace(b"Delivered-To: newsletter@gigo.dev", f"Delivered-To: {to}".encode())
             .replace(b"gone@example.net", rcpt.encode()))
@@ -263,7 +265,8 @@ def _classify_only(answers: list[tuple[str, bytes]]) -> float:
 def journal_sizes(folder: Path, sizes: list[int], count: int, without: int) -> None:
     print(f"bounces: {count:,} hard bounces (1/3 VERP, 1/3 Message-ID, 1/3 address), "
           f"{READERS_PER_ISSUE:,} readers per issue")
-    print(f"{'deliveries':>10} {'build':>7} {'bounces':>8} {'per answer':>11} {'classify':>9} {'ratio':>6}  found")
+    print(f"{'deliveries':>10} {'build':>7} {'bounces':>8} {'per answer':>11} {'classify':>9} {'ratio':>6}"
+          "  found")
     for size in sizes:
         root = make_newsletter(folder / f"j{size}")
         with (root / "gigo-mail.toml").open("a") as handle:

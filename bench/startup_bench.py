@@ -39,7 +39,8 @@ def sent_journal(root: Path, count: int) -> None:
     db = sqlite3.connect(root / ".gigo" / "journal.sqlite3")
     at = "2026-12-01T09:00:00.000+00:00"
     db.executemany("INSERT INTO deliveries (issue_key, key, email, status, attempts, code, text, message_id, "
-                   "run_id, first_at, updated_at) VALUES ('011', ?, ?, 'sent', 1, 250, '2.0.0 Ok: queued', ?, ?, ?, ?)",
+                   "run_id, first_at, updated_at) "
+                   "VALUES ('011', ?, ?, 'sent', 1, 250, '2.0.0 Ok: queued', ?, ?, ?, ?)",
                    ((f"reader{i}@example.com", f"reader{i}@example.com", f"<{i}.bench@gigo.dev>", run, at, at)
                     for i in range(count)))
     db.commit()
@@ -56,7 +57,8 @@ def run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--recipients", type=int, default=20_000)
     parser.add_argument("--reference", type=Path, help="another checkout's src/ to time beside this one")

@@ -26,12 +26,14 @@ ANSWERS = Path(__file__).resolve().parents[1] / "data" / "answers"
 SENT = {"gone@example.net": 7, "slow@example.org": 8, "closed@exim.example.com": 10,
         "old-user@qmail.example.org": 11, "annoyed@yahoo.example": 13, "hidden@hotmail.example": 14,
         "bjorn@example.org": 2, "dev@example.org": 4, "chen@example.org": 3, "ana@example.org": 1}
+BY_MESSAGE_ID = "EXPLAIN QUERY PLAN SELECT * FROM deliveries WHERE message_id = 'x'"
 LOOKED_UP = ("deliveries", "soft_bounces", "suppressed", "answers")  # tables that grow with the mail
 
 
 def _verp_bounce(to: str) -> bytes:
     return (b"Return-Path: <>\r\nDelivered-To: " + to.encode() + b"\r\nFrom: MAILER-DAEMON@mx.example.org\r\n"
-            b"To: " + to.encode() + b"\r\nSubject: failure notice\r\nMessage-ID: <bare-1@mx.example.org>\r\n\r\n"
+            b"To: " + to.encode() + b"\r\nSubject: failure notice\r\n"
+            b"Message-ID: <bare-1@mx.example.org>\r\n\r\n"
             b"Hi. This is the qmail-send program at mx.example.org.\r\n"
             b"I'm afraid I wasn't able to deliver your message to the following addresses.\r\n\r\n"
             b"<forwarded.elsewhere@other.example>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n")
@@ -64,8 +66,8 @@ def _plans(state: Path, statements: list[str]) -> dict[str, list[str]]:
         db.close()
 
 
-def test_every_query_of_the_answers_path_is_served_by_an_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               traced: list[str]) -> None:
+def test_every_query_of_the_answers_path_is_served_by_an_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, traced: list[str]) -> None:
     root = make_newsletter(tmp_path / "nl")
     monkeypatch.chdir(root)
     monkeypatch.setenv("GIGO_UNSUBSCRIBE_SECRET", SECRET)
@@ -74,8 +76,9 @@ def test_every_query_of_the_answers_path_is_served_by_an_index(tmp_path: Path, m
     with Journal.for_root(root) as journal:
         for email, number in SENT.items():
             for issue in ("010", "011"):
-                journal.mark_sent(issue, address_key(email), email, f"<672f1a2b.a1b2c3d4e5f6.{number}@gigo.dev>"
-                                  if issue == "011" else f"<{issue}.{number}@gigo.dev>", 250, "ok")
+                message_id = (f"<672f1a2b.a1b2c3d4e5f6.{number}@gigo.dev>" if issue == "011"
+                              else f"<{issue}.{number}@gigo.dev>")
+                journal.mark_sent(issue, address_key(email), email, message_id, 250, "ok")
     verp = VerpAddresses("bounce@gigo.dev", SECRET.encode(), "011").address(address_key("ana@example.org"))
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
     for path in sorted(ANSWERS.glob("*.eml")):
@@ -110,7 +113,7 @@ def test_an_older_journal_gains_the_indexes_when_opened(tmp_path: Path) -> None:
     db.execute("DROP INDEX deliveries_by_message_id")
     db.execute("UPDATE deliveries SET updated_at = '2026-01-01T00:00:00.000+00:00' WHERE issue_key = '010'")
     db.commit()
-    plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN SELECT * FROM deliveries WHERE message_id = 'x'")]
+    plan = [row[3] for row in db.execute(BY_MESSAGE_ID)]
     assert any(detail.startswith("SCAN deliveries") for detail in plan)  # the old file reads everything
     db.close()
 
@@ -124,7 +127,7 @@ def test_an_older_journal_gains_the_indexes_when_opened(tmp_path: Path) -> None:
         assert {"deliveries_by_key", "deliveries_by_message_id"} <= names
         assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
         assert db.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0] == 2
-        plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN SELECT * FROM deliveries WHERE message_id = 'x'")]
+        plan = [row[3] for row in db.execute(BY_MESSAGE_ID)]
         assert plan == ["SEARCH deliveries USING INDEX deliveries_by_message_id (message_id=?)"]
     finally:
         db.close()

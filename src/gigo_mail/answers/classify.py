@@ -32,7 +32,6 @@ from email import message_from_bytes, policy
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
-
 from gigo_mail.answers.kinds import (
     AUTO_REPLY,
     COMPLAINT,

@@ -75,7 +75,8 @@ def shared_environment(search_paths: list[Path], *, autoescape: bool) -> jinja2.
 
 
 @functools.lru_cache(maxsize=16)
-def _environment(search_paths: tuple[Path, ...], autoescape: bool, files: tuple[str, ...]) -> jinja2.Environment:
+def _environment(search_paths: tuple[Path, ...], autoescape: bool, files: tuple[str, ...]
+                 ) -> jinja2.Environment:
     return make_environment(list(search_paths), autoescape=autoescape)
 
 

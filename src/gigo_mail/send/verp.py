@@ -125,6 +125,7 @@ class VerpIndex:
             return None
         if issue_key not in self._issues:
             state = _issue_mac(self.secret, issue_key, self.context)
-            self._issues[issue_key] = {_mac(state, key): key for key in self.journal.recipient_keys(issue_key)}
+            keys = self.journal.recipient_keys(issue_key)
+            self._issues[issue_key] = {_mac(state, key): key for key in keys}
         key = self._issues[issue_key].get(mac)
         return self.journal.record(issue_key, key) if key is not None else None
