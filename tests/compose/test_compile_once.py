@@ -58,7 +58,8 @@ def test_compiling_does_not_import_requests(tmp_path: Path) -> None:
     """premailer imports requests only for an HTTP session it never uses here (0.05-0.1 s a run)."""
     root = make_newsletter(tmp_path / "nl")
     code = ("import sys; from gigo_mail.config import load_config; "
-            "from gigo_mail.compose.issue import find_issue; from gigo_mail.compose.compile import compile_issue; "
+            "from gigo_mail.compose.issue import find_issue; "
+            "from gigo_mail.compose.compile import compile_issue; "
             f"from pathlib import Path; c = load_config(Path({str(root)!r})); "
             "compile_issue(c, find_issue(c.root, '011')); "
             "print('requests' in sys.modules); import requests; print(callable(requests.get))")
