@@ -8,6 +8,7 @@ identity used by the journal and the build folder.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,20 +29,27 @@ class _BadDate(str):
     name the file and the line instead of the YAML library raising from deep inside."""
 
 
-class _Loader(yaml.SafeLoader):
-    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
-        try:
-            return super().construct_yaml_timestamp(node)  # type: ignore[arg-type]
-        except ValueError:
-            return _BadDate(node.value)
+@functools.cache
+def _yaml_handler() -> Any:
+    """The front-matter handler: YAML's, keeping a date that is none as text. Made on first use, so
+    a command that only names an issue (``status``) never loads the YAML reader."""
+    import frontmatter
+    import yaml
 
+    class _Loader(yaml.SafeLoader):
+        def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+            try:
+                return super().construct_yaml_timestamp(node)  # type: ignore[arg-type]
+            except ValueError:
+                return _BadDate(node.value)
 
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+    _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
+    class _Handler(frontmatter.YAMLHandler):
+        def load(self, fm: str, **kwargs: object) -> Any:
+            return yaml.load(fm, Loader=_Loader)  # noqa: S506 - a SafeLoader with one constructor changed
 
-class _Handler(frontmatter.YAMLHandler):
-    def load(self, fm: str, **kwargs: object) -> Any:
-        return yaml.load(fm, Loader=_Loader)  # noqa: S506 - a SafeLoader with one constructor changed
+    return _Handler()
 
 
 def parse_date(value: str) -> dt.datetime | None:
@@ -144,7 +152,7 @@ def load_issue(path: Path, key: str | None = None) -> Issue:
         raise IssueError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
     handler = frontmatter.detect_format(text, frontmatter.handlers)
     try:
-        post = frontmatter.loads(text, handler=_Handler() if isinstance(handler, frontmatter.YAMLHandler)
+        post = frontmatter.loads(text, handler=_yaml_handler() if isinstance(handler, frontmatter.YAMLHandler)
                                  else handler)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
