@@ -311,3 +311,24 @@ def test_when_committed_hears_a_failed_commit(tmp_path: Path) -> None:
     errors = [e for e in heard if e is not None]
     assert errors and all(isinstance(e, JournalError) and "full" in str(e) for e in errors)
     assert heard[-1] is not None
+
+
+def test_a_turn_with_two_marks_of_one_recipient_writes_them_as_made(journal: Journal) -> None:
+    """Marks of different recipients are written by kind; two of one recipient keep their order."""
+    async def go() -> None:
+        journal.group_commits(asyncio.get_running_loop())
+        journal.mark_sending(ISSUE, "a@example.com", "a@example.com", "<a@x>")
+        journal.mark_sent(ISSUE, "b@example.com", "b@example.com", "<b@x>", 250, "ok")
+        journal.mark_sending(ISSUE, "c@example.com", "c@example.com", "<c@x>")
+        await journal.committed()
+        journal.mark_sending(ISSUE, "d@example.com", "d@example.com", "<d@x>")
+        journal.mark_failed(ISSUE, "d@example.com", "d@example.com", 550, "5.1.1 no such user", True)
+        await journal.committed()
+        journal.group_commits(None)
+
+    asyncio.run(go())
+    statuses = {key: journal.record(ISSUE, key).status for key in  # type: ignore[union-attr]
+                ("a@example.com", "b@example.com", "c@example.com", "d@example.com")}
+    assert statuses == {"a@example.com": "sending", "b@example.com": "sent", "c@example.com": "sending",
+                        "d@example.com": "failed"}
+    assert journal.record(ISSUE, "d@example.com").attempts == 1  # type: ignore[union-attr]

@@ -112,7 +112,7 @@ class GroupedMarks(JournalStore):
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    for sql, rows in groupby(marks, key=lambda mark: mark[0]):  # in order, by kind
+                    for sql, rows in groupby(_in_order(marks), key=lambda mark: mark[0]):
                         self._db.executemany(sql, [values for _, values, _ in rows])
                     self._db.execute("COMMIT")
                 except BaseException:
@@ -144,3 +144,13 @@ class GroupedMarks(JournalStore):
             self._group_open = True
             self._group_loop.call_soon(self._commit_group_soon)
         self._group_marks.append((sql, params, action))
+
+
+def _in_order(marks: list[tuple[str, tuple[Any, ...], str]]) -> list[tuple[str, tuple[Any, ...], str]]:
+    """The marks in an order that writes them as they were made: by kind (one ``executemany`` each)
+    when every mark is of a different recipient, so no two of them depend on each other's order;
+    else exactly as made."""
+    recipients = {(values[0], values[1]) for _, values, _ in marks}  # (issue, key)
+    if len(recipients) < len(marks):
+        return marks
+    return sorted(marks, key=lambda mark: mark[0])  # stable: the order of each kind's marks is kept
