@@ -8,14 +8,22 @@ Run: python bench/answers_bench.py [--n 20000] [--repeat 5]
 2. bounces: parse + classify the tests/data/answers corpus (14 formats), messages per second.
 3. The page: 200 GETs with one idle TCP connection held open, waitress vs wsgiref; then the server's
    peak RSS after a POST with Content-Length: -1 followed by 300 MB.
+
+With --journal 10000,100000,1000000 it measures instead `bounces` (process_answers) of --answers
+hard bounces against journals of those sizes (built with SQL, 50,000 readers per issue), half of
+them proven by their VERP address, half by the original's Message-ID they quote; beside it, in the same run,
+parsing and classifying the same messages (the cost no journal can take away), and with
+--without N the same at the smaller sizes for N answers with the journal's answer indexes left out.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -30,13 +38,19 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from gigo_mail.address import address_key  # noqa: E402
 from gigo_mail.answers.classify import classify  # noqa: E402
+from gigo_mail.answers.process import process_answers  # noqa: E402
 from gigo_mail.compose.compile import compile_issue  # noqa: E402
 from gigo_mail.compose.issue import find_issue  # noqa: E402
 from gigo_mail.config import load_config  # noqa: E402
+from gigo_mail.journal import store as journal_store  # noqa: E402
+from gigo_mail.journal.deliveries import Journal  # noqa: E402
 from gigo_mail.lists.reader import sample_subscriber  # noqa: E402
 from gigo_mail.send.message import MessageFactory  # noqa: E402
+from gigo_mail.send.msgid import MessageIds  # noqa: E402
 from gigo_mail.send.tokens import make_token  # noqa: E402
+from gigo_mail.send.verp import VerpAddresses  # noqa: E402
 from gigo_mail.web.public import ServeLimits, make_app  # noqa: E402
 from servers import running_page  # noqa: E402
 from support import make_newsletter  # noqa: E402
@@ -160,13 +174,145 @@ def _rss(pid: int) -> str:
     return "?"
 
 
+READERS_PER_ISSUE = 50_000
+VERP_BASE = "bounce@gigo.dev"
+ANSWER_INDEXES = ("deliveries_by_key", "deliveries_by_message_id")
+
+
+def big_journal(root: Path, deliveries: int) -> list[tuple[str, str]]:
+    """A journal of ``deliveries`` sent rows written with SQL (the send path would take hours);
+    returns the (issue, address) of every row."""
+    readers = min(deliveries, READERS_PER_ISSUE)
+    issues = [f"{number:03d}" for number in range(1, deliveries // readers + 1)]
+    with Journal.for_root(root):
+        pass  # the file, with the schema of this checkout
+    db = sqlite3.connect(root / ".gigo" / "journal.sqlite3")
+    db.execute("PRAGMA synchronous = OFF")
+    rows = []
+    for position, issue in enumerate(issues):
+        at = f"2026-{1 + position // 28:02d}-{1 + position % 28:02d}T09:00:00.000+00:00"
+        ids = MessageIds(SECRET.encode(), issue, "gigo.dev")
+        db.executemany("INSERT INTO deliveries (issue_key, key, email, status, attempts, code, text, "
+                       "message_id, "
+                       "first_at, updated_at) VALUES (?, ?, ?, 'sent', 1, 250, 'ok', ?, ?, ?)",
+                       ((issue, f"reader{i}@example.com", f"reader{i}@example.com",
+                         ids.make(f"reader{i}@example.com"), at, at) for i in range(readers)))
+        rows += [(issue, f"reader{i}@example.com") for i in range(readers)]
+    db.commit()
+    db.close()
+    return rows
+
+
+def _bounce(number: int, to: str, rcpt: str, quoted_id: str) -> bytes:
+    template = (REPO / "tests" / "data" / "answers" / "postfix-dsn-user-unknown.eml").read_bytes()
+    own_id = b"<20241112091402.4Xk2Q71Rz9z9sR@mail.example.net>"
+    return (template.replace(own_id, f"<b{number}@mx.example>".encode())
+            .replace(b"<672f1a2b.a1b2c3d4e5f6.7@gigo.dev>", quoted_id.encode())
+            .replace(b"Delivered-To: newsletter@gigo.dev", f"Delivered-To: {to}".encode())
+            .replace(b"gone@example.net", rcpt.encode()))
+
+
+def bounces_for(rows: list[tuple[str, str]], count: int, seed: int = 23) -> list[tuple[str, bytes]]:
+    """``count`` hard bounces about random deliveries, proven by VERP or by the quoted Message-ID."""
+    chooser = random.Random(seed)
+    verp: dict[str, VerpAddresses] = {}
+    answers = []
+    for number in range(count):
+        issue, email = rows[chooser.randrange(len(rows))]
+        if number % 2 == 0:  # the report quotes nothing ours but the VERP address it came back to
+            addresses = verp.setdefault(issue, VerpAddresses(VERP_BASE, SECRET.encode(), issue))
+            data = _bounce(number, addresses.address(address_key(email)), f"moved{number}@example.net",
+                           f"<x{number}@elsewhere.example>")
+        else:  # quotes the original's Message-ID
+            quoted = MessageIds(SECRET.encode(), issue, "gigo.dev").make(email)
+            data = _bounce(number, VERP_BASE, email, quoted)
+        answers.append((str(number), data))
+    return answers
+
+
+class _Memory:
+    """A mail source held in memory: the benchmark times the journal, not a Maildir's files."""
+
+    def __init__(self, items: list[tuple[str, bytes]]) -> None:
+        self.items = items
+
+    def messages(self):  # type: ignore[no-untyped-def]
+        return iter(self.items)
+
+    def move(self, ids: list[str], folder: str) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+def _answers_run(root: Path, answers: list[tuple[str, bytes]]) -> tuple[float, int]:
+    shutil.rmtree(root / ".gigo" / "answers.sqlite3", ignore_errors=True)
+    (root / ".gigo" / "answers.sqlite3").unlink(missing_ok=True)
+    start = time.perf_counter()
+    report = process_answers(load_config(root), _Memory(answers))  # type: ignore[arg-type]
+    seconds = time.perf_counter() - start
+    return seconds, sum(1 for outcome in report.outcomes if outcome.kind == "hard bounce")
+
+
+def _classify_only(answers: list[tuple[str, bytes]]) -> float:
+    start = time.perf_counter()
+    for _, data in answers:
+        classify(message_from_bytes(data, policy=policy.compat32), "unsubscribe@gigo.dev")
+    return time.perf_counter() - start
+
+
+def journal_sizes(folder: Path, sizes: list[int], count: int, without: int) -> None:
+    print(f"bounces: {count:,} hard bounces (half proven by VERP, half by the quoted Message-ID), "
+          f"{READERS_PER_ISSUE:,} readers per issue")
+    print(f"{'deliveries':>10} {'build':>7} {'bounces':>8} {'per answer':>11} {'classify':>9} {'ratio':>6}"
+          "  found")
+    for size in sizes:
+        root = make_newsletter(folder / f"j{size}")
+        with (root / "gigo-mail.toml").open("a") as handle:
+            handle.write(f'\n[bounces]\nreturn_path = "{VERP_BASE}"\nverp = true\n')
+        start = time.perf_counter()
+        rows = big_journal(root, size)
+        built = time.perf_counter() - start
+        answers = bounces_for(rows, count)
+        del rows
+        reference = _classify_only(answers)
+        seconds, found = _answers_run(root, answers)
+        print(f"{size:>10,} {built:>6.1f}s {seconds:>7.1f}s {seconds / count * 1e6:>9,.0f}us "
+              f"{reference / count * 1e6:>7,.0f}us {seconds / reference:>5.2f}x  {found:,}/{count:,}")
+        if without and size <= 100_000:
+            schema = journal_store.SCHEMA
+            db = sqlite3.connect(root / ".gigo" / "journal.sqlite3")
+            for name in ANSWER_INDEXES:
+                db.execute(f"DROP INDEX {name}")
+            db.close()
+            journal_store.SCHEMA = "\n".join(line for line in schema.splitlines()
+                                              if not any(name in line for name in ANSWER_INDEXES))
+            try:
+                seconds, found = _answers_run(root, answers[:without])
+            finally:
+                journal_store.SCHEMA = schema
+            print(f"{'':>10} {'':>7} {seconds:>7.1f}s {seconds / without * 1e6:>9,.0f}us  without the "
+                  f"answer indexes, {without:,} answers, {found:,} found")
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--journal", help="journal sizes, e.g. 10000,100000,1000000: measure bounces only")
+    parser.add_argument("--answers", type=int, default=10_000)
+    parser.add_argument("--without", type=int, default=0)
     args = parser.parse_args()
     os.environ["GIGO_UNSUBSCRIBE_SECRET"] = SECRET
     folder = Path(tempfile.mkdtemp(prefix="gigo-answers-bench-"))
+    if args.journal:
+        try:
+            journal_sizes(folder, [int(size) for size in args.journal.split(",")], args.answers, args.without)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
     try:
         root = make_newsletter(folder / "nl")
         send_path(root, args.n, args.repeat)

@@ -64,3 +64,18 @@ def test_the_fast_path_agrees_with_email_validator_on_random_addresses() -> None
         fast += 1
         assert validate_address(email) == _slow(email), email
     assert fast > 1_000  # the fuzz does reach the fast path
+
+
+def test_a_list_of_plain_addresses_does_not_load_email_validator() -> None:
+    """Its Unicode tables take 20-35 ms to compile: a send to plain addresses never pays them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import gigo_mail
+
+    code = ("import sys; from gigo_mail.address import validate_address; "
+            "validate_address('Reader.One+x@Example.com'); print('email_validator' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(Path(gigo_mail.__file__).parents[1])}).stdout
+    assert out.split() == ["False"]

@@ -21,6 +21,7 @@ from gigo_mail.signup_config import Signup
 CONFIG_NAME = "gigo-mail.toml"
 STATE_DIR = ".gigo"
 JOURNAL_NAME = "journal.sqlite3"
+ANSWERS_NAME = "answers.sqlite3"  # what `bounces` has processed (answers.process)
 DEFAULT_SMTP_URL = "smtp://127.0.0.1:1025"
 __all__ = ["LANG_HINT", "LANG_TAG"]  # re-exported: the rule lives in config_schema
 # Written right to left: languages (ISO 639) and scripts (ISO 15924) in a language tag.

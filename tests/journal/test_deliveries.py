@@ -180,33 +180,63 @@ def test_requeue_returns_only_the_named_refusal(journal: Journal) -> None:
 
 
 def test_grouped_marks_commit_once_per_event_loop_turn(journal: Journal) -> None:
-    """In a send run, the marks of one loop turn share a commit; committed() makes it at once."""
+    """In a send run, the marks of one loop turn share a commit at its end; every connection with
+    a final dot waits for that commit (none leaves before its "sending" mark is in the file)."""
     other = sqlite3.connect(journal.path)
+    commits: list[str] = []
+    journal._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
 
     def visible() -> int:
         return int(other.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0])
 
-    async def go() -> tuple[int, int, int]:
+    async def connection(i: int, seen: list[int]) -> None:
+        journal.mark_sending(ISSUE, f"r{i}@example.com", f"r{i}@example.com", f"<{i}@x>")
+        await journal.committed()
+        seen.append(visible())  # what the file holds when this final dot may leave
+
+    async def go() -> tuple[int, list[int], int]:
         journal.group_commits(asyncio.get_running_loop())
-        for i in range(3):
-            journal.mark_sending(ISSUE, f"r{i}@example.com", f"r{i}@example.com", f"<{i}@x>")
         before = visible()
-        others_ran: list[bool] = []
-        asyncio.get_running_loop().call_soon(others_ran.append, True)
-        await journal.committed()  # a final dot is waiting: not behind the rest of the loop's work
-        after = visible()
-        assert others_ran == []
+        seen: list[int] = []
+        await asyncio.gather(*(connection(i, seen) for i in range(3)))
         journal.mark_sent(ISSUE, "r0@example.com", "r0@example.com", "<0@x>", 250, "ok")
         journal.group_commits(None)  # commits what is open
-        return before, after, visible()
+        return before, seen, visible()
 
-    before, after, last = asyncio.run(go())
-    assert (before, after, last) == (0, 3, 3)
-    status = "SELECT status FROM deliveries WHERE key = ?"
-    assert other.execute(status, ("r0@example.com",)).fetchone() == ("sent",)
+    before, seen, last = asyncio.run(go())
+    assert (before, seen, last) == (0, [3, 3, 3], 3)
+    assert len(commits) == 2  # three final dots, one commit; then the last "sent"
+    status = "SELECT status, updated_at FROM deliveries WHERE key = ?"
+    assert other.execute(status, ("r0@example.com",)).fetchone()[0] == "sent"
+    stamps = {other.execute(status, (f"r{i}@example.com",)).fetchone()[1] for i in (1, 2)}
+    assert len(stamps) == 1  # one timestamp for the turn's marks
     journal.mark_failed(ISSUE, "r1@example.com", "r1@example.com", 550, "no", True)  # at once again
-    assert other.execute(status, ("r1@example.com",)).fetchone() == ("failed",)
+    assert other.execute(status, ("r1@example.com",)).fetchone()[0] == "failed"
     other.close()
+
+
+def test_a_grouped_commit_that_fails_reaches_every_waiter(journal: Journal) -> None:
+    """A full disk, say: the marks are not in the file, so no final dot may leave."""
+    journal.mark_sent(ISSUE, "a@example.com", "a@example.com", "<a@x>", 250, "ok")
+    locker = sqlite3.connect(journal.path, isolation_level=None, timeout=0)
+    locker.execute("BEGIN IMMEDIATE")  # another writer holds the file past the busy timeout
+    journal._db.execute("PRAGMA busy_timeout = 50")
+    heard: list[object] = []
+
+    async def go() -> None:
+        journal.group_commits(asyncio.get_running_loop())
+        journal.mark_sending(ISSUE, "b@example.com", "b@example.com", "<b@x>")
+        journal.when_committed(heard.append)
+        with pytest.raises(JournalError):
+            await journal.committed()
+        with pytest.raises(JournalError):  # and no later mark is taken
+            journal.mark_sending(ISSUE, "c@example.com", "c@example.com", "<c@x>")
+
+    asyncio.run(go())
+    locker.execute("ROLLBACK")
+    locker.close()
+    assert len(heard) == 1 and isinstance(heard[0], JournalError)
+    assert journal.record(ISSUE, "b@example.com") is None
 
 
 def test_when_committed_calls_back_after_the_commit_that_carries_the_mark(journal: Journal) -> None:
@@ -281,3 +311,24 @@ def test_when_committed_hears_a_failed_commit(tmp_path: Path) -> None:
     errors = [e for e in heard if e is not None]
     assert errors and all(isinstance(e, JournalError) and "full" in str(e) for e in errors)
     assert heard[-1] is not None
+
+
+def test_a_turn_with_two_marks_of_one_recipient_writes_them_as_made(journal: Journal) -> None:
+    """Marks of different recipients are written by kind; two of one recipient keep their order."""
+    async def go() -> None:
+        journal.group_commits(asyncio.get_running_loop())
+        journal.mark_sending(ISSUE, "a@example.com", "a@example.com", "<a@x>")
+        journal.mark_sent(ISSUE, "b@example.com", "b@example.com", "<b@x>", 250, "ok")
+        journal.mark_sending(ISSUE, "c@example.com", "c@example.com", "<c@x>")
+        await journal.committed()
+        journal.mark_sending(ISSUE, "d@example.com", "d@example.com", "<d@x>")
+        journal.mark_failed(ISSUE, "d@example.com", "d@example.com", 550, "5.1.1 no such user", True)
+        await journal.committed()
+        journal.group_commits(None)
+
+    asyncio.run(go())
+    statuses = {key: journal.record(ISSUE, key).status for key in  # type: ignore[union-attr]
+                ("a@example.com", "b@example.com", "c@example.com", "d@example.com")}
+    assert statuses == {"a@example.com": "sending", "b@example.com": "sent", "c@example.com": "sending",
+                        "d@example.com": "failed"}
+    assert journal.record(ISSUE, "d@example.com").attempts == 1  # type: ignore[union-attr]

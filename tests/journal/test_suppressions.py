@@ -31,3 +31,41 @@ def test_suppression_list(journal: Journal) -> None:
 def test_suppression_uses_the_subscriber_key_for_idn(journal: Journal) -> None:
     journal.suppress(["Eve@xn--bcher-kva.de"], "manual")
     assert journal.is_suppressed("eve@bücher.de")
+
+
+def test_a_pass_over_a_list_reads_the_suppression_list_once(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    with Journal(path) as journal:
+        journal.suppress(["gone@example.org"], "hard bounce")
+        statements: list[str] = []
+        journal._db.set_trace_callback(statements.append)
+        check = journal.suppression_check(every=3600)
+        answers = [check(f"reader{i}@example.org") for i in range(1000)] + [check("gone@example.org")]
+        assert answers == [False] * 1000 + [True]
+        assert sum("FROM suppressed" in sql for sql in statements) == 1
+
+
+def test_a_pass_over_a_list_sees_suppressions_made_meanwhile(tmp_path: Path) -> None:
+    """By this journal (a hard bounce during the send) or by another process (the one-click page)."""
+    path = tmp_path / "journal.sqlite3"
+    with Journal(path) as journal, Journal(path) as page:
+        check = journal.suppression_check(every=0)
+        assert not check("ann@example.org") and not check("bob@example.org")
+        page.suppress(["ann@example.org"], "one-click")
+        assert check("ann@example.org")
+        journal.suppress(["bob@example.org"], "hard bounce")
+        assert check("bob@example.org")
+        page.unsuppress(["ann@example.org"])
+        assert not check("ann@example.org")
+        assert journal.record_soft_bounce("011", "cat@example.org", "4.2.2 full", 1)
+        assert check("cat@example.org")
+
+
+def test_a_pass_over_a_list_refuses_an_erased_address(tmp_path: Path) -> None:
+    """An erased address stays only as its hashed key: the set finds it all the same."""
+    with Journal(tmp_path / "journal.sqlite3") as journal:
+        journal.suppress(["gone@example.org"], "unsubscribe")
+        check = journal.suppression_check(every=0)
+        assert check("gone@example.org")
+        journal.forget("gone@example.org")
+        assert check("gone@example.org") and not check("stays@example.org")

@@ -32,8 +32,6 @@ from email import message_from_bytes, policy
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
-from flufl.bounce import all_failures
-
 from gigo_mail.answers.kinds import (
     AUTO_REPLY,
     COMPLAINT,
@@ -230,6 +228,8 @@ def _from_daemon(msg: Message) -> bool:
 def _nonstandard_bounce(msg: Message) -> Answer | None:
     if not _from_daemon(msg) and msg.get_content_type() != "multipart/report":
         return None
+    from flufl.bounce import all_failures  # its detectors' patterns load when a bounce is read
+
     try:
         temporary, permanent = all_failures(msg)
     except Exception:  # noqa: BLE001 - its detectors trip over malformed headers: try the strict parser

@@ -60,13 +60,12 @@ from gigo_mail.answers.proof import (
     named_others,
 )
 from gigo_mail.answers.source import MailSource
-from gigo_mail.config import STATE_DIR, Config
+from gigo_mail.config import ANSWERS_NAME, STATE_DIR, Config
 from gigo_mail.errors import JournalError
 from gigo_mail.journal.deliveries import Journal, Record
 from gigo_mail.journal.schema import now
 from gigo_mail.journal.store import connect
 
-ANSWERS_NAME = "answers.sqlite3"
 GMAIL_SPAM_LINE = 0.003  # Gmail's bulk sender rule: keep the reported spam rate under 0.3 %
 UNATTRIBUTED = "unattributed"
 REASONS = {HARD: "hard bounce", COMPLAINT: "complaint", UNSUBSCRIBE: "unsubscribe by mail"}

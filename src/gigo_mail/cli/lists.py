@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gigo_mail.cli.console import byte_progress, console, facts_table, local_time
-from gigo_mail.config import Config, load_config
+from gigo_mail.config import ANSWERS_NAME, STATE_DIR, Config, load_config
 from gigo_mail.errors import (
     GigoError,
     JournalError,
@@ -168,6 +168,8 @@ def _print_common_refusal(failures: list[Record], issue_key: str) -> None:
 def _answer_rows(root: Path, issue_key: str, sent: int, table: Table, soft_limit: int
                  ) -> list[tuple[str, str, str]]:
     """Bounces, complaints (with the rate against Gmail's line) and unsubscribes by mail."""
+    if not (root / STATE_DIR / ANSWERS_NAME).is_file():
+        return []  # `bounces` never ran: the answer reader (and the transport it pulls in) stays unloaded
     from gigo_mail.answers.classify import COMPLAINT, HARD, REFUSED, SOFT, UNSUBSCRIBE
     from gigo_mail.answers.process import (  # the bounce reader only here
         GMAIL_SPAM_LINE,

@@ -15,7 +15,9 @@ import html as html_lib
 import logging
 import mimetypes
 import re
+import sys
 import time
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any
 from gigo_mail.compose import markdown
 from gigo_mail.compose.images import size_images
 from gigo_mail.compose.issue import Issue, find_issue
-from gigo_mail.compose.render import make_environment, markup, render, render_string, template_search_path
+from gigo_mail.compose.render import markup, render, render_string, shared_environment, template_search_path
 from gigo_mail.compose.site_paths import absolute, image_path, issue_url, remote_image_path
 from gigo_mail.compose.slots import (
     SLOT_PREFIX,
@@ -136,15 +138,40 @@ class CompiledIssue:
         return self.subject.fill(self.sample_values())
 
 
+class _NoNetwork:
+    """premailer's HTTP session: it never fetches here (``allow_network=False``)."""
+
+    def get(self, url: str, **_: object) -> None:
+        raise CompileError(f"inlining CSS tried to fetch {url}; emit no remote stylesheets")
+
+
+def _import_premailer() -> None:
+    """premailer imports requests (with urllib3, as long as cssutils) only for its default HTTP
+    session, which it never uses here: it gets ``_NoNetwork``, and a stand-in while it is imported.
+    Whoever imports requests afterwards gets the real one."""
+    if "premailer.premailer" in sys.modules:
+        return
+    stand_in = "requests" not in sys.modules
+    if stand_in:
+        sys.modules["requests"] = types.ModuleType("requests", "not loaded: premailer is given a session")
+    try:
+        import premailer  # noqa: F401
+    finally:
+        if stand_in:
+            del sys.modules["requests"]
+
+
 def _premailer(html: str) -> str:
     """Inline the CSS. lxml drops the doctype; put it back, or browsers and some mail
     clients fall into quirks mode and the layout's widths and line heights shift."""
+    _import_premailer()
     import premailer
 
     try:
         inlined = premailer.Premailer(
             html,
             allow_network=False,
+            session=_NoNetwork(),
             keep_style_tags=True,
             strip_important=False,
             disable_validation=True,
@@ -317,8 +344,8 @@ def compile_issue(config: Config, issue: Issue, *, sample: Mapping[str, str] | N
     config.require("name")
     table = SlotTable()
     search = template_search_path(config.root)
-    text_env = make_environment(search, autoescape=False)
-    html_env = make_environment(search, autoescape=True)
+    text_env = shared_environment(search, autoescape=False)
+    html_env = shared_environment(search, autoescape=True)
     base = _context(issue, config, table, "", "")
 
     subject = render_string(text_env, issue.subject, base, f"{issue.display_path}: subject")
@@ -327,7 +354,9 @@ def compile_issue(config: Config, issue: Issue, *, sample: Mapping[str, str] | N
     context = _context(issue, config, table, subject, preheader)
 
     template = config.newsletter.template
-    body_html = markdown.to_html(body_md)
+    tokens = markdown.parse(body_md)  # parsed once for both parts
+    body_text = markdown.to_text(tokens)  # first: to_html raises the headings of the tokens
+    body_html = markdown.to_html(tokens)
     mjml_source = render(html_env, f"{template}/email.mjml.j2", {**context, "body": markup(body_html)})
     from mjml import mjml2html
 
@@ -340,7 +369,7 @@ def compile_issue(config: Config, issue: Issue, *, sample: Mapping[str, str] | N
     inlined, images = _local_images(inlined, issue, config, report)
     inlined = _remote_images(inlined, issue, config, report)
     report.images += [image.note for image in sized if image.height is None]
-    text = render(text_env, f"{template}/email.txt.j2", {**context, "body": markdown.to_text(body_md)})
+    text = render(text_env, f"{template}/email.txt.j2", {**context, "body": body_text})
 
     compiled = CompiledIssue(issue=issue, config=config, slots=tuple(table.slots),
                              subject=SlotTemplate(" ".join(subject.split())),

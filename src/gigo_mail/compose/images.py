@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import IO
 
 from lxml import html as lxml_html
-from PIL import Image, UnidentifiedImageError
 
 # A whole <img> tag (attribute values may hold '>'), or a comment to step over.
 _TAG_OR_COMMENT = re.compile(r"""<!--.*?-->|<img\b(?:[^>"']|"[^"]*"|'[^']*')*>""", re.I | re.S)
@@ -56,12 +55,14 @@ def image_size(source: Path | IO[bytes]) -> tuple[int, int] | None:
     """(width, height) in pixels as a mail client shows it (EXIF rotation applied), or None
     when the file (or the bytes, e.g. a downloaded image's first megabyte) is not an image
     Pillow can read (SVG, say)."""
+    from PIL import Image  # loaded for an image whose size the page does not give, not for every build
+
     try:
         with Image.open(source) as image:
             width, height = image.size
             if image.getexif().get(_EXIF_ORIENTATION) in _ROTATED:
                 width, height = height, width
-    except (OSError, UnidentifiedImageError, ValueError):
+    except (OSError, ValueError):  # Pillow's UnidentifiedImageError is an OSError
         return None
     return width, height
 

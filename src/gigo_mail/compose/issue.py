@@ -8,13 +8,11 @@ identity used by the journal and the build folder.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import frontmatter
-import yaml
 
 from gigo_mail.config import shown_path
 from gigo_mail.config_schema import SCHEMA, check_value
@@ -31,20 +29,27 @@ class _BadDate(str):
     name the file and the line instead of the YAML library raising from deep inside."""
 
 
-class _Loader(yaml.SafeLoader):
-    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
-        try:
-            return super().construct_yaml_timestamp(node)  # type: ignore[arg-type]
-        except ValueError:
-            return _BadDate(node.value)
+@functools.cache
+def _yaml_handler() -> Any:
+    """The front-matter handler: YAML's, keeping a date that is none as text. Made on first use, so
+    a command that only names an issue (``status``) never loads the YAML reader."""
+    import frontmatter
+    import yaml
 
+    class _Loader(yaml.SafeLoader):
+        def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+            try:
+                return super().construct_yaml_timestamp(node)  # type: ignore[arg-type]
+            except ValueError:
+                return _BadDate(node.value)
 
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+    _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
+    class _Handler(frontmatter.YAMLHandler):
+        def load(self, fm: str, **kwargs: object) -> Any:
+            return yaml.load(fm, Loader=_Loader)  # noqa: S506 - a SafeLoader with one constructor changed
 
-class _Handler(frontmatter.YAMLHandler):
-    def load(self, fm: str, **kwargs: object) -> Any:
-        return yaml.load(fm, Loader=_Loader)  # noqa: S506 - a SafeLoader with one constructor changed
+    return _Handler()
 
 
 def parse_date(value: str) -> dt.datetime | None:
@@ -136,6 +141,9 @@ def _sort_key(item: tuple[str, Path]) -> tuple[int, str]:
 
 def load_issue(path: Path, key: str | None = None) -> Issue:
     """Parse one issue file; front-matter syntax errors become an IssueError naming the file."""
+    import frontmatter  # the YAML reader loads when an issue is read, not when one is only named
+    import yaml
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -144,7 +152,7 @@ def load_issue(path: Path, key: str | None = None) -> Issue:
         raise IssueError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
     handler = frontmatter.detect_format(text, frontmatter.handlers)
     try:
-        post = frontmatter.loads(text, handler=_Handler() if isinstance(handler, frontmatter.YAMLHandler)
+        post = frontmatter.loads(text, handler=_yaml_handler() if isinstance(handler, frontmatter.YAMLHandler)
                                  else handler)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -156,8 +164,11 @@ def load_issue(path: Path, key: str | None = None) -> Issue:
     for name, value in list(meta.items()):  # YAML turns 2024-02-20 into a date; keep text
         if isinstance(value, dt.date):
             meta[name] = value.isoformat()
-    stem = path.parent.name if path.name == INDEX_NAME else path.stem
-    return Issue(key=key or key_for(stem), path=path, folder=path.parent, meta=meta, body=post.content)
+    return Issue(key=key or _key_of(path), path=path, folder=path.parent, meta=meta, body=post.content)
+
+
+def _key_of(path: Path) -> str:
+    return key_for(path.parent.name if path.name == INDEX_NAME else path.stem)
 
 
 def _line_of(text: str, key: str) -> str:
@@ -220,18 +231,23 @@ def list_issues(root: Path) -> list[Issue]:
 
 def find_issue(root: Path, ref: str) -> Issue:
     """Resolve ``011``, ``11``, ``issues/011.md`` or ``issues/012/`` to an Issue."""
+    return load_issue(*_locate(root, ref))
+
+
+def _locate(root: Path, ref: str) -> tuple[Path, str | None]:
+    """The file an issue reference names (and its key when found by key); IssueNotFound if none."""
     ref = ref.strip()
     as_path = Path(ref)
     for candidate in (root / as_path, as_path):
         if candidate.is_file():
-            return load_issue(candidate)
+            return candidate, None
         if candidate.is_dir() and (candidate / INDEX_NAME).is_file():
-            return load_issue(candidate / INDEX_NAME)
+            return candidate / INDEX_NAME, None
     wanted = key_for(as_path.stem) if ref else ref
     candidates = _candidates(root)
     for key, path in candidates:
         if key == wanted:
-            return load_issue(path, key)
+            return path, key
     existing = ", ".join(key for key, _ in sorted(candidates, key=_sort_key)) or "none"
     where = root / ISSUES_DIR
     raise IssueNotFound(f"no issue '{ref}' in {where}; issues that exist: {existing}")
@@ -240,8 +256,9 @@ def find_issue(root: Path, ref: str) -> Issue:
 def resolve_issue_key(root: Path, ref: str, known: Iterable[str] = ()) -> str:
     """The issue's key from its file; else one of ``known`` (the keys the journal has), so
     that an issue whose file was removed or renamed can still be looked up."""
-    try:
-        return find_issue(root, ref).key
+    try:  # named by its file, not read: a command that needs only the key parses no YAML
+        path, key = _locate(root, ref)
+        return key or _key_of(path)
     except IssueNotFound:
         keys = set(known)
         for candidate in (ref.strip(), ref.strip().zfill(3)):

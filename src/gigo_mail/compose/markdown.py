@@ -92,9 +92,10 @@ def _outline_from_h1(tokens: list[Token]) -> None:
         tok.tag = f"h{int(tok.tag[1]) - 1}"
 
 
-def to_html(source: str) -> str:
-    """The body as HTML fragments, ready to sit inside an <mj-text>."""
-    tokens = _MD.parse(source)
+def to_html(source: str | list[Token]) -> str:
+    """The body as HTML fragments, ready to sit inside an <mj-text>. Given tokens (``parse``),
+    it renders those (raising their headings: make the text first) instead of parsing again."""
+    tokens = _MD.parse(source) if isinstance(source, str) else source
     _outline_from_h1(tokens)
     return str(_MD.renderer.render(tokens, _MD.options, {}))
 
@@ -151,8 +152,8 @@ def _wrap(text: str, indent: str = "", first: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def to_text(source: str) -> str:
-    """The body as plain text a person can read in any mail client."""
+def to_text(source: str | list[Token]) -> str:
+    """The body as plain text a person can read in any mail client (from tokens, if given)."""
     blocks: list[str] = []
     lists: list[list[int]] = []  # stack of [ordered?, next number]
     quote_depth = 0
@@ -160,7 +161,7 @@ def to_text(source: str) -> str:
     heading = 0
     row: list[str] | None = None
     table: list[list[str]] = []
-    for tok in parse(source):
+    for tok in parse(source) if isinstance(source, str) else source:
         kind = tok.type
         if kind in ("bullet_list_open", "ordered_list_open"):
             start = int(tok.attrs.get("start", 1) or 1)

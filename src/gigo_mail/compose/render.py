@@ -9,6 +9,7 @@ so it raises a clear error instead of guessing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,22 @@ def make_environment(search_paths: list[Path], *, autoescape: bool) -> jinja2.En
     env.filters["default"] = env.filters["d"] = _default_filter
     env.filters["longdate"] = _longdate
     return env
+
+
+def shared_environment(search_paths: list[Path], *, autoescape: bool) -> jinja2.Environment:
+    """One environment per template folders and escaping for the whole process: each template
+    is compiled once, not once per compile (Jinja keeps it, and reloads it when its file changes).
+    The files in the folders are part of the key: a template added in front of another (an
+    override copied in while a preview runs) is found, not the one compiled before."""
+    files = tuple(sorted(str(path) for folder in search_paths if folder.is_dir()
+                         for path in folder.rglob("*") if path.is_file()))
+    return _environment(tuple(search_paths), autoescape, files)
+
+
+@functools.lru_cache(maxsize=16)
+def _environment(search_paths: tuple[Path, ...], autoescape: bool, files: tuple[str, ...]
+                 ) -> jinja2.Environment:
+    return make_environment(list(search_paths), autoescape=autoescape)
 
 
 def template_search_path(root: Path) -> list[Path]:

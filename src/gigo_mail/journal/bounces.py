@@ -44,6 +44,7 @@ class BounceRecords(JournalStore):
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO suppressed (key, email, reason, at) VALUES (?, ?, ?, ?)",
                 (key, email.strip(), reason, at))
+            self._suppressions_changed += 1
             return cursor.rowcount > 0
 
     def soft_bounces_in_a_row(self, email: str) -> int:

@@ -16,12 +16,13 @@ after the server's 250 for that DATA. Every mark commits at once: after a
 ``synchronous=NORMAL`` survives a killed process; only a power cut may lose the
 last few commits).
 
-A send run commits in groups instead (:meth:`Journal.group_commits`): marks go into
-one transaction, committed at the end of the event-loop turn, or at once when the
-sender awaits :meth:`Journal.committed` after ``mark_sending``, so no final dot
-leaves before its ``sending`` mark is in the file. A 250's ``sent`` mark is not
-waited for: it is counted once its commit lands (:meth:`Journal.when_committed`),
-usually the next message's ``sending`` commit. A crash can then lose only marks
+A send run commits in groups instead (:meth:`Journal.group_commits`, ``journal.groups``):
+the marks of one event-loop turn go into one transaction (``executemany``, one timestamp),
+committed at the end of the turn; a sender awaits :meth:`Journal.committed` after
+``mark_sending``, so no final dot leaves before its ``sending`` mark is in the file, and
+the connections whose replies came in the same turn share the commit. A 250's ``sent``
+mark is not waited for: it is counted once its commit lands (:meth:`Journal.when_committed`),
+usually with the next message's ``sending``. A crash can then lose only marks
 whose outcome is still open on the wire (an uncommitted ``sent`` leaves the
 recipient ``sending``: uncertain, never silently lost).
 
@@ -47,8 +48,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,8 +55,10 @@ from gigo_mail.address import AddressKey, address_key
 from gigo_mail.config import JOURNAL_NAME, journal_path
 from gigo_mail.errors import JournalError
 from gigo_mail.journal.bounces import BounceRecords
+from gigo_mail.journal.groups import GroupedMarks
 from gigo_mail.journal.runlock import RunLocks
 from gigo_mail.journal.schema import (
+    ISSUE_KEYS,
     MARK_OUTCOME,
     MARK_SENDING,
     RECORD_COLUMNS,
@@ -71,7 +72,7 @@ from gigo_mail.journal.schema import (
 from gigo_mail.journal.suppressions import SuppressionList
 
 if TYPE_CHECKING:  # only a send run groups commits; status and friends need no event loop
-    import asyncio
+    pass
 
 __all__ = ["JOURNAL_NAME", "OUTCOMES", "SCHEMA_VERSION", "STATUSES", "UNFINISHED", "Journal", "Record", "Run",
            "Suppression"]
@@ -81,21 +82,13 @@ OUTCOMES = ("complete", "unresolved", "interrupted", "stopped", "failed")
 UNFINISHED = "unfinished"  # outcome of a run whose process died before end_run
 
 
-class Journal(SuppressionList, BounceRecords):
+class Journal(SuppressionList, BounceRecords, GroupedMarks):
     """The delivery journal of one newsletter. Use as a context manager."""
 
     def __init__(self, path: Path) -> None:
         self._run_id: int | None = None
-        self._group_loop: asyncio.AbstractEventLoop | None = None  # set by group_commits
-        self._group_open = False  # a grouped transaction is open, its commit scheduled
-        self._group_callbacks: list[Callable[[JournalError | None], None]] = []  # when_committed
-        self._group_error: JournalError | None = None  # a grouped commit failed: no more marks
         super().__init__(path)
         self._run_locks = RunLocks(self.path.parent)
-
-    def _flush_group(self) -> None:
-        while self._group_open:  # a when_committed callback may mark again, opening the next group
-            self._commit_group()
 
     @classmethod
     def for_root(cls, root: Path) -> Journal:
@@ -114,68 +107,6 @@ class Journal(SuppressionList, BounceRecords):
         self.group_commits(None)
         self._run_locks.close()
         self._db.close()
-
-    # --- grouped commits (a send run) ------------------------------------------------------------
-
-    def group_commits(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        """From now on, commit the marks of each event-loop turn of ``loop`` together (one
-        commit instead of one per mark); ``None`` commits what is open and goes back to
-        committing every mark at once."""
-        self._group_loop = loop  # first: a failed commit below must not leave grouping on
-        if loop is None:
-            self._commit_group()
-
-    async def committed(self) -> None:
-        """Make sure every mark made so far is in the file; JournalError if the commit failed.
-
-        Commits now rather than at the end of the event-loop turn: whoever waits here has a final
-        dot to write, and the end of the turn would keep it behind every other connection's work.
-        Marks that nobody waits for still share the commit at the end of their turn."""
-        while self._group_open and self._group_error is None:  # a callback may open the next group
-            self._commit_group_soon()
-        if self._group_error is not None:
-            raise self._group_error
-
-    def when_committed(self, done: Callable[[JournalError | None], None]) -> None:
-        """Call ``done(None)`` once every mark made so far is in the file (at once if it is),
-        or ``done(error)`` if the commit failed. Unlike awaiting ``committed``, the caller goes
-        on at once: a sender starts its next message, and that message's "sending" mark rides
-        in the same commit as this one's "sent" (one commit per message, not two)."""
-        if self._group_error is not None:
-            done(self._group_error)
-        elif not self._group_open:
-            done(None)
-        else:
-            self._group_callbacks.append(done)
-
-    def _commit_group_soon(self) -> None:
-        """Commit the open marks (at the end of an event-loop turn, or for ``committed``). A
-        failure reaches ``when_committed``'s callbacks, ``committed`` and every later mark."""
-        try:
-            self._commit_group()
-        except JournalError as exc:
-            self._group_error = exc
-
-    def _commit_group(self) -> None:
-        if not self._group_open:
-            return
-        self._group_open = False
-        try:
-            with self._lock:
-                self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            error = self._fail("record a send", exc)
-            with self._lock, suppress(sqlite3.Error):
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-            self._tell_group(error)
-            raise error from None
-        self._tell_group(None)
-
-    def _tell_group(self, error: JournalError | None) -> None:
-        callbacks, self._group_callbacks = self._group_callbacks, []
-        for done in callbacks:
-            done(error)
 
     def __enter__(self) -> Journal:
         return self
@@ -262,41 +193,23 @@ class Journal(SuppressionList, BounceRecords):
 
     # --- deliveries --------------------------------------------------------------------------------
 
-    def _mark(self, sql: str, params: tuple[Any, ...], action: str) -> None:
-        if self._group_error is not None:
-            raise self._group_error
-        try:
-            with self._lock:
-                if self._group_loop is not None and not self._group_open:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    self._group_open = True
-                    self._group_loop.call_soon(self._commit_group_soon)
-                self._db.execute(sql, params)
-        except sqlite3.Error as exc:
-            error = self._fail(action, exc)
-            if self._group_open and not self._db.in_transaction:  # SQLite rolled the group back (full)
-                self._group_open = False
-                self._group_error = error  # its marks are gone: this is the error everyone hears
-                self._tell_group(error)
-            raise error from None
-
     def mark_sending(self, issue_key: str, key: AddressKey, email: str, message_id: str) -> None:
         """Just before DATA's final dot: from here until mark_sent the outcome is uncertain."""
-        at = now()
+        at = self._stamp()
         self._mark(MARK_SENDING, (issue_key, key, email, "sending", None, "", message_id, 0,
                                    self._run_id, at, at), "record a send")
 
     def mark_sent(self, issue_key: str, key: AddressKey, email: str, message_id: str, code: int | None,
                   text: str) -> None:
         """After the server's 250 for DATA; committed before this returns."""
-        at = now()
+        at = self._stamp()
         self._mark(MARK_OUTCOME, (issue_key, key, email, "sent", code, text or "", message_id or "", 0,
                                    self._run_id, at, at), "record a delivery")
 
     def mark_failed(self, issue_key: str, key: AddressKey, email: str, code: int | None, text: str,
                     permanent: bool) -> None:
         """A refusal (``permanent``: a 5xx that retrying will not fix) or a transient failure."""
-        at = now()
+        at = self._stamp()
         self._mark(MARK_OUTCOME, (issue_key, key, email, "failed", code, text or "", "", int(permanent),
                                    self._run_id, at, at), "record a failure")
 
@@ -304,13 +217,13 @@ class Journal(SuppressionList, BounceRecords):
                        code: int | None = None) -> None:
         """The final dot went out and no reply came: it stays ``sending`` (its Message-ID kept),
         with the reason."""
-        at = now()
+        at = self._stamp()
         self._mark(MARK_OUTCOME, (issue_key, key, email, "sending", code, text or "", "", 0,
                                    self._run_id, at, at), "record an uncertain send")
 
     def mark_untried(self, issue_key: str, key: AddressKey, email: str, code: int | None, text: str) -> None:
         """Back to ``pending``: a refusal about the session, not this recipient (the next run sends)."""
-        at = now()
+        at = self._stamp()
         self._mark(MARK_OUTCOME, (issue_key, key, email, "pending", code, text or "", "", 0,
                                    self._run_id, at, at), "record a recipient")
 
@@ -376,8 +289,7 @@ class Journal(SuppressionList, BounceRecords):
     def issue_keys(self) -> list[str]:
         """Issues the journal knows about (with deliveries or runs)."""
         with self._failing("read the journal"):
-            rows = self._db.execute("SELECT DISTINCT issue_key FROM deliveries UNION "
-                                    "SELECT issue_key FROM runs ORDER BY 1").fetchall()
+            rows = self._db.execute(ISSUE_KEYS).fetchall()
         return [row[0] for row in rows]
 
     # --- answers (bounces, complaints) ---------------------------------------------------------------
@@ -392,12 +304,11 @@ class Journal(SuppressionList, BounceRecords):
                                    (f"<{bare}>",)).fetchone()
         return record_from_row(row) if row else None
 
-    def recipients(self, issue_key: str) -> list[Record]:
-        """Everyone the journal has for an issue, in any status."""
+    def recipient_keys(self, issue_key: str) -> list[str]:
+        """The key of everyone the journal has for an issue, in any status (from the primary key alone)."""
         with self._failing("read the journal"):
-            rows = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE issue_key = ?",
-                                    (issue_key,))
-            return [record_from_row(row) for row in rows]
+            return [row[0] for row in self._db.execute("SELECT key FROM deliveries WHERE issue_key = ?",
+                                                       (issue_key,))]
 
     def latest_delivery(self, address: str) -> Record | None:
         """The most recent delivery to an address in any spelling (any issue), or None if it was never

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries (issue_key, status);
 CREATE INDEX IF NOT EXISTS deliveries_by_run ON deliveries (run_id);
+CREATE INDEX IF NOT EXISTS deliveries_by_key ON deliveries (key);
 CREATE INDEX IF NOT EXISTS deliveries_by_message_id ON deliveries (message_id);
 CREATE TABLE IF NOT EXISTS runs (
     id        INTEGER PRIMARY KEY,
@@ -57,6 +58,10 @@ CREATE TABLE IF NOT EXISTS soft_bounces (
     PRIMARY KEY (key, issue_key)
 ) WITHOUT ROWID;
 """
+# The indexes above that answers look up by (an address's deliveries across issues, a quoted
+# Message-ID) came after the first journals were written: ``CREATE INDEX IF NOT EXISTS`` adds them
+# to such a file when it is opened, once, with no change of SCHEMA_VERSION (an older gigo-mail
+# reads the file as before; SQLite keeps the indexes up to date whoever writes).
 # Columns added after a table first shipped (added in place when missing, so an older
 # gigo-mail can still read the file: it ignores them).
 ADDED_COLUMNS = (("runs", "segment", "TEXT NOT NULL DEFAULT ''"),)
@@ -75,6 +80,17 @@ ON CONFLICT (issue_key, key) DO UPDATE SET
     permanent = excluded.permanent,
     run_id = excluded.run_id,
     updated_at = excluded.updated_at
+"""
+# Issues with deliveries or runs. The distinct issues of deliveries are found by skipping from one
+# to the next along the primary key (one search per issue), not by reading every delivery.
+ISSUE_KEYS = """
+WITH RECURSIVE issues (issue_key) AS (
+    SELECT MIN(issue_key) FROM deliveries
+    UNION ALL
+    SELECT (SELECT MIN(issue_key) FROM deliveries WHERE issue_key > issues.issue_key) FROM issues
+    WHERE issues.issue_key IS NOT NULL
+)
+SELECT issue_key FROM issues WHERE issue_key IS NOT NULL UNION SELECT issue_key FROM runs ORDER BY 1
 """
 # An attempt is counted once: at mark_sending, or at its outcome if it was never marked sending.
 MARK_SENDING = UPSERT.format(attempts="1", code="code", text="text")

@@ -46,6 +46,8 @@ def connect(path: Path, what: str) -> sqlite3.Connection:
 class JournalStore:
     """Opens (and if need be creates or upgrades) the journal file."""
 
+    _suppressions_changed = 0  # suppression list changes through this connection (data_version: others')
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()  # re-entrant: a grouped commit may be flushed inside a transaction

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 
 from gigo_mail.address import address_key
 from gigo_mail.journal.schema import Suppression, now
@@ -18,9 +19,12 @@ from gigo_mail.journal.store import JournalStore
 FORGOTTEN = "erased on request"
 
 
+HASHED_PREFIX = "sha256:"
+
+
 def hashed_key(key: str) -> str:
     """What stays of an erased address: its key's SHA-256, enough to refuse it, not to read it."""
-    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return HASHED_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def rejoinable(reason: str) -> bool:
@@ -33,11 +37,46 @@ def rejoinable(reason: str) -> bool:
 class SuppressionList(JournalStore):
     """Adding to, taking off and reading the ``suppressed`` table."""
 
+    def suppression_check(self, every: float = 0.1) -> Callable[[str], bool]:
+        """``is_suppressed`` of a row's key for a pass over a list, answered from a set: the list is read
+        once, and again when it has changed (through this journal, or by another process: a click on
+        the one-click page), looked for at most ``every`` seconds apart. That is no staler than the
+        rows a send has read ahead of its connections, and a row costs a set lookup, not a query."""
+        keys: set[str] = set()
+        erased = False  # the list holds erased addresses (by hashed key): look those up too
+        seen: tuple[int, int] | None = None
+        checked = float("-inf")
+
+        def suppressed(key: str) -> bool:
+            nonlocal keys, erased, seen, checked
+            now = time.monotonic()
+            if now - checked >= every:
+                checked = now
+                version = self._suppression_version()
+                if version != seen:
+                    keys, seen = self.suppressed_keys(), version
+                    erased = any(k.startswith(HASHED_PREFIX) for k in keys)
+            return key in keys or (erased and hashed_key(key) in keys)
+
+        return suppressed
+
+    def _suppression_version(self) -> tuple[int, int]:
+        with self._failing("read the suppression list"):
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._suppressions_changed
+
+    @contextlib.contextmanager
+    def _counted(self) -> Iterator[None]:
+        """A change to the suppression list through this connection (counted even if it fails)."""
+        try:
+            yield
+        finally:
+            self._suppressions_changed += 1
+
     def suppress(self, emails: Iterable[str], reason: str) -> int:
         """Add addresses to the suppression list; return how many were not on it yet."""
         added = 0
         at = now()
-        with self._failing("update the suppression list"), self._lock, self._transaction():
+        with self._failing("update the suppression list"), self._counted(), self._lock, self._transaction():
             for email in emails:
                 text = email.strip()
                 cursor = self._db.execute(
@@ -59,7 +98,8 @@ class SuppressionList(JournalStore):
                 given += 1
                 yield address_key(text), text, reason, at
 
-        with self._failing("update the suppression list"), self._lock, self._big_cache(), self._transaction():
+        with self._failing("update the suppression list"), self._counted(), self._lock, self._big_cache(), \
+                self._transaction():
             before = self._db.total_changes
             self._db.executemany(
                 "INSERT OR IGNORE INTO suppressed (key, email, reason, at) VALUES (?, ?, ?, ?)", rows())
@@ -80,7 +120,7 @@ class SuppressionList(JournalStore):
     def unsuppress(self, emails: Iterable[str]) -> int:
         """Take addresses off the suppression list (a re-subscribe); return how many were on it."""
         removed = 0
-        with self._failing("update the suppression list"), self._lock, self._transaction():
+        with self._failing("update the suppression list"), self._counted(), self._lock, self._transaction():
             for email in emails:
                 cursor = self._db.execute("DELETE FROM suppressed WHERE key = ?", (address_key(email),))
                 removed += cursor.rowcount
@@ -107,7 +147,7 @@ class SuppressionList(JournalStore):
         SQLite overwrites the freed bytes (secure_delete) and the write-ahead log is emptied."""
         key = address_key(address)
         hashed = hashed_key(key)
-        with self._failing("erase an address"):
+        with self._failing("erase an address"), self._counted():
             self._db.execute("PRAGMA secure_delete = ON")
             with self._lock, self._transaction():
                 changed = self._db.execute("DELETE FROM suppressed WHERE key = ?", (key,)).rowcount

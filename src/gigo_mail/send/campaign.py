@@ -146,9 +146,10 @@ class Campaign:
     def suppression_check(self) -> Callable[[str], bool] | None:
         """Who must not be mailed: the journal's list, and what a dry run saw on the page."""
         journal, unsynced = self.journal, self.unsynced
+        check = journal.suppression_check() if journal is not None else None  # a set, kept up to date
         if not unsynced:
-            return journal.is_suppressed if journal is not None else None
-        return lambda key: key in unsynced or (journal is not None and journal.is_suppressed(key))
+            return check
+        return lambda key: key in unsynced or (check is not None and check(key))
 
     def rows(self) -> Iterable[Subscriber | SkippedRow]:
         """A fresh stream of the recipients: the list is read again, never held in memory."""

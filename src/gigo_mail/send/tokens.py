@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -63,13 +64,20 @@ def _b64decode(text: str) -> bytes:
     return data
 
 
+@functools.lru_cache(maxsize=8)  # derived once per secret, not once per message of a send
 def _cipher(secret: bytes) -> AESGCM:
     return AESGCM(hmac.new(secret, _KEY_CONTEXT, hashlib.sha256).digest())
 
 
+@functools.lru_cache(maxsize=8)
+def _nonce_mac(secret: bytes) -> hmac.HMAC:
+    return hmac.new(hmac.new(secret, _NONCE_CONTEXT, hashlib.sha256).digest(), digestmod=hashlib.sha256)
+
+
 def _nonce(secret: bytes, plain: bytes) -> bytes:
-    key = hmac.new(secret, _NONCE_CONTEXT, hashlib.sha256).digest()
-    return hmac.new(key, plain, hashlib.sha256).digest()[:NONCE_BYTES]
+    mac = _nonce_mac(secret).copy()
+    mac.update(plain)
+    return mac.digest()[:NONCE_BYTES]
 
 
 def _padded(address: bytes) -> bytes:

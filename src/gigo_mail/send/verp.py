@@ -100,14 +100,14 @@ def parse_verp(address: str, base: str) -> tuple[str, str] | None:
 
 class VerpIndex:
     """Finds the journal record a VERP address was made for (one HMAC per recipient of an issue,
-    computed once per issue and kept)."""
+    computed once per issue and kept: MAC -> recipient key, the record looked up on a match)."""
 
     def __init__(self, journal: Journal, secret: bytes, base: str, context: bytes = _CONTEXT) -> None:
         self.journal = journal
         self.context = context
         self.secret = secret
         self.base = base
-        self._issues: dict[str, dict[str, Record]] = {}
+        self._issues: dict[str, dict[str, str]] = {}
         self._keys = {key.lower(): key for key in journal.issue_keys()}
 
     def is_ours(self, address: str) -> bool:
@@ -125,6 +125,7 @@ class VerpIndex:
             return None
         if issue_key not in self._issues:
             state = _issue_mac(self.secret, issue_key, self.context)
-            self._issues[issue_key] = {_mac(state, record.key): record
-                                       for record in self.journal.recipients(issue_key)}
-        return self._issues[issue_key].get(mac)
+            keys = self.journal.recipient_keys(issue_key)
+            self._issues[issue_key] = {_mac(state, key): key for key in keys}
+        key = self._issues[issue_key].get(mac)
+        return self.journal.record(issue_key, key) if key is not None else None
