@@ -15,6 +15,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from gigo_mail.cli.console import err_console
+from gigo_mail.cli.examples import teach
 from gigo_mail.errors import GigoError
 from gigo_mail.version import __version__
 
@@ -72,8 +73,6 @@ def load_command(name: str) -> Any:
     module.register(holder)
     command = typer.main.get_group(holder).commands.get(name)
     if command is not None:
-        from gigo_mail.cli.examples import teach
-
         teach(command, name)
     return command
 
@@ -84,8 +83,6 @@ class _GigoGroup(TyperGroup):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from gigo_mail.cli.examples import teach
-
         teach(self)  # its own options; each command is taught as it loads
 
     def list_commands(self, ctx: Any) -> list[str]:
@@ -118,7 +115,7 @@ class _GigoGroup(TyperGroup):
     def format_help(self, ctx: Any, formatter: Any) -> None:
         # The top-level page is drawn by cli_help, which spares typer's renderer's imports;
         # should this group ever need more than that page draws, typer's renderer takes over.
-        from gigo_mail.cli import help as cli_help
+        from gigo_mail.cli import help as cli_help  # its rich layout only when a page is drawn
 
         try:
             return cli_help.draw_group_help(self, ctx, cli_help.help_console())
