@@ -33,12 +33,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "Compile an issue with sample subscriber values and show it."),
     "send": ("gigo_mail.cli.send",
              "Send an issue to a subscriber list (or --to yourself, or --dry-run to files)."),
-    "status": ("gigo_mail.cli.lists",
+    "status": ("gigo_mail.cli.status",
                "What the delivery journal knows about an issue: counts, failures and runs."),
-    "serve": ("gigo_mail.cli.signup",
+    "serve": ("gigo_mail.cli.serve",
               "Run the public page: one-click unsubscribe, signup and confirmation, feeds for the "
               "sending machine."),
-    "unsubscribe": ("gigo_mail.cli.lists",
+    "unsubscribe": ("gigo_mail.cli.unsubscribe",
                     "Stop mailing addresses: they go on the suppression list, which every "
                     "send honours."),
     "bounces": ("gigo_mail.cli.bounces",
@@ -57,7 +57,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish": ("gigo_mail.cli.publish",
                 "Build the public web archive: a page per issue, an archive, Atom, RSS and "
                 "JSON feeds, a sitemap."),
-    "subscribers": ("gigo_mail.cli.lists",
+    "subscribers": ("gigo_mail.cli.subscribers",
                     "Check subscriber lists."),
     "dkim": ("gigo_mail.cli.dkim",
              "DKIM keys for signing every message."),
