@@ -47,12 +47,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inbox": ("gigo_mail.cli.inbox",
               "Run a local SMTP inbox that keeps every message (like Mailpit), to rehearse "
               "a send."),
-    "init": ("gigo_mail.cli.workflow",
+    "init": ("gigo_mail.cli.scaffold",
              "Start a new newsletter: settings, a first issue, a template and sample "
              "subscribers."),
-    "new": ("gigo_mail.cli.workflow",
+    "new": ("gigo_mail.cli.scaffold",
             "Create the next issue (issues/NNN.md) with its front matter ready to fill in."),
-    "issues": ("gigo_mail.cli.workflow",
+    "issues": ("gigo_mail.cli.issues",
                "List the issues: number, date, subject, and what the journal says was sent."),
     "publish": ("gigo_mail.cli.publish",
                 "Build the public web archive: a page per issue, an archive, Atom, RSS and "
