@@ -61,7 +61,7 @@ def _write_failures(journal: Journal, issue_key: str, target: Path) -> int:
 
 def _print_common_refusal(failures: list[Record], issue_key: str) -> None:
     """Say how to put recipients back in the queue when their refusal was likely the session's."""
-    from gigo_mail.transport.replies import common_refusal  # the transport (aiosmtplib) only on failures
+    from gigo_mail.transport.replies import common_refusal  # the reply rules only when some failed
 
     found = common_refusal([(r.code or 0, r.text) if r.permanent else (0, "") for r in failures])
     if found is not None:
