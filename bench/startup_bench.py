@@ -1,5 +1,5 @@
-"""The fixed costs a user waits for: `gigo-mail status 011` after a 20,000-recipient send and
-`gigo-mail build 011`, against `python -c "import typer, rich.console"` in the same rounds.
+"""The fixed costs a user waits for: `gigo-mail --help`, `gigo-mail status 011` after a 20,000-recipient
+send and `gigo-mail build 011`, against `python -c "import typer, rich.console"` in the same rounds.
 
 Run: python bench/startup_bench.py [--repeat 7] [--reference OTHER/src]
 
@@ -76,6 +76,7 @@ def main() -> None:
             "import typer, rich.console": ([sys.executable, "-c", "import typer, rich.console"], base)}
         for label, src in sources.items():
             env = {**base, "PYTHONPATH": str(src)}
+            commands[f"{label}: --help"] = ([*gigo, "--help"], env)
             commands[f"{label}: status 011"] = ([*gigo, "status", "011"], env)
             commands[f"{label}: build 011"] = ([*gigo, "build", "011"], env)
         wall: dict[str, list[float]] = {name: [] for name in commands}

@@ -41,6 +41,26 @@ def test_help_imports_no_commands_module_and_a_command_imports_only_its_own() ->
     assert run.stdout.strip() == "gigo_mail.cli.build"
 
 
+def test_every_command_in_the_table_loads_its_own_module_and_no_other_commands() -> None:
+    """`status`, `unsubscribe`, `subscribers` and `serve` once shared modules; each now loads alone."""
+    from gigo_mail.cli.app import COMMANDS
+
+    modules = sorted({module for module, _summary in COMMANDS.values()})
+    probe = ("import sys, contextlib, io\n"
+             "from gigo_mail.cli.app import app\n"
+             "for name in sys.argv[1:]:\n"
+             "    before = set(sys.modules)\n"
+             "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+             "        app([name, '--help'])\n"
+             f"    print(name, *(m for m in {modules!r} if m in sys.modules and m not in before))\n")
+    run = subprocess.run([sys.executable, "-c", probe, *COMMANDS], capture_output=True, text=True, check=True)
+    loaded = {name: rest for name, *rest in (line.split() for line in run.stdout.splitlines())}
+    assert list(loaded) == list(COMMANDS)
+    for name, (module, _summary) in COMMANDS.items():
+        assert set(loaded[name]) <= {module}, name  # init and new share one: it loads with init
+    assert {m for new in loaded.values() for m in new} == set(modules)
+
+
 def test_each_summary_in_the_table_is_its_commands_own_first_paragraph() -> None:
     import inspect
 

@@ -15,6 +15,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from gigo_mail.cli.console import err_console
+from gigo_mail.cli.examples import teach
 from gigo_mail.errors import GigoError
 from gigo_mail.version import __version__
 
@@ -32,12 +33,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "Compile an issue with sample subscriber values and show it."),
     "send": ("gigo_mail.cli.send",
              "Send an issue to a subscriber list (or --to yourself, or --dry-run to files)."),
-    "status": ("gigo_mail.cli.lists",
+    "status": ("gigo_mail.cli.status",
                "What the delivery journal knows about an issue: counts, failures and runs."),
-    "serve": ("gigo_mail.cli.signup",
+    "serve": ("gigo_mail.cli.serve",
               "Run the public page: one-click unsubscribe, signup and confirmation, feeds for the "
               "sending machine."),
-    "unsubscribe": ("gigo_mail.cli.lists",
+    "unsubscribe": ("gigo_mail.cli.unsubscribe",
                     "Stop mailing addresses: they go on the suppression list, which every "
                     "send honours."),
     "bounces": ("gigo_mail.cli.bounces",
@@ -46,17 +47,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inbox": ("gigo_mail.cli.inbox",
               "Run a local SMTP inbox that keeps every message (like Mailpit), to rehearse "
               "a send."),
-    "init": ("gigo_mail.cli.workflow",
+    "init": ("gigo_mail.cli.scaffold",
              "Start a new newsletter: settings, a first issue, a template and sample "
              "subscribers."),
-    "new": ("gigo_mail.cli.workflow",
+    "new": ("gigo_mail.cli.scaffold",
             "Create the next issue (issues/NNN.md) with its front matter ready to fill in."),
-    "issues": ("gigo_mail.cli.workflow",
+    "issues": ("gigo_mail.cli.issues",
                "List the issues: number, date, subject, and what the journal says was sent."),
     "publish": ("gigo_mail.cli.publish",
                 "Build the public web archive: a page per issue, an archive, Atom, RSS and "
                 "JSON feeds, a sitemap."),
-    "subscribers": ("gigo_mail.cli.lists",
+    "subscribers": ("gigo_mail.cli.subscribers",
                     "Check subscriber lists."),
     "dkim": ("gigo_mail.cli.dkim",
              "DKIM keys for signing every message."),
@@ -72,8 +73,6 @@ def load_command(name: str) -> Any:
     module.register(holder)
     command = typer.main.get_group(holder).commands.get(name)
     if command is not None:
-        from gigo_mail.cli.examples import teach
-
         teach(command, name)
     return command
 
@@ -84,8 +83,6 @@ class _GigoGroup(TyperGroup):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from gigo_mail.cli.examples import teach
-
         teach(self)  # its own options; each command is taught as it loads
 
     def list_commands(self, ctx: Any) -> list[str]:
@@ -118,7 +115,7 @@ class _GigoGroup(TyperGroup):
     def format_help(self, ctx: Any, formatter: Any) -> None:
         # The top-level page is drawn by cli_help, which spares typer's renderer's imports;
         # should this group ever need more than that page draws, typer's renderer takes over.
-        from gigo_mail.cli import help as cli_help
+        from gigo_mail.cli import help as cli_help  # its rich layout only when a page is drawn
 
         try:
             return cli_help.draw_group_help(self, ctx, cli_help.help_console())

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from gigo_mail.answers.classify import AUTO_REPLY, COMPLAINT, HARD, OTHER, REFUSED, SOFT, UNSUBSCRIBE
+from gigo_mail.answers.process import UNATTRIBUTED, AnswersReport, process_answers
+from gigo_mail.answers.source import open_source
 from gigo_mail.cli.console import console, facts_table
 from gigo_mail.config import load_config
 from gigo_mail.errors import ConfigError, MailSourceError
 from gigo_mail.text import number
-
-if TYPE_CHECKING:  # the bounce reader (flufl.bounce, IMAP) loads when the command runs
-    from gigo_mail.answers.process import AnswersReport
 
 
 def _ask_password(prompt: str) -> str:
@@ -27,9 +27,6 @@ def _ask_password(prompt: str) -> str:
 
 
 def _summary(report: AnswersReport, dry_run: bool) -> Table:
-    from gigo_mail.answers.classify import AUTO_REPLY, COMPLAINT, HARD, OTHER, REFUSED, SOFT, UNSUBSCRIBE
-    from gigo_mail.answers.process import UNATTRIBUTED
-
     table = facts_table("bold", "", "dim", right=1)
     verb = "would suppress" if dry_run else "suppressed"
     rows = [(HARD, "hard bounces", verb), (REFUSED, "other refusals", "recorded: the mailbox is not gone"),
@@ -66,9 +63,6 @@ def _refusals(report: AnswersReport) -> None:
 
 
 def _details(report: AnswersReport, limit: int) -> None:
-    from gigo_mail.answers.classify import COMPLAINT, HARD, REFUSED, SOFT, UNSUBSCRIBE
-    from gigo_mail.answers.process import UNATTRIBUTED
-
     acted = [o for o in report.outcomes if o.kind in (HARD, REFUSED, SOFT, COMPLAINT, UNSUBSCRIBE)]
     if acted:
         table = Table(title="Answers", title_justify="left")
@@ -114,9 +108,6 @@ def bounces(
         raise ConfigError("no mailbox to read: give --imap, --maildir, --mbox or --json, or set [bounces] "
                           "source in gigo-mail.toml")
     folder = config.bounces.move_to if move_to is None else move_to
-    from gigo_mail.answers.process import process_answers
-    from gigo_mail.answers.source import open_source
-
     source = open_source(str(spec), _ask_password, config.imap_cafile or None)
     try:
         report = process_answers(config, source, dry_run=dry_run, move_to=folder)

@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from gigo_mail.cli.console import console, facts_table
+from gigo_mail.compose.compile import (
+    GMAIL_CLIP_BYTES,
+    BuildReport,
+    CompiledIssue,
+    build_dir,
+    clip_level,
+    write_build,
+)
+from gigo_mail.compose.compile import compile_ref as compile_named
 from gigo_mail.config import load_config
-
-if TYPE_CHECKING:  # compiling is imported when a command compiles, not for --help
-    from gigo_mail.compose.compile import BuildReport, CompiledIssue
 
 
 def compile_ref(ref: str, root: Path | None = None) -> CompiledIssue:
     """Load the config, then compile the issue ``ref`` names (``compose.compile.compile_ref``)."""
-    from gigo_mail.compose.compile import compile_ref as compile_named
-
     return compile_named(load_config(root, required=True), ref)
 
 
 def show_report(compiled: CompiledIssue, paths: dict[str, Path] | None = None) -> None:
     """The build report as a small rich table, then warnings and errors one per line."""
-    from gigo_mail.compose.compile import GMAIL_CLIP_BYTES, clip_level
-
     report: BuildReport = compiled.report
     table = facts_table("bold", "", tight=True)
     issue = compiled.issue
@@ -55,8 +57,6 @@ def register(app: typer.Typer) -> None:
         = None,
     ) -> None:
         """Compile an issue to build/ISSUE/email.html and email.txt, and check it."""
-        from gigo_mail.compose.compile import build_dir, write_build
-
         compiled = compile_ref(issue)
         paths = write_build(compiled, out or build_dir(compiled))
         show_report(compiled, paths)

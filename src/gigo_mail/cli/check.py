@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from gigo_mail.check.report import AREAS, FAIL, OK, SKIP, WARN, CheckReport
+from gigo_mail.check.run import CheckOptions, preflight, run_check
 from gigo_mail.cli.build import compile_ref
 from gigo_mail.cli.console import console, err_console
-
-if TYPE_CHECKING:  # the checks (DNS, links, the compiler) load when a command checks
-    from gigo_mail.compose.compile import CompiledIssue
+from gigo_mail.cli.privacy import warn_tracked_lists
+from gigo_mail.compose.compile import CompiledIssue
 
 MARKS = {OK: "[green]ok[/]", WARN: "[yellow]warn[/]", FAIL: "[bold red]FAIL[/]", SKIP: "[dim]skip[/]"}
 
@@ -36,8 +36,6 @@ def show_check(report: CheckReport) -> None:
 
 def warn_before_send(compiled: CompiledIssue, smtp_url: str) -> None:
     """The quick preflight's problems as warnings: a send goes on, but the sender knows."""
-    from gigo_mail.check.run import preflight
-
     problems = preflight(compiled, smtp_url)
     for finding in problems:
         err_console.print(f"[yellow]warning:[/] {escape(finding.subject)}: {escape(finding.detail)}",
@@ -61,9 +59,6 @@ def register(app: typer.Typer) -> None:
             "--timeout", min=0.1, help="Seconds to wait for each link.")] = 5.0,
     ) -> None:
         """Is an issue ready to send? DNS (SPF, DKIM, DMARC, MX), links, images, clients, spam score."""
-        from gigo_mail.check.run import CheckOptions, run_check
-        from gigo_mail.cli.privacy import warn_tracked_lists
-
         compiled = compile_ref(issue)
         warn_tracked_lists(compiled.config)
         report = run_check(compiled, CheckOptions(dns=dns, offline=offline, smtp_url=smtp, timeout=timeout))

@@ -71,7 +71,7 @@ def byte_progress(label: str, total: int) -> Iterator[Callable[[int], None] | No
     if not console.is_terminal or total <= 0:
         yield None
         return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn  # on a tty
 
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                   console=console, transient=True, auto_refresh=False) as bar:

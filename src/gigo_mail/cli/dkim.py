@@ -15,6 +15,7 @@ from rich.markup import escape
 from gigo_mail.cli.console import console
 from gigo_mail.config import STATE_DIR, Dkim, load_config, require_root, shown_path
 from gigo_mail.net import dns_name
+from gigo_mail.send.dkim import generate_key, public_record, write_key_pair, zone_entry
 
 dkim_app = typer.Typer(help="DKIM keys for signing every message.", no_args_is_help=True)
 
@@ -31,13 +32,6 @@ def keygen(
         "--ed25519", help="An Ed25519 key (RFC 8463) for a second signature beside RSA.")] = False,
 ) -> None:
     """Write a 2048-bit RSA (or Ed25519) key pair and print the TXT record to publish."""
-    from gigo_mail.send.dkim import (  # cryptography, only here
-        generate_key,
-        public_record,
-        write_key_pair,
-        zone_entry,
-    )
-
     root = require_root()
     config = load_config(root)
     given = f"gigo{date.today():%Y%m}" + ("e" if ed25519 else "") if selector is None else selector

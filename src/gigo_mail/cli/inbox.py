@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -14,9 +15,7 @@ from rich.text import Text
 from gigo_mail.cli.console import console, err_console, until_stopped
 from gigo_mail.config import shown_path
 from gigo_mail.net import INBOX_HOST, INBOX_PORT, is_loopback
-
-if TYPE_CHECKING:  # the inbox server loads when it runs, not for --help
-    from gigo_mail.web.inbox import CapturedMessage, InboxServer
+from gigo_mail.web.inbox import CapturedMessage, InboxServer, clear, default_maildir
 
 
 class FailOn(StrEnum):
@@ -67,8 +66,6 @@ def inbox(
     lands in a Maildir any mail client can open. It accepts any recipient and any
     login, and never relays. Ctrl-C stops it; that is a normal stop (exit 0).
     """
-    from gigo_mail.web.inbox import InboxServer, clear, default_maildir
-
     folder = maildir or default_maildir()
     if clear_inbox:
         removed = clear(folder)
@@ -77,8 +74,6 @@ def inbox(
         return
 
     # aiosmtpd logs every odd client command as a warning; the inbox reports what matters itself.
-    import logging  # here: aiosmtpd needs it anyway, --help does not
-
     logging.getLogger("mail.log").setLevel(logging.ERROR)
     server = InboxServer(folder, host=host, port=port, fail_rate=fail_rate, fail_code=fail_code,
                          seed=seed, on_message=_print_message, fail_on=fail_on.value)

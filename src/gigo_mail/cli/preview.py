@@ -10,8 +10,11 @@ import typer
 from rich.markup import escape
 
 from gigo_mail.cli.console import console, err_console, until_stopped
-from gigo_mail.config import shown_path
+from gigo_mail.compose.compile import GMAIL_CLIP_BYTES, build_dir, compile_issue, write_build
+from gigo_mail.compose.issue import find_issue
+from gigo_mail.config import load_config, shown_path
 from gigo_mail.env import has_display
+from gigo_mail.send.samples import list_sample_fields
 
 
 def _open_in_browser(url: str) -> bool:
@@ -26,8 +29,6 @@ def _open_in_browser(url: str) -> bool:
 def _print_build(html_bytes: int, compile_ms: float, warnings: list[str] | tuple[str, ...],
                  errors: list[str] | tuple[str, ...]) -> None:
     """The build's size against Gmail's clip limit, then its errors and warnings (on stderr)."""
-    from gigo_mail.compose.compile import GMAIL_CLIP_BYTES
-
     console.print(f"compiled in {compile_ms:.0f} ms: HTML {html_bytes / 1024:.1f} KB "
                   f"({100 * html_bytes / GMAIL_CLIP_BYTES:.0f}% of Gmail's 102 KB clip limit)")
     for line in errors:
@@ -37,7 +38,7 @@ def _print_build(html_bytes: int, compile_ms: float, warnings: list[str] | tuple
 
 
 def _screenshots(preview_html: Path, out_dir: Path) -> None:
-    from gigo_mail.web.screenshot import png_size, require_chromium, take_screenshots
+    from gigo_mail.web.screenshot import png_size, require_chromium, take_screenshots  # --screenshot only
 
     chromium = require_chromium()
     with console.status(f"taking screenshots with {chromium} ..."):
@@ -52,8 +53,7 @@ def _screenshots(preview_html: Path, out_dir: Path) -> None:
 
 
 def _serve(root: Path, ref: str, port: int, maildir: Path | None, open_browser: bool) -> None:
-    from gigo_mail.config import load_config
-    from gigo_mail.web.preview import IssueBuilder, PreviewState, Watcher
+    from gigo_mail.web.preview import IssueBuilder, PreviewState, Watcher  # the live server: --serve only
     from gigo_mail.web.preview_http import start_server
 
     builder = IssueBuilder(root, ref)
@@ -120,14 +120,8 @@ def register(app: typer.Typer) -> None:
         Opens the result in your browser; --no-open only writes the files, --text prints the plain
         text, --serve keeps a live preview running while you edit, --screenshot writes PNGs.
         """
-        from gigo_mail.compose.compile import build_dir, compile_issue, write_build
-        from gigo_mail.compose.issue import find_issue
-        from gigo_mail.config import load_config
-
         config = load_config(required=True)
         if text or screenshot or not serve:
-            from gigo_mail.send.samples import list_sample_fields
-
             found = find_issue(config.root, issue)
             compiled = compile_issue(config, found, sample=list_sample_fields(config))
             if text:

@@ -9,12 +9,11 @@ from rich.markup import escape
 
 from gigo_mail.cli.console import err_console
 from gigo_mail.config import Config
+from gigo_mail.lists.privacy import exposure_warning
 
 
 def warn_tracked_lists(config: Config, *also: Path | None) -> None:
     """Warn (stderr, one line) if ``[list] path`` or any of ``also`` is one push from public."""
-    from gigo_mail.lists.privacy import exposure_warning
-
     candidates = [path for path in (*also,) if path is not None]
     if config.list_settings.path:
         candidates.append(config.root / config.list_settings.path)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from gigo_mail.cli.console import console, err_console, facts_table, until_stopped
-from gigo_mail.config import shown_path
-
-if TYPE_CHECKING:  # the site builder loads when publishing, not for --help
-    from gigo_mail.web.publish import PublishReport
+from gigo_mail.cli.privacy import warn_tracked_lists
+from gigo_mail.config import load_config, shown_path
+from gigo_mail.web.publish import PublishReport
+from gigo_mail.web.publish import publish as build
 
 
 def show_report(report: PublishReport) -> None:
@@ -51,10 +51,6 @@ def register(app: typer.Typer) -> None:
         Nothing personal is published: per-subscriber values show their default(...) or a neutral word.
         Drafts and issues dated in the future stay out unless --drafts.
         """
-        from gigo_mail.cli.privacy import warn_tracked_lists
-        from gigo_mail.config import load_config
-        from gigo_mail.web.publish import publish as build
-
         config = load_config(required=True)
         warn_tracked_lists(config)
         report = build(config, out=out, drafts=drafts, sent_only=sent_only)
@@ -65,7 +61,7 @@ def register(app: typer.Typer) -> None:
 
 def _serve(root: Path, first: PublishReport, out: Path | None, drafts: bool, sent_only: bool,
            port: int) -> None:
-    from gigo_mail.web.publish_serve import SiteBuilder, serve_site
+    from gigo_mail.web.publish_serve import SiteBuilder, serve_site  # the live server only with --serve
 
     builder = SiteBuilder(root, out=out, drafts=drafts, sent_only=sent_only, first=first)
 

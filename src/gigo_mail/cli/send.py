@@ -9,31 +9,30 @@ messages finish first, the journal is saved, the summary is printed).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from gigo_mail.cli.console import console, err_console, facts_table
+from gigo_mail.cli.privacy import warn_tracked_lists
+from gigo_mail.compose.compile import CompiledIssue
 from gigo_mail.config import Smtp, load_config, shown_path
 from gigo_mail.errors import ConfirmationRequired
+from gigo_mail.lists.reader import OUTSIDE_SEGMENT, SkippedRow, Subscriber
+from gigo_mail.send.campaign import Campaign, SendRequest, prepare_send
+from gigo_mail.send.engine import Sender, SendResult, SendStats
+from gigo_mail.send.selection import ALREADY_SENT, FAILED, NOT_FAILED, UNCERTAIN, SendPlan
 from gigo_mail.text import msg_rate, number
-
-if TYPE_CHECKING:  # the engine and the list reader are imported when a send runs, not for --help
-    from rich.progress import Progress
-
-    from gigo_mail.compose.compile import CompiledIssue
-    from gigo_mail.lists.reader import SkippedRow, Subscriber
-    from gigo_mail.send.campaign import Campaign, SendRequest
-    from gigo_mail.send.engine import Sender, SendResult, SendStats
-    from gigo_mail.send.selection import SendPlan
-    from gigo_mail.transport import SmtpUrl
+from gigo_mail.transport import SmtpUrl
 
 
 def _header(compiled: CompiledIssue, where: str, extra: Iterable[tuple[str, str]] = ()) -> Table:
@@ -48,9 +47,6 @@ def _header(compiled: CompiledIssue, where: str, extra: Iterable[tuple[str, str]
 
 
 def _plan_rows(plan: SendPlan) -> list[tuple[str, str]]:
-    from gigo_mail.lists.reader import OUTSIDE_SEGMENT
-    from gigo_mail.send.selection import ALREADY_SENT, FAILED, NOT_FAILED, UNCERTAIN
-
     rows = [("will get it", f"[bold]{number(plan.to_send)}[/]")]
     labels = {ALREADY_SENT: "already have it", UNCERTAIN: "uncertain (use --resend-uncertain)",
               FAILED: "failed before (use --retry-failed)", NOT_FAILED: "not failed before"}
@@ -66,8 +62,6 @@ def _plan_rows(plan: SendPlan) -> list[tuple[str, str]]:
 
 def _show_skipped(plan: SendPlan, list_path: Path) -> None:
     """The first skipped rows with their line numbers, so a broken row is easy to find."""
-    from gigo_mail.lists.reader import OUTSIDE_SEGMENT
-
     for row in plan.examples:
         console.print(f"[yellow]skipped[/] {escape(str(list_path))}:{row.line}: {escape(row.reason)}")
     more = sum(n for kind, n in plan.skipped.items() if kind != OUTSIDE_SEGMENT) - len(plan.examples)
@@ -84,8 +78,6 @@ def _warn_missing_columns(missing: list[str], list_path: Path) -> None:
 
 
 def _summary(result: SendResult, dry_run: bool, written: bool = True) -> Table:
-    from gigo_mail.lists.reader import OUTSIDE_SEGMENT
-
     stats = result.stats
     table = Table(title="dry run" if dry_run else "summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -116,8 +108,6 @@ def _summary(result: SendResult, dry_run: bool, written: bool = True) -> Table:
 
 def _run(sender: Sender, rows: Iterable[Subscriber | SkippedRow]) -> tuple[SendResult, bool]:
     """Run the engine; the first Ctrl-C stops gracefully, a second one quits at once."""
-    import asyncio
-
     interrupted = False
 
     async def main() -> SendResult:
@@ -188,8 +178,6 @@ def _unresolved(result: SendResult, issue_key: str, list_path: Path) -> None:
 
 def _send(campaign: Campaign) -> int:
     """Run the prepared send with a progress bar, then draw the summary; the exit code."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),  # 1,100/5,000 as everywhere
                TextColumn("[green]{task.fields[sent]} sent[/] [red]{task.fields[failed]} failed[/]"),
@@ -279,8 +267,6 @@ def register(app: typer.Typer) -> None:
                                      param_hint="--list")
         if no_write and not dry_run:
             raise typer.BadParameter("--no-write only goes with --dry-run", param_hint="--no-write")
-        from gigo_mail.send.campaign import SendRequest
-
         try:
             request = SendRequest(ref=issue, list_path=list_path, to=tuple(to or ()), dry_run=dry_run,
                                   out=out, no_write=no_write, limit=limit, rate=rate, concurrency=concurrency,
@@ -335,18 +321,13 @@ def _show_pull(campaign: Campaign) -> None:
 
 def _command(request: SendRequest, yes: bool) -> int:
     """Prepare the send in the core, show it, ask, run it."""
-    from gigo_mail.cli.privacy import warn_tracked_lists
-    from gigo_mail.send.campaign import prepare_send
-    from gigo_mail.send.engine import SendResult, SendStats
-    from gigo_mail.send.selection import FAILED, UNCERTAIN
-
     ask = _ask_password if sys.stdin.isatty() else None
     config = load_config(required=True)
     warn_tracked_lists(config, request.list_path)
     with prepare_send(config, request, ask) as campaign:
         compiled = campaign.compiled
         if campaign.url is not None:
-            from gigo_mail.cli.check import warn_before_send
+            from gigo_mail.cli.check import warn_before_send  # the checks (DNS, spam) only for a server
 
             warn_before_send(compiled, str(campaign.url))
         if request.dry_run:

@@ -1,21 +1,16 @@
-"""Everyday workflow: `gigo-mail init` (a new newsletter), `new` (the next issue), `issues` (what exists
-and what was sent)."""
+"""Starting out: `gigo-mail init` (a new newsletter) and `new` (the next issue)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from gigo_mail.cli.console import console, facts_table, local_time
+from gigo_mail.cli.console import console, facts_table
+from gigo_mail.compose.scaffold import create_issue, create_newsletter
 from gigo_mail.config import CONFIG_NAME, load_config, shown_path
-from gigo_mail.text import number
-
-if TYPE_CHECKING:  # the issue reader and the journal load when a command needs them
-    from gigo_mail.journal.deliveries import Run
 
 
 def init(
@@ -24,8 +19,6 @@ def init(
         "--name", help="The newsletter's name (default: from the folder name).")] = None,
 ) -> None:
     """Start a new newsletter: settings, a first issue, a template and sample subscribers."""
-    from gigo_mail.compose.scaffold import create_newsletter
-
     create_newsletter(folder, name)
     where = shown_path(folder)
     console.print(f"Created a newsletter in [bold]{escape(where)}/[/]:")
@@ -58,8 +51,6 @@ def new(
 ) -> None:
     """Create the next issue (issues/NNN.md) with its front matter ready to fill in."""
     root = load_config(required=True).root
-    from gigo_mail.compose.scaffold import create_issue
-
     created = create_issue(root, title)
     console.print(f"Created issue {created.number:03d}: [bold]{escape(shown_path(created.path))}[/]")
     what = "preheader" if title else "title, subject and preheader"
@@ -68,44 +59,7 @@ def new(
                   "delete that line when it is ready.", style="dim")
 
 
-
-def _last_run(run: Run | None) -> str:
-    if run is None:
-        return "-"
-    outcome = run.outcome or "sending now"
-    return f"{local_time(run.ended or run.started, seconds=False)} ({outcome})"
-
-
-def issues() -> None:
-    """List the issues: number, date, subject, and what the journal says was sent."""
-    from gigo_mail.send.history import issue_history
-
-    root = load_config(required=True).root
-    rows = issue_history(root)
-    table = Table(box=None, padding=(0, 1), header_style="bold")
-    table.add_column("issue", no_wrap=True)
-    table.add_column("date", no_wrap=True)
-    table.add_column("subject", overflow="fold", ratio=1)
-    table.add_column("sent", justify="right", no_wrap=True)
-    table.add_column("failed", justify="right", no_wrap=True)
-    table.add_column("last run", no_wrap=True)
-    for row in rows:
-        if row.sent is None:
-            table.add_row(row.key, row.date, escape(row.subject), "-", "-", "[dim]not sent[/]")
-            continue
-        sent_text = number(row.sent) + (f" [yellow](+{number(row.uncertain)} uncertain)[/]" if row.uncertain
-                                         else "")
-        failed_text = f"[red]{number(row.failed)}[/]" if row.failed else "0"
-        table.add_row(row.key, row.date, escape(row.subject), sent_text, failed_text, _last_run(row.last_run))
-    if not rows:
-        console.print(f"No issues in {escape(shown_path(root / 'issues'))}/ yet; "
-                      "create one with: gigo-mail new")
-        return
-    console.print(table)
-
-
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``init`` and ``new`` to ``app``."""
     app.command("init")(init)
     app.command("new")(new)
-    app.command("issues")(issues)
