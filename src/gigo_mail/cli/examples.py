@@ -13,8 +13,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import click  # typer's own dependency, loaded already
-
 # command path -> (command line, what it does); each runs as written in a new newsletter.
 EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     "build": (("gigo-mail build 001", "compile issue 001 to build/001/"),
@@ -83,7 +81,8 @@ def teach(command: Any, path: str = "") -> None:
             param.help = escape_markup(param.help)
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""  # typer would print <bool>: a flag takes no value
-    helper = command.get_help_option(click.Context(command, info_name=path or "gigo-mail"))
+    # the command's own Context class: typer may vendor click, which then need not be installed
+    helper = command.get_help_option(command.context_class(command, info_name=path or "gigo-mail"))
     if helper is not None and helper.metavar is None:
         helper.metavar = ""
     subcommands = getattr(command, "commands", {})
