@@ -27,6 +27,13 @@ def hashed_key(key: str) -> str:
     return HASHED_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+# Adding an address to the list: never again in plain once it was erased (its hashed key is on the
+# list): a pull of the page's list, an old export imported again or a late answer would otherwise
+# write back what ``subscribers forget`` erased; the hashed suppression refuses it all the same.
+_ADD = ("INSERT OR IGNORE INTO suppressed (key, email, reason, at) SELECT ?, ?, ?, ? "
+        "WHERE NOT EXISTS (SELECT 1 FROM suppressed WHERE key = ?)")
+
+
 def rejoinable(reason: str) -> bool:
     """Whether a new double opt-in lifts a suppression: an unsubscribe (by link, one click, mail
     or by hand on request) yes; a hard bounce, a complaint or soft bounces never (removed by hand)."""
@@ -73,15 +80,15 @@ class SuppressionList(JournalStore):
             self._suppressions_changed += 1
 
     def suppress(self, emails: Iterable[str], reason: str) -> int:
-        """Add addresses to the suppression list; return how many were not on it yet."""
+        """Add addresses to the suppression list; return how many were not on it yet (an erased
+        address is on it already, by its hashed key, and is not written again)."""
         added = 0
         at = now()
         with self._failing("update the suppression list"), self._counted(), self._lock, self._transaction():
             for email in emails:
                 text = email.strip()
-                cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO suppressed (key, email, reason, at) VALUES (?, ?, ?, ?)",
-                    (address_key(text), text, reason, at))
+                key = address_key(text)
+                cursor = self._db.execute(_ADD, (key, text, reason, at, hashed_key(key)))
                 added += cursor.rowcount
         return added
 
@@ -91,18 +98,18 @@ class SuppressionList(JournalStore):
         at = now()
         given = 0
 
-        def rows() -> Iterator[tuple[str, str, str, str]]:
+        def rows() -> Iterator[tuple[str, str, str, str, str]]:
             nonlocal given
             for email, reason in entries:
                 text = email.strip()
                 given += 1
-                yield address_key(text), text, reason, at
+                key = address_key(text)
+                yield key, text, reason, at, hashed_key(key)
 
         with self._failing("update the suppression list"), self._counted(), self._lock, self._big_cache(), \
                 self._transaction():
             before = self._db.total_changes
-            self._db.executemany(
-                "INSERT OR IGNORE INTO suppressed (key, email, reason, at) VALUES (?, ?, ?, ?)", rows())
+            self._db.executemany(_ADD, rows())
             added = self._db.total_changes - before
         return added, given
 
