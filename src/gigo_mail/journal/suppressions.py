@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 
 from gigo_mail.address import address_key
-from gigo_mail.journal.schema import Suppression, now
+from gigo_mail.journal.schema import ADD_SUPPRESSION, Suppression, now
 from gigo_mail.journal.store import JournalStore
 
 FORGOTTEN = "erased on request"
@@ -25,13 +25,6 @@ HASHED_PREFIX = "sha256:"
 def hashed_key(key: str) -> str:
     """What stays of an erased address: its key's SHA-256, enough to refuse it, not to read it."""
     return HASHED_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-# Adding an address to the list: never again in plain once it was erased (its hashed key is on the
-# list): a pull of the page's list, an old export imported again or a late answer would otherwise
-# write back what ``subscribers forget`` erased; the hashed suppression refuses it all the same.
-_ADD = ("INSERT OR IGNORE INTO suppressed (key, email, reason, at) SELECT ?, ?, ?, ? "
-        "WHERE NOT EXISTS (SELECT 1 FROM suppressed WHERE key = ?)")
 
 
 def rejoinable(reason: str) -> bool:
@@ -88,7 +81,7 @@ class SuppressionList(JournalStore):
             for email in emails:
                 text = email.strip()
                 key = address_key(text)
-                cursor = self._db.execute(_ADD, (key, text, reason, at, hashed_key(key)))
+                cursor = self._db.execute(ADD_SUPPRESSION, (key, text, reason, at, hashed_key(key)))
                 added += cursor.rowcount
         return added
 
@@ -109,7 +102,7 @@ class SuppressionList(JournalStore):
         with self._failing("update the suppression list"), self._counted(), self._lock, self._big_cache(), \
                 self._transaction():
             before = self._db.total_changes
-            self._db.executemany(_ADD, rows())
+            self._db.executemany(ADD_SUPPRESSION, rows())
             added = self._db.total_changes - before
         return added, given
 
