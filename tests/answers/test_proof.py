@@ -303,7 +303,8 @@ def test_bounces_dry_run_says_what_it_did_not_believe_and_which_requests_were_pr
     assert suppressed(root) == {}
 
 
-def test_a_genuine_bounce_quoting_the_message_id_in_another_case_still_proves(root: Path, tmp_path: Path) -> None:
+def test_a_genuine_bounce_quoting_the_message_id_in_another_case_still_proves(root: Path,
+                                                                              tmp_path: Path) -> None:
     """Some mail systems change the case of what they quote (the MAC check ignores case for that):
     the journal's lookup of the quoted ID must find the delivery all the same, or the reader's
     genuine bounce is lost."""

@@ -199,8 +199,8 @@ class StrayChunkingServer(StrayReplyServer):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("at", "after", "refuse"), [("final", 5, True), ("final", 5, False),
-                                                     ("mail", 3, False), ("rcpt", 7, False), ("dot", 9, False)])
+@pytest.mark.parametrize(("at", "after", "refuse"), [
+    ("final", 5, True), ("final", 5, False), ("mail", 3, False), ("rcpt", 7, False), ("dot", 9, False)])
 def test_a_stray_reply_between_streamed_transactions_is_never_taken_for_theirs(
         journal: Journal, at: str, after: int, refuse: bool) -> None:
     """With CHUNKING, up to ``in_flight`` BDAT transactions share the connection's replies in
