@@ -6,6 +6,7 @@ back to the queue, never a permanent failure charged to a reader)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from test_engine import ISSUE, people, send
 
 from conftest import FaultyHandler, SmtpServer
 from gigo_mail.journal.deliveries import Journal
+from gigo_mail.send.options import SendResult
 from servers import LoopServer
 
 
@@ -150,6 +152,8 @@ class StrayChunkingServer(StrayReplyServer):
     """The stray-reply server with CHUNKING and BDAT (RFC 3030): transactions stream, up to
     ``in_flight`` of them on the wire at once, so a stray reply shifts every one behind it."""
 
+    stall = False
+
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 stray.test ESMTP\r\n")
         recipients: list[str] = []
@@ -178,6 +182,8 @@ class StrayChunkingServer(StrayReplyServer):
                         writer.write(b"503 5.5.1 MAIL first\r\n")
                         continue
                     in_mail = False
+                    if self.stall:  # never answers the message
+                        await asyncio.sleep(3600)
                     strayed = self.strayed
                     self._stray("final", writer)
                     if self.strayed and not strayed and self.refuse:
@@ -219,3 +225,34 @@ def test_a_stray_reply_between_streamed_transactions_is_never_taken_for_theirs(
     assert result.stats.failed == 0 and not result.stats.failures, result.stats.failures
     assert not result.ok or result.stats.uncertain == 0
     assert set(server.delivered.values()) == {1}  # nothing twice
+
+
+class SilentAfterBdat(StrayChunkingServer):
+    """A CHUNKING server that takes every BDAT transaction and never answers the message."""
+
+    stall = True
+
+
+@pytest.mark.slow
+def test_a_stop_while_streamed_transactions_wait_for_their_reply_ends_within_the_drain_timeout(
+        journal: Journal) -> None:
+    """Ctrl-C with BDAT transactions on the wire: the run waits drain_timeout for their replies, not
+    the ten minutes a final reply may take; those recipients are left uncertain, never sent."""
+    server = SilentAfterBdat("never", 0).start()
+
+    async def go() -> tuple[SendResult, float]:
+        from test_engine import make_sender
+
+        sender = make_sender(server.url, journal, data_timeout=60, concurrency=2, drain_timeout=0.5)
+        asyncio.get_running_loop().call_later(1.0, sender.stop)
+        started = time.monotonic()
+        result = await sender.run(people(10))
+        return result, time.monotonic() - started
+
+    try:
+        result, took = asyncio.run(go())
+    finally:
+        server.stop()
+    assert took < 10, took
+    assert result.stats.sent == 0 and not result.ok
+    assert journal.counts(ISSUE)["sent"] == 0 and journal.counts(ISSUE)["sending"] >= 1
