@@ -175,3 +175,20 @@ def test_a_list_send_takes_in_new_readers_before_it_counts(
     assert "joined@example.org" in issue and len(issue) == len(set(issue))
     again = CliRunner().invoke(app, ["send", "011", "--list", "subscribers.csv", "--yes"])
     assert again.exit_code == 0 and "took in 0 new readers" in again.output
+
+
+def test_pull_counts_an_erased_reader_who_signs_up_again_as_kept_suppressed(site: Page,
+                                                                            tmp_path: Path) -> None:
+    """An erased address stays refused by its hashed suppression (its old reason is gone with it, so
+    a new signup cannot tell an unsubscribe from a complaint): the pull must say it stays unmailed,
+    not count it among the readers added as if the next send would reach them."""
+    laptop = laptop_for(site, tmp_path / "laptop")
+    with Journal.for_root(laptop) as journal:
+        journal.suppress(["erased@example.org"], "unsubscribe link")
+        journal.forget("erased@example.org")
+    sign_up(site.base, "erased@example.org")
+    confirm_all(site)
+    with Journal.for_root(laptop) as journal:
+        result = pull_signups(load_config(laptop), journal)
+        assert journal.is_suppressed("erased@example.org")
+    assert (result.added, result.rejoined, result.kept_suppressed) == (1, 0, 1)

@@ -104,7 +104,7 @@ def pull() -> None:
                   f"added to {escape(str(result.list_path))}"
                   + (f", {number(result.already)} already there" if result.already else "")
                   + (f", {number(result.rejoined)} rejoined after an unsubscribe" if result.rejoined else "")
-                  + (f"; {number(result.kept_suppressed)} stay suppressed (bounce or complaint)"
+                  + (f"; {number(result.kept_suppressed)} stay suppressed (bounce, complaint or erasure)"
                      if result.kept_suppressed else "") + ".")
     welcome = welcome_list(config)
     if config.signup.welcome and welcome.exists():

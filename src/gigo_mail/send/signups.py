@@ -34,7 +34,7 @@ from gigo_mail.errors import ConfigError, SubscriberListError, SyncError
 from gigo_mail.journal.deliveries import Journal
 from gigo_mail.journal.fetch import Deadline
 from gigo_mail.journal.signups import Confirmation, SignupStore
-from gigo_mail.journal.suppressions import rejoinable
+from gigo_mail.journal.suppressions import hashed_key, rejoinable
 from gigo_mail.journal.sync import PULL_TIMEOUT, check_url, get_json, sync_key, tls_context
 from gigo_mail.lists.formats import SIGNUP_COLUMNS
 from gigo_mail.private import FILE_MODE
@@ -54,7 +54,7 @@ class SignupPull:
     added: int  # readers written into the list
     already: int  # confirmations of readers the list had
     rejoined: int  # unsubscribes lifted by a newer confirmation
-    kept_suppressed: int  # in the list, but a bounce or complaint keeps them unmailed
+    kept_suppressed: int  # in the list, but a bounce, complaint or erasure keeps them unmailed
     list_path: Path
 
 
@@ -190,12 +190,13 @@ def _append(path: Path, items: list[Confirmation]) -> list[Confirmation]:
 
 
 def _settle_suppressions(journal: Journal, items: list[Confirmation]) -> tuple[int, int]:
-    """Lift unsubscribes older than a confirmation; count readers a bounce or complaint keeps out.
+    """Lift unsubscribes older than a confirmation; count readers a bounce, complaint or erasure
+    keeps out (an erasure is never lifted: its reason went with the address).
     One read of the suppression list, not one query per confirmation."""
     suppressed = {row.key: row for row in journal.suppressions()}
     rejoined = kept = 0
     for c in items:
-        found = suppressed.get(c.key)
+        found = suppressed.get(c.key) or suppressed.get(hashed_key(c.key))  # an erased reader's stays
         if found is None:
             continue
         newer = datetime.fromisoformat(found.at) < datetime.fromisoformat(c.confirmed_at)
