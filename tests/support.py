@@ -29,6 +29,30 @@ def make_newsletter(dest: Path) -> Path:
     return dest
 
 
+def export_newsletter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A newsletter (cwd, secret set) with issue 060, which greets each reader by first name: what
+    the platform-export tests send their lists to."""
+    root = make_newsletter(tmp_path / "nl")
+    write_issue(root, "060.md", "number: 60\ntitle: Sixty\nsubject: Issue sixty\npreheader: p",
+                "Hello {{ subscriber.first_name | default('there') }}, some news.\n")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("GIGO_UNSUBSCRIBE_SECRET", "test-secret")
+    return root
+
+
+def to_header(data: bytes) -> tuple[str, str, str]:
+    """A sent message's (To: address, To: display name, greeting of its first part)."""
+    from email import message_from_bytes
+    from email.header import decode_header, make_header
+    from email.utils import parseaddr
+
+    message = message_from_bytes(data)
+    name, address = parseaddr(str(make_header(decode_header(message["To"]))))
+    body = message.get_payload()[0].get_payload(decode=True).decode()  # type: ignore[index, union-attr]
+    greeting = body.split(",")[0].strip().splitlines()[-1]
+    return address, name, greeting
+
+
 def write_issue(root: Path, name: str, front: str, body: str) -> Path:
     path = root / "issues" / name
     path.parent.mkdir(parents=True, exist_ok=True)

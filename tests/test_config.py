@@ -95,6 +95,9 @@ def test_the_schema_has_every_key_the_config_reads() -> None:
     (("[smtp]\n", "[site]\nper_page = 0\n[smtp]\n"), "6:12", "[site] per_page is 0, below 1"),
     (("[smtp]\n", "[bounces]\nverp = \"yes\"\n[smtp]\n"), "6:8",
      "[bounces] verp is 'yes', not true or false"),
+    (("[smtp]\n", "[bounces]\nsource = \"jsno:notes.json\"\n[smtp]\n"), "6:10",
+     "[bounces] source 'jsno:notes.json' is not imaps://user@host/FOLDER, maildir:PATH, mbox:PATH or "
+     "json:PATH"),
     (("[smtp]\n", "[newsletter.social]\nX = 3\n[smtp]\n"), "6:5",
      "[newsletter.social] X is a number, not a string"),
 ])

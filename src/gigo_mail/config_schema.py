@@ -76,6 +76,18 @@ def _date(value: Any) -> str:
     return ""
 
 
+MAIL_SOURCE_FORMS = "imaps://user@host/FOLDER, maildir:PATH, mbox:PATH or json:PATH"
+MAIL_SOURCE_KINDS = ("maildir", "mbox", "json")  # the PATH forms (answers.source opens each)
+
+
+def mail_source_problem(spec: str) -> str:
+    """What is wrong with a mail source's name ('' when it has one of MAIL_SOURCE_FORMS' shapes)."""
+    kind, colon, path = spec.partition(":")
+    if not spec or spec.startswith(("imaps://", "imap://")) or (colon and path and kind in MAIL_SOURCE_KINDS):
+        return ""
+    return f"'{spec}' is not {MAIL_SOURCE_FORMS}"
+
+
 def _not_blank(value: str) -> str:
     return "" if value.strip() else "is empty"
 
@@ -118,7 +130,8 @@ SCHEMA: dict[str, dict[str, Rule]] = {
     "unsubscribe": {"sync_url": HTTP_URL, "cafile": TEXT,
                     "old_tokens_until": Rule("date", check=_date, example='"2027-06-05"'),
                     "mailto_token": Rule("flag")},
-    "bounces": {"source": TEXT, "move_to": TEXT, "return_path": ADDRESS, "verp": Rule("flag"),
+    "bounces": {"source": Rule("text", check=mail_source_problem, example='"maildir:~/Maildir/.Bounces"'),
+                "move_to": TEXT, "return_path": ADDRESS, "verp": Rule("flag"),
                 "cafile": TEXT},
     "list": {"path": TEXT, "email": TEXT, "name": TEXT, "first_name": TEXT, "last_name": TEXT, "tags": TEXT,
              "opt_out_column": TEXT, "opt_out_values": Rule("texts", example='["no"]'),

@@ -301,3 +301,18 @@ def test_bounces_dry_run_says_what_it_did_not_believe_and_which_requests_were_pr
     assert re.search(r"^\s*1\s+a bounce not from a mail system", out, re.M), out
     assert re.search(r"^\s*2\s+sent to a return address whose MAC does not verify", out, re.M), out
     assert suppressed(root) == {}
+
+
+def test_a_genuine_bounce_quoting_the_message_id_in_another_case_still_proves(root: Path,
+                                                                              tmp_path: Path) -> None:
+    """Some mail systems change the case of what they quote (the MAC check ignores case for that):
+    the journal's lookup of the quoted ID must find the delivery all the same, or the reader's
+    genuine bounce is lost."""
+    (root / "gigo-mail.toml").write_text((root / "gigo-mail.toml").read_text().replace("verp = true",
+                                                                                       "verp = false"))
+    copies = sent_list(root)
+    ann = copies[READERS[0]]
+    shouted = dsn(to="bounce@gigo.dev", failures=[READERS[0]], message_id=ann.message_id.upper())
+    report = run(root, tmp_path / "Maildir", [shouted])
+    assert [(o.kind, o.email, o.proof) for o in report.outcomes] == [(HARD, READERS[0], "Message-ID")]
+    assert suppressed(root) == {READERS[0]: "hard bounce"}

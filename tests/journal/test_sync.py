@@ -226,3 +226,22 @@ def test_a_dry_run_refuses_when_the_pull_fails_unless_offline(tmp_path: Path,
     code, _, err = send(root, monkeypatch, "060", "--list", "subscribers.csv", "--dry-run", "--no-write",
                         "--offline")
     assert code == 0 and "offline:" in err, err
+
+
+def test_a_pull_never_brings_back_an_erased_address(page: tuple[Path, str], tmp_path: Path) -> None:
+    """A reader unsubscribes on the page, then asks to be erased and `subscribers forget` runs here
+    before the next pull: the page still has the address, but the pull must not write it back into
+    this journal (only the hashed suppression of the erasure stays, and it still refuses them)."""
+    server, base = page
+    one_click(base, "Erin@Example.org")
+    one_click(base, "finn@example.org")
+    config = load_config(laptop(tmp_path, f"{base}/suppressions"))
+    with Journal.for_root(config.root) as journal:
+        journal.forget("erin@example.org")
+        result = pull_suppressions(config, journal)
+        assert result.added == 1  # finn only
+        assert all("erin" not in row.email.lower() for row in journal.suppressions())
+        assert journal.is_suppressed("erin@example.org") and journal.is_suppressed("finn@example.org")
+        journal.suppress_each([("ERIN@example.org", "imported")])  # an old export, imported again
+        assert all("erin" not in row.email.lower() for row in journal.suppressions())
+    assert b"rin@example.org" not in (config.root / ".gigo" / "journal.sqlite3").read_bytes().lower()

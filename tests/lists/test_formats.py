@@ -3,9 +3,6 @@ recognised by their header, who is mailed, and with what To: name, through a rea
 
 from __future__ import annotations
 
-from email import message_from_bytes
-from email.header import decode_header, make_header
-from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
@@ -23,7 +20,7 @@ from gigo_mail.lists.formats import (
     recognise,
 )
 from gigo_mail.lists.reader import SkippedRow, Subscriber, describe_list, read_subscribers
-from support import make_newsletter, write_issue
+from support import export_newsletter, to_header
 
 EXPORTS = Path(__file__).resolve().parents[1] / "data" / "exports"
 runner = CliRunner()
@@ -62,20 +59,7 @@ EXPECTED: dict[str, tuple[str, list[tuple[str, str, str]], dict[str, int]]] = {
 
 @pytest.fixture
 def newsletter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = make_newsletter(tmp_path / "nl")
-    write_issue(root, "060.md", "number: 60\ntitle: Sixty\nsubject: Issue sixty\npreheader: p",
-                "Hello {{ subscriber.first_name | default('there') }}, some news.\n")
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("GIGO_UNSUBSCRIBE_SECRET", "test-secret")
-    return root
-
-
-def _to_header(data: bytes) -> tuple[str, str, str]:
-    message = message_from_bytes(data)
-    name, address = parseaddr(str(make_header(decode_header(message["To"]))))
-    body = message.get_payload()[0].get_payload(decode=True).decode()  # type: ignore[index, union-attr]
-    greeting = body.split(",")[0].strip().splitlines()[-1]
-    return address, name, greeting
+    return export_newsletter(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -91,7 +75,7 @@ def test_export_is_recognised_and_exactly_the_opted_in_are_mailed(newsletter: Pa
     shown = {line.split(":")[1].rsplit(None, 1)[0].strip(): int(line.split()[-1])
              for line in result.stdout.splitlines() if line.startswith("skipped: ")}
     assert shown == skipped
-    sent = sorted(_to_header(path.read_bytes()) for path in out.glob("*.eml")) if mailed else []
+    sent = sorted(to_header(path.read_bytes()) for path in out.glob("*.eml")) if mailed else []
     assert sent == sorted(mailed)
 
 

@@ -7,9 +7,6 @@ right To: name, through a real dry run; the same files through `subscribers chec
 
 from __future__ import annotations
 
-from email import message_from_bytes
-from email.header import decode_header, make_header
-from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
@@ -19,7 +16,7 @@ from gigo_mail.cli.app import app
 from gigo_mail.journal.deliveries import Journal
 from gigo_mail.lists.platforms import platforms
 from gigo_mail.lists.reader import check_list, read_subscribers
-from support import make_newsletter, write_issue
+from support import export_newsletter, to_header
 
 EXPORTS = Path(__file__).resolve().parents[1] / "data" / "exports"
 runner = CliRunner()
@@ -62,20 +59,7 @@ EXPECTED: dict[str, tuple[str, list[tuple[str, str, str]], dict[str, int]]] = {
 
 @pytest.fixture
 def newsletter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = make_newsletter(tmp_path / "nl")
-    write_issue(root, "060.md", "number: 60\ntitle: Sixty\nsubject: Issue sixty\npreheader: p",
-                "Hello {{ subscriber.first_name | default('there') }}, some news.\n")
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("GIGO_UNSUBSCRIBE_SECRET", "test-secret")
-    return root
-
-
-def _to_header(data: bytes) -> tuple[str, str, str]:
-    message = message_from_bytes(data)
-    name, address = parseaddr(str(make_header(decode_header(message["To"]))))
-    body = message.get_payload()[0].get_payload(decode=True).decode()  # type: ignore[index, union-attr]
-    greeting = body.split(",")[0].strip().splitlines()[-1]
-    return address, name, greeting
+    return export_newsletter(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -89,7 +73,7 @@ def test_export_is_recognised_and_exactly_the_opted_in_are_mailed(newsletter: Pa
     shown = {line.split(":")[1].rsplit(None, 1)[0].strip(): int(line.split()[-1])
              for line in result.stdout.splitlines() if line.startswith("skipped: ")}
     assert shown == skipped
-    sent = sorted(_to_header(path.read_bytes()) for path in out.glob("*.eml"))
+    sent = sorted(to_header(path.read_bytes()) for path in out.glob("*.eml"))
     assert [(a.lower(), n, g) for a, n, g in sent] == sorted((a.lower(), n, g) for a, n, g in mailed)
 
 
@@ -133,7 +117,7 @@ def test_the_german_list_with_opt_in_values_mails_only_the_yes(newsletter: Path)
     result = runner.invoke(app, ["send", "060", "--list", str(EXPORTS / "de_einwilligung.csv"), "--dry-run",
                                  "--out", "outbox"])
     assert result.exit_code == 0, result.output
-    sent = sorted(_to_header(p.read_bytes()) for p in (newsletter / "outbox").glob("*.eml"))
+    sent = sorted(to_header(p.read_bytes()) for p in (newsletter / "outbox").glob("*.eml"))
     assert sent == [("anna.schmidt@example.de", "Anna Schmidt", "Hello Anna"),
                     ("felix.hoffmann@example.de", "Felix Hoffmann", "Hello Felix")]
 

@@ -15,7 +15,7 @@ from gigo_mail.errors import SubscriberListError
 from gigo_mail.journal.deliveries import Journal
 from gigo_mail.lists.importing import iter_suppressions
 from gigo_mail.lists.reader import SkippedRow, Subscriber, read_subscribers
-from support import make_newsletter, write_issue
+from support import export_newsletter
 
 EXPORTS = Path(__file__).resolve().parents[1] / "data" / "exports"
 runner = CliRunner()
@@ -23,12 +23,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def newsletter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = make_newsletter(tmp_path / "nl")
-    write_issue(root, "060.md", "number: 60\ntitle: Sixty\nsubject: Issue sixty\npreheader: p",
-                "Hello {{ subscriber.first_name | default('there') }}, some news.\n")
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("GIGO_UNSUBSCRIBE_SECRET", "test-secret")
-    return root
+    return export_newsletter(tmp_path, monkeypatch)
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

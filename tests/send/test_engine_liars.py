@@ -6,6 +6,7 @@ back to the queue, never a permanent failure charged to a reader)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +14,11 @@ from typing import Any
 
 import pytest
 from aiosmtpd.smtp import SMTP
-from test_engine import people, send
+from test_engine import ISSUE, people, send
 
 from conftest import FaultyHandler, SmtpServer
 from gigo_mail.journal.deliveries import Journal
+from gigo_mail.send.options import SendResult
 from servers import LoopServer
 
 
@@ -144,3 +146,113 @@ def test_a_stray_reply_before_a_refusal_is_not_taken_for_delivery(journal: Journ
     assert sum(server.delivered.values()) == 19
     assert result.stats.sent <= 19 and result.stats.failed == 0
     assert result.stats.sent + result.stats.uncertain == 20 and not result.ok
+
+
+class StrayChunkingServer(StrayReplyServer):
+    """The stray-reply server with CHUNKING and BDAT (RFC 3030): transactions stream, up to
+    ``in_flight`` of them on the wire at once, so a stray reply shifts every one behind it."""
+
+    stall = False
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 stray.test ESMTP\r\n")
+        recipients: list[str] = []
+        in_mail = False
+        try:
+            while line := await reader.readline():
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    writer.write(b"250-stray.test\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n")
+                elif verb == b"RSET":
+                    recipients, in_mail = [], False
+                    writer.write(b"250 2.0.0 ok\r\n")
+                elif verb == b"MAIL":
+                    recipients, in_mail = [], True
+                    writer.write(b"250 2.1.0 ok\r\n")
+                    self._stray("mail", writer)
+                elif verb == b"RCPT":
+                    recipients.append(line.decode().split("<", 1)[1].split(">", 1)[0])
+                    writer.write(b"250 2.1.5 ok\r\n")
+                    self._stray("rcpt", writer)
+                elif verb == b"BDAT":
+                    size = int(line.split()[1])
+                    if size:
+                        await reader.readexactly(size)
+                    if not in_mail:
+                        writer.write(b"503 5.5.1 MAIL first\r\n")
+                        continue
+                    in_mail = False
+                    if self.stall:  # never answers the message
+                        await asyncio.sleep(3600)
+                    strayed = self.strayed
+                    self._stray("final", writer)
+                    if self.strayed and not strayed and self.refuse:
+                        writer.write(b"554 5.7.1 rejected as spam\r\n")
+                    else:
+                        self.delivered.update(recipients)
+                        writer.write(b"250 2.0.0 queued\r\n")
+                    self._stray("dot", writer)
+                elif verb == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                    break
+                else:
+                    writer.write(b"250 ok\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("at", "after", "refuse"), [
+    ("final", 5, True), ("final", 5, False), ("mail", 3, False), ("rcpt", 7, False), ("dot", 9, False)])
+def test_a_stray_reply_between_streamed_transactions_is_never_taken_for_theirs(
+        journal: Journal, at: str, after: int, refuse: bool) -> None:
+    """With CHUNKING, up to ``in_flight`` BDAT transactions share the connection's replies in
+    order: a stray one shifts them all. A message the server refused must never count as
+    delivered, nobody is charged a failure, and a run with unknowns never says all is well."""
+    server = StrayChunkingServer(at, after, refuse=refuse).start()
+    try:
+        result = send(server.url, people(20), journal, concurrency=1)
+    finally:
+        server.stop()
+    assert server.strayed
+    delivered = set(server.delivered)
+    sent = {r.email for r in (journal.record(ISSUE, f"user{i}@example.com") for i in range(20))
+            if r is not None and r.status == "sent"}
+    assert sent <= delivered, sorted(sent - delivered)  # nothing the server refused counts as sent
+    assert result.stats.failed == 0 and not result.stats.failures, result.stats.failures
+    assert not result.ok or result.stats.uncertain == 0
+    assert set(server.delivered.values()) == {1}  # nothing twice
+
+
+class SilentAfterBdat(StrayChunkingServer):
+    """A CHUNKING server that takes every BDAT transaction and never answers the message."""
+
+    stall = True
+
+
+@pytest.mark.slow
+def test_a_stop_while_streamed_transactions_wait_for_their_reply_ends_within_the_drain_timeout(
+        journal: Journal) -> None:
+    """Ctrl-C with BDAT transactions on the wire: the run waits drain_timeout for their replies, not
+    the ten minutes a final reply may take; those recipients are left uncertain, never sent."""
+    server = SilentAfterBdat("never", 0).start()
+
+    async def go() -> tuple[SendResult, float]:
+        from test_engine import make_sender
+
+        sender = make_sender(server.url, journal, data_timeout=60, concurrency=2, drain_timeout=0.5)
+        asyncio.get_running_loop().call_later(1.0, sender.stop)
+        started = time.monotonic()
+        result = await sender.run(people(10))
+        return result, time.monotonic() - started
+
+    try:
+        result, took = asyncio.run(go())
+    finally:
+        server.stop()
+    assert took < 10, took
+    assert result.stats.sent == 0 and not result.ok
+    assert journal.counts(ISSUE)["sent"] == 0 and journal.counts(ISSUE)["sending"] >= 1

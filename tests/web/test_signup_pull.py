@@ -175,3 +175,34 @@ def test_a_list_send_takes_in_new_readers_before_it_counts(
     assert "joined@example.org" in issue and len(issue) == len(set(issue))
     again = CliRunner().invoke(app, ["send", "011", "--list", "subscribers.csv", "--yes"])
     assert again.exit_code == 0 and "took in 0 new readers" in again.output
+
+
+def test_pull_counts_an_erased_reader_who_signs_up_again_as_kept_suppressed(site: Page,
+                                                                            tmp_path: Path) -> None:
+    """An erased address stays refused by its hashed suppression (its old reason is gone with it, so
+    a new signup cannot tell an unsubscribe from a complaint): the pull must say it stays unmailed,
+    not count it among the readers added as if the next send would reach them."""
+    laptop = laptop_for(site, tmp_path / "laptop")
+    with Journal.for_root(laptop) as journal:
+        journal.suppress(["erased@example.org"], "unsubscribe link")
+        journal.forget("erased@example.org")
+    sign_up(site.base, "erased@example.org")
+    confirm_all(site)
+    with Journal.for_root(laptop) as journal:
+        result = pull_signups(load_config(laptop), journal)
+        assert journal.is_suppressed("erased@example.org")
+    assert (result.added, result.rejoined, result.kept_suppressed) == (1, 0, 1)
+
+
+def test_forget_on_the_sending_machine_says_the_page_elsewhere_keeps_its_copy(
+        site: Page, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the page on another machine (sync_url), its signup store and suppression list still hold
+    the address after a forget here: the command must say where to erase it too, not "everywhere"."""
+    laptop = laptop_for(site, tmp_path / "laptop")
+    monkeypatch.chdir(laptop)
+    result = CliRunner().invoke(app, ["subscribers", "forget", "someone@example.org", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert site.base.split("//", 1)[1] in result.output and "subscribers forget" in result.output
+    monkeypatch.chdir(site.root)  # the page's own folder: nothing elsewhere to mention
+    here = CliRunner().invoke(app, ["subscribers", "forget", "someone@example.org", "--yes"])
+    assert here.exit_code == 0 and "run `gigo-mail subscribers forget`" not in here.output

@@ -26,6 +26,7 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from gigo_mail import env
+from gigo_mail.config_schema import mail_source_problem
 from gigo_mail.errors import ConfigError, MailSourceError
 
 FETCH_BATCH = 100
@@ -322,5 +323,4 @@ def open_source(spec: str, password: Callable[[str], str], cafile: str | None = 
         return MboxSource(Path(path).expanduser())
     if colon and kind == "json":
         return JsonSource(Path(path).expanduser())
-    raise ConfigError(f"mail source '{spec}' is not imaps://user@host/FOLDER, maildir:PATH, mbox:PATH "
-                      "or json:PATH")
+    raise ConfigError(f"mail source {mail_source_problem(spec) or repr(spec)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.markup import escape
@@ -104,7 +105,7 @@ def pull() -> None:
                   f"added to {escape(str(result.list_path))}"
                   + (f", {number(result.already)} already there" if result.already else "")
                   + (f", {number(result.rejoined)} rejoined after an unsubscribe" if result.rejoined else "")
-                  + (f"; {number(result.kept_suppressed)} stay suppressed (bounce or complaint)"
+                  + (f"; {number(result.kept_suppressed)} stay suppressed (bounce, complaint or erasure)"
                      if result.kept_suppressed else "") + ".")
     welcome = welcome_list(config)
     if config.signup.welcome and welcome.exists():
@@ -161,6 +162,10 @@ def forget(
                   f"{result.signup_rows} signup record{'s' if result.signup_rows != 1 else ''}, "
                   f"{result.journal_rows} journal row{'s' if result.journal_rows != 1 else ''}; "
                   "a hashed suppression keeps the address from being mailed again.")
+    if config.unsubscribe.sync_url:  # the page runs elsewhere: its store and list are not this folder's
+        page = urlsplit(config.unsubscribe.sync_url).netloc
+        console.print(f"The page at {escape(page)} keeps its own copy (its signup record, its unsubscribe): "
+                      "run `gigo-mail subscribers forget` in the page's folder there too.", soft_wrap=True)
 
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from gigo_mail.address import address_key
-from gigo_mail.journal.schema import now
+from gigo_mail.journal.schema import ADD_SUPPRESSION, now
 from gigo_mail.journal.store import JournalStore
+from gigo_mail.journal.suppressions import hashed_key
 
 
 class BounceRecords(JournalStore):
@@ -41,9 +42,7 @@ class BounceRecords(JournalStore):
             if count < limit:
                 return False
             reason = f"soft bounces: {count} issues in a row (last: {' '.join(text.split())})"
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO suppressed (key, email, reason, at) VALUES (?, ?, ?, ?)",
-                (key, email.strip(), reason, at))
+            cursor = self._db.execute(ADD_SUPPRESSION, (key, email.strip(), reason, at, hashed_key(key)))
             self._suppressions_changed += 1
             return cursor.rowcount > 0
 

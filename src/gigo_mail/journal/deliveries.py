@@ -295,13 +295,21 @@ class Journal(SuppressionList, BounceRecords, GroupedMarks):
     # --- answers (bounces, complaints) ---------------------------------------------------------------
 
     def find_message(self, message_id: str) -> Record | None:
-        """The recipient a Message-ID was sent to (``<...>`` or bare), or None."""
+        """The recipient a Message-ID was sent to (``<...>`` or bare), or None.
+
+        A mail system may quote the ID in another case. Today's IDs have a lower-case local part
+        (``send.msgid``, whose proof ignores case and domain), so one not found as quoted is looked
+        for by its lower-cased local part, under any domain spelling (a range of the index)."""
         bare = message_id.strip().strip("<>")
         if not bare:
             return None
+        local = bare.rpartition("@")[0].lower()
         with self._failing("read the journal"):
             row = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE message_id = ?",
                                    (f"<{bare}>",)).fetchone()
+            if row is None and local:  # "<local@" up to "<localA": '@' is 0x40, 'A' the byte after it
+                row = self._db.execute(f"SELECT {RECORD_COLUMNS} FROM deliveries WHERE message_id >= ? "
+                                       "AND message_id < ? LIMIT 1", (f"<{local}@", f"<{local}A")).fetchone()
         return record_from_row(row) if row else None
 
     def recipient_keys(self, issue_key: str) -> list[str]:

@@ -92,6 +92,12 @@ WITH RECURSIVE issues (issue_key) AS (
 )
 SELECT issue_key FROM issues WHERE issue_key IS NOT NULL UNION SELECT issue_key FROM runs ORDER BY 1
 """
+# Adding an address to the suppression list (key, email, reason, at, the key's hashed form): never
+# again in plain once it was erased (its hashed key is on the list): a pull of the page's list, an
+# old export imported again or a late bounce would otherwise write back what ``subscribers forget``
+# erased; the hashed suppression refuses the address all the same.
+ADD_SUPPRESSION = ("INSERT OR IGNORE INTO suppressed (key, email, reason, at) SELECT ?, ?, ?, ? "
+                   "WHERE NOT EXISTS (SELECT 1 FROM suppressed WHERE key = ?)")
 # An attempt is counted once: at mark_sending, or at its outcome if it was never marked sending.
 MARK_SENDING = UPSERT.format(attempts="1", code="code", text="text")
 MARK_OUTCOME = UPSERT.format(attempts="(status != 'sending')", code="excluded.code", text="excluded.text")

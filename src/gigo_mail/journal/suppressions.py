@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 
 from gigo_mail.address import address_key
-from gigo_mail.journal.schema import Suppression, now
+from gigo_mail.journal.schema import ADD_SUPPRESSION, Suppression, now
 from gigo_mail.journal.store import JournalStore
 
 FORGOTTEN = "erased on request"
@@ -73,15 +73,15 @@ class SuppressionList(JournalStore):
             self._suppressions_changed += 1
 
     def suppress(self, emails: Iterable[str], reason: str) -> int:
-        """Add addresses to the suppression list; return how many were not on it yet."""
+        """Add addresses to the suppression list; return how many were not on it yet (an erased
+        address is on it already, by its hashed key, and is not written again)."""
         added = 0
         at = now()
         with self._failing("update the suppression list"), self._counted(), self._lock, self._transaction():
             for email in emails:
                 text = email.strip()
-                cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO suppressed (key, email, reason, at) VALUES (?, ?, ?, ?)",
-                    (address_key(text), text, reason, at))
+                key = address_key(text)
+                cursor = self._db.execute(ADD_SUPPRESSION, (key, text, reason, at, hashed_key(key)))
                 added += cursor.rowcount
         return added
 
@@ -91,18 +91,18 @@ class SuppressionList(JournalStore):
         at = now()
         given = 0
 
-        def rows() -> Iterator[tuple[str, str, str, str]]:
+        def rows() -> Iterator[tuple[str, str, str, str, str]]:
             nonlocal given
             for email, reason in entries:
                 text = email.strip()
                 given += 1
-                yield address_key(text), text, reason, at
+                key = address_key(text)
+                yield key, text, reason, at, hashed_key(key)
 
         with self._failing("update the suppression list"), self._counted(), self._lock, self._big_cache(), \
                 self._transaction():
             before = self._db.total_changes
-            self._db.executemany(
-                "INSERT OR IGNORE INTO suppressed (key, email, reason, at) VALUES (?, ?, ?, ?)", rows())
+            self._db.executemany(ADD_SUPPRESSION, rows())
             added = self._db.total_changes - before
         return added, given
 

@@ -79,16 +79,19 @@ class PullResult:
     added: int  # new on this machine's list
 
 
-def _check_url(url: str) -> None:
+def check_url(url: str) -> None:
+    """SyncError unless ``url`` (``sync_url``, or the page's ``/signups`` beside it) is https, or
+    plain http on loopback: the sync key never crosses a network in the clear."""
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
     if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         return
-    raise SyncError(f"[unsubscribe] sync_url '{url}' must be https:// (plain http only on loopback)")
+    raise SyncError(f"'{url}' must be https:// (plain http only on loopback); fix [unsubscribe] sync_url")
 
 
-def _tls_context(config: Config) -> ssl.SSLContext:
+def tls_context(config: Config) -> ssl.SSLContext:
+    """The certificate check for the page: the system's CAs, or ``[unsubscribe] cafile``."""
     context = ssl.create_default_context()
     cafile = config.sync_cafile
     if cafile:
@@ -97,6 +100,27 @@ def _tls_context(config: Config) -> ssl.SSLContext:
         except (OSError, ssl.SSLError) as exc:
             raise SyncError(f"cannot load the CA file {cafile} for sync_url: {exc}") from None
     return context
+
+
+def get_json(url: str, key: str, context: ssl.SSLContext, deadline: Deadline, max_bytes: int, listed: str,
+             what: str) -> dict[str, Any]:
+    """One page of the page's JSON (``fetch``: redirects within its origin only, one deadline for
+    the whole pull, a cap on the size), which must hold a list under ``listed``; ``what`` says
+    what the answer should have been when it is not JSON."""
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+    try:
+        body = fetch.get(url, headers, context, deadline, max_bytes)
+    except fetch.HttpStatus as exc:
+        hint = (": the page and this machine do not share the same unsubscribe secret"
+                if exc.status == 401 else "")
+        raise SyncError(f"{exc}{hint}") from None
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # nested a few thousand deep, json gives up with the latter
+        raise SyncError(f"the answer is not JSON the page writes ({what})") from None
+    if not isinstance(data, dict) or not isinstance(data.get(listed), list):
+        raise SyncError(f"the answer has no list of {listed}")
+    return data
 
 
 def _state_path(config: Config) -> Path:
@@ -122,37 +146,20 @@ def _save_cursor(config: Config, url: str, at: str, key: str) -> None:
     write_private(_state_path(config), json.dumps({"url": url, "at": at, "key": key}).encode())
 
 
-def _fetch(url: str, key: str, context: ssl.SSLContext, deadline: Deadline) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-    try:
-        body = fetch.get(url, headers, context, deadline, MAX_PAGE_BYTES)
-    except fetch.HttpStatus as exc:
-        hint = (": the endpoint and this machine do not share the same unsubscribe secret"
-                if exc.status == 401 else "")
-        raise SyncError(f"{exc}{hint}") from None
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # nested a few thousand deep, json gives up with the latter
-        raise SyncError("the answer is not JSON the page writes (is sync_url the /suppressions path "
-                        "of the page?)") from None
-    if not isinstance(data, dict) or not isinstance(data.get("suppressions"), list):
-        raise SyncError("the answer has no list of suppressions")
-    return data
-
-
 def _pages(config: Config, timeout: float) -> Iterator[tuple[dict[str, list[str]], str, str]]:
     """Each page of the endpoint's suppressions after this machine's cursor: its addresses by
     reason, and the cursor after it. Reads nothing but the cursor file here. ``timeout`` is
     the whole pull's, every page included."""
     url = config.unsubscribe.sync_url
-    _check_url(url)
+    check_url(url)
     deadline = Deadline(timeout)
-    context = _tls_context(config)
+    context = tls_context(config)
     key = sync_key(config.secret())
     after_at, after_key = _load_cursor(config, url)
     for _ in range(MAX_PAGES):
-        data = _fetch(f"{url}?{urlencode({'after_at': after_at, 'after_key': after_key})}", key,
-                      context, deadline)
+        data = get_json(f"{url}?{urlencode({'after_at': after_at, 'after_key': after_key})}", key,
+                        context, deadline, MAX_PAGE_BYTES, "suppressions",
+                        "is sync_url the /suppressions path of the page?")
         by_reason: dict[str, list[str]] = {}
         for item in data["suppressions"]:
             if not (isinstance(item, dict) and isinstance(item.get("email"), str)

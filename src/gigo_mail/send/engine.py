@@ -272,11 +272,15 @@ class Sender(Outcomes):
             self.stop(f"internal error: {exc!r}", "failed")
         finally:
             try:
-                if streamed:
+                # Stopping, the transactions on the wire get their replies; cancelled (the drain
+                # timeout ran out, and that cancel was spent on the await it hit) they wait no more.
+                if streamed and not (task is not None and task.cancelling()):
                     await asyncio.wait(streamed)
             finally:
                 for child in streamed:
-                    child.cancel()
+                    child.cancel()  # their recipients stay "sending": uncertain, never sent
+                if streamed:
+                    await asyncio.wait(streamed)
                 with contextlib.suppress(Exception):
                     await asyncio.shield(transport.close())
 

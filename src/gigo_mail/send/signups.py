@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
-import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,14 +31,12 @@ from urllib.parse import urlsplit
 from gigo_mail.address import AddressKey, address_key
 from gigo_mail.config import Config
 from gigo_mail.errors import ConfigError, SubscriberListError, SyncError
-from gigo_mail.journal import fetch
 from gigo_mail.journal.deliveries import Journal
 from gigo_mail.journal.fetch import Deadline
 from gigo_mail.journal.signups import Confirmation, SignupStore
-from gigo_mail.journal.suppressions import rejoinable
-from gigo_mail.journal.sync import PULL_TIMEOUT, sync_key
+from gigo_mail.journal.suppressions import hashed_key, rejoinable
+from gigo_mail.journal.sync import PULL_TIMEOUT, check_url, get_json, sync_key, tls_context
 from gigo_mail.lists.formats import SIGNUP_COLUMNS
-from gigo_mail.net import is_loopback
 from gigo_mail.private import FILE_MODE
 
 LIST_CURSOR = "list_seq"
@@ -58,7 +54,7 @@ class SignupPull:
     added: int  # readers written into the list
     already: int  # confirmations of readers the list had
     rejoined: int  # unsubscribes lifted by a newer confirmation
-    kept_suppressed: int  # in the list, but a bounce or complaint keeps them unmailed
+    kept_suppressed: int  # in the list, but a bounce, complaint or erasure keeps them unmailed
     list_path: Path
 
 
@@ -70,35 +66,6 @@ def signups_url(config: Config) -> str:
     parts = urlsplit(sync)
     folder = parts.path.rsplit("/", 1)[0] if "/" in parts.path else ""
     return f"{parts.scheme}://{parts.netloc}{folder}/signups"
-
-
-def _check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
-        return
-    raise SyncError(f"{url} must be https:// (plain http only on loopback); fix [unsubscribe] sync_url")
-
-
-def _get_json(url: str, key: str, context: ssl.SSLContext, deadline: Deadline) -> dict[str, Any]:
-    """One page of the page's confirmations (``journal.fetch``: redirects within its origin only,
-    one deadline for the whole pull, a cap on the size)."""
-    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-    try:
-        body = fetch.get(url, headers, context, deadline, MAX_PAGE_BYTES)
-    except fetch.HttpStatus as exc:
-        hint = (": the page and this machine do not share the same unsubscribe secret"
-                if exc.status == 401 else "")
-        raise SyncError(f"{exc}{hint}") from None
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        raise SyncError("the answer is not JSON the page writes (does the page have [signup] "
-                        "enabled?)") from None
-    if not isinstance(data, dict) or not isinstance(data.get("signups"), list):
-        raise SyncError("the answer has no list of signups")
-    return data
 
 
 _FIELDS = ("key", "email", "name", "signup_at", "confirmed_at", "consent_version", "consent_hash", "page",
@@ -120,23 +87,16 @@ def _confirmation(item: Any) -> Confirmation:
 
 def _fetch(config: Config, store: SignupStore, url: str, timeout: float) -> int:
     """Store the page's confirmations after this machine's cursor; return how many were new."""
-    _check_url(url)
+    check_url(url)
     deadline = Deadline(timeout)
-    if url.startswith("https:"):
-        context = ssl.create_default_context()
-        if config.sync_cafile:
-            try:
-                context.load_verify_locations(config.sync_cafile)
-            except (OSError, ssl.SSLError) as exc:
-                raise SyncError(f"cannot load the CA file {config.sync_cafile}: {exc}") from None
-    else:  # plain http on loopback: no certificate to check, and no CA store to load
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context = tls_context(config)
     key = sync_key(config.secret())
     cursor_name = f"remote_seq {url}"
     after = int(store.get_meta(cursor_name, "0") or 0)
     fetched = 0
     for _ in range(MAX_PAGES):
-        data = _get_json(f"{url}?after={after}", key, context, deadline)
+        data = get_json(f"{url}?after={after}", key, context, deadline, MAX_PAGE_BYTES, "signups",
+                        "does the page have [signup] enabled?")
         items = [_confirmation(item) for item in data["signups"]]
         for digest, text in (data.get("consent_texts") or {}).items():
             if isinstance(text, dict) and isinstance(text.get("text"), str):
@@ -230,12 +190,13 @@ def _append(path: Path, items: list[Confirmation]) -> list[Confirmation]:
 
 
 def _settle_suppressions(journal: Journal, items: list[Confirmation]) -> tuple[int, int]:
-    """Lift unsubscribes older than a confirmation; count readers a bounce or complaint keeps out.
+    """Lift unsubscribes older than a confirmation; count readers a bounce, complaint or erasure
+    keeps out (an erasure is never lifted: its reason went with the address).
     One read of the suppression list, not one query per confirmation."""
     suppressed = {row.key: row for row in journal.suppressions()}
     rejoined = kept = 0
     for c in items:
-        found = suppressed.get(c.key)
+        found = suppressed.get(c.key) or suppressed.get(hashed_key(c.key))  # an erased reader's stays
         if found is None:
             continue
         newer = datetime.fromisoformat(found.at) < datetime.fromisoformat(c.confirmed_at)

@@ -42,6 +42,15 @@ def _in_step(replies: list[Reply]) -> bool:
     return mail_r.code != 354 and rcpt_r.code != 354 and not 200 <= data_r.code < 300
 
 
+def _chunk_in_step(reader: ReplyReader, *replies: Reply) -> bool:
+    """Whether a streamed transaction's five replies (RSET, MAIL, RCPT, BDAT, NOOP) can be what
+    they claim: no transaction before it on the connection was out of step, RSET and NOOP say
+    250, nothing says 354, and no reply came that nobody asked for."""
+    rset_r, *_, noop_r = replies
+    return (not reader.out_of_step and rset_r.code == 250 and noop_r.code == 250
+            and all(reply.code != 354 for reply in replies) and not reader.unasked)
+
+
 def _envelope_address(address: str, what: str) -> str:
     if _FORBIDDEN_IN_ADDRESS.search(address):
         raise SMTPPermanentError(f"{address!r}: {what} contains a space, angle bracket or control "
@@ -325,7 +334,12 @@ class SmtpTransport:
         RSET first, so that whatever the transaction before it left (a refused recipient),
         this one starts clean; its replies are read in the order the transactions went out.
         The message goes out in the same write as its envelope, so ``sending`` is committed
-        before that write, and from then on a lost connection leaves it uncertain."""
+        before that write, and from then on a lost connection leaves it uncertain.
+
+        NOOP last: its 250 is the reply after the message's, so a stray reply that came before
+        them (taken for the message's, with the real one, say a 554, behind it) shows itself
+        here, not as a delivery; then this transaction and every one behind it on the
+        connection are uncertain (:func:`_chunk_in_step`) and the connection is dropped."""
         assert self._slots is not None
         async with self._slots:
             reader, transport = self._reader, self._transport
@@ -337,16 +351,23 @@ class SmtpTransport:
             if not reader.usable:
                 raise SMTPTransientError(f"{recipient}: connection to {self.endpoint.where} is closed")
             self.messages += 1
-            transport.write(b"RSET\r\n" + commands + b"BDAT %d LAST\r\n" % len(body) + body)
-            reader.owed += 4
+            transport.write(b"RSET\r\n" + commands + b"BDAT %d LAST\r\n" % len(body) + body + b"NOOP\r\n")
+            reader.owed += 5
             turn, self._turn = self._turn, asyncio.get_running_loop().create_future()
             mine = self._turn
             try:
                 if turn is not None:
                     await asyncio.shield(turn)
                 await reader.drain()
-                _, mail_r, rcpt_r = await reader.read(3, self.endpoint.timeout)
+                rset_r, mail_r, rcpt_r = await reader.read(3, self.endpoint.timeout)
                 (final,) = await reader.read(1, self.endpoint.data_timeout)
+                leaving = 421 in (rset_r.code, mail_r.code, rcpt_r.code, final.code)  # no NOOP reply comes
+                noop_r = Reply(250, "") if leaving else (await reader.read(1, self.endpoint.timeout))[0]
+                # decided before the next transaction reads: a shift spoils every one behind it
+                bdat_refused = (not reader.out_of_step and rset_r.code == mail_r.code == rcpt_r.code == 250
+                                and final.code in _NOT_IMPLEMENTED)
+                if bdat_refused or not _chunk_in_step(reader, rset_r, mail_r, rcpt_r, final, noop_r):
+                    reader.out_of_step = True
             except WireClosed as exc:
                 await self.close()
                 raise self._lost(recipient, exc, True) from None
@@ -354,11 +375,13 @@ class SmtpTransport:
                 mine.set_result(None)
                 if self._turn is mine:
                     self._turn = None
-        if mail_r.code == 250 and rcpt_r.code == 250 and final.code in _NOT_IMPLEMENTED:
+        if bdat_refused:
             self._no_chunking(final)  # what follows on this connection is its body read as commands
             await self.close()
             raise SMTPTransientError(f"{recipient}: {self.endpoint.where} refused BDAT ({final}); it goes "
                                      "again with DATA", final.code, final.text, about_session=True)
+        if reader.out_of_step:
+            raise await self._uncertain_out_of_step(recipient)
         for reply, stage in ((mail_r, "MAIL FROM"), (rcpt_r, "RCPT TO"), (final, "the message")):
             if reply.code != 250:
                 if reply.code == 421:

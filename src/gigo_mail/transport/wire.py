@@ -120,6 +120,7 @@ class ReplyReader(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self.transport: asyncio.BaseTransport | None = None
         self.owed = 0  # replies to commands already written (BDAT streaming keeps count)
+        self.out_of_step = False  # a streamed transaction saw a shifted reply: none behind it is believed
 
     def attach(self, transport: asyncio.BaseTransport) -> None:
         """Called after ``transport.set_protocol(self)`` (which skips connection_made)."""
