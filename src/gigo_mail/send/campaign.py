@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from gigo_mail.compose.compile import CompiledIssue, build_dir, compile_issue
 from gigo_mail.compose.issue import find_issue
@@ -58,7 +59,6 @@ from gigo_mail.lists.reader import (
     sample_subscriber,
 )
 from gigo_mail.lists.segment import Segment
-from gigo_mail.send.dkim import signer_for
 from gigo_mail.send.early import EarlyConnections
 from gigo_mail.send.engine import Sender, SendOptions, SendStats
 from gigo_mail.send.message import MessageFactory
@@ -66,6 +66,9 @@ from gigo_mail.send.samples import configured_sample, list_sample_fields
 from gigo_mail.send.selection import Selector, SendPlan, plan_send
 from gigo_mail.send.signups import SignupPull, pull_signups, signups_url
 from gigo_mail.transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
+
+if TYPE_CHECKING:
+    from gigo_mail.send.dkim import DkimSigner
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +102,15 @@ def send_options(config: Config, request: SendRequest, segment: Segment | None =
         retry_failed=request.retry_failed, resend_uncertain=request.resend_uncertain,
         segment=segment.describe() if segment else "", soft_bounce_limit=config.suppression.soft_bounces)
     return replace(options, concurrency=1, rate=0.0) if request.dry_run else options
+
+
+def dkim_signer(config: Config) -> DkimSigner | None:
+    """The [dkim] signer; cryptography (about 40 ms of imports) is loaded only when it signs."""
+    if not config.dkim.enabled:
+        return None
+    from gigo_mail.send.dkim import signer_for
+
+    return signer_for(config)
 
 
 def password_for(url: SmtpUrl, ask: Callable[[SmtpUrl], str] | None) -> str | None:
@@ -316,7 +328,7 @@ def _prepare(config: Config, request: SendRequest, ask_password: Callable[[SmtpU
     segment = Segment.build(request.tags, request.where)
     options = send_options(config, request, segment)
     factory = MessageFactory(compiled, secret=config.secret(), test=bool(request.to),
-                             signer=signer_for(config))
+                             signer=dkim_signer(config))
 
     if request.dry_run:
         folder = request.out or build_dir(compiled) / "outbox"
