@@ -235,7 +235,7 @@ def main() -> None:
             if not args.whole_only and (rate := smtp_source_rate(proxy.port, args.source_messages,
                                                                  size)) is not None:
                 source.append(rate)
-            print(f"round {round_}:" + (f" gigo-mail {ours[-1]:,.1f} msg/s" if ours else "")
+            line = ((f", gigo-mail {ours[-1]:,.1f} msg/s" if ours else "")
                   + (f", in_flight 1 {one[-1]:,.1f} msg/s" if one else "")
                   + (f", DKIM-signed {signed[-1]:,.1f} msg/s" if signed else "")
                   + (f", whole command {whole[-1][0]:,.1f} msg/s (first MAIL FROM after {whole[-1][2]:.2f} s,"
@@ -243,7 +243,8 @@ def main() -> None:
                   + (f", reference {before[-1][0]:,.1f} msg/s (first MAIL FROM after {before[-1][2]:.2f} s,"
                      f" run started after {before[-1][1]:.2f} s)" if before else "")
                   + (f", bare pipelined client {bare[-1]:,.1f} msg/s" if bare else "")
-                  + (f", smtp-source {source[-1]:,.1f} msg/s" if source else ""), flush=True)
+                  + (f", smtp-source {source[-1]:,.1f} msg/s" if source else ""))
+            print(f"round {round_}: {line[2:]}", flush=True)
         print()
         median = statistics.median(ours) if ours else 0.0
         print(f"{'client':<52} {'msg/s (median)':>15}")
