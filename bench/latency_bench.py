@@ -136,11 +136,10 @@ def bare_client(port: int, count: int, size: int) -> float:
 def whole_command(root: Path, url: str, count: int, mail_log: Path,
                   src: str | None = None) -> tuple[float, float, float]:
     """(msg/s, seconds from spawning to the run's start in the journal, seconds from spawning to
-    the first MAIL FROM through the proxy) of `gigo-mail send` as a user runs it; ``src``: the
-    package from that folder instead of this environment's."""
-    env = {**os.environ, "GIGO_UNSUBSCRIBE_SECRET": "bench"}
-    if src is not None:
-        env["PYTHONPATH"] = src
+    the first MAIL FROM through the proxy) of `gigo-mail send` as a user runs it, from this
+    checkout's ``src`` or from ``src``."""
+    # this checkout's package, not whichever the environment has installed
+    env = {**os.environ, "GIGO_UNSUBSCRIBE_SECRET": "bench", "PYTHONPATH": src or str(HERE.parent / "src")}
     mail_log.unlink(missing_ok=True)
     spawned = time.time()
     subprocess.run([sys.executable, "-c", "from gigo_mail.cli.app import main; main()", "send", "011",
