@@ -8,6 +8,10 @@ provider that far away. Bandwidth is not limited (loopback's). No traffic leaves
 machine: both ends must be loopback addresses.
 
 ``tc netem`` would do this in the kernel, but needs sch_netem, which this machine lacks.
+
+``--mail-log FILE`` appends one line per connection: the wall-clock time (``time.time()``) at
+which the client's first ``MAIL FROM`` reached the proxy, so a benchmark can tell how long a
+process took from its start to its first transaction (``latency_bench.py --whole``).
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ def _loopback(host: str) -> str:
     return host
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
-    """Forward reader -> writer, each chunk ``delay`` seconds after it arrived."""
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float,
+                mail_log: str | None = None) -> None:
+    """Forward reader -> writer, each chunk ``delay`` seconds after it arrived; with ``mail_log``,
+    note when the first MAIL FROM of this direction arrived."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
@@ -48,6 +54,10 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
     try:
         while True:
             data = await reader.read(256 * 1024)
+            if mail_log is not None and b"MAIL FROM" in data.upper():
+                with open(mail_log, "a", encoding="ascii") as log:
+                    log.write(f"{time.time():.6f}\n")
+                mail_log = None
             queue.put_nowait((loop.time() + delay, data))
             if not data:
                 break
@@ -60,8 +70,9 @@ class DelayProxy:
     """``async with DelayProxy(rtt, target_host, target_port) as proxy: proxy.port``."""
 
     def __init__(self, rtt: float, target_host: str, target_port: int, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, mail_log: str | None = None) -> None:
         self.delay = rtt / 2
+        self.mail_log = mail_log
         self.target = (_loopback(target_host), target_port)
         self.host, self.requested_port = _loopback(host), port
         self.port = 0
@@ -76,7 +87,7 @@ class DelayProxy:
             client_writer.close()
             return
         try:
-            await asyncio.gather(_pump(client_reader, server_writer, self.delay),
+            await asyncio.gather(_pump(client_reader, server_writer, self.delay, self.mail_log),
                                  _pump(server_reader, client_writer, self.delay))
         finally:
             for writer in (client_writer, server_writer):
@@ -95,7 +106,8 @@ class DelayProxy:
 async def _main(args: argparse.Namespace) -> None:
     host, _, port = args.listen.rpartition(":")
     target_host, _, target_port = args.to.rpartition(":")
-    async with DelayProxy(args.rtt / 1000, target_host, int(target_port), host, int(port)) as proxy:
+    async with DelayProxy(args.rtt / 1000, target_host, int(target_port), host, int(port),
+                          args.mail_log) as proxy:
         print(f"127.0.0.1:{proxy.port} -> {args.to}, {args.rtt:g} ms round trip", flush=True)
         started = time.monotonic()
         while args.seconds <= 0 or time.monotonic() - started < args.seconds:
@@ -109,6 +121,7 @@ def main() -> None:
     parser.add_argument("--listen", default="127.0.0.1:0")
     parser.add_argument("--to", required=True, help="HOST:PORT of the real server (loopback)")
     parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0 = never)")
+    parser.add_argument("--mail-log", help="append the time of each connection's first MAIL FROM here")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(args))

@@ -25,8 +25,11 @@ between the unsigned run and smtp-source.
 
 ``--whole`` adds the whole command as a user runs it (`gigo-mail send 011 --list ... --yes`,
 its own process: startup, compile, the list's plan pass, then the send), its msg/s with those
-fixed costs in, and its startup: from spawning the process to the run's start in the journal
-(the first connection open, greeted and EHLO answered; its MAIL FROM follows in the same turn).
+fixed costs in, and its startup: from spawning the process to the first MAIL FROM the proxy sees
+(``delay_proxy.py --mail-log``; what the server would see, less half a round trip), with the run's
+start in the journal beside it. ``--reference SRC`` runs the same whole command from another
+checkout's ``src`` in the same rounds, alternating (a "before"); ``--whole-only`` leaves out the
+engine alone and smtp-source (the bare client stays, as the reference).
 """
 
 from __future__ import annotations
@@ -61,11 +64,13 @@ HERE = Path(__file__).resolve().parent
 class Proxy(Listening):
     """delay_proxy.py in its own process, so it never shares the sender's event loop."""
 
-    def __init__(self, rtt_ms: float, target_port: int) -> None:
+    def __init__(self, rtt_ms: float, target_port: int, mail_log: Path) -> None:
         self.port = free_port()
+        self.mail_log = mail_log
         self.process = subprocess.Popen(
             [sys.executable, str(HERE / "delay_proxy.py"), "--rtt", str(rtt_ms),
-             "--listen", f"127.0.0.1:{self.port}", "--to", f"127.0.0.1:{target_port}"],
+             "--listen", f"127.0.0.1:{self.port}", "--to", f"127.0.0.1:{target_port}",
+             "--mail-log", str(mail_log)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port, "delay_proxy")
 
@@ -128,20 +133,26 @@ def bare_client(port: int, count: int, size: int) -> float:
     return (count // 8 * 8) / (time.perf_counter() - start)
 
 
-def whole_command(root: Path, url: str, count: int) -> tuple[float, float]:
-    """(msg/s, seconds from spawning to the run's start) of `gigo-mail send` as a user runs it."""
-    env = {**os.environ, "GIGO_UNSUBSCRIBE_SECRET": "bench"}
+def whole_command(root: Path, url: str, count: int, mail_log: Path,
+                  src: str | None = None) -> tuple[float, float, float]:
+    """(msg/s, seconds from spawning to the run's start in the journal, seconds from spawning to
+    the first MAIL FROM through the proxy) of `gigo-mail send` as a user runs it, from this
+    checkout's ``src`` or from ``src``."""
+    # this checkout's package, not whichever the environment has installed
+    env = {**os.environ, "GIGO_UNSUBSCRIBE_SECRET": "bench", "PYTHONPATH": src or str(HERE.parent / "src")}
+    mail_log.unlink(missing_ok=True)
     spawned = time.time()
     subprocess.run([sys.executable, "-c", "from gigo_mail.cli.app import main; main()", "send", "011",
                     "--list", "list.csv", "--yes", "--smtp", url], cwd=root, env=env, check=True,
                    stdout=subprocess.DEVNULL)
     seconds = time.time() - spawned
+    first_mail = min(float(line) for line in mail_log.read_text().split()) - spawned
     db = sqlite3.connect(root / ".gigo" / "journal.sqlite3")
     started, sent = db.execute("SELECT started, (SELECT COUNT(*) FROM deliveries WHERE status = 'sent') "
                                "FROM runs ORDER BY id DESC LIMIT 1").fetchone()
     db.close()
     assert sent == count, (sent, count)
-    return count / seconds, dt.datetime.fromisoformat(started).timestamp() - spawned
+    return count / seconds, dt.datetime.fromisoformat(started).timestamp() - spawned, first_mail
 
 
 def main() -> None:
@@ -154,12 +165,17 @@ def main() -> None:
     parser.add_argument("--postfix", action="store_true", help="a private Postfix smtpd (CHUNKING); root")
     parser.add_argument("--dkim", action="store_true", help="also send RSA-signed, in the same rounds")
     parser.add_argument("--whole", action="store_true", help="also the whole command, startup included")
+    parser.add_argument("--whole-only", action="store_true",
+                        help="the whole command and the bare client only (implies --whole)")
+    parser.add_argument("--reference", metavar="SRC",
+                        help="also the whole command from this src folder, alternating (implies --whole)")
     parser.add_argument("--bare", nargs=3, type=int, metavar=("PORT", "COUNT", "SIZE"),
                         help=argparse.SUPPRESS)  # the bare client's own process
     args = parser.parse_args()
     if args.bare:
         print(bare_client(*args.bare))
         return
+    args.whole = args.whole or args.whole_only or bool(args.reference)
 
     work = Path(tempfile.mkdtemp(prefix="gigo-latency-bench-"))
     sink = proxy = None
@@ -177,7 +193,8 @@ def main() -> None:
             sink = Sink()
             if sink.kind != "smtp-sink":
                 raise SystemExit("this benchmark needs Postfix's smtp-sink (apt-get install postfix)")
-        proxy = Proxy(args.rtt, sink.port)
+        mail_log = work / "first-mail.log"
+        proxy = Proxy(args.rtt, sink.port, mail_log)
         limit = 8 / (args.rtt / 1000)
         server = "Postfix smtpd (CHUNKING)" if args.postfix else "smtp-sink"
         print(f"{server} behind a {args.rtt:g} ms round-trip proxy; {args.messages:,} messages of issue 011 "
@@ -188,13 +205,15 @@ def main() -> None:
         source: list[float] = []
         bare: list[float] = []
         rtts: list[float] = []
-        whole: list[tuple[float, float]] = []  # --whole: (msg/s, seconds to the run's start)
+        whole: list[tuple[float, float, float]] = []  # --whole: (msg/s, to the run's start, to MAIL FROM)
+        before: list[tuple[float, float, float]] = []  # --reference: the same
         for round_ in range(1, args.repeat + 1):
             rtts.append(measured_rtt(proxy.port))
-            shutil.rmtree(root / ".gigo", ignore_errors=True)
-            result = measured_child("ours", root, proxy.url, args.messages)
-            assert result["sent"] == args.messages, result
-            ours.append(result["sent"] / result["seconds"])
+            if not args.whole_only:
+                shutil.rmtree(root / ".gigo", ignore_errors=True)
+                result = measured_child("ours", root, proxy.url, args.messages)
+                assert result["sent"] == args.messages, result
+                ours.append(result["sent"] / result["seconds"])
             if args.postfix:
                 shutil.rmtree(root / ".gigo", ignore_errors=True)
                 result = measured_child("ours", root, proxy.url, args.messages, in_flight=1)
@@ -204,38 +223,47 @@ def main() -> None:
                 result = measured_child("ours", root, proxy.url, args.messages, signing="rsa")
                 assert result["sent"] == args.messages, result
                 signed.append(result["sent"] / result["seconds"])
-            if args.whole:
+            pair = [(whole, None), (before, args.reference)] if args.reference else [(whole, None)]
+            for into, src in pair if round_ % 2 else pair[::-1]:  # alternate which goes first
                 shutil.rmtree(root / ".gigo", ignore_errors=True)
-                whole.append(whole_command(root, proxy.url, args.messages))
+                into.append(whole_command(root, proxy.url, args.messages, mail_log, src))
             if not args.postfix:
                 out = subprocess.run([sys.executable, __file__, "--bare", str(proxy.port), str(args.messages),
                                       str(size)], capture_output=True, text=True, check=True).stdout
                 bare.append(float(out))
-            if (rate := smtp_source_rate(proxy.port, args.source_messages, size)) is not None:
+            if not args.whole_only and (rate := smtp_source_rate(proxy.port, args.source_messages,
+                                                                 size)) is not None:
                 source.append(rate)
-            print(f"round {round_}: gigo-mail {ours[-1]:,.1f} msg/s"
+            line = ((f", gigo-mail {ours[-1]:,.1f} msg/s" if ours else "")
                   + (f", in_flight 1 {one[-1]:,.1f} msg/s" if one else "")
                   + (f", DKIM-signed {signed[-1]:,.1f} msg/s" if signed else "")
-                  + (f", whole command {whole[-1][0]:,.1f} msg/s (run started after {whole[-1][1]:.2f} s)"
-                     if whole else "")
+                  + (f", whole command {whole[-1][0]:,.1f} msg/s (first MAIL FROM after {whole[-1][2]:.2f} s,"
+                     f" run started after {whole[-1][1]:.2f} s)" if whole else "")
+                  + (f", reference {before[-1][0]:,.1f} msg/s (first MAIL FROM after {before[-1][2]:.2f} s,"
+                     f" run started after {before[-1][1]:.2f} s)" if before else "")
                   + (f", bare pipelined client {bare[-1]:,.1f} msg/s" if bare else "")
-                  + (f", smtp-source {source[-1]:,.1f} msg/s" if source else ""), flush=True)
+                  + (f", smtp-source {source[-1]:,.1f} msg/s" if source else ""))
+            print(f"round {round_}: {line[2:]}", flush=True)
         print()
-        median = statistics.median(ours)
+        median = statistics.median(ours) if ours else 0.0
         print(f"{'client':<52} {'msg/s (median)':>15}")
         label = "gigo-mail engine, 8 connections" + (", in_flight 4 (BDAT)" if args.postfix else "")
-        print(f"{label:<52} {median:15,.1f}")
+        if ours:
+            print(f"{label:<52} {median:15,.1f}")
         if one:
             label = "gigo-mail engine, 8 connections, in_flight 1 (DATA)"
             print(f"{label:<52} {statistics.median(one):15,.1f}")
         if signed:
             label = "gigo-mail engine, 8 connections, DKIM RSA-2048"
             print(f"{label:<52} {statistics.median(signed):15,.1f}")
-        if whole:
-            label = "gigo-mail send, whole command (startup, compile, plan)"
-            print(f"{label:<52} {statistics.median(w[0] for w in whole):15,.1f}")
-            print(f"{'  its startup to the run start (seconds, median)':<52} "
-                  f"{statistics.median(w[1] for w in whole):15,.2f}")
+        for name, runs in (("gigo-mail send", whole), ("reference send", before)):
+            if runs:
+                label = f"{name}, whole command (startup, compile, plan)"
+                print(f"{label:<52} {statistics.median(w[0] for w in runs):15,.1f}")
+                print(f"{'  its start to the first MAIL FROM (s, median)':<52} "
+                      f"{statistics.median(w[2] for w in runs):15,.2f}")
+                print(f"{'  its start to the run start in the journal (s)':<52} "
+                      f"{statistics.median(w[1] for w in runs):15,.2f}")
         if bare:
             label = "bare pipelined client (no journal, prebuilt bytes)"
             print(f"{label:<52} {statistics.median(bare):15,.1f}")
@@ -245,10 +273,17 @@ def main() -> None:
         rtt = statistics.median(rtts)
         print(f"measured round trip through the proxy: {rtt * 1000:.1f} ms (asked {args.rtt:g} ms); "
               f"8 / measured RTT = {8 / rtt:,.1f} msg/s")
-        print(f"gigo-mail / one-round-trip limit: {median / limit:.2f}"
-              + (f"; gigo-mail / smtp-source: {median / statistics.median(source):.1f}x" if source else ""))
-        if bare:
+        if ours:
+            print(f"gigo-mail / one-round-trip limit: {median / limit:.2f}"
+                  + (f"; gigo-mail / smtp-source: {median / statistics.median(source):.1f}x"
+                     if source else ""))
+        if bare and ours:
             print(f"gigo-mail / bare pipelined client: {median / statistics.median(bare):.2f}")
+        if bare and whole:
+            print(f"whole command / bare pipelined client: "
+                  f"{statistics.median(w[0] for w in whole) / statistics.median(bare):.2f}"
+                  + (f" (reference: {statistics.median(w[0] for w in before) / statistics.median(bare):.2f})"
+                     if before else ""))
         if signed:
             print(f"DKIM-signed / unsigned: {statistics.median(signed) / median:.2f}")
     finally:

@@ -49,3 +49,21 @@ def test_an_unpublished_issue_page_is_a_dead_view_link_until_publish(tmp_path: P
     publish(config)
     after = check_issue(compile_issue(config, find_issue(root, "011")))
     assert [f for f in after if f.subject == "view in browser"] == []
+
+
+def test_a_send_into_a_loopback_relay_loads_none_of_the_checks() -> None:
+    """`send` imports the preflight before every send; into a loopback relay it runs nothing, so
+    dnspython, the HTTP client and YAML (about 0.15 s) stay unloaded."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = ("import sys\nfrom gigo_mail.check.run import preflight\n"
+             "assert preflight(None, 'smtp://127.0.0.1:2525') == []\n"
+             "names = ('dns.resolver', 'httpx2', 'yaml', 'gigo_mail.check.dns', 'gigo_mail.check.links',"
+             " 'gigo_mail.check.spam', 'gigo_mail.check.compat')\n"
+             "print(sorted(m for m in names if m in sys.modules))")
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                          env={"PYTHONPATH": src})
+    assert done.stdout.strip() == "[]"

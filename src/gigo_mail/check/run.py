@@ -3,19 +3,17 @@
 DNS for the From domain, the issue's build report and placeholders, its links and
 images, client compatibility from the caniemail data, and SpamAssassin's local score.
 Nothing is ever sent to a hosted checker.
+
+The checks' own modules (dnspython, the HTTP client, the caniemail data, YAML) load when a
+check runs: ``send`` imports this module for its preflight, which a loopback relay skips.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gigo_mail.check.compat import check_compat
-from gigo_mail.check.dns import check_dns, make_resolver
-from gigo_mail.check.links import check_images, check_links
 from gigo_mail.check.report import CheckReport, Finding
-from gigo_mail.check.spam import check_spam
 from gigo_mail.compose.compile import CompiledIssue
-from gigo_mail.compose.scaffold import PLACEHOLDERS
 from gigo_mail.transport.url import parse_smtp_url
 
 
@@ -30,6 +28,8 @@ class CheckOptions:
 
 def placeholders_left(compiled: CompiledIssue) -> list[Finding]:
     """Front matter still as `gigo-mail new` wrote it."""
+    from gigo_mail.compose.scaffold import PLACEHOLDERS
+
     issue = compiled.issue
     findings = []
     for key, placeholder in PLACEHOLDERS.items():
@@ -72,11 +72,19 @@ def preflight(compiled: CompiledIssue, smtp_url: str, dns: str | None = None) ->
 def local_checks(compiled: CompiledIssue) -> list[Finding]:
     """The part of the preflight that needs no network and no SpamAssassin, for the preview
     (which shows the build report itself): placeholders, local images, client scores."""
+    from gigo_mail.check.compat import check_compat
+    from gigo_mail.check.links import check_images
+
     return placeholders_left(compiled) + check_images(compiled) + check_compat(compiled)
 
 
 def run_check(compiled: CompiledIssue, options: CheckOptions) -> CheckReport:
     """Every check, in the order a sender reads them."""
+    from gigo_mail.check.compat import check_compat
+    from gigo_mail.check.dns import check_dns, make_resolver
+    from gigo_mail.check.links import check_images, check_links
+    from gigo_mail.check.spam import check_spam
+
     report = CheckReport()
     report.findings += check_dns(compiled.config, make_resolver(options.dns, 1.5 if options.quick else 3.0),
                                  options.smtp_url)

@@ -106,8 +106,10 @@ def _summary(result: SendResult, dry_run: bool, written: bool = True) -> Table:
     return table
 
 
-def _run(sender: Sender, rows: Iterable[Subscriber | SkippedRow]) -> tuple[SendResult, bool]:
-    """Run the engine; the first Ctrl-C stops gracefully, a second one quits at once."""
+def _run(sender: Sender, rows: Iterable[Subscriber | SkippedRow],
+         loop: asyncio.AbstractEventLoop | None = None) -> tuple[SendResult, bool]:
+    """Run the engine (on ``loop``, where its connections opened early, else a new one); the
+    first Ctrl-C stops gracefully, a second one quits at once."""
     interrupted = False
 
     async def main() -> SendResult:
@@ -136,7 +138,8 @@ def _run(sender: Sender, rows: Iterable[Subscriber | SkippedRow]) -> tuple[SendR
                 loop.remove_signal_handler(signal.SIGTERM)
 
     try:
-        result = asyncio.run(main())
+        with asyncio.Runner(loop_factory=None if loop is None else lambda: loop) as runner:
+            result = runner.run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
         err_console.print("[bold red]interrupted:[/] quit without waiting; recipients in flight are "
                           "marked uncertain in the journal")
@@ -188,7 +191,7 @@ def _send(campaign: Campaign) -> int:
                if progress else None)
     sender = campaign.sender(_progress_callback(progress, task_id))
     with progress or contextlib.nullcontext():
-        result, interrupted = _run(sender, campaign.rows())
+        result, interrupted = _run(sender, campaign.rows(), campaign.event_loop())
     console.print(_summary(result, campaign.request.dry_run, not campaign.request.no_write))
     for note in result.stats.notes:
         err_console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
@@ -324,7 +327,8 @@ def _command(request: SendRequest, yes: bool) -> int:
     ask = _ask_password if sys.stdin.isatty() else None
     config = load_config(required=True)
     warn_tracked_lists(config, request.list_path)
-    with prepare_send(config, request, ask) as campaign:
+    # a run that will not ask opens its connections while it compiles and plans
+    with prepare_send(config, request, ask, open_early=yes or not sys.stdin.isatty()) as campaign:
         compiled = campaign.compiled
         if campaign.url is not None:
             from gigo_mail.cli.check import warn_before_send  # the checks (DNS, spam) only for a server

@@ -148,17 +148,42 @@ class _NoNetwork:
 def _import_premailer() -> None:
     """premailer imports requests (with urllib3, as long as cssutils) only for its default HTTP
     session, which it never uses here: it gets ``_NoNetwork``, and a stand-in while it is imported.
-    Whoever imports requests afterwards gets the real one."""
-    if "premailer.premailer" in sys.modules:
-        return
-    stand_in = "requests" not in sys.modules
-    if stand_in:
-        sys.modules["requests"] = types.ModuleType("requests", "not loaded: premailer is given a session")
-    try:
-        import premailer  # noqa: F401
-    finally:
+    Whoever imports requests afterwards gets the real one. Then its cssutils stops validating."""
+    if "premailer.premailer" not in sys.modules:
+        stand_in = "requests" not in sys.modules
         if stand_in:
-            del sys.modules["requests"]
+            sys.modules["requests"] = types.ModuleType("requests", "not loaded: premailer is given a session")
+        try:
+            import premailer.premailer
+        finally:
+            if stand_in:
+                del sys.modules["requests"]
+    import premailer.merge_style
+    import premailer.premailer
+
+    if not isinstance(premailer.premailer.cssutils, _UnvalidatedCssutils):
+        unvalidated = _UnvalidatedCssutils(premailer.premailer.cssutils)
+        premailer.premailer.cssutils = unvalidated
+        premailer.merge_style.cssutils = unvalidated
+
+
+class _UnvalidatedCssutils(types.ModuleType):
+    """cssutils as premailer's modules see it, its ``parseStyle`` never validating. premailer is
+    given ``disable_validation`` but still validates every element's own inline style (in
+    ``merge_styles``) and an image's (``align_floating_images``): cssutils then checks each
+    property against its CSS profiles, whose patterns it compiles on first use, 0.2 s of the
+    first compile in a process. Validation only logs (silenced here): the values, and the
+    output, are the same."""
+
+    def __init__(self, real: types.ModuleType) -> None:
+        super().__init__(real.__name__, real.__doc__)
+        self._real = real
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+    def parseStyle(self, css_text: str, encoding: str = "utf-8", validate: bool = False) -> object:  # noqa: N802
+        return self._real.parseStyle(css_text, encoding=encoding, validate=False)
 
 
 def _premailer(html: str) -> str:

@@ -29,16 +29,24 @@ on the signup page (``signups.pull_signups``), so they are in the plan; a dry ru
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from gigo_mail.compose.compile import CompiledIssue, build_dir, compile_issue
 from gigo_mail.compose.issue import find_issue
 from gigo_mail.config import Config
 from gigo_mail.env import smtp_password
-from gigo_mail.errors import CompileError, ConfirmationRequired, NobodyToSendError, UnclearOptOutError
+from gigo_mail.errors import (
+    CompileError,
+    ConfirmationRequired,
+    GigoError,
+    NobodyToSendError,
+    UnclearOptOutError,
+)
 from gigo_mail.journal.deliveries import Journal
 from gigo_mail.journal.sync import PullResult, peek_suppressions, pull_suppressions
 from gigo_mail.lists.formats import unclear_message
@@ -51,13 +59,16 @@ from gigo_mail.lists.reader import (
     sample_subscriber,
 )
 from gigo_mail.lists.segment import Segment
-from gigo_mail.send.dkim import signer_for
+from gigo_mail.send.early import EarlyConnections
 from gigo_mail.send.engine import Sender, SendOptions, SendStats
 from gigo_mail.send.message import MessageFactory
 from gigo_mail.send.samples import configured_sample, list_sample_fields
 from gigo_mail.send.selection import Selector, SendPlan, plan_send
 from gigo_mail.send.signups import SignupPull, pull_signups, signups_url
 from gigo_mail.transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
+
+if TYPE_CHECKING:
+    from gigo_mail.send.dkim import DkimSigner
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +102,15 @@ def send_options(config: Config, request: SendRequest, segment: Segment | None =
         retry_failed=request.retry_failed, resend_uncertain=request.resend_uncertain,
         segment=segment.describe() if segment else "", soft_bounce_limit=config.suppression.soft_bounces)
     return replace(options, concurrency=1, rate=0.0) if request.dry_run else options
+
+
+def dkim_signer(config: Config) -> DkimSigner | None:
+    """The [dkim] signer; cryptography (about 40 ms of imports) is loaded only when it signs."""
+    if not config.dkim.enabled:
+        return None
+    from gigo_mail.send.dkim import signer_for
+
+    return signer_for(config)
 
 
 def password_for(url: SmtpUrl, ask: Callable[[SmtpUrl], str] | None) -> str | None:
@@ -127,6 +147,7 @@ class Campaign:
     list_format: str = ""  # the recognised format of the list, as shown to the user
     # a list send: what the plan pass validated, so the send pass re-validates no plain address
     validated: ValidatedAddresses | None = None
+    early: EarlyConnections | None = None  # connections opened while compiling and planning
 
     @property
     def issue_key(self) -> str:
@@ -191,11 +212,21 @@ class Campaign:
         return Sender(issue_key=self.issue_key, envelope_from=self.factory.envelope_from,
                       build=self.factory.build, transport_factory=self.make_transport, options=self.options,
                       journal=self.journal if self.records else None, on_progress=on_progress,
-                      planned=self.planned, selector=self.selector, envelope_for=self.factory.envelope_for)
+                      planned=self.planned, selector=self.selector, envelope_for=self.factory.envelope_for,
+                      early=self.early)
+
+    def event_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop the early connections opened on, for the engine to run on (None: a new one)."""
+        return self.early.handoff() if self.early is not None else None
 
     def close(self) -> None:
-        if self.journal is not None:
-            self.journal.close()
+        """Close the journal, and the early connections unused if the send never started."""
+        try:
+            if self.early is not None:
+                self.early.close()
+        finally:
+            if self.journal is not None:
+                self.journal.close()
 
     def __enter__(self) -> Campaign:
         return self
@@ -247,9 +278,47 @@ def pulls_signups(config: Config, request: SendRequest) -> bool:
     return (config.root / settings.path).resolve() == Path(request.list_path).resolve()
 
 
-def prepare_send(config: Config, request: SendRequest,
-                 ask_password: Callable[[SmtpUrl], str] | None = None) -> Campaign:
-    """Compile, configure and plan one send (see the module docs); close the result when done."""
+def _endpoint(config: Config, request: SendRequest,
+              ask_password: Callable[[SmtpUrl], str] | None) -> tuple[SmtpUrl, SmtpEndpoint]:
+    url = parse_smtp_url(config.smtp_url(request.smtp))
+    endpoint = SmtpEndpoint(url, password=password_for(url, ask_password), timeout=config.smtp.timeout,
+                            data_timeout=config.smtp.data_timeout, cafile=config.smtp_cafile or None,
+                            in_flight=max(1, config.smtp.in_flight))
+    return url, endpoint
+
+
+_Early = tuple[SmtpUrl, SmtpEndpoint, EarlyConnections]
+
+
+def _open_early(config: Config, request: SendRequest) -> _Early | None:
+    """A list send that will not ask opens its connections now, overlapping the compile and the
+    plan; not when the URL is wrong or the password needs a prompt (those keep their usual turn)."""
+    if request.dry_run or request.to or request.list_path is None:
+        return None
+    try:
+        url, endpoint = _endpoint(config, request, None)
+    except GigoError:
+        return None
+    count = request.concurrency or config.smtp.concurrency
+    return url, endpoint, EarlyConnections(lambda: SmtpTransport(endpoint), count)
+
+
+def prepare_send(config: Config, request: SendRequest, ask_password: Callable[[SmtpUrl], str] | None = None,
+                 *, open_early: bool = False) -> Campaign:
+    """Compile, configure and plan one send (see the module docs); close the result when done.
+    ``open_early``: the run will not stop to ask, so a list send opens its SMTP connections
+    while it compiles and plans (``send.early``); they are closed unused if it does not start."""
+    early = _open_early(config, request) if open_early else None
+    try:
+        return _prepare(config, request, ask_password, early)
+    except BaseException:
+        if early is not None:
+            early[2].close()
+        raise
+
+
+def _prepare(config: Config, request: SendRequest, ask_password: Callable[[SmtpUrl], str] | None,
+             early: _Early | None) -> Campaign:
     issue = find_issue(config.root, request.ref)
     compiled = compile_issue(config, issue, sample=list_sample_fields(config) if request.to else None)
     if compiled.report.errors:
@@ -259,7 +328,7 @@ def prepare_send(config: Config, request: SendRequest,
     segment = Segment.build(request.tags, request.where)
     options = send_options(config, request, segment)
     factory = MessageFactory(compiled, secret=config.secret(), test=bool(request.to),
-                             signer=signer_for(config))
+                             signer=dkim_signer(config))
 
     if request.dry_run:
         folder = request.out or build_dir(compiled) / "outbox"
@@ -279,10 +348,7 @@ def prepare_send(config: Config, request: SendRequest,
             campaign.close()
             raise
 
-    url = parse_smtp_url(config.smtp_url(request.smtp))
-    endpoint = SmtpEndpoint(url, password=password_for(url, ask_password), timeout=config.smtp.timeout,
-                            data_timeout=config.smtp.data_timeout, cafile=config.smtp_cafile or None,
-                            in_flight=max(1, config.smtp.in_flight))
+    url, endpoint = early[:2] if early is not None else _endpoint(config, request, ask_password)
 
     def make_transport() -> Transport:
         return SmtpTransport(endpoint)
@@ -305,7 +371,7 @@ def prepare_send(config: Config, request: SendRequest,
                         resend_uncertain=request.resend_uncertain)
     campaign = Campaign(request, compiled, factory, options, make_transport, url=url, journal=journal,
                         selector=selector, segment=segment, pulled=pulled, validated=ValidatedAddresses(),
-                        signups=signups)
+                        signups=signups, early=early[2] if early is not None else None)
     try:
         return _plan(campaign)
     except BaseException:

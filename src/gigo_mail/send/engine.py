@@ -64,6 +64,7 @@ from gigo_mail.transport.replies import THROTTLE_CODES
 
 if TYPE_CHECKING:
     from gigo_mail.journal.deliveries import Journal
+    from gigo_mail.send.early import EarlyConnections
 
 PROGRESS_EVERY = 0.1  # seconds between progress callbacks
 
@@ -77,12 +78,14 @@ class Sender(Outcomes):
                  journal: Journal | None = None, on_progress: Callable[[SendStats], None] | None = None,
                  planned: int | None = None, selector: Selector | None = None,
                  rng: Callable[[], float] = random.random,
-                 envelope_for: Callable[[Subscriber], str] | None = None) -> None:
+                 envelope_for: Callable[[Subscriber], str] | None = None,
+                 early: EarlyConnections | None = None) -> None:
         self.issue_key = issue_key
         self.envelope_from = envelope_from
         self.envelope_for = envelope_for  # per-recipient envelope sender (VERP), else envelope_from
         self.build = build
         self.transport_factory = transport_factory
+        self.early = early  # connections opened before the run, on the loop it runs on
         self.options = options or SendOptions()
         self.journal = journal
         self.on_progress = on_progress
@@ -124,8 +127,9 @@ class Sender(Outcomes):
     async def run(self, rows: Iterable[Subscriber | SkippedRow]) -> SendResult:
         """Send to every selected row. Raises SMTPFatalError if the first connection fails
         (nothing is sent and the journal is untouched)."""
-        first = self.transport_factory()
-        await first.open()  # fatal problems surface here, before anyone is tried
+        early = self.early
+        first = early.transports[0] if early is not None else self.transport_factory()
+        await (early.first() if early is not None else first.open())  # fatal problems surface here
         self.stats.connections += 1
         self.stats.started = time.monotonic()
         run_id = (self.journal.begin_run(self.issue_key, self.stats.planned, self.options.segment)
@@ -135,8 +139,12 @@ class Sender(Outcomes):
         selector = self.selector or Selector(self.journal, self.issue_key,
                                              retry_failed=self.options.retry_failed,
                                              resend_uncertain=self.options.resend_uncertain)
-        transports = [first] + [self.transport_factory() for _ in range(self.options.concurrency - 1)]
-        workers = [asyncio.create_task(self._worker(t)) for t in transports]
+        ready = early.rest() if early is not None else []  # the other early connections' opens
+        transports = [first, *(t for t, _ in ready)]
+        transports += [self.transport_factory() for _ in range(self.options.concurrency - len(transports))]
+        waits: list[Awaitable[bool] | None] = [None, *(w for _, w in ready)]
+        workers = [asyncio.create_task(self._worker(t, waits[i] if i < len(waits) else None))
+                   for i, t in enumerate(transports)]
         producer = asyncio.create_task(self._produce(rows, selector))
         abandoned = 0
         try:
@@ -220,14 +228,19 @@ class Sender(Outcomes):
             self._finished.set()
         self._progress()
 
-    async def _worker(self, transport: Transport) -> None:
+    async def _worker(self, transport: Transport, opening: Awaitable[bool] | None = None) -> None:
         """One connection's loop. With PIPELINING the next recipient's envelope rides with this
         message's final dot (one round trip per message); with CHUNKING too, up to the
-        transport's ``in_flight`` BDAT transactions are on the wire at once."""
+        transport's ``in_flight`` BDAT transactions are on the wire at once. ``opening``: the
+        connection's early open (a failed one is opened again, as a dropped one is, when needed)."""
         task = asyncio.current_task()
         job: _Job | None = None  # taken, and paced; perhaps already on the wire ahead
         streamed: set[asyncio.Task[None]] = set()
         try:
+            if opening is not None:
+                with contextlib.suppress(GigoError, OSError):
+                    if await opening:
+                        self.stats.connections += 1
             while True:
                 if job is None:
                     if self._stopping:

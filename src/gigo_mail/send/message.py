@@ -23,17 +23,19 @@ import os
 import time
 from datetime import UTC, datetime
 from email.utils import format_datetime, formataddr, parseaddr
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gigo_mail.compose.compile import CompiledIssue
 from gigo_mail.compose.slots import SAMPLE_VALUES, sample_fields, split
 from gigo_mail.errors import ConfigError
-from gigo_mail.send.dkim import DkimSigner
 from gigo_mail.send.msgid import MessageIds, random_message_id
 from gigo_mail.send.tokens import make_token, unsubscribe_url
 from gigo_mail.send.verp import UNSUBSCRIBE_CONTEXT, VerpAddresses
 from gigo_mail.text import one_line
 from gigo_mail.transport.wire import WireForm
+
+if TYPE_CHECKING:  # cryptography loads only when [dkim] signs
+    from gigo_mail.send.dkim import DkimSigner
 
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"

@@ -115,6 +115,9 @@ class SmtpTransport:
         except (aiosmtplib.SMTPException, OSError) as exc:
             client.close()
             raise open_error(endpoint, exc) from None
+        except asyncio.CancelledError:  # an early open of a send that did not start: drop the socket now
+            client.close()
+            raise
         transport = client.transport
         if transport is None or transport.is_closing():
             client.close()
