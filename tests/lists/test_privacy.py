@@ -24,7 +24,12 @@ def git(root: Path, *args: str) -> str:
     return done.stdout
 
 
+REAL_LIST = "email,name\nann@lovelace-readers.net,Ann\nbob@ba.bbage.co.uk,Bob\n"  # not reserved domains
+
+
 def repository(root: Path, *, remote: bool, track: tuple[str, ...] = ("subscribers.csv",)) -> Path:
+    if (root / "subscribers.csv").exists():
+        (root / "subscribers.csv").write_text(REAL_LIST, encoding="utf-8")  # a real list, not sample data
     git(root, "init", "-q")
     if remote:
         git(root, "remote", "add", "origin", "https://git.example.invalid/newsletter.git")
@@ -64,7 +69,7 @@ def test_a_tracked_list_in_a_repository_with_a_remote_is_named(tmp_path: Path) -
 
 def test_any_list_file_given_counts_whatever_its_name(tmp_path: Path) -> None:
     root = make_newsletter(tmp_path / "n")
-    (root / "readers.txt").write_text("ann@example.org\n")
+    (root / "readers.txt").write_text("ann@lovelace-readers.net\n")
     repository(root, remote=True, track=("readers.txt",))
     assert tracked_lists(root) == ([], "origin")
     assert tracked_lists(root, [root / "readers.txt"])[0] == ["readers.txt"]
@@ -116,3 +121,25 @@ def test_no_warning_when_the_list_is_ignored(tmp_path: Path, monkeypatch: pytest
     monkeypatch.chdir(root)
     result = runner.invoke(app, ["publish"])
     assert result.exit_code == 0 and "tracked by git" not in result.stderr
+
+
+def test_only_lists_at_the_newsletters_own_places_count(tmp_path: Path) -> None:
+    """subscribers*.csv in the folder itself and anything in its lists/, not a package's own lists/ code."""
+    root = make_newsletter(tmp_path / "n")
+    names = ("src/pkg/lists/reader.py", "data/lists/words.toml", "tests/subscribers.csv", "lists/june.csv")
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(REAL_LIST, encoding="utf-8")
+    repository(root, remote=True, track=("src", "data", "tests", "lists", "subscribers.csv"))
+    assert tracked_lists(root)[0] == ["lists/june.csv", "subscribers.csv"]
+
+
+def test_a_sample_list_of_reserved_domains_is_nobodys_data(tmp_path: Path) -> None:
+    root = make_newsletter(tmp_path / "n")
+    repository(root, remote=True)
+    (root / "subscribers.csv").write_text("email,name\nann@example.org,Ann\nbo@news.example,Bo\n"
+                                          "cy@shop.test,Cy\n", encoding="utf-8")
+    assert exposure_warning(root) is None
+    (root / "subscribers.csv").write_text("email\nann@example.org\nreal@lovelace-readers.net\n",
+                                          encoding="utf-8")
+    assert exposure_warning(root) is not None  # one real address makes it a real list

@@ -15,6 +15,7 @@ local-only repository publishes nothing).
 from __future__ import annotations
 
 import fnmatch
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -37,15 +38,37 @@ def _git(root: Path, *args: str) -> str | None:
 
 
 def _is_list(name: str, wanted: set[Path], root: Path) -> bool:
+    """A list by name: ``subscribers*.csv`` in the newsletter's folder, anything in its ``lists/``
+    (as init's .gitignore says), or a file the command was given."""
     if (root / name).resolve() in wanted:
         return True
-    path = PurePosixPath(name)
-    return fnmatch.fnmatch(path.name, LIST_PATTERNS[0]) or "lists" in path.parts[:-1]
+    parts = PurePosixPath(name).parts
+    return (len(parts) == 1 and fnmatch.fnmatch(parts[0], LIST_PATTERNS[0])) or (len(parts) > 1
+                                                                                and parts[0] == "lists")
+
+
+# Domains that can never be anyone's mailbox (RFC 2606, RFC 6761): a list of only these is sample data.
+_ADDRESS = re.compile(r"[^\s,;\"'<>@]+@([^\s,;\"'<>@]+)")
+_RESERVED = re.compile(r"(?:^|\.)(?:example\.(?:com|net|org)|example|test|invalid|localhost)\.?$", re.I)
+_SAMPLE_MAX_BYTES = 1_000_000  # a bigger file is a real list
+
+
+def _only_sample_addresses(path: Path) -> bool:
+    """Whether a file holds addresses, all of them at reserved domains (a demo or test list)."""
+    try:
+        if path.stat().st_size > _SAMPLE_MAX_BYTES:
+            return False
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    domains = [match.group(1) for match in _ADDRESS.finditer(text)]
+    return bool(domains) and all(_RESERVED.search(domain) for domain in domains)
 
 
 def tracked_lists(root: Path, also: Iterable[Path] = ()) -> tuple[list[str], str]:
-    """The list files git tracks under ``root`` (those named like lists, and ``also``), and the
-    repository's first remote; ([], "") when nothing can leave this machine that way."""
+    """The list files git tracks under ``root`` (those named like lists, and ``also``; not a sample
+    list whose every address is at a reserved domain such as example.org), and the repository's
+    first remote; ([], "") when nothing can leave this machine that way."""
     remotes = (_git(root, "remote") or "").split()
     if not remotes:
         return [], ""
@@ -53,7 +76,8 @@ def tracked_lists(root: Path, also: Iterable[Path] = ()) -> tuple[list[str], str
     if not listed:
         return [], ""
     wanted = {Path(p).resolve() for p in also}
-    names = [name for name in listed.split("\0") if name and _is_list(name, wanted, root)]
+    names = [name for name in listed.split("\0") if name and _is_list(name, wanted, root)
+             and not _only_sample_addresses(root / name)]
     return sorted(names), remotes[0]
 
 
