@@ -170,3 +170,14 @@ def test_a_connection_the_server_closed_during_the_plan_is_opened_again(root: Pa
     handler = counting_server.handler
     assert handler.sessions == 4  # three early, the closed one opened again
     assert sorted(handler.delivered_to()) == [f"p{i}@example.com" for i in range(6)]
+
+
+def test_early_connections_beyond_the_readers_are_closed(root: Path, counting_server: SmtpServer) -> None:
+    """Two readers, three connections opened early: the third says QUIT at once and is not counted."""
+    path = _list(root, "email,name\na@example.com,A\nb@example.com,B\n")
+    code, out, err = send("050", "--list", str(path), "--yes", "--smtp", counting_server.url)
+    assert code == 0, err
+    handler = counting_server.handler
+    assert len(handler.messages) == 2 and handler.sessions == 3 and handler.quits == 3
+    row = next(line for line in out.splitlines() if line.replace("│", " ").split()[:1] == ["connections"])
+    assert row.replace("│", " ").split()[-1] == "2", out

@@ -86,6 +86,7 @@ class Sender(Outcomes):
         self.build = build
         self.transport_factory = transport_factory
         self.early = early  # connections opened before the run, on the loop it runs on
+        self._dropping: set[asyncio.Task[None]] = set()  # early connections the plan does not need
         self.options = options or SendOptions()
         self.journal = journal
         self.on_progress = on_progress
@@ -140,6 +141,11 @@ class Sender(Outcomes):
                                              retry_failed=self.options.retry_failed,
                                              resend_uncertain=self.options.resend_uncertain)
         ready = early.rest() if early is not None else []  # the other early connections' opens
+        if self.stats.planned is not None and len(ready) >= max(1, self.stats.planned):
+            keep = max(0, self.stats.planned - 1)  # no more sessions than readers, as a lazy open gives
+            for transport, opened in ready[keep:]:
+                self._dropping.add(asyncio.create_task(_close_unused(transport, opened)))
+            ready = ready[:keep]
         transports = [first, *(t for t, _ in ready)]
         transports += [self.transport_factory() for _ in range(self.options.concurrency - len(transports))]
         waits: list[Awaitable[bool] | None] = [None, *(w for _, w in ready)]
@@ -165,7 +171,7 @@ class Sender(Outcomes):
                 abandoned = sum(1 for w in pending if getattr(w, "gigo_busy", False))
                 for task in pending:
                     task.cancel()
-            await asyncio.gather(producer, *workers, return_exceptions=True)
+            await asyncio.gather(producer, *workers, *self._dropping, return_exceptions=True)
             for note in (note for t in transports for note in getattr(t, "notes", ())):
                 if note not in self.stats.notes:
                     self.stats.notes.append(note)
@@ -420,3 +426,10 @@ class Sender(Outcomes):
         if force or now - self._last_progress >= PROGRESS_EVERY:
             self._last_progress = now
             self.on_progress(self.stats)
+
+
+async def _close_unused(transport: Transport, opened: Awaitable[bool]) -> None:
+    """An early connection the run does not need (fewer readers than connections): QUIT once open."""
+    with contextlib.suppress(Exception):
+        if await opened:
+            await transport.close()
