@@ -74,6 +74,19 @@ class StrayReplyServer(LoopServer):
             self.strayed = True
             writer.write(b"250 2.1.5 ok\r\n")
 
+    def _end_message(self, recipients: list[str], writer: asyncio.StreamWriter) -> None:
+        """The reply to a whole message, with a stray just before it ("final") or after it ("dot");
+        with ``refuse``, the message behind a "final" stray is refused, so taking the stray for
+        its reply would count a refused message as delivered."""
+        strayed = self.strayed
+        self._stray("final", writer)
+        if self.strayed and not strayed and self.refuse:
+            writer.write(b"554 5.7.1 rejected as spam\r\n")
+        else:
+            self.delivered.update(recipients)
+            writer.write(b"250 2.0.0 queued\r\n")
+        self._stray("dot", writer)
+
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 stray.test ESMTP\r\n")
         recipients: list[str] = []
@@ -96,14 +109,7 @@ class StrayReplyServer(LoopServer):
                         pass
                     if not body:  # the client left mid-message: nothing is delivered
                         break
-                    strayed = self.strayed
-                    self._stray("final", writer)  # before the final reply: the client may take it for that
-                    if self.strayed and not strayed and self.refuse:
-                        writer.write(b"554 5.7.1 rejected as spam\r\n")  # a refusal behind the stray
-                    else:
-                        self.delivered.update(recipients)
-                        writer.write(b"250 2.0.0 queued\r\n")
-                    self._stray("dot", writer)
+                    self._end_message(recipients, writer)
                 elif verb == b"QUIT":
                     writer.write(b"221 bye\r\n")
                     break
@@ -184,14 +190,7 @@ class StrayChunkingServer(StrayReplyServer):
                     in_mail = False
                     if self.stall:  # never answers the message
                         await asyncio.sleep(3600)
-                    strayed = self.strayed
-                    self._stray("final", writer)
-                    if self.strayed and not strayed and self.refuse:
-                        writer.write(b"554 5.7.1 rejected as spam\r\n")
-                    else:
-                        self.delivered.update(recipients)
-                        writer.write(b"250 2.0.0 queued\r\n")
-                    self._stray("dot", writer)
+                    self._end_message(recipients, writer)
                 elif verb == b"QUIT":
                     writer.write(b"221 bye\r\n")
                     break
