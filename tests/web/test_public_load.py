@@ -87,6 +87,30 @@ def attackers(port: int, count: int, first_octet: int) -> Iterator[list[socket.s
             sock.close()
 
 
+@contextlib.contextmanager
+def slow_client_probe(port: int, request_start: bytes) -> Iterator[list[socket.socket]]:
+    """SLOW clients that each start a request and send one more header line every 3 s, and IDLE
+    sockets that send nothing, all held open while the block runs; yields every socket."""
+    stop = threading.Event()
+    with attackers(port, SLOW, 1) as slow, attackers(port, IDLE, 9) as idle:
+        for sock in slow:
+            sock.send(request_start)
+
+        def trickle() -> None:
+            while not stop.wait(0.02):
+                for sock in slow[int(time.monotonic() / 0.02) % 150::150]:  # each every 3 s
+                    with contextlib.suppress(OSError):
+                        sock.send(b"X-Slow: 1\r\n")
+
+        worker = threading.Thread(target=trickle, daemon=True)
+        worker.start()
+        try:
+            yield slow + idle
+        finally:
+            stop.set()
+            worker.join(5)
+
+
 def test_a_low_soft_descriptor_limit_is_raised_for_the_connections() -> None:
     import resource
 
@@ -118,29 +142,13 @@ def test_a_low_hard_descriptor_limit_lowers_the_connection_limit() -> None:
 def test_a_normal_client_is_served_under_slow_and_idle_clients(page: str) -> None:
     """1,000 clients each sending a header line every 3 s and 1,000 idle sockets, all held open at
     once (checked from the client side): five normal requests each answered in under 1 s."""
-    port = port_of(page)
-    stop = threading.Event()
-    with attackers(port, SLOW, 1) as slow, attackers(port, IDLE, 9) as idle:
-        for sock in slow:
-            sock.send(b"GET /unsubscribe?token=x HTTP/1.1\r\nHost: gigo.dev\r\n")
-
-        def trickle() -> None:
-            while not stop.wait(0.02):
-                for sock in slow[int(time.monotonic() / 0.02) % 150::150]:  # each every 3 s
-                    with contextlib.suppress(OSError):
-                        sock.send(b"X-Slow: 1\r\n")
-
-        worker = threading.Thread(target=trickle, daemon=True)
-        worker.start()
-        try:
-            times = []
-            for _ in range(5):
-                time.sleep(0.8)
-                times.append(timed_get(page))
-            held = sum(still_open(sock) for sock in slow + idle)
-        finally:
-            stop.set()
-            worker.join(5)
+    start = b"GET /unsubscribe?token=x HTTP/1.1\r\nHost: gigo.dev\r\n"
+    with slow_client_probe(port_of(page), start) as sockets:
+        times = []
+        for _ in range(5):
+            time.sleep(0.8)
+            times.append(timed_get(page))
+        held = sum(still_open(sock) for sock in sockets)
     assert held >= 0.98 * (SLOW + IDLE), f"only {held} of the attack's sockets were held"
     assert max(times) < 1.0, times
 

@@ -4,14 +4,12 @@ the form, the proof of work, bots, floods, scanners and the confirm button."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import json
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -355,37 +353,21 @@ def test_signup_is_served_under_the_slow_and_idle_client_probe(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SmtpServer) -> None:
     """The defence's probe (1,000 clients trickling header lines, 1,000 idle sockets) against the
     page with signup on: the form and five signups, each answered in under a second."""
-    from test_public_load import IDLE, SLOW, attackers, still_open
+    from test_public_load import IDLE, SLOW, slow_client_probe, still_open
 
     root = newsletter(tmp_path, monkeypatch, smtp_server)
     with serving(root, smtp_server, replace(DEFAULT_LIMITS, loop_timeout=0.05)) as site:
         proofs = [solve(site.base) for _ in range(5)]
         port = int(site.base.rsplit(":", 1)[1])
-        stop = threading.Event()
-        with attackers(port, SLOW, 1) as slow, attackers(port, IDLE, 9) as idle:
-            for sock in slow:
-                sock.send(b"POST /subscribe HTTP/1.1\r\nHost: gigo.dev\r\n")
-
-            def trickle() -> None:
-                while not stop.wait(0.02):
-                    for sock in slow[int(time.monotonic() / 0.02) % 150::150]:  # each every 3 s
-                        with contextlib.suppress(OSError):
-                            sock.send(b"X-Slow: 1\r\n")
-
-            worker = threading.Thread(target=trickle, daemon=True)
-            worker.start()
-            try:
-                times = []
-                for i, proof in enumerate(proofs):
-                    time.sleep(0.5)
-                    started = time.monotonic()
-                    assert http(f"{site.base}/subscribe")[0] == 200
-                    assert sign_up(site.base, f"steady{i}@example.org", proof)[0] == 200
-                    times.append(time.monotonic() - started)
-                held = sum(still_open(sock) for sock in slow + idle)
-            finally:
-                stop.set()
-                worker.join(5)
+        with slow_client_probe(port, b"POST /subscribe HTTP/1.1\r\nHost: gigo.dev\r\n") as sockets:
+            times = []
+            for i, proof in enumerate(proofs):
+                time.sleep(0.5)
+                started = time.monotonic()
+                assert http(f"{site.base}/subscribe")[0] == 200
+                assert sign_up(site.base, f"steady{i}@example.org", proof)[0] == 200
+                times.append(time.monotonic() - started)
+            held = sum(still_open(sock) for sock in sockets)
         assert len(site.mails()) == 5
     assert held >= 0.98 * (SLOW + IDLE), f"only {held} of the probe's sockets were held"
     assert max(times) < 1.0, times
