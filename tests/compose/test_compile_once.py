@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gigo_mail.compose import markdown, render
+from gigo_mail.compose import compiled, markdown, render
 from gigo_mail.compose.compile import compile_issue
 from gigo_mail.compose.issue import find_issue, resolve_issue_key
 from gigo_mail.config import load_config
@@ -19,7 +19,7 @@ from support import make_newsletter, write_issue
 
 def test_one_environment_per_run_until_a_template_is_added(tmp_path: Path) -> None:
     root = make_newsletter(tmp_path / "nl")
-    search = render.template_search_path(root)
+    search = compiled.template_search_path(root)
     first = render.shared_environment(search, autoescape=True)
     assert render.shared_environment(search, autoescape=True) is first  # templates compiled once a run
     assert render.shared_environment(search, autoescape=False) is not first  # text is not escaped

@@ -46,7 +46,7 @@ def test_editing_the_issue_bumps_version_and_serves_new_content(running: Running
 
 def test_template_and_config_changes_rebuild(running: Running, site: Path) -> None:
     watcher = Watcher(running.state, running.builder.watch_paths)
-    from gigo_mail.compose.render import BUILTIN_TEMPLATES
+    from gigo_mail.compose.compiled import BUILTIN_TEMPLATES
 
     override = site / "templates" / "default"
     shutil.copytree(BUILTIN_TEMPLATES / "default", override)

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from gigo_mail.cli.console import console, facts_table
+from gigo_mail.compose.cache import compile_cached
 from gigo_mail.compose.compile import (
     GMAIL_CLIP_BYTES,
     BuildReport,
@@ -17,13 +18,13 @@ from gigo_mail.compose.compile import (
     clip_level,
     write_build,
 )
-from gigo_mail.compose.compile import compile_ref as compile_named
 from gigo_mail.config import load_config
 
 
 def compile_ref(ref: str, root: Path | None = None) -> CompiledIssue:
-    """Load the config, then compile the issue ``ref`` names (``compose.compile.compile_ref``)."""
-    return compile_named(load_config(root, required=True), ref)
+    """Load the config, then compile the issue ``ref`` names (``compose.cache``: kept from the last
+    compile when nothing it reads has changed)."""
+    return compile_cached(load_config(root, required=True), ref)
 
 
 def show_report(compiled: CompiledIssue, paths: dict[str, Path] | None = None) -> None:
@@ -39,7 +40,8 @@ def show_report(compiled: CompiledIssue, paths: dict[str, Path] | None = None) -
                           f"({share:.0%} of Gmail's 102 KB clipping limit)")
     table.add_row("text", f"{report.text_bytes / 1024:.1f} KB")
     table.add_row("images", escape("; ".join(report.images)) if report.images else "no local images")
-    table.add_row("compile", f"{report.compile_ms:.0f} ms")
+    table.add_row("compile", f"{report.compile_ms:.0f} ms" + (" (unchanged since the last compile: kept)"
+                                                              if report.cached else ""))
     for label, path in (paths or {}).items():
         table.add_row(label, str(path))
     console.print(table)

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from gigo_mail.cli.console import console, err_console, facts_table
 from gigo_mail.cli.privacy import warn_tracked_lists
-from gigo_mail.compose.compile import CompiledIssue
+from gigo_mail.compose.compiled import CompiledIssue
 from gigo_mail.config import Smtp, load_config, shown_path
 from gigo_mail.errors import ConfirmationRequired
 from gigo_mail.lists.reader import OUTSIDE_SEGMENT, SkippedRow, Subscriber

@@ -9,7 +9,6 @@ time: ``gigo-mail --help`` and ``status`` never load them.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import html as html_lib
 import logging
@@ -19,123 +18,38 @@ import sys
 import time
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gigo_mail.compose import markdown
+from gigo_mail.compose.compiled import (
+    BuildReport,
+    CompiledIssue,
+    InlineImage,
+    build_dir,
+    template_search_path,
+)
 from gigo_mail.compose.images import size_images
-from gigo_mail.compose.issue import Issue, find_issue
-from gigo_mail.compose.render import markup, render, render_string, shared_environment, template_search_path
+from gigo_mail.compose.issue import Issue
+from gigo_mail.compose.render import markup, render, render_string, shared_environment
 from gigo_mail.compose.site_paths import absolute, image_path, issue_url, remote_image_path
 from gigo_mail.compose.slots import (
     SLOT_PREFIX,
-    Slot,
     SlotTable,
     SlotTemplate,
     escape_html,
     placeholders,
-    public_values,
-    sample_fields,
-    values,
 )
 from gigo_mail.config import Config
 from gigo_mail.errors import CompileError, IssueError
+
+__all__ = ["BuildReport", "CompiledIssue", "InlineImage", "build_dir", "compile_issue",
+           "write_build", "clip_level", "GMAIL_CLIP_BYTES"]
 
 GMAIL_CLIP_BYTES = 102 * 1024
 GMAIL_CLIP_NEAR = 0.8  # warn from this share of the clip limit on
 PREHEADER_MAX = 90
 _RELATIVE_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]+)(")', re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class InlineImage:
-    """A local image of the issue: carried inside the message (multipart/related, by
-    Content-ID), or, with ``images = "link"``, expected online at ``url``."""
-
-    cid: str
-    filename: str
-    content_type: str
-    data: bytes
-    url: str = ""
-
-    @property
-    def embedded(self) -> bool:
-        return not self.url
-
-    @property
-    def reference(self) -> str:
-        """What the HTML's src says (HTML-escaped)."""
-        return html_lib.escape(self.url) if self.url else f"cid:{self.cid}"
-
-    def data_uri(self) -> str:
-        return f"data:{self.content_type};base64,{base64.b64encode(self.data).decode()}"
-
-
-@dataclass
-class BuildReport:
-    html_bytes: int = 0
-    text_bytes: int = 0
-    compile_ms: float = 0.0
-    warnings: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    images: list[str] = field(default_factory=list)  # how local images travel; sizes not known
-
-
-@dataclass
-class CompiledIssue:
-    issue: Issue
-    config: Config
-    slots: tuple[Slot, ...]
-    subject: SlotTemplate
-    html: SlotTemplate
-    text: SlotTemplate
-    images: tuple[InlineImage, ...]
-    report: BuildReport
-    preheader: SlotTemplate = field(default_factory=lambda: SlotTemplate(""))
-    # The body alone (Markdown -> HTML, relative images as written): what the web page shows.
-    body_html: SlotTemplate = field(default_factory=lambda: SlotTemplate(""))
-    # The first sendable row of the configured list ([list] path), for previews; None: sample values.
-    sample: dict[str, str] | None = None
-
-    @property
-    def required_columns(self) -> frozenset[str]:
-        """CSV columns the templates read (besides email and name)."""
-        return frozenset(s.path[1] for s in self.slots
-                         if s.path[0] == "subscriber" and len(s.path) > 1
-                         and s.path[1] not in ("email", "name"))
-
-    def values(self, fields: dict[str, str], name: str, email: str, unsubscribe_url: str) -> list[str]:
-        """The raw (unescaped) value of every slot for one subscriber."""
-        return values(self.slots, fields, name, email, unsubscribe_url)
-
-    def sample_values(self) -> list[str]:
-        """Values for previews: the configured list's first sendable row (a column it lacks is
-        empty, as for that subscriber), else made-up sample values."""
-        if self.sample is not None:
-            fields = {**dict.fromkeys(self.required_columns, ""), **self.sample}
-        else:
-            fields = sample_fields(self.required_columns)
-        pattern = self.config.newsletter.unsubscribe_url or "#unsubscribe"
-        url = pattern.replace("{token}", "preview-token").replace("{email}", fields["email"])
-        return self.values(fields, fields["name"], fields["email"], url)
-
-    def public_values(self) -> list[str]:
-        """The values of the issue's public web page: defaults and a neutral word, no subscriber."""
-        return public_values(self.slots)
-
-    def preview_html(self) -> str:
-        """The HTML part with sample values and local images inlined, for a browser."""
-        out = self.html.fill(escape_html(self.sample_values()))
-        for image in self.images:  # linked ones too: they may not be uploaded yet
-            out = out.replace(f'src="{image.reference}"', f'src="{image.data_uri()}"')
-        return out
-
-    def preview_text(self) -> str:
-        return self.text.fill(self.sample_values())
-
-    def preview_subject(self) -> str:
-        return self.subject.fill(self.sample_values())
 
 
 class _NoNetwork:
@@ -412,12 +326,6 @@ def compile_issue(config: Config, issue: Issue, *, sample: Mapping[str, str] | N
     return compiled
 
 
-def compile_ref(config: Config, ref: str) -> CompiledIssue:
-    """The issue a reference names (``011``, ``11``, ``issues/011.md``), compiled: the start of
-    ``build`` and ``check``."""
-    return compile_issue(config, find_issue(config.root, ref))
-
-
 def write_build(compiled: CompiledIssue, out_dir: Path) -> dict[str, Path]:
     """Write email.html (as sent, sample values), preview.html (images inlined) and email.txt."""
     try:
@@ -430,8 +338,3 @@ def write_build(compiled: CompiledIssue, out_dir: Path) -> dict[str, Path]:
     except OSError as exc:
         raise IssueError(f"cannot write to {out_dir}: {exc.strerror}") from exc
     return paths
-
-
-def build_dir(compiled: CompiledIssue) -> Path:
-    return compiled.config.root / "build" / compiled.issue.key
-

@@ -231,11 +231,12 @@ def list_issues(root: Path) -> list[Issue]:
 
 def find_issue(root: Path, ref: str) -> Issue:
     """Resolve ``011``, ``11``, ``issues/011.md`` or ``issues/012/`` to an Issue."""
-    return load_issue(*_locate(root, ref))
+    return load_issue(*locate_issue(root, ref))
 
 
-def _locate(root: Path, ref: str) -> tuple[Path, str | None]:
-    """The file an issue reference names (and its key when found by key); IssueNotFound if none."""
+def locate_issue(root: Path, ref: str) -> tuple[Path, str | None]:
+    """The file an issue reference names (and its key when found by key); IssueNotFound if none.
+    Reads no YAML: ``load_issue`` parses the file it names."""
     ref = ref.strip()
     as_path = Path(ref)
     for candidate in (root / as_path, as_path):
@@ -257,7 +258,7 @@ def resolve_issue_key(root: Path, ref: str, known: Iterable[str] = ()) -> str:
     """The issue's key from its file; else one of ``known`` (the keys the journal has), so
     that an issue whose file was removed or renamed can still be looked up."""
     try:  # named by its file, not read: a command that needs only the key parses no YAML
-        path, key = _locate(root, ref)
+        path, key = locate_issue(root, ref)
         return key or _key_of(path)
     except IssueNotFound:
         keys = set(known)

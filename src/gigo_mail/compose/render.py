@@ -21,7 +21,6 @@ from markupsafe import Markup
 from gigo_mail.compose.slots import TRANSFORMS, Placeholder
 from gigo_mail.errors import TemplateError
 
-BUILTIN_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 _TEMPLATE_SUFFIXES = (".j2", ".mjml", ".txt", ".html", ".md")
 
 
@@ -78,11 +77,6 @@ def shared_environment(search_paths: list[Path], *, autoescape: bool) -> jinja2.
 def _environment(search_paths: tuple[Path, ...], autoescape: bool, files: tuple[str, ...]
                  ) -> jinja2.Environment:
     return make_environment(list(search_paths), autoescape=autoescape)
-
-
-def template_search_path(root: Path) -> list[Path]:
-    """The newsletter's own templates/ first, then the templates built into gigo-mail."""
-    return [root / "templates", BUILTIN_TEMPLATES]
 
 
 def _jinja_location(exc: BaseException) -> str:

@@ -36,8 +36,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from gigo_mail.compose.compile import CompiledIssue, build_dir, compile_issue
-from gigo_mail.compose.issue import find_issue
+from gigo_mail.compose.cache import compile_cached
+from gigo_mail.compose.compiled import CompiledIssue, build_dir
 from gigo_mail.config import Config
 from gigo_mail.env import smtp_password
 from gigo_mail.errors import (
@@ -319,8 +319,7 @@ def prepare_send(config: Config, request: SendRequest, ask_password: Callable[[S
 
 def _prepare(config: Config, request: SendRequest, ask_password: Callable[[SmtpUrl], str] | None,
              early: _Early | None) -> Campaign:
-    issue = find_issue(config.root, request.ref)
-    compiled = compile_issue(config, issue, sample=list_sample_fields(config) if request.to else None)
+    compiled = compile_cached(config, request.ref, sample=list_sample_fields(config) if request.to else None)
     if compiled.report.errors:
         raise CompileError(f"issue {compiled.issue.key} has build errors ({compiled.report.errors[0]}); "
                            f"run 'gigo-mail build {compiled.issue.key}' and fix them first")

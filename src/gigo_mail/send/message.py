@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import TYPE_CHECKING, Protocol
 
-from gigo_mail.compose.compile import CompiledIssue
+from gigo_mail.compose.compiled import CompiledIssue
 from gigo_mail.compose.slots import SAMPLE_VALUES, sample_fields, split
 from gigo_mail.errors import ConfigError
 from gigo_mail.send.msgid import MessageIds, random_message_id

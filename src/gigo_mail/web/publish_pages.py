@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
-from gigo_mail.compose.render import make_environment, markup, render, template_search_path
+from gigo_mail.compose.compiled import template_search_path
+from gigo_mail.compose.render import make_environment, markup, render
 from gigo_mail.compose.site_paths import absolute
 from gigo_mail.config import Config
 from gigo_mail.signup_config import page_base

@@ -16,8 +16,8 @@ from string import Template
 
 import yaml
 
+from gigo_mail.compose.compiled import BUILTIN_TEMPLATES
 from gigo_mail.compose.issue import ISSUES_DIR, list_issues
-from gigo_mail.compose.render import BUILTIN_TEMPLATES
 from gigo_mail.config import CONFIG_NAME
 from gigo_mail.errors import ScaffoldError
 

@@ -1,0 +1,180 @@
+"""A compile kept between runs (``compose.cache``): reused only while nothing it reads changed,
+read only from a private file, and a send that finds it loads no compiler."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gigo_mail.compose import cache
+from gigo_mail.compose.cache import compile_cached
+from gigo_mail.config import load_config
+from support import GIF, make_newsletter
+
+SAMPLE = {"email": "ada.lovelace@example.org", "name": "Ada Lovelace"}
+
+
+def _settle(root: Path) -> None:
+    """Date every file of the newsletter ten seconds back: older than the racy window."""
+    past = time.time() - 10
+    for base, _, files in os.walk(root):
+        for name in files:
+            os.utime(os.path.join(base, name), (past, past))
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = make_newsletter(tmp_path / "nl")
+    _settle(root)
+    return root
+
+
+def _compile(root: Path, sample: dict[str, str] | None = None) -> tuple[bool, str]:
+    compiled = compile_cached(load_config(root), "011", sample=sample)
+    return compiled.report.cached, compiled.html.source + compiled.text.source + compiled.subject.source
+
+
+def test_a_second_compile_is_the_first_read_back(root: Path) -> None:
+    first = compile_cached(load_config(root), "011")
+    second = compile_cached(load_config(root), "011")
+    assert (first.report.cached, second.report.cached) == (False, True)
+    for part in ("subject", "html", "text", "preheader", "body_html"):
+        assert getattr(second, part).source == getattr(first, part).source
+    assert second.slots == first.slots and second.images == first.images
+    assert second.report.warnings == first.report.warnings
+    assert second.issue.meta == first.issue.meta and second.config == first.config
+    files = list((root / cache.CACHE_DIR).iterdir())
+    assert len(files) == 1
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+    assert stat.S_IMODE(files[0].parent.stat().st_mode) == 0o700
+
+
+def _edit_issue(root: Path) -> str:
+    path = root / "issues" / "011.md"
+    info = path.stat()
+    path.write_text(path.read_text(encoding="utf-8") + "\nA line added later.\n", encoding="utf-8")
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))  # the same time: the bytes tell
+    return "A line added later."
+
+
+def _edit_template(root: Path) -> str:
+    path = next((root / "templates").rglob("email.txt.j2"))
+    info = path.stat()
+    text = path.read_text(encoding="utf-8")
+    path.write_text("Plain edition\n" + text, encoding="utf-8")
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns - 1_000_000_000))  # old, but not the same
+    return "Plain edition"
+
+
+def _edit_config(root: Path) -> str:
+    path = root / "gigo-mail.toml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('name = "', 'name = "Renamed ', 1), encoding="utf-8")
+    _settle(root)
+    return "Renamed "
+
+
+def _add_image(root: Path) -> str:
+    (root / "issues" / "unrelated.gif").write_bytes(GIF)  # the cache cannot know which images count
+    _settle(root)
+    return ""
+
+
+@pytest.mark.parametrize("edit", [_edit_issue, _edit_template, _edit_config, _add_image])
+def test_a_changed_input_compiles_again(root: Path, edit: Callable[[Path], str]) -> None:
+    assert _compile(root)[0] is False
+    assert _compile(root)[0] is True
+    seen = edit(root)
+    cached, text = _compile(root)
+    assert cached is False
+    assert seen in text
+    assert _compile(root)[0] is True  # and the new compile is kept in its turn
+
+
+def test_previews_and_list_sends_keep_their_own_compiles(root: Path) -> None:
+    assert _compile(root)[0] is False
+    assert _compile(root, SAMPLE)[0] is False  # a preview's report is the first reader's
+    assert _compile(root)[0] is True
+    assert _compile(root, SAMPLE)[0] is True
+    assert _compile(root, {**SAMPLE, "name": "Grace"})[0] is False
+
+
+def test_the_kept_compile_holds_no_address(root: Path) -> None:
+    _compile(root, SAMPLE)
+    data = b"".join(p.read_bytes() for p in (root / cache.CACHE_DIR).iterdir())
+    assert data and b"ada.lovelace" not in data and b"Lovelace" not in data
+
+
+def test_a_file_written_moments_ago_keeps_no_compile(root: Path) -> None:
+    (root / "issues" / "fresh.gif").write_bytes(GIF)  # could change again within one clock tick
+    assert _compile(root)[0] is False
+    assert not (root / cache.CACHE_DIR).exists()
+    _settle(root)
+    _compile(root)
+    assert _compile(root)[0] is True
+
+
+def _others_may_write(path: Path) -> None:
+    path.chmod(0o666)
+
+
+def _cut_short(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def _another_fingerprint(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(bytes([data[0] ^ 1]) + data[1:])
+
+
+@pytest.mark.parametrize("spoil", [_others_may_write, _cut_short, _another_fingerprint])
+def test_a_doubtful_file_is_compiled_again_without_error(root: Path, spoil: Callable[[Path], None]) -> None:
+    _compile(root)
+    (path,) = (root / cache.CACHE_DIR).iterdir()
+    spoil(path)
+    cached, text = _compile(root)
+    assert cached is False and "GIGO" in text
+
+
+def test_a_folder_others_may_write_is_not_read(root: Path) -> None:
+    _compile(root)
+    (root / cache.CACHE_DIR).chmod(0o777)
+    assert _compile(root)[0] is False
+
+
+def test_a_cache_that_cannot_be_written_is_no_error(root: Path) -> None:
+    (root / ".gigo").mkdir(mode=0o700)
+    (root / cache.CACHE_DIR).write_text("not a folder", encoding="utf-8")
+    assert _compile(root)[0] is False
+    assert _compile(root)[0] is False
+
+
+def test_an_issue_outside_the_issues_folder_is_not_kept(root: Path) -> None:
+    outside = root / "draft.md"
+    outside.write_text((root / "issues" / "011.md").read_text(encoding="utf-8"), encoding="utf-8")
+    _settle(root)
+    for _ in range(2):
+        assert compile_cached(load_config(root), str(outside)).report.cached is False
+
+
+@pytest.mark.slow
+def test_a_list_send_that_finds_its_compile_loads_no_compiler(root: Path) -> None:
+    """The point of the cache: a send after ``build`` imports no Markdown, Jinja, MJML, premailer
+    or YAML (about 0.2 s) and compiles nothing (about 0.15 s)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(cache.__file__).parents[2])}
+    command = [sys.executable, "-X", "importtime", "-m", "gigo_mail"]
+    subprocess.run([*command, "build", "011"], cwd=root, env=env, capture_output=True, check=True)
+    sent = subprocess.run([*command, "send", "011", "--list", "subscribers.csv", "--dry-run", "--no-write",
+                           "--yes"], cwd=root, env=env, capture_output=True, text=True)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    loaded = {line.split("|")[-1].strip() for line in sent.stderr.splitlines() if line.startswith("import time:")}
+    assert "gigo_mail.compose.cache" in loaded
+    assert not loaded & {"premailer", "jinja2", "markdown_it", "mjml", "yaml", "frontmatter",
+                         "gigo_mail.compose.compile"}
