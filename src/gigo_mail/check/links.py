@@ -20,7 +20,7 @@ from lxml import html as lxml_html
 
 from gigo_mail.check.lookup import organizational
 from gigo_mail.check.report import Finding
-from gigo_mail.compose.compile import CompiledIssue
+from gigo_mail.compose.compiled import CompiledIssue
 from gigo_mail.compose.images import image_size
 from gigo_mail.compose.slots import SLOT_RE
 from gigo_mail.version import __version__

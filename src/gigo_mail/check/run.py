@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gigo_mail.check.report import CheckReport, Finding
-from gigo_mail.compose.compile import CompiledIssue
+from gigo_mail.compose.compiled import CompiledIssue
 from gigo_mail.transport.url import parse_smtp_url
 
 

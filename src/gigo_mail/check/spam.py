@@ -13,7 +13,7 @@ import socket
 import subprocess
 
 from gigo_mail.check.report import Finding
-from gigo_mail.compose.compile import CompiledIssue
+from gigo_mail.compose.compiled import CompiledIssue
 from gigo_mail.errors import GigoError
 from gigo_mail.lists.reader import sample_subscriber
 from gigo_mail.send.message import MessageFactory

@@ -9,11 +9,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from gigo_mail.check.report import AREAS, FAIL, OK, SKIP, WARN, CheckReport
-from gigo_mail.check.run import CheckOptions, preflight, run_check
+from gigo_mail.check.run import CheckOptions, run_check
 from gigo_mail.cli.build import compile_ref
-from gigo_mail.cli.console import console, err_console
+from gigo_mail.cli.console import console
 from gigo_mail.cli.privacy import warn_tracked_lists
-from gigo_mail.compose.compile import CompiledIssue
 
 MARKS = {OK: "[green]ok[/]", WARN: "[yellow]warn[/]", FAIL: "[bold red]FAIL[/]", SKIP: "[dim]skip[/]"}
 
@@ -32,17 +31,6 @@ def show_check(report: CheckReport) -> None:
         console.print(table)
     verdict = (f"[bold red]{len(report.failed)} failed[/]" if report.failed else "[bold green]ready[/]")
     console.print(f"\n{verdict}, {len(report.warnings)} warning(s)")
-
-
-def warn_before_send(compiled: CompiledIssue, smtp_url: str) -> None:
-    """The quick preflight's problems as warnings: a send goes on, but the sender knows."""
-    problems = preflight(compiled, smtp_url)
-    for finding in problems:
-        err_console.print(f"[yellow]warning:[/] {escape(finding.subject)}: {escape(finding.detail)}",
-                          soft_wrap=True)
-    if problems:
-        err_console.print(f"[yellow]warning:[/] run 'gigo-mail check {compiled.issue.key}' for the full "
-                          "preflight", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -322,6 +322,20 @@ def _show_pull(campaign: Campaign) -> None:
                           "not known to this send")
 
 
+def _warn_before_send(compiled: CompiledIssue, smtp_url: str) -> None:
+    """The quick preflight's problems as warnings: a send goes on, but the sender knows. Here, not
+    in the `check` command's module, which loads the compiler (a send after `build` does not)."""
+    from gigo_mail.check.run import preflight  # the checks (DNS, spam) only for a server
+
+    problems = preflight(compiled, smtp_url)
+    for finding in problems:
+        err_console.print(f"[yellow]warning:[/] {escape(finding.subject)}: {escape(finding.detail)}",
+                          soft_wrap=True)
+    if problems:
+        err_console.print(f"[yellow]warning:[/] run 'gigo-mail check {compiled.issue.key}' for the full "
+                          "preflight", soft_wrap=True)
+
+
 def _command(request: SendRequest, yes: bool) -> int:
     """Prepare the send in the core, show it, ask, run it."""
     ask = _ask_password if sys.stdin.isatty() else None
@@ -331,9 +345,7 @@ def _command(request: SendRequest, yes: bool) -> int:
     with prepare_send(config, request, ask, open_early=yes or not sys.stdin.isatty()) as campaign:
         compiled = campaign.compiled
         if campaign.url is not None:
-            from gigo_mail.cli.check import warn_before_send  # the checks (DNS, spam) only for a server
-
-            warn_before_send(compiled, str(campaign.url))
+            _warn_before_send(compiled, str(campaign.url))
         if request.dry_run:
             where = "nowhere (render only)" if request.no_write else f"{campaign.folder}/*.eml"
             mode = ("mode", "dry run: no connection, no journal")

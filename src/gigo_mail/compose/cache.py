@@ -76,8 +76,8 @@ def _cache_file(root: Path, issue_path: Path, *, sampled: bool) -> Path:
 
 
 class _Inputs:
-    """The digest of a compile's inputs, and the newest modification time among the files known
-    only by their size and time: a file written less than ``RACY_NS`` ago could change again
+    """The digest of a compile's inputs, and the newest modification time among the newsletter's
+    files known only by their size and time: a file written less than ``RACY_NS`` ago could change again
     within the same clock tick without its time changing, so no cache is kept then (as git
     treats a racily clean index entry)."""
 
@@ -90,9 +90,10 @@ class _Inputs:
     def add(self, data: bytes) -> None:
         self.digest.update(len(data).to_bytes(8, "big") + data)
 
-    def add_stat(self, label: str, path: str) -> None:
+    def add_stat(self, label: str, path: str, *, racy: bool = True) -> None:
         info = os.stat(path)
-        self.newest_ns = max(self.newest_ns, info.st_mtime_ns)
+        if racy:
+            self.newest_ns = max(self.newest_ns, info.st_mtime_ns)
         self.add(f"{label}\0{info.st_size}\0{info.st_mtime_ns}".encode())
 
     def settled(self) -> bool:
@@ -114,15 +115,17 @@ def _fingerprint(config: Config, issue_path: Path, sample: Mapping[str, str] | N
         for templates in template_search_path(config.root):  # small: read whole
             for name in _files(templates):
                 inputs.add(name.encode() + b"\0" + (templates / name).read_bytes())
-        for base in (folder, _PACKAGE):  # images beside the issue; the code that compiles
+        # The images beside the issue; the code that compiles, which an install rewrites whole
+        # (so its files' times need no racy window).
+        for base, racy in ((folder, True), (_PACKAGE, False)):
             for count, name in enumerate(_files(base)):
                 if count >= _MAX_FILES:
                     return None
-                inputs.add_stat(f"{base}/{name}", str(base / name))
+                inputs.add_stat(f"{base}/{name}", str(base / name), racy=racy)
         for library in _LIBRARIES:
             spec = importlib.util.find_spec(library)
-            if spec is not None and spec.origin is not None:  # a new install rewrites it
-                inputs.add_stat(spec.origin, spec.origin)
+            if spec is not None and spec.origin is not None:
+                inputs.add_stat(spec.origin, spec.origin, racy=False)
     except (OSError, ValueError):
         return None
     return inputs
