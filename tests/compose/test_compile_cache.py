@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SmtpServer
 from gigo_mail.compose import cache
 from gigo_mail.compose.cache import compile_cached
 from gigo_mail.config import load_config
-from conftest import SmtpServer
 from support import GIF, make_newsletter
 
 SAMPLE = {"email": "ada.lovelace@example.org", "name": "Ada Lovelace"}
