@@ -110,6 +110,16 @@ def test_a_spilling_list_pass_reports_duplicates_with_their_first_line(
     assert not list(scratch.iterdir())
 
 
+def test_no_room_for_the_scratch_file_is_one_clear_error(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    table = DigestSet(memory=64)
+    with pytest.raises(SubscriberListError, match=r"scratch file under .*missing: .*set TMPDIR"):
+        for i in range(200):
+            table.add(f"k{i}", i + 2)
+    assert len(table) == 0
+
+
 def test_digests_are_keyed_per_table() -> None:
     one, two = DigestSet(), DigestSet()
     address = "ann@example.com"

@@ -30,6 +30,8 @@ from array import array
 from collections.abc import Iterator
 from types import TracebackType
 
+from gigo_mail.errors import SubscriberListError
+
 MEMORY_DIGESTS = 1 << 17  # digests kept in memory: 2^18 slots of 12 bytes, 3 MB
 FILTER_BITS = 1 << 24  # the filter over the spilled digests: 2 MB
 CACHE_KIB = 1024  # SQLite's page cache for the spilled table (the batches come in key order)
@@ -44,12 +46,12 @@ class DigestSet:
     the file; a table that never spilled has none.
     """
 
-    __slots__ = ("_key", "_slots", "_lines", "_mask", "_shift", "_half", "_count", "_memory", "_spilled",
+    __slots__ = ("_hash", "_slots", "_lines", "_mask", "_shift", "_half", "_count", "_memory", "_spilled",
                  "_bits", "_bits_mask", "_db", "_folder", "_cleanup", "__weakref__")
 
     def __init__(self, capacity: int = 1 << 12, *, memory: int = MEMORY_DIGESTS,
                  filter_bits: int = FILTER_BITS) -> None:
-        self._key = os.urandom(16)
+        self._hash = hashlib.blake2b(digest_size=8, key=os.urandom(16))  # copied for each key: keyed once
         self._memory = max(8, memory)
         size = 1 << max(4, (min(capacity, self._memory * 2) - 1).bit_length())
         self._slots = array("q", [0]) * size
@@ -78,9 +80,9 @@ class DigestSet:
 
     def digest(self, key: str) -> int:
         """The key's signed 64-bit digest under this table's own random key (never 0: 0 is an empty slot)."""
-        value = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8, key=self._key).digest(),
-                               "little", signed=True)
-        return value or 1
+        hashed = self._hash.copy()
+        hashed.update(key.encode("utf-8"))
+        return int.from_bytes(hashed.digest(), "little", signed=True) or 1
 
     def __contains__(self, key: str) -> bool:
         value = self.digest(key)
@@ -104,8 +106,11 @@ class DigestSet:
             if found == value:
                 return self._lines[index] or 1
             index = (index + 1) & mask
-        if self._spilled and (first := self._in_file(value)):
-            return first
+        if self._spilled:  # the filter, inline: most keys stop at its first bit
+            bits, bmask = self._bits, self._bits_mask
+            bit = value & bmask
+            if bits[bit >> 3] & (1 << (bit & 7)) and (first := self._in_file(value)):
+                return first
         slots[index] = value
         self._lines[index] = line
         self._count += 1
@@ -152,11 +157,17 @@ class DigestSet:
     def _spill(self) -> None:
         """Move the in-memory digests to the file in one batch (in slot order, which is nearly the
         B-tree's), note them in the filter, and empty the memory table."""
-        if self._db is None:
-            self._open_file()
-        assert self._db is not None
-        with self._db:
-            self._db.executemany("INSERT INTO seen (d, line) VALUES (?, ?)", self._batch())
+        try:
+            if self._db is None:
+                self._open_file()
+            assert self._db is not None
+            with self._db:
+                self._db.executemany("INSERT INTO seen (d, line) VALUES (?, ?)", self._batch())
+        except (OSError, sqlite3.Error) as exc:
+            self.close()
+            raise SubscriberListError(
+                f"cannot keep the list's duplicate table in a scratch file under {tempfile.gettempdir()}: "
+                f"{exc}; free some space there, or set TMPDIR to a folder with room") from None
         self._spilled += self._count
         size = self._mask + 1
         self._slots, self._lines = array("q"), array("I")  # the old table goes before the new comes
@@ -168,9 +179,10 @@ class DigestSet:
         bits, bmask = self._bits, self._bits_mask
         for value, line in zip(self._slots, self._lines, strict=True):
             if value:
-                for shift in (0, 32):
-                    bit = (value >> shift) & bmask
-                    bits[bit >> 3] |= 1 << (bit & 7)
+                bit = value & bmask
+                bits[bit >> 3] |= 1 << (bit & 7)
+                bit = (value >> 32) & bmask
+                bits[bit >> 3] |= 1 << (bit & 7)
                 yield value, line
 
     def _open_file(self) -> None:
