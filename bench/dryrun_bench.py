@@ -42,8 +42,8 @@ def main() -> None:
             for _ in range(args.repeat):
                 for src in sources:
                     env = {**os.environ, "GIGO_UNSUBSCRIBE_SECRET": "bench", "PYTHONPATH": str(src)}
-                    seconds, peak, code, err, cpu = timed_cpu(
-                        [*gigo, "send", "011", "--list", "list.csv", "--dry-run", "--no-write"], cwd=root, env=env)
+                    command = [*gigo, "send", "011", "--list", "list.csv", "--dry-run", "--no-write"]
+                    seconds, peak, code, err, cpu = timed_cpu(command, cwd=root, env=env)
                     if code != 0:
                         raise SystemExit(f"dry run failed ({src}): {err.decode()[-1000:]}")
                     print(f"{str(src)[-40:]:<40} {rows:>10,} {seconds:>8.1f} {cpu / rows * 1e6:>11.1f} "
