@@ -1,14 +1,12 @@
-"""Reading a subscriber CSV file: decoding, delimiter, physical line numbers, and the
-compact set that catches duplicates. ``subscribers`` turns these rows into recipients."""
+"""Reading a subscriber CSV file: decoding, delimiter and physical line numbers (the table
+that catches duplicates is ``digests``). ``reader`` turns these rows into recipients."""
 
 from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import os
 import re
-from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -25,76 +23,6 @@ def clean_text(value: str) -> str:
     """Replace control characters (CR, LF, tab, NUL, ...) with a space, so that a
     value can never break out of a mail header; collapse the runs this leaves."""
     return one_line(value).strip()
-
-
-class DigestSet:
-    """A set of 64-bit digests in one flat array (open addressing, linear probing).
-
-    12 bytes per slot, at most half full: about 24 MB for a million addresses
-    (36 MB at the peak of the last doubling), where a Python set of 8-byte digests
-    takes 78 MB. Beside each digest it keeps the line where it was first seen, to
-    tell the user which row a duplicate repeats.
-    """
-
-    __slots__ = ("_slots", "_lines", "_mask", "_count")
-
-    def __init__(self, capacity: int = 1 << 12) -> None:
-        size = 1 << max(4, (capacity - 1).bit_length())
-        self._slots = array("Q", [0]) * size
-        self._lines = array("I", [0]) * size
-        self._mask = size - 1
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
-
-    @staticmethod
-    def digest(key: str) -> int:
-        value = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
-        return value or 1  # 0 marks an empty slot
-
-    def __contains__(self, key: str) -> bool:
-        value = self.digest(key)
-        slots, mask = self._slots, self._mask
-        index = value & mask
-        while (found := slots[index]) != 0:
-            if found == value:
-                return True
-            index = (index + 1) & mask
-        return False
-
-    def add(self, key: str, line: int) -> int:
-        """Add ``key``; return 0 if it is new, else the line where it was first added."""
-        value = self.digest(key)
-        slots, mask = self._slots, self._mask
-        index = value & mask
-        while True:
-            found = slots[index]
-            if found == 0:
-                break
-            if found == value:
-                return self._lines[index] or 1
-            index = (index + 1) & mask
-        slots[index] = value
-        self._lines[index] = line
-        self._count += 1
-        if self._count * 2 > mask:
-            self._grow()
-        return 0
-
-    def _grow(self) -> None:
-        old_slots, old_lines = self._slots, self._lines
-        size = (self._mask + 1) * 2
-        self._slots = slots = array("Q", [0]) * size
-        self._lines = lines = array("I", [0]) * size
-        self._mask = mask = size - 1
-        for value, line in zip(old_slots, old_lines, strict=True):
-            if value:
-                index = value & mask
-                while slots[index]:
-                    index = (index + 1) & mask
-                slots[index] = value
-                lines[index] = line
 
 
 def decoded_lines(raw: IO[bytes], path: Path) -> Iterator[str]:

@@ -1,8 +1,8 @@
 """Subscriber lists: read a CSV as a stream of recipients and skipped rows.
 
 Why a stream: a list may hold a million rows, and the sender only ever needs
-the next recipient. Memory stays flat: duplicates are caught with a compact
-table of 8-byte blake2b digests (see :class:`DigestSet`), not a set of strings.
+the next recipient. Memory stays flat: duplicates are caught with keyed 8-byte
+digests, a few MB of them in memory and the rest in a scratch file (see :class:`DigestSet`).
 
 What the reader accepts, so that a list exported from a spreadsheet just works:
 
@@ -54,7 +54,8 @@ from gigo_mail.address import (
 )
 from gigo_mail.config import ListSettings
 from gigo_mail.errors import SubscriberListError
-from gigo_mail.lists.csv_file import CsvTable, DigestSet, clean_text
+from gigo_mail.lists.csv_file import CsvTable, clean_text
+from gigo_mail.lists.digests import MEMORY_DIGESTS, DigestSet
 from gigo_mail.lists.formats import (
     BOUNCED,
     EMAIL_COLUMNS,
@@ -138,8 +139,10 @@ class ValidatedAddresses:
 
     Only plain addresses are kept (ASCII, whose validated forms are the address with its
     domain lower-cased, and that lower-cased as the key): for those the result is known
-    from the text itself. Kept as 8-byte digests, so a million rows take a few MB."""
+    from the text itself. At most ``LIMIT`` of them, in memory (a few MB): past that, addresses
+    are validated again, which the plain-address fast path makes about as cheap as the lookup."""
 
+    LIMIT = MEMORY_DIGESTS // 2  # below the table's spill: a cache never goes to disk
     __slots__ = ("_digests",)
 
     def __init__(self) -> None:
@@ -155,8 +158,8 @@ class ValidatedAddresses:
             return AddressKey(plain.lower()), plain, False
         result = validate_address(email)
         key, smtp_address, needs_utf8 = result
-        if not needs_utf8 and email.isascii() and smtp_address == plain_form(email) \
-                and key == smtp_address.lower():
+        if not needs_utf8 and len(self._digests) < self.LIMIT and email.isascii() \
+                and smtp_address == plain_form(email) and key == smtp_address.lower():
             self._digests.add(email, 1)
         return result
 
@@ -284,6 +287,16 @@ def _stream(table: CsvTable, columns: list[str], fmt: ListFormat,
             validated: ValidatedAddresses | None = None, progress: Progress | None = None,
             fields: bool = True) -> Iterator[Subscriber | SkippedRow]:
     validate = validated.validate if validated is not None else validate_address
+    seen = DigestSet()
+    try:
+        yield from _rows(table, columns, fmt, suppressed, segment, validate, progress, fields, seen)
+    finally:
+        seen.close()  # the scratch file goes with the pass, however it ends
+
+
+def _rows(table: CsvTable, columns: list[str], fmt: ListFormat, suppressed: Callable[[str], bool] | None,
+          segment: Segment | None, validate: Callable[[str], tuple[AddressKey, str, bool]],
+          progress: Progress | None, fields: bool, seen: DigestSet) -> Iterator[Subscriber | SkippedRow]:
     width = len(columns)
     email_index = columns.index(fmt.email_column)
     # (index, normalized name, lower-cased header if it differs): the first column of a name wins
@@ -293,7 +306,6 @@ def _stream(table: CsvTable, columns: list[str], fmt: ListFormat,
     json_indexes = [columns.index(c) for c in fmt.json_columns]
     tags_index = columns.index(fmt.tags_column) if fmt.tags_column else -1
     aliases = list(fmt.aliases.items())
-    seen = DigestSet()
     count = 0
     for line, cells in table.rows():
         count += 1
