@@ -10,10 +10,12 @@ Run: python bench/answers_bench.py [--n 20000] [--repeat 5]
    peak RSS after a POST with Content-Length: -1 followed by 300 MB.
 
 With --journal 10000,100000,1000000 it measures instead `bounces` (process_answers) of --answers
-hard bounces against journals of those sizes (built with SQL, 50,000 readers per issue), half of
-them proven by their VERP address, half by the original's Message-ID they quote; beside it, in the same run,
-parsing and classifying the same messages (the cost no journal can take away), and with
---without N the same at the smaller sizes for N answers with the journal's answer indexes left out.
+hard bounces against journals of those sizes (built with SQL, 50,000 readers per issue, each row with
+the VERP tag a send keeps), half of them proven by their VERP address, half by the original's Message-ID
+they quote; beside it, in the same run, parsing and classifying the same messages (the cost no journal
+can take away); with --untagged the same answers again with every tag cleared (a journal written before
+the tags: one HMAC per recipient of each issue named); and with --without N the same at the smaller
+sizes for N answers with the journal's answer indexes left out.
 """
 
 from __future__ import annotations
@@ -192,11 +194,13 @@ def big_journal(root: Path, deliveries: int) -> list[tuple[str, str]]:
     for position, issue in enumerate(issues):
         at = f"2026-{1 + position // 28:02d}-{1 + position % 28:02d}T09:00:00.000+00:00"
         ids = MessageIds(SECRET.encode(), issue, "gigo.dev")
+        verp = VerpAddresses(VERP_BASE, SECRET.encode(), issue)  # the tag a send keeps with "sending"
         db.executemany("INSERT INTO deliveries (issue_key, key, email, status, attempts, code, text, "
-                       "message_id, "
-                       "first_at, updated_at) VALUES (?, ?, ?, 'sent', 1, 250, 'ok', ?, ?, ?)",
+                       "message_id, first_at, updated_at, verp_tag) "
+                       "VALUES (?, ?, ?, 'sent', 1, 250, 'ok', ?, ?, ?, ?)",
                        ((issue, f"reader{i}@example.com", f"reader{i}@example.com",
-                         ids.make(f"reader{i}@example.com"), at, at) for i in range(readers)))
+                         ids.make(f"reader{i}@example.com"), at, at,
+                         verp.tag(verp.address(f"reader{i}@example.com"))) for i in range(readers)))
         rows += [(issue, f"reader{i}@example.com") for i in range(readers)]
     db.commit()
     db.close()
@@ -262,7 +266,7 @@ def _classify_only(answers: list[tuple[str, bytes]]) -> float:
     return time.perf_counter() - start
 
 
-def journal_sizes(folder: Path, sizes: list[int], count: int, without: int) -> None:
+def journal_sizes(folder: Path, sizes: list[int], count: int, without: int, untagged: bool) -> None:
     print(f"bounces: {count:,} hard bounces (half proven by VERP, half by the quoted Message-ID), "
           f"{READERS_PER_ISSUE:,} readers per issue")
     print(f"{'deliveries':>10} {'build':>7} {'bounces':>8} {'per answer':>11} {'classify':>9} {'ratio':>6}"
@@ -280,6 +284,14 @@ def journal_sizes(folder: Path, sizes: list[int], count: int, without: int) -> N
         seconds, found = _answers_run(root, answers)
         print(f"{size:>10,} {built:>6.1f}s {seconds:>7.1f}s {seconds / count * 1e6:>9,.0f}us "
               f"{reference / count * 1e6:>7,.0f}us {seconds / reference:>5.2f}x  {found:,}/{count:,}")
+        if untagged:
+            db = sqlite3.connect(root / ".gigo" / "journal.sqlite3")
+            db.execute("UPDATE deliveries SET verp_tag = NULL")
+            db.commit()
+            db.close()
+            seconds, found = _answers_run(root, answers)
+            print(f"{'':>10} {'':>7} {seconds:>7.1f}s {seconds / count * 1e6:>9,.0f}us {'':>7}   "
+                  f"{seconds / reference:>5.2f}x  {found:,}/{count:,}  tags cleared (per-issue HMAC tables)")
         if without and size <= 100_000:
             schema = journal_store.SCHEMA
             db = sqlite3.connect(root / ".gigo" / "journal.sqlite3")
@@ -304,12 +316,14 @@ def main() -> None:
     parser.add_argument("--journal", help="journal sizes, e.g. 10000,100000,1000000: measure bounces only")
     parser.add_argument("--answers", type=int, default=10_000)
     parser.add_argument("--without", type=int, default=0)
+    parser.add_argument("--untagged", action="store_true", help="also with the journal's VERP tags cleared")
     args = parser.parse_args()
     os.environ["GIGO_UNSUBSCRIBE_SECRET"] = SECRET
     folder = Path(tempfile.mkdtemp(prefix="gigo-answers-bench-"))
     if args.journal:
         try:
-            journal_sizes(folder, [int(size) for size in args.journal.split(",")], args.answers, args.without)
+            journal_sizes(folder, [int(size) for size in args.journal.split(",")], args.answers, args.without,
+                          args.untagged)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return
