@@ -13,9 +13,10 @@ With --journal 10000,100000,1000000 it measures instead `bounces` (process_answe
 hard bounces against journals of those sizes (built with SQL, 50,000 readers per issue, each row with
 the VERP tag a send keeps), half of them proven by their VERP address, half by the original's Message-ID
 they quote; beside it, in the same run, parsing and classifying the same messages (the cost no journal
-can take away); with --untagged the same answers against the same journal built without the tags (as
-one written before them: one HMAC per recipient of each issue named); and with --without N the same
-at the smaller sizes for N answers with the journal's answer indexes left out.
+can take away), and the CPU time per VERP address of finding its delivery alone (VerpIndex.resolve,
+apart from the machine's load); with --untagged the same against the same journal built without the
+tags (as one written before them: one HMAC per recipient of each issue named); and with --without N
+the same at the smaller sizes for N answers with the journal's answer indexes left out.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from gigo_mail.lists.reader import sample_subscriber  # noqa: E402
 from gigo_mail.send.message import MessageFactory  # noqa: E402
 from gigo_mail.send.msgid import MessageIds  # noqa: E402
 from gigo_mail.send.tokens import make_token  # noqa: E402
-from gigo_mail.send.verp import VerpAddresses  # noqa: E402
+from gigo_mail.send.verp import VerpAddresses, VerpIndex  # noqa: E402
 from gigo_mail.web.public import ServeLimits, make_app  # noqa: E402
 from servers import running_page  # noqa: E402
 from support import make_newsletter  # noqa: E402
@@ -218,22 +219,37 @@ def _bounce(number: int, to: str, rcpt: str, quoted_id: str) -> bytes:
             .replace(b"gone@example.net", rcpt.encode()))
 
 
-def bounces_for(rows: list[tuple[str, str]], count: int, seed: int = 23) -> list[tuple[str, bytes]]:
-    """``count`` hard bounces about random deliveries, proven by VERP or by the quoted Message-ID."""
+def bounces_for(rows: list[tuple[str, str]], count: int,
+                seed: int = 23) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """``count`` hard bounces about random deliveries, proven by VERP or by the quoted Message-ID; and
+    the VERP addresses among them."""
     chooser = random.Random(seed)
     verp: dict[str, VerpAddresses] = {}
-    answers = []
+    answers, returns = [], []
     for number in range(count):
         issue, email = rows[chooser.randrange(len(rows))]
         if number % 2 == 0:  # the report quotes nothing ours but the VERP address it came back to
             addresses = verp.setdefault(issue, VerpAddresses(VERP_BASE, SECRET.encode(), issue))
-            data = _bounce(number, addresses.address(address_key(email)), f"moved{number}@example.net",
+            returns.append(addresses.address(address_key(email)))
+            data = _bounce(number, returns[-1], f"moved{number}@example.net",
                            f"<x{number}@elsewhere.example>")
         else:  # quotes the original's Message-ID
             quoted = MessageIds(SECRET.encode(), issue, "gigo.dev").make(email)
             data = _bounce(number, VERP_BASE, email, quoted)
         answers.append((str(number), data))
-    return answers
+    return answers, returns
+
+
+def _verp_cpu(root: Path, returns: list[str]) -> float:
+    """CPU seconds per VERP address to find its delivery (VerpIndex.resolve alone, a fresh index: the
+    per-issue tables, if any, are built inside), apart from the load of the machine's other work."""
+    with Journal.for_root(root) as journal:
+        index = VerpIndex(journal, SECRET.encode(), VERP_BASE)
+        start = time.process_time()
+        found = sum(1 for address in returns if index.resolve(address) is not None)
+        seconds = time.process_time() - start
+    assert found == len(returns), f"{found} of {len(returns)} VERP addresses found"
+    return seconds / len(returns)
 
 
 class _Memory:
@@ -272,7 +288,7 @@ def journal_sizes(folder: Path, sizes: list[int], count: int, without: int, unta
     print(f"bounces: {count:,} hard bounces (half proven by VERP, half by the quoted Message-ID), "
           f"{READERS_PER_ISSUE:,} readers per issue")
     print(f"{'deliveries':>10} {'build':>7} {'bounces':>8} {'per answer':>11} {'classify':>9} {'ratio':>6}"
-          "  found")
+          f" {'found':>13} {'VERP (CPU)':>11}")
     for size in sizes:
         root = make_newsletter(folder / f"j{size}")
         with (root / "gigo-mail.toml").open("a") as handle:
@@ -280,12 +296,13 @@ def journal_sizes(folder: Path, sizes: list[int], count: int, without: int, unta
         start = time.perf_counter()
         rows = big_journal(root, size)
         built = time.perf_counter() - start
-        answers = bounces_for(rows, count)
+        answers, returns = bounces_for(rows, count)
         del rows
         reference = _classify_only(answers)
         seconds, found = _answers_run(root, answers)
         print(f"{size:>10,} {built:>6.1f}s {seconds:>7.1f}s {seconds / count * 1e6:>9,.0f}us "
-              f"{reference / count * 1e6:>7,.0f}us {seconds / reference:>5.2f}x  {found:,}/{count:,}")
+              f"{reference / count * 1e6:>7,.0f}us {seconds / reference:>5.2f}x {f'{found:,}/{count:,}':>13} "
+              f"{_verp_cpu(root, returns) * 1e6:>9,.0f}us")
         if untagged:  # the same journal and answers, as a journal written before the tags
             old = make_newsletter(folder / f"u{size}")
             shutil.copyfile(root / "gigo-mail.toml", old / "gigo-mail.toml")
@@ -294,7 +311,8 @@ def journal_sizes(folder: Path, sizes: list[int], count: int, without: int, unta
             built = time.perf_counter() - start
             seconds, found = _answers_run(old, answers)
             print(f"{'':>10} {built:>6.1f}s {seconds:>7.1f}s {seconds / count * 1e6:>9,.0f}us {'':>7}   "
-                  f"{seconds / reference:>5.2f}x  {found:,}/{count:,}  untagged (per-issue HMAC tables)")
+                  f"{seconds / reference:>5.2f}x {f'{found:,}/{count:,}':>13} "
+                  f"{_verp_cpu(old, returns) * 1e6:>9,.0f}us  untagged (per-issue HMAC tables)")
             shutil.rmtree(old, ignore_errors=True)
         if without and size <= 100_000:
             schema = journal_store.SCHEMA
