@@ -10,10 +10,13 @@ Run: python bench/answers_bench.py [--n 20000] [--repeat 5]
    peak RSS after a POST with Content-Length: -1 followed by 300 MB.
 
 With --journal 10000,100000,1000000 it measures instead `bounces` (process_answers) of --answers
-hard bounces against journals of those sizes (built with SQL, 50,000 readers per issue), half of
-them proven by their VERP address, half by the original's Message-ID they quote; beside it, in the same run,
-parsing and classifying the same messages (the cost no journal can take away), and with
---without N the same at the smaller sizes for N answers with the journal's answer indexes left out.
+hard bounces against journals of those sizes (built with SQL, 50,000 readers per issue, each row with
+the VERP tag a send keeps), half of them proven by their VERP address, half by the original's Message-ID
+they quote; beside it, in the same run, parsing and classifying the same messages (the cost no journal
+can take away), and the CPU time per VERP address of finding its delivery alone (VerpIndex.resolve,
+apart from the machine's load); with --untagged the same against the same journal built without the
+tags (as one written before them: one HMAC per recipient of each issue named); and with --without N
+the same at the smaller sizes for N answers with the journal's answer indexes left out.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from gigo_mail.lists.reader import sample_subscriber  # noqa: E402
 from gigo_mail.send.message import MessageFactory  # noqa: E402
 from gigo_mail.send.msgid import MessageIds  # noqa: E402
 from gigo_mail.send.tokens import make_token  # noqa: E402
-from gigo_mail.send.verp import VerpAddresses  # noqa: E402
+from gigo_mail.send.verp import VerpAddresses, VerpIndex  # noqa: E402
 from gigo_mail.web.public import ServeLimits, make_app  # noqa: E402
 from servers import running_page  # noqa: E402
 from support import make_newsletter  # noqa: E402
@@ -179,8 +182,9 @@ VERP_BASE = "bounce@gigo.dev"
 ANSWER_INDEXES = ("deliveries_by_key", "deliveries_by_message_id")
 
 
-def big_journal(root: Path, deliveries: int) -> list[tuple[str, str]]:
-    """A journal of ``deliveries`` sent rows written with SQL (the send path would take hours);
+def big_journal(root: Path, deliveries: int, tagged: bool = True) -> list[tuple[str, str]]:
+    """A journal of ``deliveries`` sent rows written with SQL (the send path would take hours), each
+    with the VERP tag a send keeps (``tagged``), else none (a journal written before the tags);
     returns the (issue, address) of every row."""
     readers = min(deliveries, READERS_PER_ISSUE)
     issues = [f"{number:03d}" for number in range(1, deliveries // readers + 1)]
@@ -192,11 +196,14 @@ def big_journal(root: Path, deliveries: int) -> list[tuple[str, str]]:
     for position, issue in enumerate(issues):
         at = f"2026-{1 + position // 28:02d}-{1 + position % 28:02d}T09:00:00.000+00:00"
         ids = MessageIds(SECRET.encode(), issue, "gigo.dev")
+        verp = VerpAddresses(VERP_BASE, SECRET.encode(), issue)  # the tag a send keeps with "sending"
         db.executemany("INSERT INTO deliveries (issue_key, key, email, status, attempts, code, text, "
-                       "message_id, "
-                       "first_at, updated_at) VALUES (?, ?, ?, 'sent', 1, 250, 'ok', ?, ?, ?)",
+                       "message_id, first_at, updated_at, verp_tag) "
+                       "VALUES (?, ?, ?, 'sent', 1, 250, 'ok', ?, ?, ?, ?)",
                        ((issue, f"reader{i}@example.com", f"reader{i}@example.com",
-                         ids.make(f"reader{i}@example.com"), at, at) for i in range(readers)))
+                         ids.make(f"reader{i}@example.com"), at, at,
+                         verp.tag(verp.address(f"reader{i}@example.com")) if tagged else None)
+                        for i in range(readers)))
         rows += [(issue, f"reader{i}@example.com") for i in range(readers)]
     db.commit()
     db.close()
@@ -212,22 +219,37 @@ def _bounce(number: int, to: str, rcpt: str, quoted_id: str) -> bytes:
             .replace(b"gone@example.net", rcpt.encode()))
 
 
-def bounces_for(rows: list[tuple[str, str]], count: int, seed: int = 23) -> list[tuple[str, bytes]]:
-    """``count`` hard bounces about random deliveries, proven by VERP or by the quoted Message-ID."""
+def bounces_for(rows: list[tuple[str, str]], count: int,
+                seed: int = 23) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """``count`` hard bounces about random deliveries, proven by VERP or by the quoted Message-ID; and
+    the VERP addresses among them."""
     chooser = random.Random(seed)
     verp: dict[str, VerpAddresses] = {}
-    answers = []
+    answers, returns = [], []
     for number in range(count):
         issue, email = rows[chooser.randrange(len(rows))]
         if number % 2 == 0:  # the report quotes nothing ours but the VERP address it came back to
             addresses = verp.setdefault(issue, VerpAddresses(VERP_BASE, SECRET.encode(), issue))
-            data = _bounce(number, addresses.address(address_key(email)), f"moved{number}@example.net",
+            returns.append(addresses.address(address_key(email)))
+            data = _bounce(number, returns[-1], f"moved{number}@example.net",
                            f"<x{number}@elsewhere.example>")
         else:  # quotes the original's Message-ID
             quoted = MessageIds(SECRET.encode(), issue, "gigo.dev").make(email)
             data = _bounce(number, VERP_BASE, email, quoted)
         answers.append((str(number), data))
-    return answers
+    return answers, returns
+
+
+def _verp_cpu(root: Path, returns: list[str]) -> float:
+    """CPU seconds per VERP address to find its delivery (VerpIndex.resolve alone, a fresh index: the
+    per-issue tables, if any, are built inside), apart from the load of the machine's other work."""
+    with Journal.for_root(root) as journal:
+        index = VerpIndex(journal, SECRET.encode(), VERP_BASE)
+        start = time.process_time()
+        found = sum(1 for address in returns if index.resolve(address) is not None)
+        seconds = time.process_time() - start
+    assert found == len(returns), f"{found} of {len(returns)} VERP addresses found"
+    return seconds / len(returns)
 
 
 class _Memory:
@@ -262,11 +284,11 @@ def _classify_only(answers: list[tuple[str, bytes]]) -> float:
     return time.perf_counter() - start
 
 
-def journal_sizes(folder: Path, sizes: list[int], count: int, without: int) -> None:
+def journal_sizes(folder: Path, sizes: list[int], count: int, without: int, untagged: bool) -> None:
     print(f"bounces: {count:,} hard bounces (half proven by VERP, half by the quoted Message-ID), "
           f"{READERS_PER_ISSUE:,} readers per issue")
     print(f"{'deliveries':>10} {'build':>7} {'bounces':>8} {'per answer':>11} {'classify':>9} {'ratio':>6}"
-          "  found")
+          f" {'found':>13} {'VERP (CPU)':>11}")
     for size in sizes:
         root = make_newsletter(folder / f"j{size}")
         with (root / "gigo-mail.toml").open("a") as handle:
@@ -274,12 +296,24 @@ def journal_sizes(folder: Path, sizes: list[int], count: int, without: int) -> N
         start = time.perf_counter()
         rows = big_journal(root, size)
         built = time.perf_counter() - start
-        answers = bounces_for(rows, count)
+        answers, returns = bounces_for(rows, count)
         del rows
         reference = _classify_only(answers)
         seconds, found = _answers_run(root, answers)
         print(f"{size:>10,} {built:>6.1f}s {seconds:>7.1f}s {seconds / count * 1e6:>9,.0f}us "
-              f"{reference / count * 1e6:>7,.0f}us {seconds / reference:>5.2f}x  {found:,}/{count:,}")
+              f"{reference / count * 1e6:>7,.0f}us {seconds / reference:>5.2f}x {f'{found:,}/{count:,}':>13} "
+              f"{_verp_cpu(root, returns) * 1e6:>9,.0f}us")
+        if untagged:  # the same journal and answers, as a journal written before the tags
+            old = make_newsletter(folder / f"u{size}")
+            shutil.copyfile(root / "gigo-mail.toml", old / "gigo-mail.toml")
+            start = time.perf_counter()
+            big_journal(old, size, tagged=False)
+            built = time.perf_counter() - start
+            seconds, found = _answers_run(old, answers)
+            print(f"{'':>10} {built:>6.1f}s {seconds:>7.1f}s {seconds / count * 1e6:>9,.0f}us {'':>7}   "
+                  f"{seconds / reference:>5.2f}x {f'{found:,}/{count:,}':>13} "
+                  f"{_verp_cpu(old, returns) * 1e6:>9,.0f}us  untagged (per-issue HMAC tables)")
+            shutil.rmtree(old, ignore_errors=True)
         if without and size <= 100_000:
             schema = journal_store.SCHEMA
             db = sqlite3.connect(root / ".gigo" / "journal.sqlite3")
@@ -304,12 +338,14 @@ def main() -> None:
     parser.add_argument("--journal", help="journal sizes, e.g. 10000,100000,1000000: measure bounces only")
     parser.add_argument("--answers", type=int, default=10_000)
     parser.add_argument("--without", type=int, default=0)
+    parser.add_argument("--untagged", action="store_true", help="also with the journal's VERP tags cleared")
     args = parser.parse_args()
     os.environ["GIGO_UNSUBSCRIBE_SECRET"] = SECRET
     folder = Path(tempfile.mkdtemp(prefix="gigo-answers-bench-"))
     if args.journal:
         try:
-            journal_sizes(folder, [int(size) for size in args.journal.split(",")], args.answers, args.without)
+            journal_sizes(folder, [int(size) for size in args.journal.split(",")], args.answers, args.without,
+                          args.untagged)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return

@@ -2,9 +2,10 @@
 
 ``sent_list`` builds every reader's real message with ``MessageFactory`` (the Message-ID,
 the VERP return address and the List-Unsubscribe the send path makes) and records each
-delivery in the journal as the sender does. One reader, the attacker, keeps their own copy
-and forges answers from what it shows: its Message-ID (guessing the others' by counting
-from it), its return address, the list's plain bounce address.
+delivery in the journal as the sender does (the return address's lookup tag with its
+``sending`` mark). One reader, the attacker, keeps their own copy and forges answers from
+what it shows: its Message-ID (guessing the others' by counting from it), its return
+address, the list's plain bounce address.
 
 ``forgeries`` yields (shape, bytes) for every attack; ``genuine_dsn`` is what a real mail
 system sends back to a reader's own return address.
@@ -59,9 +60,11 @@ def sent_list(root: Path, issue: str = "011", emails: list[str] | None = None) -
             subscriber = sample_subscriber(email)
             built = factory.build(subscriber)
             msg = message_from_bytes(built.data, policy=policy.compat32)
-            copies[email] = Copy(email, built.message_id, factory.envelope_for(subscriber),
+            return_path = factory.envelope_for(subscriber)
+            copies[email] = Copy(email, built.message_id, return_path,
                                  " ".join(str(msg["List-Unsubscribe"]).split()))
-            journal.mark_sending(issue, subscriber.key, email, built.message_id)
+            journal.mark_sending(issue, subscriber.key, email, built.message_id,
+                                 factory.verp_tag(return_path))
             journal.mark_sent(issue, subscriber.key, email, built.message_id, 250, "2.0.0 ok")
     return copies
 

@@ -30,10 +30,10 @@ BY_MESSAGE_ID = "EXPLAIN QUERY PLAN SELECT * FROM deliveries WHERE message_id = 
 LOOKED_UP = ("deliveries", "soft_bounces", "suppressed", "answers")  # tables that grow with the mail
 
 
-def _verp_bounce(to: str) -> bytes:
+def _verp_bounce(to: str, number: int = 1) -> bytes:
     return (b"Return-Path: <>\r\nDelivered-To: " + to.encode() + b"\r\nFrom: MAILER-DAEMON@mx.example.org\r\n"
             b"To: " + to.encode() + b"\r\nSubject: failure notice\r\n"
-            b"Message-ID: <bare-1@mx.example.org>\r\n\r\n"
+            b"Message-ID: <bare-" + str(number).encode() + b"@mx.example.org>\r\n\r\n"
             b"Hi. This is the qmail-send program at mx.example.org.\r\n"
             b"I'm afraid I wasn't able to deliver your message to the following addresses.\r\n\r\n"
             b"<forwarded.elsewhere@other.example>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n")
@@ -73,32 +73,43 @@ def test_every_query_of_the_answers_path_is_served_by_an_index(
     monkeypatch.setenv("GIGO_UNSUBSCRIBE_SECRET", SECRET)
     (root / "gigo-mail.toml").write_text((root / "gigo-mail.toml").read_text()
                                          + '\n[bounces]\nreturn_path = "bounce@gigo.dev"\nverp = true\n')
+    returns = {issue: VerpAddresses("bounce@gigo.dev", SECRET.encode(), issue) for issue in ("010", "011")}
     with Journal.for_root(root) as journal:
         for email, number in SENT.items():
             for issue in ("010", "011"):
                 message_id = (f"<672f1a2b.a1b2c3d4e5f6.{number}@gigo.dev>" if issue == "011"
                               else f"<{issue}.{number}@gigo.dev>")
+                # 011 as this version sends (the return address's tag kept), 010 as before the tag
+                tag = returns[issue].tag(returns[issue].address(address_key(email)))
+                tag = tag if issue == "011" else None
+                journal.mark_sending(issue, address_key(email), email, message_id, tag)
                 journal.mark_sent(issue, address_key(email), email, message_id, 250, "ok")
-    verp = VerpAddresses("bounce@gigo.dev", SECRET.encode(), "011").address(address_key("ana@example.org"))
     box = mailbox.Maildir(tmp_path / "Maildir", create=True)
     for path in sorted(ANSWERS.glob("*.eml")):
         box.add(path.read_bytes())
-    box.add(_verp_bounce(verp))
+    box.add(_verp_bounce(returns["011"].address(address_key("ana@example.org"))))  # found by its tag
+    box.add(_verp_bounce(returns["010"].address(address_key("chen@example.org")), 2))  # by the untagged rows
     box.close()
     traced.clear()  # from here on: the answers path only
     config = load_config(root)
     dry = process_answers(config, MaildirSource(tmp_path / "Maildir"), dry_run=True)
     real = process_answers(config, MaildirSource(tmp_path / "Maildir"))
-    # the run did look things up every way: by VERP, by quoted Message-ID, by address, soft bounces
-    assert (HARD, "ana@example.org") in {(o.kind, o.email) for o in real.outcomes}
+    # the run did look things up every way: by VERP (its tag, and the rows without one), by quoted
+    # Message-ID, by address, soft bounces
+    proven = {(o.kind, o.email, o.issue_key, o.proof) for o in real.outcomes}
+    assert {(HARD, "ana@example.org", "011", "return address"),
+            (HARD, "chen@example.org", "010", "return address")} <= proven
     assert {HARD, SOFT, COMPLAINT, UNSUBSCRIBE} <= {o.kind for o in dry.outcomes}
     assert any("message_id =" in sql for sql in traced) and any("WHERE key =" in sql for sql in traced)
+    assert any("verp_tag = " in sql for sql in traced) and any("verp_tag IS NULL" in sql for sql in traced)
 
     plans = _plans(root / ".gigo", traced)
     assert plans, traced
     scans = {sql: [d for d in details if any(d.startswith(f"SCAN {table}") for table in LOOKED_UP)]
              for sql, details in plans.items()}
     assert {sql: found for sql, found in scans.items() if found} == {}
+    by_tag = {detail for sql, details in plans.items() if "verp_tag" in sql for detail in details}
+    assert by_tag and all("INDEX deliveries_by_verp_tag (" in detail for detail in by_tag), by_tag
 
 
 def test_an_older_journal_gains_the_indexes_when_opened(tmp_path: Path) -> None:

@@ -269,6 +269,8 @@ def test_a_send_with_verp_gives_each_recipient_its_own_return_path(root: Path,
                                  "--smtp", smtp_server.url])
     assert result.exit_code == 0, result.output
     with Journal.for_root(root) as journal:
+        assert journal.recipient_keys("020", untagged=False)  # every delivery keeps its return address's
+        assert journal.recipient_keys("020", untagged=True) == []  # tag: found by index, not by a table
         index = VerpIndex(journal, SECRET.encode(), "bounce@gigo.dev")
         for received in smtp_server.messages:
             assert received.mail_from.startswith("bounce+020.") and received.mail_from.endswith("@gigo.dev")

@@ -193,25 +193,28 @@ class Journal(SuppressionList, BounceRecords, GroupedMarks):
 
     # --- deliveries --------------------------------------------------------------------------------
 
-    def mark_sending(self, issue_key: str, key: AddressKey, email: str, message_id: str) -> None:
-        """Just before DATA's final dot: from here until mark_sent the outcome is uncertain."""
+    def mark_sending(self, issue_key: str, key: AddressKey, email: str, message_id: str,
+                     verp_tag: int | None = None) -> None:
+        """Just before DATA's final dot: from here until mark_sent the outcome is uncertain.
+        ``verp_tag``: the lookup tag of the message's VERP return address (``send.verp``), if it has one."""
         at = self._stamp()
         self._mark(MARK_SENDING, (issue_key, key, email, "sending", None, "", message_id, 0,
-                                   self._run_id, at, at), "record a send")
+                                   self._run_id, at, at, verp_tag), "record a send")
 
     def mark_sent(self, issue_key: str, key: AddressKey, email: str, message_id: str, code: int | None,
-                  text: str) -> None:
-        """After the server's 250 for DATA; committed before this returns."""
+                  text: str, verp_tag: int | None = None) -> None:
+        """After the server's 250 for DATA; committed before this returns. ``verp_tag`` counts only
+        for a recipient never marked ``sending`` (its mark keeps the tag)."""
         at = self._stamp()
         self._mark(MARK_OUTCOME, (issue_key, key, email, "sent", code, text or "", message_id or "", 0,
-                                   self._run_id, at, at), "record a delivery")
+                                   self._run_id, at, at, verp_tag), "record a delivery")
 
     def mark_failed(self, issue_key: str, key: AddressKey, email: str, code: int | None, text: str,
                     permanent: bool) -> None:
         """A refusal (``permanent``: a 5xx that retrying will not fix) or a transient failure."""
         at = self._stamp()
         self._mark(MARK_OUTCOME, (issue_key, key, email, "failed", code, text or "", "", int(permanent),
-                                   self._run_id, at, at), "record a failure")
+                                   self._run_id, at, at, None), "record a failure")
 
     def mark_uncertain(self, issue_key: str, key: AddressKey, email: str, text: str,
                        code: int | None = None) -> None:
@@ -219,13 +222,13 @@ class Journal(SuppressionList, BounceRecords, GroupedMarks):
         with the reason."""
         at = self._stamp()
         self._mark(MARK_OUTCOME, (issue_key, key, email, "sending", code, text or "", "", 0,
-                                   self._run_id, at, at), "record an uncertain send")
+                                   self._run_id, at, at, None), "record an uncertain send")
 
     def mark_untried(self, issue_key: str, key: AddressKey, email: str, code: int | None, text: str) -> None:
         """Back to ``pending``: a refusal about the session, not this recipient (the next run sends)."""
         at = self._stamp()
         self._mark(MARK_OUTCOME, (issue_key, key, email, "pending", code, text or "", "", 0,
-                                   self._run_id, at, at), "record a recipient")
+                                   self._run_id, at, at, None), "record a recipient")
 
     def accept_uncertain(self, issue_key: str) -> int:
         """Record every uncertain recipient of an issue as delivered; return how many."""
@@ -312,11 +315,19 @@ class Journal(SuppressionList, BounceRecords, GroupedMarks):
                                        "AND message_id < ? LIMIT 1", (f"<{local}@", f"<{local}A")).fetchone()
         return record_from_row(row) if row else None
 
-    def recipient_keys(self, issue_key: str) -> list[str]:
-        """The key of everyone the journal has for an issue, in any status (from the primary key alone)."""
+    def recipient_keys(self, issue_key: str, untagged: bool = False) -> list[str]:
+        """The key of everyone the journal has for an issue, in any status (from the primary key alone);
+        ``untagged``: only those marked without a VERP tag (from the tag's index alone)."""
+        sql = "SELECT key FROM deliveries WHERE issue_key = ?" + (" AND verp_tag IS NULL" if untagged else "")
         with self._failing("read the journal"):
-            return [row[0] for row in self._db.execute("SELECT key FROM deliveries WHERE issue_key = ?",
-                                                       (issue_key,))]
+            return [row[0] for row in self._db.execute(sql, (issue_key,))]
+
+    def verp_tagged_keys(self, issue_key: str, tag: int) -> list[str]:
+        """The keys of an issue's deliveries marked with this VERP tag (one, unless 64-bit tags collide),
+        from the tag's index alone; the tag only finds them: whether an address is theirs, its MAC decides."""
+        with self._failing("read the journal"):
+            return [row[0] for row in self._db.execute(
+                "SELECT key FROM deliveries WHERE issue_key = ? AND verp_tag = ?", (issue_key, tag))]
 
     def latest_delivery(self, address: str) -> Record | None:
         """The most recent delivery to an address in any spelling (any issue), or None if it was never

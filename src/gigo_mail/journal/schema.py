@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     run_id     INTEGER,
     first_at   TEXT NOT NULL,
     updated_at TEXT NOT NULL,
+    verp_tag   INTEGER,
     PRIMARY KEY (issue_key, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries (issue_key, status);
@@ -64,12 +65,17 @@ CREATE TABLE IF NOT EXISTS soft_bounces (
 # reads the file as before; SQLite keeps the indexes up to date whoever writes).
 # Columns added after a table first shipped (added in place when missing, so an older
 # gigo-mail can still read the file: it ignores them).
-ADDED_COLUMNS = (("runs", "segment", "TEXT NOT NULL DEFAULT ''"),)
+ADDED_COLUMNS = (("runs", "segment", "TEXT NOT NULL DEFAULT ''"), ("deliveries", "verp_tag", "INTEGER"))
+# Indexes on such columns: made after the columns are there (``CREATE INDEX IF NOT EXISTS`` likewise).
+# ``verp_tag`` finds the delivery a VERP return address was made for (``send.verp``): a 64-bit
+# number from SHA-256 of the address's MAC, never the MAC itself (a leaked journal forges no
+# bounce); NULL for a delivery marked without one (no VERP, or before the column existed).
+ADDED_INDEXES = ("CREATE INDEX IF NOT EXISTS deliveries_by_verp_tag ON deliveries (issue_key, verp_tag)",)
 
 UPSERT = """
 INSERT INTO deliveries (issue_key, key, email, status, attempts, code, text, message_id, permanent,
-                        run_id, first_at, updated_at)
-VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
+                        run_id, first_at, updated_at, verp_tag)
+VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (issue_key, key) DO UPDATE SET
     email = excluded.email,
     status = excluded.status,
@@ -79,7 +85,7 @@ ON CONFLICT (issue_key, key) DO UPDATE SET
     message_id = CASE WHEN excluded.message_id = '' THEN message_id ELSE excluded.message_id END,
     permanent = excluded.permanent,
     run_id = excluded.run_id,
-    updated_at = excluded.updated_at
+    updated_at = excluded.updated_at{tag}
 """
 # Issues with deliveries or runs. The distinct issues of deliveries are found by skipping from one
 # to the next along the primary key (one search per issue), not by reading every delivery.
@@ -99,8 +105,12 @@ SELECT issue_key FROM issues WHERE issue_key IS NOT NULL UNION SELECT issue_key 
 ADD_SUPPRESSION = ("INSERT OR IGNORE INTO suppressed (key, email, reason, at) SELECT ?, ?, ?, ? "
                    "WHERE NOT EXISTS (SELECT 1 FROM suppressed WHERE key = ?)")
 # An attempt is counted once: at mark_sending, or at its outcome if it was never marked sending.
-MARK_SENDING = UPSERT.format(attempts="1", code="code", text="text")
-MARK_OUTCOME = UPSERT.format(attempts="(status != 'sending')", code="excluded.code", text="excluded.text")
+# The VERP tag comes with the ``sending`` mark (a re-send without VERP keeps the one the first
+# message's address had); an outcome leaves it as it is (no index entry rewritten per outcome).
+MARK_SENDING = UPSERT.format(attempts="1", code="code", text="text",
+                             tag=",\n    verp_tag = COALESCE(excluded.verp_tag, verp_tag)")
+MARK_OUTCOME = UPSERT.format(attempts="(status != 'sending')", code="excluded.code", text="excluded.text",
+                             tag="")
 
 
 def now() -> str:

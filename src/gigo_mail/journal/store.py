@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gigo_mail.errors import JournalError
-from gigo_mail.journal.schema import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION
+from gigo_mail.journal.schema import ADDED_COLUMNS, ADDED_INDEXES, SCHEMA, SCHEMA_VERSION
 from gigo_mail.private import private_sqlite
 
 BUSY_TIMEOUT_MS = 10_000
@@ -70,6 +70,8 @@ class JournalStore:
                 present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
                 if column not in present:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            for statement in ADDED_INDEXES:
+                db.execute(statement)
             row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
             version = row[0]
             if version is None:

@@ -213,7 +213,7 @@ class Campaign:
                       build=self.factory.build, transport_factory=self.make_transport, options=self.options,
                       journal=self.journal if self.records else None, on_progress=on_progress,
                       planned=self.planned, selector=self.selector, envelope_for=self.factory.envelope_for,
-                      early=self.early)
+                      verp_tag=self.factory.verp_tag, early=self.early)
 
     def event_loop(self) -> asyncio.AbstractEventLoop | None:
         """The loop the early connections opened on, for the engine to run on (None: a new one)."""

@@ -79,10 +79,12 @@ class Sender(Outcomes):
                  planned: int | None = None, selector: Selector | None = None,
                  rng: Callable[[], float] = random.random,
                  envelope_for: Callable[[Subscriber], str] | None = None,
+                 verp_tag: Callable[[str], int | None] | None = None,
                  early: EarlyConnections | None = None) -> None:
         self.issue_key = issue_key
         self.envelope_from = envelope_from
         self.envelope_for = envelope_for  # per-recipient envelope sender (VERP), else envelope_from
+        self.verp_tag = verp_tag  # an envelope sender's lookup tag, kept with its "sending" mark
         self.build = build
         self.transport_factory = transport_factory
         self.early = early  # connections opened before the run, on the loop it runs on
@@ -366,13 +368,15 @@ class Sender(Outcomes):
                 self._fail(job, None, f"cannot build the message: {exc}", permanent=True)
                 return
         message = job.message
+        envelope = self.envelope_for(subscriber) if self.envelope_for else self.envelope_from
         before_commit = None
         if journal is not None:
+            tag = self.verp_tag(envelope) if self.verp_tag else None
+
             async def before_commit() -> None:  # "sending" is in the file before the final dot leaves
-                journal.mark_sending(issue_key, subscriber.key, subscriber.email, message.message_id)
+                journal.mark_sending(issue_key, subscriber.key, subscriber.email, message.message_id, tag)
                 await journal.committed()
         try:
-            envelope = self.envelope_for(subscriber) if self.envelope_for else self.envelope_from
             reply = await transport.send(envelope, subscriber.smtp_address, message.data,
                                          smtputf8=subscriber.needs_smtputf8, before_commit=before_commit,
                                          wire=getattr(message, "wire", None),  # prepared by message.py

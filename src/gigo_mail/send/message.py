@@ -291,6 +291,11 @@ class MessageFactory:
             return self.envelope_from
         return self._verp.address(subscriber.key)
 
+    def verp_tag(self, envelope: str) -> int | None:
+        """The journal's lookup tag of a return path :meth:`envelope_for` gave (its ``sending`` mark
+        keeps it, so that a bounce to it is found by index); None without VERP."""
+        return None if self._verp is None else self._verp.tag(envelope)
+
     def unsubscribe_mailto(self, key: str) -> str:
         """``mailto:unsubscribe+<issue>.<mac>@domain?subject=unsubscribe``: writing to it proves
         the reader (``answers.proof``); the plain address for test copies, or when the
