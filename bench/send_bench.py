@@ -7,7 +7,8 @@ saturates near 700 msg/s, so the figures are then the sink's, and the script say
 
 * ours: the real engine with default settings (8 pipelined connections, journal on)
   sending issue 011 to a generated list; the compile and the list's pre-pass excluded;
-* cli: the same, timed from the outside as the user runs it (compile and pre-pass in);
+* cli: the same, timed from the outside as the user runs it (startup and pre-pass in), after
+  `gigo-mail build 011` (so the compile is kept) and with bytecode cached, as a user's second run;
 * baseline: smtplib, one message at a time on a new connection each (what mailmerge
   does; 2,000 messages), with the same per-recipient bytes;
 * persistent: smtplib, one message at a time on one kept connection;
@@ -316,6 +317,10 @@ def main() -> None:
         rss: dict[str, list[float]] = {"ours": [], "cli": [], "baseline": [], "persistent": []}
         cpu_us: list[float] = []  # CPU of the whole command per message
         env = {**os.environ, "GIGO_UNSUBSCRIBE_SECRET": "bench"}
+        # The whole command as a user's second run: bytecode cached (pip compiles at install), in a
+        # private folder, and after `gigo-mail build 011` (untimed), so the compile is kept.
+        user_env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        user_env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
         gigo = [sys.executable, "-c", "from gigo_mail.cli.app import main; main()"]
         for round_ in range(1, args.repeat + 1):
             shutil.rmtree(root / ".gigo", ignore_errors=True)
@@ -325,8 +330,10 @@ def main() -> None:
             rss["ours"].append(ours["rss_mb"])
 
             shutil.rmtree(root / ".gigo", ignore_errors=True)
+            subprocess.run([*gigo, "build", "011"], cwd=root, env=user_env, check=True,
+                           stdout=subprocess.DEVNULL)
             seconds, peak, code, err, cpu = timed_cpu([*gigo, "send", "011", "--list", "list.csv", "--yes",
-                                                       "--smtp", sink.url], cwd=root, env=env)
+                                                       "--smtp", sink.url], cwd=root, env=user_env)
             if code != 0:
                 raise SystemExit(f"gigo-mail send failed: {err.decode()[-1000:]}")
             figures["cli"].append(args.messages / seconds)
