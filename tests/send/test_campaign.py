@@ -9,8 +9,9 @@ import pytest
 
 from gigo_mail.config import Smtp, load_config
 from gigo_mail.errors import ConfirmationRequired, NobodyToSendError, UnclearOptOutError
-from gigo_mail.send.campaign import SendRequest, password_for, prepare_send, send_options
+from gigo_mail.send.campaign import prepare_send, send_options
 from gigo_mail.send.engine import SendOptions
+from gigo_mail.send.request import SendRequest, password_for
 from gigo_mail.transport import parse_smtp_url
 from support import make_newsletter, write_issue
 

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from conftest import FaultyHandler, SmtpServer
 from gigo_mail.cli.app import app
 from gigo_mail.config import load_config
-from gigo_mail.send.campaign import SendRequest, prepare_send
+from gigo_mail.send.campaign import prepare_send
+from gigo_mail.send.request import SendRequest
 from support import make_newsletter, write_issue
 
 pytestmark = pytest.mark.slow
@@ -181,3 +182,34 @@ def test_early_connections_beyond_the_readers_are_closed(root: Path, counting_se
     assert len(handler.messages) == 2 and handler.sessions == 3 and handler.quits == 3
     row = next(line for line in out.splitlines() if line.replace("│", " ").split()[:1] == ["connections"])
     assert row.replace("│", " ").split()[-1] == "2", out
+
+
+def test_a_list_send_opens_its_connections_before_the_send_path_loads(root: Path,
+                                                                      counting_server: SmtpServer) -> None:
+    """`gigo-mail send` opens them from its own light module (``send.request``), then loads the list
+    reader, the journal and the engine while they open: at a distance, EHLO is answered by then."""
+    import os
+    import subprocess
+    import sys
+
+    path = _list(root, "email,name\n" + "".join(f"p{i}@example.com,P{i}\n" for i in range(4)))
+    probe = ("import sys\n"
+             "import gigo_mail.send.request as request\n"
+             "opening = request.open_early\n"
+             "def watched(*args, **kwargs):\n"
+             "    heavy = ('gigo_mail.cli.sending', 'gigo_mail.send.engine', 'gigo_mail.journal',\n"
+             "             'gigo_mail.lists.reader', 'gigo_mail.compose.cache')\n"
+             "    loaded = [m for m in heavy if m in sys.modules]\n"
+             "    print('loaded when opening:', ','.join(loaded) or 'none', file=sys.stderr)\n"
+             "    return opening(*args, **kwargs)\n"
+             "request.open_early = watched\n"
+             "from gigo_mail.cli.app import main\n"
+             "sys.argv = ['gigo-mail', *sys.argv[1:]]\n"
+             "main()\n")
+    run = subprocess.run([sys.executable, "-c", probe, "send", "050", "--list", str(path), "--yes",
+                          "--smtp", counting_server.url], cwd=root, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert run.returncode == 0, run.stderr
+    assert "loaded when opening: none" in run.stderr
+    handler = counting_server.handler
+    assert len(handler.messages) == 4 and handler.sessions == 3  # the early ones carried the send

@@ -109,8 +109,8 @@ def pull() -> None:
                      if result.kept_suppressed else "") + ".")
     welcome = welcome_list(config)
     if config.signup.welcome and welcome.exists():
-        from gigo_mail.cli.send import run_send  # the send engine only when a welcome goes out
-        from gigo_mail.send.campaign import SendRequest
+        from gigo_mail.cli.sending import run_send  # the send engine only when a welcome goes out
+        from gigo_mail.send.request import SendRequest
 
         console.print(f"Welcome issue '{escape(config.signup.welcome)}' for readers who have not had it:")
         code = run_send(SendRequest(ref=config.signup.welcome, list_path=welcome), yes=True)

@@ -39,11 +39,8 @@ from typing import TYPE_CHECKING
 from gigo_mail.compose.cache import compile_cached
 from gigo_mail.compose.compiled import CompiledIssue, build_dir
 from gigo_mail.config import Config
-from gigo_mail.env import smtp_password
 from gigo_mail.errors import (
     CompileError,
-    ConfirmationRequired,
-    GigoError,
     NobodyToSendError,
     UnclearOptOutError,
 )
@@ -62,34 +59,15 @@ from gigo_mail.lists.segment import Segment
 from gigo_mail.send.early import EarlyConnections
 from gigo_mail.send.engine import Sender, SendOptions, SendStats
 from gigo_mail.send.message import MessageFactory
+from gigo_mail.send.request import Early, SendRequest, endpoint_for
+from gigo_mail.send.request import open_early as open_early_connections
 from gigo_mail.send.samples import configured_sample, list_sample_fields
 from gigo_mail.send.selection import Selector, SendPlan, plan_send
 from gigo_mail.send.signups import SignupPull, pull_signups, signups_url
-from gigo_mail.transport import FileTransport, SmtpEndpoint, SmtpTransport, SmtpUrl, Transport, parse_smtp_url
+from gigo_mail.transport import FileTransport, SmtpTransport, SmtpUrl, Transport
 
 if TYPE_CHECKING:
     from gigo_mail.send.dkim import DkimSigner
-
-
-@dataclass(frozen=True, kw_only=True)
-class SendRequest:
-    """What the user asked ``gigo-mail send`` for, already parsed."""
-
-    ref: str
-    list_path: Path | None = None
-    to: tuple[str, ...] = ()  # a test send to these addresses
-    dry_run: bool = False
-    out: Path | None = None  # dry run: the folder for .eml files
-    no_write: bool = False  # dry run: render and count only
-    limit: int | None = None
-    rate: float | None = None  # None: [smtp] rate
-    concurrency: int | None = None  # None: [smtp] concurrency
-    smtp: str | None = None  # --smtp URL
-    retry_failed: bool = False
-    resend_uncertain: bool = False
-    offline: bool = False  # do not pull suppressions from [unsubscribe] sync_url first
-    tags: tuple[str, ...] = ()  # --tag: rows with any of these tags
-    where: str | None = None  # --where: a segment.Segment expression
 
 
 def send_options(config: Config, request: SendRequest, segment: Segment | None = None) -> SendOptions:
@@ -111,18 +89,6 @@ def dkim_signer(config: Config) -> DkimSigner | None:
     from gigo_mail.send.dkim import signer_for
 
     return signer_for(config)
-
-
-def password_for(url: SmtpUrl, ask: Callable[[SmtpUrl], str] | None) -> str | None:
-    """Env GIGO_SMTP_PASSWORD, else ``ask`` (a hidden prompt); only when the URL names a user."""
-    if not url.user:
-        return None
-    password = smtp_password()
-    if password:
-        return password
-    if ask is None:
-        raise ConfirmationRequired(f"{url} needs a password: set GIGO_SMTP_PASSWORD (no terminal to ask on)")
-    return ask(url)
 
 
 @dataclass
@@ -278,37 +244,14 @@ def pulls_signups(config: Config, request: SendRequest) -> bool:
     return (config.root / settings.path).resolve() == Path(request.list_path).resolve()
 
 
-def _endpoint(config: Config, request: SendRequest,
-              ask_password: Callable[[SmtpUrl], str] | None) -> tuple[SmtpUrl, SmtpEndpoint]:
-    url = parse_smtp_url(config.smtp_url(request.smtp))
-    endpoint = SmtpEndpoint(url, password=password_for(url, ask_password), timeout=config.smtp.timeout,
-                            data_timeout=config.smtp.data_timeout, cafile=config.smtp_cafile or None,
-                            in_flight=max(1, config.smtp.in_flight))
-    return url, endpoint
-
-
-_Early = tuple[SmtpUrl, SmtpEndpoint, EarlyConnections]
-
-
-def _open_early(config: Config, request: SendRequest) -> _Early | None:
-    """A list send that will not ask opens its connections now, overlapping the compile and the
-    plan; not when the URL is wrong or the password needs a prompt (those keep their usual turn)."""
-    if request.dry_run or request.to or request.list_path is None:
-        return None
-    try:
-        url, endpoint = _endpoint(config, request, None)
-    except GigoError:
-        return None
-    count = request.concurrency or config.smtp.concurrency
-    return url, endpoint, EarlyConnections(lambda: SmtpTransport(endpoint), count)
-
-
 def prepare_send(config: Config, request: SendRequest, ask_password: Callable[[SmtpUrl], str] | None = None,
-                 *, open_early: bool = False) -> Campaign:
+                 *, open_early: bool = False, early: Early | None = None) -> Campaign:
     """Compile, configure and plan one send (see the module docs); close the result when done.
     ``open_early``: the run will not stop to ask, so a list send opens its SMTP connections
-    while it compiles and plans (``send.early``); they are closed unused if it does not start."""
-    early = _open_early(config, request) if open_early else None
+    while it compiles and plans (``send.early``); ``early``: the caller opened them already
+    (``send.request.open_early``). Either way they are closed unused if it does not start."""
+    if early is None and open_early:
+        early = open_early_connections(config, request)
     try:
         return _prepare(config, request, ask_password, early)
     except BaseException:
@@ -318,7 +261,7 @@ def prepare_send(config: Config, request: SendRequest, ask_password: Callable[[S
 
 
 def _prepare(config: Config, request: SendRequest, ask_password: Callable[[SmtpUrl], str] | None,
-             early: _Early | None) -> Campaign:
+             early: Early | None) -> Campaign:
     compiled = compile_cached(config, request.ref, sample=list_sample_fields(config) if request.to else None)
     if compiled.report.errors:
         raise CompileError(f"issue {compiled.issue.key} has build errors ({compiled.report.errors[0]}); "
@@ -347,7 +290,7 @@ def _prepare(config: Config, request: SendRequest, ask_password: Callable[[SmtpU
             campaign.close()
             raise
 
-    url, endpoint = early[:2] if early is not None else _endpoint(config, request, ask_password)
+    url, endpoint = early[:2] if early is not None else endpoint_for(config, request, ask_password)
 
     def make_transport() -> Transport:
         return SmtpTransport(endpoint)
