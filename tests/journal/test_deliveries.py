@@ -215,6 +215,26 @@ def test_grouped_marks_commit_once_per_event_loop_turn(journal: Journal) -> None
     other.close()
 
 
+def test_marks_of_the_next_loop_turns_join_the_group(journal: Journal) -> None:
+    """The commit comes GROUP_TURNS turns after the group's first mark: replies read meanwhile join
+    it (fewer commits on a busy send), and a dot waiting for it still leaves only after it."""
+    commits: list[str] = []
+    journal._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+
+    async def go() -> int:
+        journal.group_commits(asyncio.get_running_loop())
+        for i in range(3):  # one mark a turn, as replies come in
+            journal.mark_sending(ISSUE, f"r{i}@example.com", f"r{i}@example.com", f"<{i}@x>")
+            await asyncio.sleep(0)
+        await journal.committed()
+        seen = len(journal.uncertain(ISSUE))
+        journal.group_commits(None)
+        return seen
+
+    assert asyncio.run(go()) == 3
+    assert len(commits) == 1
+
+
 def test_a_grouped_commit_that_fails_reaches_every_waiter(journal: Journal) -> None:
     """A full disk, say: the marks are not in the file, so no final dot may leave."""
     journal.mark_sent(ISSUE, "a@example.com", "a@example.com", "<a@x>", 250, "ok")
