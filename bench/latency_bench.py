@@ -29,7 +29,7 @@ fixed costs in, and its startup: from spawning the process to the first MAIL FRO
 (``delay_proxy.py --mail-log``; what the server would see, less half a round trip), with the run's
 start in the journal beside it. Its bytecode is cached, as after a user's first run (pip compiles
 at install). It runs after `gigo-mail build 011` (untimed), as a user sends after
-building or a test copy, so the compile is kept (``compose.cache``); ``--cold`` leaves that out.
+building it, so the compile is kept (``compose.cache``); ``--cold`` leaves that out.
 ``--reference SRC`` runs the same whole command from another
 checkout's ``src`` in the same rounds, alternating (a "before"); ``--whole-only`` leaves out the
 engine alone and smtp-source (the bare client stays, as the reference).

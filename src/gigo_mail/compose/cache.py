@@ -1,7 +1,9 @@
-"""A compile kept between runs, so a send after ``build``, ``preview`` or a test copy starts at once.
+"""A compile kept between runs, so a list send after ``build`` (or ``check``) starts at once.
 
-Compiling issue 011 takes about 0.15 s, and loading Markdown, Jinja, MJML and premailer about
-0.2 s more: for a list send to a server far away, most of its wait before the first MAIL FROM.
+Compiling issue 011 and loading Markdown, Jinja, MJML and premailer for it take about 0.2 s (a
+3,000-row dry run: 0.76 s, or 0.55 s with the compile kept): for a list send to a server far
+away, much of its wait before the first MAIL FROM. A test copy keeps its own (its report is the
+first reader's), so it neither uses nor replaces the list send's.
 The result is kept in ``.gigo/compiled/`` (one 0600 file per issue file, in a 0700 folder)
 under a fingerprint of everything a compile reads:
 
