@@ -31,7 +31,8 @@ def _settle(root: Path) -> None:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))  # this account's key, per test
     root = make_newsletter(tmp_path / "nl")
     _settle(root)
     return root
@@ -142,6 +143,41 @@ def test_a_doubtful_file_is_compiled_again_without_error(root: Path, spoil: Call
     spoil(path)
     cached, text = _compile(root)
     assert cached is False and "GIGO" in text
+
+
+class _Planted:
+    """What a stranger's cache file could hold: unpickling it would make a folder."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.mkdir, (str(self.marker),)
+
+
+def test_a_cache_file_that_came_from_elsewhere_is_never_unpickled(root: Path, tmp_path: Path) -> None:
+    """A .gigo/ copied or unpacked with a newsletter is this account's files, right fingerprint and
+    all; without this account's seal it is compiled again, and its payload never runs."""
+    import pickle
+
+    _compile(root)
+    (path,) = (root / cache.CACHE_DIR).iterdir()
+    data = path.read_bytes()
+    marker = tmp_path / "unpickled"
+    payload = pickle.dumps(_Planted(marker))
+    path.write_bytes(data[:32] + bytes(32) + payload)  # the true fingerprint, a seal made up
+    assert _compile(root)[0] is False
+    assert not marker.exists()
+    key = tmp_path / "home-cache" / "gigo-mail" / "compile-cache.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+
+
+def test_another_accounts_key_does_not_verify(root: Path, tmp_path: Path) -> None:
+    _compile(root)
+    assert _compile(root)[0] is True
+    (tmp_path / "home-cache" / "gigo-mail" / "compile-cache.key").unlink()  # a new key: another machine
+    assert _compile(root)[0] is False
+    assert _compile(root)[0] is True
 
 
 def test_a_folder_others_may_write_is_not_read(root: Path) -> None:

@@ -14,15 +14,18 @@ under a fingerprint of everything a compile reads:
 * the code that compiles: this package's files and the modules of the libraries it compiles
   with (path, size, modification time), and a format number.
 
-Any difference compiles again; so does anything wrong with the file. A file is read only when
-this account owns it and its folders and nobody else may write to them, because it is
-unpickled. It holds no address: slots, not values, and not the preview sample.
+Any difference compiles again; so does anything wrong with the file. Because it is unpickled, a
+file is read only when this account owns it and its folders, nobody else may write to them, and
+it is sealed (HMAC-SHA256) with this account's random key, kept outside the newsletter
+(``~/.cache/gigo-mail/``, or under ``XDG_CACHE_HOME``): a ``.gigo/`` that came from elsewhere is
+compiled again, never loaded. It holds no address: slots, not values, and not the preview sample.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import importlib.util
 import os
 import pickle
@@ -38,7 +41,8 @@ from gigo_mail.config import Config
 from gigo_mail.private import private_dir, write_private
 from gigo_mail.version import __version__
 
-FORMAT = 1
+FORMAT = 2
+KEY_BYTES = 32
 CACHE_DIR = Path(".gigo") / "compiled"
 _LIBRARIES = ("mjml", "premailer", "cssutils", "lxml", "jinja2", "markupsafe", "markdown_it", "PIL")
 _PACKAGE = Path(__file__).resolve().parents[1]  # its modules, templates and data
@@ -155,19 +159,49 @@ def _trusted(path: Path, *, folder: bool) -> bool:
     return kind_ok and info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
+def _local_key() -> bytes | None:
+    """This account's random key for the cache, kept outside every newsletter folder: a file that
+    came with a folder from elsewhere (a copy, an archive, a repository that held ``.gigo/``) does
+    not verify under it, so it is never unpickled. None when there is nowhere to keep one."""
+    try:
+        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gigo-mail"
+    except RuntimeError:  # no home folder
+        return None
+    path = folder / "compile-cache.key"
+    with contextlib.suppress(OSError):
+        if _trusted(folder, folder=True) and _trusted(path, folder=False):
+            key = path.read_bytes()
+            if len(key) == KEY_BYTES:
+                return key
+    with contextlib.suppress(OSError):  # a home folder that cannot be written
+        write_private(path, os.urandom(KEY_BYTES))
+        key = path.read_bytes()  # another process may have written its own meanwhile: theirs stands
+        if len(key) == KEY_BYTES:
+            return key
+    return None
+
+
+def _seal(key: bytes, fingerprint: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, fingerprint + payload, hashlib.sha256).digest()
+
+
 def _load(cache: Path, fingerprint: bytes) -> tuple[Issue, dict[str, Any]] | None:
     if not (_trusted(cache.parent.parent, folder=True) and _trusted(cache.parent, folder=True)
             and _trusted(cache, folder=False)):
         return None
+    key = _local_key()
     try:
-        data = cache.read_bytes()
+        data = cache.read_bytes() if key is not None else b""
     except OSError:
         return None
-    if data[:32] != fingerprint:
+    head = len(fingerprint) + KEY_BYTES
+    if key is None or data[:len(fingerprint)] != fingerprint:
         return None
+    if not hmac.compare_digest(data[len(fingerprint):head], _seal(key, fingerprint, data[head:])):
+        return None  # not written by this account on this machine: never unpickled
     try:
-        issue, parts = pickle.loads(data[32:])  # our own file: its owner and mode checked above
-    except Exception:  # a file cut short, or from another version: compile again
+        issue, parts = pickle.loads(data[head:])  # written by us: the seal proves it
+    except Exception:  # from another version of gigo-mail: compile again
         return None
     if not isinstance(issue, Issue) or not isinstance(parts, dict) or set(parts) != set(_PARTS):
         return None
@@ -175,8 +209,13 @@ def _load(cache: Path, fingerprint: bytes) -> tuple[Issue, dict[str, Any]] | Non
 
 
 def _store(cache: Path, fingerprint: bytes, compiled: CompiledIssue) -> None:
-    """Keep ``compiled`` for the next run; a folder that cannot be written is no error."""
+    """Keep ``compiled`` for the next run, sealed with this account's key; a folder that cannot
+    be written is no error."""
+    key = _local_key()
+    if key is None:
+        return
     parts = {name: getattr(compiled, name) for name in _PARTS}
     with contextlib.suppress(OSError, pickle.PicklingError):
+        payload = pickle.dumps((compiled.issue, parts), pickle.HIGHEST_PROTOCOL)
         private_dir(cache.parent.parent)
-        write_private(cache, fingerprint + pickle.dumps((compiled.issue, parts), pickle.HIGHEST_PROTOCOL))
+        write_private(cache, fingerprint + _seal(key, fingerprint, payload) + payload)
