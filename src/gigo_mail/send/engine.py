@@ -355,8 +355,14 @@ class Sender(Outcomes):
                                else self.build(job.subscriber))
             except GigoError:
                 return None  # its own delivery records why
-        sender = self.envelope_for(job.subscriber) if self.envelope_for else self.envelope_from
-        return Envelope(sender, job.subscriber.smtp_address, job.message.data, job.subscriber.needs_smtputf8)
+        return Envelope(self._sender(job), job.subscriber.smtp_address, job.message.data,
+                        job.subscriber.needs_smtputf8)
+
+    def _sender(self, job: _Job) -> str:
+        """The job's envelope sender, made once: the envelope sent ahead and the delivery share it."""
+        if job.sender is None:
+            job.sender = self.envelope_for(job.subscriber) if self.envelope_for else self.envelope_from
+        return job.sender
 
     async def _deliver(self, transport: Transport, job: _Job, following: _Job | None = None) -> None:
         subscriber = job.subscriber
@@ -368,7 +374,7 @@ class Sender(Outcomes):
                 self._fail(job, None, f"cannot build the message: {exc}", permanent=True)
                 return
         message = job.message
-        envelope = self.envelope_for(subscriber) if self.envelope_for else self.envelope_from
+        envelope = self._sender(job)
         before_commit = None
         if journal is not None:
             tag = self.verp_tag(envelope) if self.verp_tag else None

@@ -40,6 +40,7 @@ class _Job:
     tries: int = 0
     message: BuiltMessageLike | None = None
     first_id: str | None = None  # re-sending an uncertain recipient: its first Message-ID
+    sender: str | None = None  # its envelope sender (a VERP address is one HMAC), made once
 
 
 _ANGLED = re.compile(r"<[^>]*>")
