@@ -64,7 +64,7 @@ from gigo_mail.config import ANSWERS_NAME, STATE_DIR, Config
 from gigo_mail.errors import JournalError
 from gigo_mail.journal.deliveries import Journal, Record
 from gigo_mail.journal.schema import now
-from gigo_mail.journal.store import connect
+from gigo_mail.journal.store import connect, immediate
 
 GMAIL_SPAM_LINE = 0.003  # Gmail's bulk sender rule: keep the reported spam rate under 0.3 %
 UNATTRIBUTED = "unattributed"
@@ -127,14 +127,12 @@ class AnswerStore:
         """Record an answer as processed: one row per (kind, email, key, issue, detail) it acted on."""
         at = now()
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            for index, (kind, email, key, issue, detail) in enumerate(rows or [(OTHER, "", "", "", "")]):
-                self._db.execute("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                 (answer_id if index == 0 else f"{answer_id}#{index}", kind, email, key,
-                                  issue, detail, at))
-            self._db.execute("COMMIT")
+            with immediate(self._db):
+                for index, (kind, email, key, issue, detail) in enumerate(rows or [(OTHER, "", "", "", "")]):
+                    self._db.execute("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                     (answer_id if index == 0 else f"{answer_id}#{index}", kind, email, key,
+                                      issue, detail, at))
         except sqlite3.Error as exc:
-            self._db.execute("ROLLBACK")
             raise JournalError(f"{self.path}: cannot record an answer: {exc}") from None
 
     def counts(self, issue_key: str) -> Counter[str]:

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from contextlib import suppress
 from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gigo_mail.errors import JournalError
 from gigo_mail.journal.schema import now
-from gigo_mail.journal.store import JournalStore
+from gigo_mail.journal.store import JournalStore, immediate
 
 if TYPE_CHECKING:  # only a send run groups commits; status and friends need no event loop
     import asyncio
@@ -124,17 +123,9 @@ class GroupedMarks(JournalStore):
         marks, self._group_marks = self._group_marks, []
         action = marks[0][2] if marks else "record a send"  # what the error says was being done
         try:
-            with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for sql, rows in groupby(_in_order(marks), key=lambda mark: mark[0]):
-                        self._db.executemany(sql, [values for _, values, _ in rows])
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    with suppress(sqlite3.Error):
-                        if self._db.in_transaction:
-                            self._db.execute("ROLLBACK")
-                    raise
+            with self._lock, immediate(self._db):
+                for sql, rows in groupby(_in_order(marks), key=lambda mark: mark[0]):
+                    self._db.executemany(sql, [values for _, values, _ in rows])
         except sqlite3.Error as exc:
             error = self._fail(action, exc)
             self._group_error = error  # these marks are not in the file: this is what everyone hears

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gigo_mail.errors import JournalError
-from gigo_mail.journal.store import connect
+from gigo_mail.journal.store import connect, immediate
 
 STORE_NAME = "signups.sqlite3"
 _SCHEMA = """
@@ -120,14 +120,8 @@ class SignupStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, immediate(self._db):
+            yield
 
     def _fail(self, action: str, exc: sqlite3.Error) -> JournalError:
         return JournalError(f"{self.path}: cannot {action}: {exc}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from gigo_mail.errors import JournalError
@@ -23,6 +23,21 @@ BUSY_TIMEOUT_MS = 10_000
 # copy ends with an fsync, which a send then waits for).
 CACHE_KIB = -32_768
 CHECKPOINT_PAGES = 4_000
+
+
+@contextmanager
+def immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) on a connection in autocommit mode,
+    rolled back on any exception; a rollback that fails too does not hide the first error."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        with suppress(sqlite3.Error):
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def connect(path: Path, what: str) -> sqlite3.Connection:
@@ -96,13 +111,8 @@ class JournalStore:
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         self._flush_group()
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._db):
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     @contextmanager
     def _failing(self, action: str) -> Iterator[None]:
