@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,12 @@ def test_chunking_offered_but_bdat_refused_falls_back_to_data(journal: Journal) 
     assert len(notes) == 1 and "DATA" in notes[0] and "\n" not in notes[0], result.stats.notes
 
 
+@dataclass
+class _Transaction:
+    recipients: list[str] = field(default_factory=list)
+    open: bool = False
+
+
 class StrayReplyServer(LoopServer):
     """A pipelining SMTP server (raw asyncio) that answers every command in order, but once, at
     ``at`` of its ``after``-th message (after the reply to "mail", "rcpt" or the final "dot", or
@@ -87,39 +94,50 @@ class StrayReplyServer(LoopServer):
             writer.write(b"250 2.0.0 queued\r\n")
         self._stray("dot", writer)
 
+    EXTENSIONS = b"250-PIPELINING\r\n250 8BITMIME\r\n"
+
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 stray.test ESMTP\r\n")
-        recipients: list[str] = []
+        mail = _Transaction()
         try:
             while line := await reader.readline():
                 verb = line[:4].upper()
                 if verb in (b"EHLO", b"HELO"):
-                    writer.write(b"250-stray.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                    writer.write(b"250-stray.test\r\n" + self.EXTENSIONS)
+                elif verb == b"RSET":
+                    mail.recipients, mail.open = [], False
+                    writer.write(b"250 2.0.0 ok\r\n")
                 elif verb == b"MAIL":
-                    recipients = []
+                    mail.recipients, mail.open = [], True
                     writer.write(b"250 2.1.0 ok\r\n")
                     self._stray("mail", writer)
                 elif verb == b"RCPT":
-                    recipients.append(line.decode().split("<", 1)[1].split(">", 1)[0])
+                    mail.recipients.append(line.decode().split("<", 1)[1].split(">", 1)[0])
                     writer.write(b"250 2.1.5 ok\r\n")
                     self._stray("rcpt", writer)
-                elif verb == b"DATA":
-                    writer.write(b"354 go on\r\n")
-                    while (body := await reader.readline()) not in (b".\r\n", b""):
-                        pass
-                    if not body:  # the client left mid-message: nothing is delivered
-                        break
-                    self._end_message(recipients, writer)
                 elif verb == b"QUIT":
                     writer.write(b"221 bye\r\n")
                     break
-                else:
+                elif not await self._message(verb, line, mail, reader, writer):
                     writer.write(b"250 ok\r\n")
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
+
+    async def _message(self, verb: bytes, line: bytes, mail: _Transaction, reader: asyncio.StreamReader,
+                       writer: asyncio.StreamWriter) -> bool:
+        """DATA and the message it brings; False for any other command."""
+        if verb != b"DATA":
+            return False
+        writer.write(b"354 go on\r\n")
+        while (body := await reader.readline()) not in (b".\r\n", b""):
+            pass
+        if not body:  # the client left mid-message: nothing is delivered
+            raise ConnectionError
+        self._end_message(mail.recipients, writer)
+        return True
 
 
 @pytest.mark.slow
@@ -159,48 +177,24 @@ class StrayChunkingServer(StrayReplyServer):
     ``in_flight`` of them on the wire at once, so a stray reply shifts every one behind it."""
 
     stall = False
+    EXTENSIONS = b"250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n"
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 stray.test ESMTP\r\n")
-        recipients: list[str] = []
-        in_mail = False
-        try:
-            while line := await reader.readline():
-                verb = line[:4].upper()
-                if verb in (b"EHLO", b"HELO"):
-                    writer.write(b"250-stray.test\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n")
-                elif verb == b"RSET":
-                    recipients, in_mail = [], False
-                    writer.write(b"250 2.0.0 ok\r\n")
-                elif verb == b"MAIL":
-                    recipients, in_mail = [], True
-                    writer.write(b"250 2.1.0 ok\r\n")
-                    self._stray("mail", writer)
-                elif verb == b"RCPT":
-                    recipients.append(line.decode().split("<", 1)[1].split(">", 1)[0])
-                    writer.write(b"250 2.1.5 ok\r\n")
-                    self._stray("rcpt", writer)
-                elif verb == b"BDAT":
-                    size = int(line.split()[1])
-                    if size:
-                        await reader.readexactly(size)
-                    if not in_mail:
-                        writer.write(b"503 5.5.1 MAIL first\r\n")
-                        continue
-                    in_mail = False
-                    if self.stall:  # never answers the message
-                        await asyncio.sleep(3600)
-                    self._end_message(recipients, writer)
-                elif verb == b"QUIT":
-                    writer.write(b"221 bye\r\n")
-                    break
-                else:
-                    writer.write(b"250 ok\r\n")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
+    async def _message(self, verb: bytes, line: bytes, mail: _Transaction, reader: asyncio.StreamReader,
+                       writer: asyncio.StreamWriter) -> bool:
+        """BDAT (every chunk the last, as the engine sends them); False for any other command."""
+        if verb != b"BDAT":
+            return False
+        size = int(line.split()[1])
+        if size:
+            await reader.readexactly(size)
+        if not mail.open:
+            writer.write(b"503 5.5.1 MAIL first\r\n")
+            return True
+        mail.open = False
+        if self.stall:  # never answers the message
+            await asyncio.sleep(3600)
+        self._end_message(mail.recipients, writer)
+        return True
 
 
 @pytest.mark.slow
