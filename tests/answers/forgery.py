@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import pytest
+
 from gigo_mail.compose.compile import compile_issue
 from gigo_mail.compose.issue import find_issue
 from gigo_mail.config import load_config
 from gigo_mail.journal.deliveries import Journal
 from gigo_mail.lists.reader import sample_subscriber
 from gigo_mail.send.message import MessageFactory
-from support import write_issue
+from support import make_newsletter, write_issue
 
 SECRET = "forgery-secret"
 BASE = "bounce@gigo.dev"
@@ -231,3 +233,12 @@ def token_address(copy: Copy) -> str:
     found = re.search(r"<mailto:([^?>]+)", copy.list_unsubscribe)
     assert found is not None, copy.list_unsubscribe
     return found.group(1)
+
+
+def forgery_newsletter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A newsletter (cwd, secret set) with VERP on: what the forged answers are aimed at."""
+    root = make_newsletter(tmp_path / "nl")
+    (root / "gigo-mail.toml").write_text((root / "gigo-mail.toml").read_text() + CONFIG_EXTRA)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("GIGO_UNSUBSCRIBE_SECRET", SECRET)
+    return root

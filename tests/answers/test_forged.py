@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 from forgery import (
     ATTACKER,
-    CONFIG_EXTRA,
     READERS,
-    SECRET,
     Copy,
     forgeries,
+    forgery_newsletter,
     genuine_dsn,
     sent_list,
     shapes,
@@ -28,16 +27,11 @@ from gigo_mail.answers.process import process_answers
 from gigo_mail.answers.source import MaildirSource
 from gigo_mail.config import load_config
 from gigo_mail.journal.deliveries import Journal
-from support import make_newsletter
 
 
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = make_newsletter(tmp_path / "nl")
-    (root / "gigo-mail.toml").write_text((root / "gigo-mail.toml").read_text() + CONFIG_EXTRA)
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("GIGO_UNSUBSCRIBE_SECRET", SECRET)
-    return root
+    return forgery_newsletter(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -13,7 +13,16 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from forgery import ATTACKER, CONFIG_EXTRA, READERS, SECRET, dsn, genuine_dsn, sent_list, token_address
+from forgery import (
+    ATTACKER,
+    READERS,
+    SECRET,
+    dsn,
+    forgery_newsletter,
+    genuine_dsn,
+    sent_list,
+    token_address,
+)
 from typer.testing import CliRunner
 
 from gigo_mail.address import address_key
@@ -38,7 +47,6 @@ from gigo_mail.lists.reader import sample_subscriber
 from gigo_mail.send.message import MessageFactory
 from gigo_mail.send.msgid import MessageIds
 from gigo_mail.send.verp import UNSUBSCRIBE_CONTEXT, VerpIndex
-from support import make_newsletter
 
 ANSWERS = Path(__file__).resolve().parents[1] / "data" / "answers"
 runner = CliRunner()
@@ -46,11 +54,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = make_newsletter(tmp_path / "nl")
-    (root / "gigo-mail.toml").write_text((root / "gigo-mail.toml").read_text() + CONFIG_EXTRA)
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("GIGO_UNSUBSCRIBE_SECRET", SECRET)
-    return root
+    return forgery_newsletter(tmp_path, monkeypatch)
 
 
 def run(root: Path, folder: Path, messages: list[bytes]):  # type: ignore[no-untyped-def]
